@@ -1,0 +1,84 @@
+# mailcred - gets, keeps and hands out mail credentials.
+# make; make check; make demo; make bench; make install PREFIX=... DESTDIR=...
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+PKG_CONFIG ?= pkg-config
+CC ?= cc
+CFLAGS ?= -O2 -g
+WERROR ?= -Werror
+VERSION = 0.1.0
+
+PKGS = libcurl jansson libcrypto libsecret-1
+DEP_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+DEP_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+CMOCKA_CFLAGS := $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
+CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
+
+ifeq ($(SANITIZE),1)
+SAN = -fsanitize=address,undefined -fno-omit-frame-pointer
+endif
+
+MC_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra $(WERROR) -I. \
+	-DMAILCRED_VERSION='"$(VERSION)"' $(SAN) $(DEP_CFLAGS) $(CFLAGS)
+MC_LDFLAGS = $(SAN) $(LDFLAGS) -Wl,--as-needed
+
+LIB_SRC = $(wildcard auth/*.c) $(wildcard keyring/*.c)
+LIB_OBJ = $(LIB_SRC:.c=.o)
+CMD_SRC = $(wildcard cmd/*.c)
+CMD_OBJ = $(CMD_SRC:.c=.o)
+UNIT_SRC = $(wildcard tests/unit/test_*.c)
+UNIT_BIN = $(UNIT_SRC:.c=)
+
+all: mailcred
+
+libmailcred.a: $(LIB_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $(LIB_OBJ)
+
+mailcred: $(CMD_OBJ) libmailcred.a
+	$(CC) $(MC_LDFLAGS) -o $@ $(CMD_OBJ) libmailcred.a $(DEP_LIBS)
+
+%.o: %.c $(wildcard auth/*.h keyring/*.h cmd/*.h)
+	$(CC) $(MC_CFLAGS) -c -o $@ $<
+
+tests/unit/test_%: tests/unit/test_%.c libmailcred.a
+	$(CC) $(MC_CFLAGS) $(CMOCKA_CFLAGS) -o $@ $< libmailcred.a \
+		$(MC_LDFLAGS) $(DEP_LIBS) $(CMOCKA_LIBS)
+
+deps:
+	@sh tests/deps.sh
+
+unit: $(UNIT_BIN)
+	@sh tests/run-unit.sh $(UNIT_BIN)
+
+check: deps all lint $(UNIT_BIN)
+	@bash tests/run-all.sh $(UNIT_BIN)
+
+demo: deps all
+	@bash tests/demo.sh
+
+bench: deps all
+	@bash tests/bench.sh
+
+# Banned functions (STYLE.md): fail if any appears in the sources.
+lint:
+	@if grep -nE '\b(sprintf|vsprintf|strcpy|strcat|strtok|atoi|atol|gets)[[:space:]]*\(' \
+		auth/*.c auth/*.h keyring/*.c keyring/*.h cmd/*.c cmd/*.h; then \
+		echo "lint: banned function in use (see STYLE)"; exit 1; fi
+
+install: mailcred
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
+	install -m 0755 mailcred $(DESTDIR)$(BINDIR)/mailcred
+	install -m 0644 cmd/mailcred.1 $(DESTDIR)$(MANDIR)/man1/mailcred.1
+	install -m 0644 cmd/mailcred.conf.5 $(DESTDIR)$(MANDIR)/man5/mailcred.conf.5
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/mailcred $(DESTDIR)$(MANDIR)/man1/mailcred.1 \
+		$(DESTDIR)$(MANDIR)/man5/mailcred.conf.5
+
+clean:
+	rm -f mailcred libmailcred.a $(LIB_OBJ) $(CMD_OBJ) $(UNIT_BIN)
+
+.PHONY: all deps unit check demo bench lint install uninstall clean

@@ -1,0 +1,85 @@
+/*
+ * keyring/store.h - where mailcred's secrets live.
+ *
+ * One small interface over two backends:
+ *   STORE_KEYRING  the Secret Service (gnome-keyring, KeePassXC, ...) through
+ *                  libsecret; the secret goes in the item's secret value, the
+ *                  attributes only name it (they are not secret).
+ *   STORE_FILE     one 0600 file per (account, kind) in a 0700 directory,
+ *                  $XDG_DATA_HOME/mailcred (default ~/.local/share/mailcred),
+ *                  replaced atomically; refused if its permissions are open.
+ *
+ * A secret is an opaque NUL-terminated string: the store knows nothing of
+ * OAuth. It is addressed by the account NAME and a KIND ("oauth2" for the
+ * token set, "password" for an app password).
+ *
+ * Every call has a deadline (struct store_opts.timeout_ms), so a frozen
+ * Secret Service cannot hang a mail client.
+ *
+ * Functions return STORE_OK (0) or a negative enum store_err; where a
+ * message helps they set *errmsg to a malloc'd one-line sentence (no
+ * trailing newline, no account name: the caller adds that), which the
+ * caller frees. Output pointers are set to NULL on entry.
+ */
+#ifndef MAILCRED_KEYRING_STORE_H
+#define MAILCRED_KEYRING_STORE_H
+
+#include <stddef.h>
+
+enum store_backend {
+	STORE_KEYRING = 0,
+	STORE_FILE = 1,
+};
+
+enum store_err {
+	STORE_OK = 0,
+	STORE_ENOTFOUND = -1,	/* nothing stored for that account and kind */
+	STORE_ELOCKED = -2,	/* the keyring collection is locked */
+	STORE_ENOSERVICE = -3,	/* no D-Bus session or no Secret Service on it */
+	STORE_ETIMEOUT = -4,	/* the service did not answer before the deadline */
+	STORE_EPERM = -5,	/* file store: permissions too open, wrong owner, a link */
+	STORE_EIO = -6,		/* any other failure of the backend */
+	STORE_ENOMEM = -7,
+	STORE_EINVAL = -8,	/* bad account or kind name, secret with NUL, ... */
+};
+
+struct store_opts {
+	enum store_backend backend;
+	int timeout_ms;		/* deadline per call; <= 0 means the default (5000) */
+	const char *dir;	/* file backend: directory; NULL = XDG default */
+};
+
+#define STORE_OPTS_INIT { STORE_KEYRING, 0, NULL }
+
+struct store;
+
+/* Opens a store. Cheap: no D-Bus traffic until the first get/put/delete. */
+int store_open(const struct store_opts *opts, struct store **out, char **errmsg);
+
+/* Closes and frees; accepts NULL. */
+void store_close(struct store *st);
+
+/*
+ * Reads the secret for (account, kind) into *secret (malloc'd,
+ * NUL-terminated). The caller wipes and frees it with store_secret_free().
+ * STORE_ENOTFOUND when nothing is stored; STORE_ELOCKED when an item may
+ * exist but the collection is locked.
+ */
+int store_get(struct store *st, const char *account, const char *kind,
+    char **secret, char **errmsg);
+
+/* Stores (replaces) the secret for (account, kind). */
+int store_put(struct store *st, const char *account, const char *kind,
+    const char *secret, char **errmsg);
+
+/* Deletes it; STORE_ENOTFOUND when there was nothing to delete. */
+int store_delete(struct store *st, const char *account, const char *kind,
+    char **errmsg);
+
+/* Wipes and frees a secret returned by store_get(); accepts NULL. */
+void store_secret_free(char *secret);
+
+/* A short name of the backend for messages: "keyring" or "file". */
+const char *store_backend_name(enum store_backend backend);
+
+#endif
