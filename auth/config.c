@@ -1,0 +1,931 @@
+/* auth/config.c - INI parsing, provider presets, account resolution. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "auth/config.h"
+#include "auth/err.h"
+#include "auth/secmem.h"
+
+#define CONFIG_MAX_SIZE	(1024 * 1024)
+#define CONFIG_MAX_LINE	8192
+#define NAME_MAX_LEN	256
+
+enum key_flags {
+	KF_ACCOUNT_ONLY = 1,	/* not allowed in [provider] sections */
+	KF_SECRET = 2,		/* wiped on free; file permission warning */
+};
+
+/* The keys, in the order of DESIGN.md's table. */
+static const struct key_def {
+	const char *name;
+	size_t offset;		/* of the char * in struct mc_account */
+	int flags;
+} keys[] = {
+	{ "provider", offsetof(struct mc_account, provider), KF_ACCOUNT_ONLY },
+	{ "user", offsetof(struct mc_account, user), KF_ACCOUNT_ONLY },
+	{ "auth", 0, 0 },
+	{ "client_id", offsetof(struct mc_account, client_id), 0 },
+	{ "client_secret", offsetof(struct mc_account, client_secret), KF_SECRET },
+	{ "scope", offsetof(struct mc_account, scope), 0 },
+	{ "flow", 0, 0 },
+	{ "device_authorization_endpoint",
+	    offsetof(struct mc_account, device_authorization_endpoint), 0 },
+	{ "authorization_endpoint",
+	    offsetof(struct mc_account, authorization_endpoint), 0 },
+	{ "token_endpoint", offsetof(struct mc_account, token_endpoint), 0 },
+	{ "revocation_endpoint",
+	    offsetof(struct mc_account, revocation_endpoint), 0 },
+	{ "auth_params", offsetof(struct mc_account, auth_params), 0 },
+	{ "redirect_uri", offsetof(struct mc_account, redirect_uri), 0 },
+	{ "tenant", offsetof(struct mc_account, tenant), 0 },
+	{ "on_reauth", offsetof(struct mc_account, on_reauth), 0 },
+	{ "smtp", offsetof(struct mc_account, smtp), 0 },
+	{ "imap", offsetof(struct mc_account, imap), 0 },
+	{ "pop", offsetof(struct mc_account, pop), 0 },
+	{ "ca_file", offsetof(struct mc_account, ca_file), 0 },
+	{ "store", 0, 0 },
+	{ "timeout", 0, 0 },
+};
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+/* A preset is a list of key=value pairs layered under the account. */
+struct preset {
+	const char *name;
+	const char *kv[NKEYS * 2 + 1];
+};
+
+static const struct preset presets[] = {
+	{ "google", {
+		"scope", "https://mail.google.com/",
+		"flow", "browser",
+		"device_authorization_endpoint",
+		    "https://oauth2.googleapis.com/device/code",
+		"authorization_endpoint",
+		    "https://accounts.google.com/o/oauth2/v2/auth",
+		"token_endpoint", "https://oauth2.googleapis.com/token",
+		"revocation_endpoint", "https://oauth2.googleapis.com/revoke",
+		"auth_params", "access_type=offline&prompt=consent",
+		"redirect_uri", "http://127.0.0.1/",
+		"smtp", "smtp://smtp.gmail.com:587",
+		"imap", "imaps://imap.gmail.com:993",
+		"pop", "pop3s://pop.gmail.com:995",
+		NULL } },
+	{ "microsoft", {
+		"scope", "https://outlook.office.com/IMAP.AccessAsUser.All "
+		    "https://outlook.office.com/POP.AccessAsUser.All "
+		    "https://outlook.office.com/SMTP.Send offline_access",
+		"flow", "device",
+		"tenant", "common",
+		"device_authorization_endpoint",
+		    "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/devicecode",
+		"authorization_endpoint",
+		    "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/authorize",
+		"token_endpoint",
+		    "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token",
+		"redirect_uri", "http://localhost/",
+		"smtp", "smtp://smtp.office365.com:587",
+		"imap", "imaps://outlook.office365.com:993",
+		"pop", "pop3s://outlook.office365.com:995",
+		NULL } },
+};
+#define NPRESETS (sizeof(presets) / sizeof(presets[0]))
+
+enum section_type {
+	SEC_ACCOUNT,
+	SEC_PROVIDER,
+};
+
+struct kv {
+	size_t key;		/* index in keys[] */
+	char *value;
+	int line;
+};
+
+struct section {
+	enum section_type type;
+	char *name;
+	int line;
+	struct kv *kv;
+	size_t nkv;
+};
+
+struct mc_config {
+	char *path;
+	struct section *sec;
+	size_t nsec;
+	char **warn;
+	size_t nwarn;
+};
+
+static const char *const flow_names[] = { "device", "browser", "manual" };
+static const char *const auth_names[] = { "oauth2", "password" };
+
+const char *
+mc_flow_name(enum mc_flow flow)
+{
+	return (size_t)flow < 3 ? flow_names[flow] : "?";
+}
+
+const char *
+mc_auth_name(enum mc_auth auth)
+{
+	return (size_t)auth < 2 ? auth_names[auth] : "?";
+}
+
+int
+mc_config_path(const char *override, char **path, char **errmsg)
+{
+	const char *env, *home;
+	char *p = NULL;
+	int n;
+
+	*path = NULL;
+	if (override != NULL) {
+		p = strdup(override);
+	} else if ((env = getenv("MAILCRED_CONFIG")) != NULL && *env != '\0') {
+		p = strdup(env);
+	} else {
+		env = getenv("XDG_CONFIG_HOME");
+		home = getenv("HOME");
+		if (env != NULL && *env == '/')
+			n = asprintf(&p, "%s/mailcred/config", env);
+		else if (home != NULL && *home != '\0')
+			n = asprintf(&p, "%s/.config/mailcred/config", home);
+		else
+			return mc_fail(MC_ERR_CONFIG, errmsg,
+			    "cannot find the configuration: HOME is not set; "
+			    "use -c FILE or MAILCRED_CONFIG");
+		if (n < 0)
+			p = NULL;
+	}
+	if (p == NULL)
+		return MC_ERR_NOMEM;
+	*path = p;
+	return MC_OK;
+}
+
+static void
+section_clear(struct section *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->nkv; i++) {
+		if (keys[s->kv[i].key].flags & KF_SECRET)
+			mc_free_secret(s->kv[i].value);
+		else
+			free(s->kv[i].value);
+	}
+	free(s->kv);
+	free(s->name);
+}
+
+void
+mc_config_free(struct mc_config *cfg)
+{
+	size_t i;
+
+	if (cfg == NULL)
+		return;
+	for (i = 0; i < cfg->nsec; i++)
+		section_clear(&cfg->sec[i]);
+	free(cfg->sec);
+	for (i = 0; i < cfg->nwarn; i++)
+		free(cfg->warn[i]);
+	free(cfg->warn);
+	free(cfg->path);
+	free(cfg);
+}
+
+size_t
+mc_config_nwarnings(const struct mc_config *cfg)
+{
+	return cfg->nwarn;
+}
+
+const char *
+mc_config_warning(const struct mc_config *cfg, size_t i)
+{
+	return i < cfg->nwarn ? cfg->warn[i] : NULL;
+}
+
+const char *
+mc_config_file(const struct mc_config *cfg)
+{
+	return cfg->path;
+}
+
+size_t
+mc_config_naccounts(const struct mc_config *cfg)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < cfg->nsec; i++)
+		if (cfg->sec[i].type == SEC_ACCOUNT)
+			n++;
+	return n;
+}
+
+const char *
+mc_config_account_name(const struct mc_config *cfg, size_t idx)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < cfg->nsec; i++) {
+		if (cfg->sec[i].type != SEC_ACCOUNT)
+			continue;
+		if (n++ == idx)
+			return cfg->sec[i].name;
+	}
+	return NULL;
+}
+
+static int
+add_warning(struct mc_config *cfg, const char *fmt, const char *a,
+    const char *b)
+{
+	char **w;
+	char *msg = NULL;
+
+	w = reallocarray(cfg->warn, cfg->nwarn + 1, sizeof(*w));
+	if (w == NULL)
+		return MC_ERR_NOMEM;
+	cfg->warn = w;
+	if (asprintf(&msg, fmt, a, b) < 0)
+		return MC_ERR_NOMEM;
+	cfg->warn[cfg->nwarn++] = msg;
+	return MC_OK;
+}
+
+static int
+is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* Trims blanks at both ends of [*s, *e). */
+static void
+trim(const char **s, const char **e)
+{
+	while (*s < *e && is_blank(**s))
+		(*s)++;
+	while (*e > *s && is_blank((*e)[-1]))
+		(*e)--;
+}
+
+/* Control characters other than tab, and DEL, have no place in a value. */
+static int
+has_control(const char *s, const char *e)
+{
+	for (; s < e; s++)
+		if (((unsigned char)*s < 0x20 && *s != '\t') || *s == 0x7f)
+			return 1;
+	return 0;
+}
+
+/* Strips one pair of double quotes around [*s, *e). */
+static void
+unquote(const char **s, const char **e)
+{
+	if (*e - *s >= 2 && **s == '"' && (*e)[-1] == '"') {
+		(*s)++;
+		(*e)--;
+	}
+}
+
+static size_t
+edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i, j;
+	size_t row[64], prev, tmp;
+
+	if (lb >= 64 || la >= 64)
+		return 64;
+	for (j = 0; j <= lb; j++)
+		row[j] = j;
+	for (i = 1; i <= la; i++) {
+		prev = row[0];
+		row[0] = i;
+		for (j = 1; j <= lb; j++) {
+			tmp = row[j];
+			row[j] = prev + (a[i - 1] != b[j - 1]);
+			if (row[j] > row[j - 1] + 1)
+				row[j] = row[j - 1] + 1;
+			if (row[j] > tmp + 1)
+				row[j] = tmp + 1;
+			prev = tmp;
+		}
+	}
+	return row[lb];
+}
+
+/* The known key closest to an unknown one, or NULL if none is close. */
+static const char *
+closest_key(const char *key)
+{
+	size_t i, d, best = 4;
+	const char *name = NULL;
+
+	for (i = 0; i < NKEYS; i++) {
+		d = edit_distance(key, keys[i].name);
+		if (d < best) {
+			best = d;
+			name = keys[i].name;
+		}
+	}
+	return name;
+}
+
+static int
+find_key(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < NKEYS; i++)
+		if (strlen(keys[i].name) == len &&
+		    memcmp(keys[i].name, s, len) == 0)
+			return (int)i;
+	return -1;
+}
+
+static struct section *
+find_section(const struct mc_config *cfg, enum section_type type,
+    const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->nsec; i++)
+		if (cfg->sec[i].type == type &&
+		    strcmp(cfg->sec[i].name, name) == 0)
+			return &cfg->sec[i];
+	return NULL;
+}
+
+/* Parses "[account NAME]" or "[provider NAME]" from [s, e) (brackets on). */
+static int
+parse_section(struct mc_config *cfg, const char *s, const char *e, int line,
+    char **errmsg)
+{
+	const char *p = s + 1, *q = e - 1, *name;
+	enum section_type type;
+	struct section *sec, *first;
+	size_t len;
+
+	if (e - s < 2 || e[-1] != ']')
+		return mc_fail(MC_ERR_CONFIG, errmsg,
+		    "%s:%d: section header is missing its closing ']'",
+		    cfg->path, line);
+	trim(&p, &q);
+	if (q - p > 8 && strncmp(p, "account", 7) == 0 && is_blank(p[7])) {
+		type = SEC_ACCOUNT;
+		p += 8;
+	} else if (q - p > 9 && strncmp(p, "provider", 8) == 0 &&
+	    is_blank(p[8])) {
+		type = SEC_PROVIDER;
+		p += 9;
+	} else {
+		return mc_fail(MC_ERR_CONFIG, errmsg,
+		    "%s:%d: unknown section [%.*s]: use [account NAME] or "
+		    "[provider NAME]", cfg->path, line, (int)(q - p > 64 ? 64 :
+		    q - p), p);
+	}
+	trim(&p, &q);
+	unquote(&p, &q);
+	len = (size_t)(q - p);
+	if (len == 0 || len > NAME_MAX_LEN || has_control(p, q) ||
+	    memchr(p, '\t', len) != NULL)
+		return mc_fail(MC_ERR_CONFIG, errmsg,
+		    "%s:%d: a section needs a name of 1 to %d printable "
+		    "characters", cfg->path, line, NAME_MAX_LEN);
+	name = p;
+	sec = reallocarray(cfg->sec, cfg->nsec + 1, sizeof(*sec));
+	if (sec == NULL)
+		return MC_ERR_NOMEM;
+	cfg->sec = sec;
+	sec = &cfg->sec[cfg->nsec];
+	memset(sec, 0, sizeof(*sec));
+	sec->name = strndup(name, len);
+	if (sec->name == NULL)
+		return MC_ERR_NOMEM;
+	sec->type = type;
+	sec->line = line;
+	first = find_section(cfg, type, sec->name);
+	if (first != NULL) {
+		free(sec->name);
+		sec->name = NULL;
+		return mc_fail(MC_ERR_CONFIG, errmsg,
+		    "%s:%d: [%s %.*s] is already defined at line %d",
+		    cfg->path, line, type == SEC_ACCOUNT ? "account" :
+		    "provider", (int)len, name, first->line);
+	}
+	cfg->nsec++;
+	return MC_OK;
+}
+
+/* Parses "key = value" from [s, e) into the last section. */
+static int
+parse_pair(struct mc_config *cfg, const char *s, const char *e, int line,
+    char **errmsg)
+{
+	const char *eq, *k, *ke, *v, *ve;
+	struct section *sec;
+	struct kv *kv;
+	int key;
+	size_t i;
+
+	eq = memchr(s, '=', (size_t)(e - s));
+	if (eq == NULL)
+		return mc_fail(MC_ERR_CONFIG, errmsg,
+		    "%s:%d: expected 'key = value', a [section] or a comment",
+		    cfg->path, line);
+	k = s;
+	ke = eq;
+	trim(&k, &ke);
+	v = eq + 1;
+	ve = e;
+	trim(&v, &ve);
+	unquote(&v, &ve);
+	key = find_key(k, (size_t)(ke - k));
+	if (key < 0) {
+		char *name = strndup(k, (size_t)(ke - k > 64 ? 64 : ke - k));
+		const char *hint;
+		int rc;
+
+		if (name == NULL)
+			return MC_ERR_NOMEM;
+		hint = closest_key(name);
+		if (hint != NULL)
+			rc = mc_fail(MC_ERR_CONFIG, errmsg,
+			    "%s:%d: unknown key '%s' (did you mean '%s'?)",
+			    cfg->path, line, name, hint);
+		else
+			rc = mc_fail(MC_ERR_CONFIG, errmsg,
+			    "%s:%d: unknown key '%s' (see mailcred.conf(5))",
+			    cfg->path, line, name);
+		free(name);
+		return rc;
+	}
+	if (cfg->nsec == 0)
+		return mc_fail(MC_ERR_CONFIG, errmsg,
+		    "%s:%d: '%s' is outside any section: put it under "
+		    "[account NAME] or [provider NAME]", cfg->path, line,
+		    keys[key].name);
+	sec = &cfg->sec[cfg->nsec - 1];
+	if (sec->type == SEC_PROVIDER && (keys[key].flags & KF_ACCOUNT_ONLY))
+		return mc_fail(MC_ERR_CONFIG, errmsg,
+		    "%s:%d: '%s' belongs in an [account] section, not in "
+		    "[provider %s]", cfg->path, line, keys[key].name,
+		    sec->name);
+	for (i = 0; i < sec->nkv; i++)
+		if (sec->kv[i].key == (size_t)key)
+			return mc_fail(MC_ERR_CONFIG, errmsg,
+			    "%s:%d: '%s' is already set at line %d",
+			    cfg->path, line, keys[key].name, sec->kv[i].line);
+	if (has_control(v, ve))
+		return mc_fail(MC_ERR_CONFIG, errmsg,
+		    "%s:%d: the value of '%s' holds a control character",
+		    cfg->path, line, keys[key].name);
+	kv = reallocarray(sec->kv, sec->nkv + 1, sizeof(*kv));
+	if (kv == NULL)
+		return MC_ERR_NOMEM;
+	sec->kv = kv;
+	kv = &sec->kv[sec->nkv];
+	kv->value = strndup(v, (size_t)(ve - v));
+	if (kv->value == NULL)
+		return MC_ERR_NOMEM;
+	kv->key = (size_t)key;
+	kv->line = line;
+	sec->nkv++;
+	return MC_OK;
+}
+
+int
+mc_config_parse(const char *path, const char *text, size_t len,
+    struct mc_config **out, char **errmsg)
+{
+	struct mc_config *cfg = NULL;
+	const char *p = text, *end = text + len, *nl, *s, *e;
+	int line = 0, rc;
+
+	*out = NULL;
+	cfg = calloc(1, sizeof(*cfg));
+	if (cfg == NULL)
+		return MC_ERR_NOMEM;
+	cfg->path = strdup(path);
+	if (cfg->path == NULL) {
+		rc = MC_ERR_NOMEM;
+		goto out;
+	}
+	if (len > CONFIG_MAX_SIZE) {
+		rc = mc_fail(MC_ERR_CONFIG, errmsg,
+		    "%s: larger than %d bytes: is this the right file?",
+		    path, CONFIG_MAX_SIZE);
+		goto out;
+	}
+	while (p < end) {
+		line++;
+		nl = memchr(p, '\n', (size_t)(end - p));
+		e = nl != NULL ? nl : end;
+		s = p;
+		p = nl != NULL ? nl + 1 : end;
+		if (memchr(s, '\0', (size_t)(e - s)) != NULL) {
+			rc = mc_fail(MC_ERR_CONFIG, errmsg,
+			    "%s:%d: NUL byte: is this a text file?", path,
+			    line);
+			goto out;
+		}
+		if (e - s > CONFIG_MAX_LINE) {
+			rc = mc_fail(MC_ERR_CONFIG, errmsg,
+			    "%s:%d: line longer than %d bytes", path, line,
+			    CONFIG_MAX_LINE);
+			goto out;
+		}
+		if (e > s && e[-1] == '\r')
+			e--;
+		/* A UTF-8 byte order mark at the start of the file. */
+		if (line == 1 && e - s >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0)
+			s += 3;
+		trim(&s, &e);
+		if (s == e || *s == '#' || *s == ';')
+			continue;
+		if (*s == '[')
+			rc = parse_section(cfg, s, e, line, errmsg);
+		else
+			rc = parse_pair(cfg, s, e, line, errmsg);
+		if (rc != MC_OK)
+			goto out;
+	}
+	*out = cfg;
+	cfg = NULL;
+	rc = MC_OK;
+out:
+	mc_config_free(cfg);
+	return rc;
+}
+
+/* Does any section hold a client secret? */
+static int
+holds_secret(const struct mc_config *cfg)
+{
+	size_t i, j;
+
+	for (i = 0; i < cfg->nsec; i++)
+		for (j = 0; j < cfg->sec[i].nkv; j++)
+			if (keys[cfg->sec[i].kv[j].key].flags & KF_SECRET &&
+			    cfg->sec[i].kv[j].value[0] != '\0')
+				return 1;
+	return 0;
+}
+
+int
+mc_config_load(const char *path, struct mc_config **out, char **errmsg)
+{
+	struct mc_config *cfg = NULL;
+	struct stat st;
+	char *buf = NULL;
+	size_t len = 0;
+	ssize_t n;
+	int fd = -1, rc;
+
+	*out = NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			rc = mc_fail(MC_ERR_CONFIG, errmsg,
+			    "no configuration file %s: create it with an "
+			    "[account NAME] section (see mailcred.conf(5))",
+			    path);
+		else
+			rc = mc_fail(MC_ERR_CONFIG, errmsg, "cannot open %s: %s",
+			    path, strerror(errno));
+		goto out;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		rc = mc_fail(MC_ERR_CONFIG, errmsg,
+		    "%s is not a regular file", path);
+		goto out;
+	}
+	if (st.st_size > CONFIG_MAX_SIZE) {
+		rc = mc_fail(MC_ERR_CONFIG, errmsg,
+		    "%s: larger than %d bytes: is this the right file?",
+		    path, CONFIG_MAX_SIZE);
+		goto out;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (buf == NULL) {
+		rc = MC_ERR_NOMEM;
+		goto out;
+	}
+	while (len < (size_t)st.st_size) {
+		n = read(fd, buf + len, (size_t)st.st_size - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = mc_fail(MC_ERR_CONFIG, errmsg, "cannot read %s: %s",
+			    path, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	rc = mc_config_parse(path, buf, len, &cfg, errmsg);
+	if (rc != MC_OK)
+		goto out;
+	if ((st.st_mode & (S_IRGRP | S_IROTH)) && holds_secret(cfg)) {
+		rc = add_warning(cfg, "%s holds a client secret and others can "
+		    "read it: chmod 600 %s", path, path);
+		if (rc != MC_OK)
+			goto out;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		rc = add_warning(cfg, "%s can be changed by others: chmod "
+		    "go-w %s", path, path);
+		if (rc != MC_OK)
+			goto out;
+	}
+	*out = cfg;
+	cfg = NULL;
+	rc = MC_OK;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (buf != NULL) {
+		mc_wipe(buf, len);
+		free(buf);
+	}
+	mc_config_free(cfg);
+	return rc;
+}
+
+void
+mc_account_free(struct mc_account *a)
+{
+	size_t i;
+
+	if (a == NULL)
+		return;
+	for (i = 0; i < NKEYS; i++) {
+		char **f;
+
+		if (keys[i].offset == 0)
+			continue;
+		f = (char **)((char *)a + keys[i].offset);
+		if (keys[i].flags & KF_SECRET)
+			mc_free_secret(*f);
+		else
+			free(*f);
+	}
+	free(a->name);
+	free(a);
+}
+
+/* Values with their origin while layering, for messages. */
+struct layer {
+	const char *value[NKEYS];
+	int line[NKEYS];	/* 0: not from the file */
+};
+
+static void
+layer_section(struct layer *l, const struct section *sec)
+{
+	size_t i;
+
+	for (i = 0; i < sec->nkv; i++) {
+		l->value[sec->kv[i].key] = sec->kv[i].value;
+		l->line[sec->kv[i].key] = sec->kv[i].line;
+	}
+}
+
+static void
+layer_preset(struct layer *l, const struct preset *p)
+{
+	size_t i;
+	int k;
+
+	for (i = 0; p->kv[i] != NULL; i += 2) {
+		k = find_key(p->kv[i], strlen(p->kv[i]));
+		if (k >= 0) {
+			l->value[k] = p->kv[i + 1];
+			l->line[k] = 0;
+		}
+	}
+}
+
+static int
+pick(const char *value, const char *const *names, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(value, names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* Replaces every "{tenant}" in *s by tenant. */
+static int
+subst_tenant(char **s, const char *tenant)
+{
+	static const char tag[] = "{tenant}";
+	char *p, *r = NULL;
+
+	while (*s != NULL && (p = strstr(*s, tag)) != NULL) {
+		if (asprintf(&r, "%.*s%s%s", (int)(p - *s), *s, tenant,
+		    p + sizeof(tag) - 1) < 0)
+			return MC_ERR_NOMEM;
+		free(*s);
+		*s = r;
+	}
+	return MC_OK;
+}
+
+static int
+bad_value(const struct mc_config *cfg, const struct layer *l, int k,
+    const char *want, char **errmsg)
+{
+	if (l->line[k] > 0)
+		return mc_fail(MC_ERR_CONFIG, errmsg,
+		    "%s:%d: %s = %s: expected %s", cfg->path, l->line[k],
+		    keys[k].name, l->value[k], want);
+	return mc_fail(MC_ERR_CONFIG, errmsg, "%s: %s: expected %s",
+	    cfg->path, keys[k].name, want);
+}
+
+int
+mc_account_resolve(const struct mc_config *cfg, const char *name,
+    struct mc_account **out, char **errmsg)
+{
+	static const char *const store_names[] = { "keyring", "file" };
+	const struct section *acct_sec, *prov_sec;
+	struct mc_account *a = NULL;
+	struct layer l;
+	const char *prov;
+	size_t i;
+	long t;
+	char *end;
+	int k, rc, v;
+
+	*out = NULL;
+	memset(&l, 0, sizeof(l));
+	acct_sec = find_section(cfg, SEC_ACCOUNT, name);
+	if (acct_sec == NULL)
+		return mc_fail(MC_ERR_CONFIG, errmsg,
+		    "no [account %s] in %s: add one (see mailcred.conf(5))",
+		    name, cfg->path);
+	layer_section(&l, acct_sec);
+	prov = l.value[find_key("provider", 8)];
+	if (prov != NULL && *prov != '\0') {
+		int known = 0;
+
+		for (i = 0; i < NPRESETS; i++)
+			if (strcmp(prov, presets[i].name) == 0) {
+				layer_preset(&l, &presets[i]);
+				known = 1;
+			}
+		prov_sec = find_section(cfg, SEC_PROVIDER, prov);
+		if (prov_sec != NULL)
+			layer_section(&l, prov_sec);
+		else if (!known)
+			return mc_fail(MC_ERR_CONFIG, errmsg,
+			    "%s:%d: unknown provider '%s': use google, "
+			    "microsoft or define [provider %s]", cfg->path,
+			    l.line[find_key("provider", 8)], prov, prov);
+		layer_section(&l, acct_sec);
+	}
+
+	a = calloc(1, sizeof(*a));
+	if (a == NULL)
+		return MC_ERR_NOMEM;
+	a->name = strdup(name);
+	if (a->name == NULL) {
+		rc = MC_ERR_NOMEM;
+		goto out;
+	}
+	for (i = 0; i < NKEYS; i++) {
+		char **f;
+
+		if (keys[i].offset == 0 || l.value[i] == NULL)
+			continue;
+		f = (char **)((char *)a + keys[i].offset);
+		*f = strdup(l.value[i]);
+		if (*f == NULL) {
+			rc = MC_ERR_NOMEM;
+			goto out;
+		}
+	}
+	if (a->user == NULL || a->user[0] == '\0') {
+		free(a->user);
+		a->user = strdup(name);
+		if (a->user == NULL) {
+			rc = MC_ERR_NOMEM;
+			goto out;
+		}
+	}
+	if (a->provider != NULL && a->provider[0] == '\0') {
+		free(a->provider);
+		a->provider = NULL;
+	}
+
+	/* Enumerated and numeric keys. */
+	k = find_key("auth", 4);
+	a->auth = MC_AUTH_OAUTH2;
+	if (l.value[k] != NULL) {
+		v = pick(l.value[k], auth_names, 2);
+		if (v < 0) {
+			rc = bad_value(cfg, &l, k, "oauth2 or password", errmsg);
+			goto out;
+		}
+		a->auth = (enum mc_auth)v;
+	}
+	k = find_key("flow", 4);
+	a->flow = a->device_authorization_endpoint != NULL &&
+	    a->authorization_endpoint == NULL ? MC_FLOW_DEVICE :
+	    MC_FLOW_BROWSER;
+	if (l.value[k] != NULL) {
+		v = pick(l.value[k], flow_names, 3);
+		if (v < 0) {
+			rc = bad_value(cfg, &l, k, "device, browser or manual",
+			    errmsg);
+			goto out;
+		}
+		a->flow = (enum mc_flow)v;
+	}
+	k = find_key("store", 5);
+	a->store = STORE_KEYRING;
+	if (l.value[k] != NULL) {
+		v = pick(l.value[k], store_names, 2);
+		if (v < 0) {
+			rc = bad_value(cfg, &l, k, "keyring or file", errmsg);
+			goto out;
+		}
+		a->store = (enum store_backend)v;
+	}
+	k = find_key("timeout", 7);
+	a->timeout = 30;
+	if (l.value[k] != NULL) {
+		errno = 0;
+		t = strtol(l.value[k], &end, 10);
+		if (errno != 0 || end == l.value[k] || *end != '\0' || t < 1 ||
+		    t > 600) {
+			rc = bad_value(cfg, &l, k, "seconds from 1 to 600",
+			    errmsg);
+			goto out;
+		}
+		a->timeout = (int)t;
+	}
+
+	if (a->tenant == NULL || a->tenant[0] == '\0') {
+		free(a->tenant);
+		a->tenant = strdup("common");
+		if (a->tenant == NULL) {
+			rc = MC_ERR_NOMEM;
+			goto out;
+		}
+	}
+	if (strpbrk(a->tenant, "/?#%&") != NULL) {
+		rc = bad_value(cfg, &l, find_key("tenant", 6),
+		    "common, organizations, consumers or a tenant ID", errmsg);
+		goto out;
+	}
+	if ((rc = subst_tenant(&a->device_authorization_endpoint,
+	    a->tenant)) != MC_OK ||
+	    (rc = subst_tenant(&a->authorization_endpoint, a->tenant)) !=
+	    MC_OK ||
+	    (rc = subst_tenant(&a->token_endpoint, a->tenant)) != MC_OK ||
+	    (rc = subst_tenant(&a->revocation_endpoint, a->tenant)) != MC_OK)
+		goto out;
+
+	a->google = (a->provider != NULL && strcmp(a->provider, "google") ==
+	    0) || (a->token_endpoint != NULL &&
+	    strncmp(a->token_endpoint, "https://oauth2.googleapis.com/", 30)
+	    == 0);
+
+	if (a->auth == MC_AUTH_OAUTH2) {
+		if (a->token_endpoint == NULL || a->token_endpoint[0] == '\0') {
+			rc = mc_fail(MC_ERR_CONFIG, errmsg,
+			    "%s: [account %s] has no token_endpoint: set "
+			    "provider = google or microsoft, or the endpoints",
+			    cfg->path, name);
+			goto out;
+		}
+		if (a->client_id == NULL || a->client_id[0] == '\0') {
+			rc = mc_fail(MC_ERR_CONFIG, errmsg,
+			    "%s: [account %s] has no client_id: register an "
+			    "OAuth client with the provider and set client_id "
+			    "(see mailcred.conf(5))", cfg->path, name);
+			goto out;
+		}
+	}
+	*out = a;
+	a = NULL;
+	rc = MC_OK;
+out:
+	mc_account_free(a);
+	return rc;
+}

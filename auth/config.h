@@ -1,0 +1,111 @@
+/*
+ * auth/config.h - the configuration file and the provider presets.
+ *
+ * The file is INI: `[account NAME]` sections for accounts, `[provider NAME]`
+ * sections for custom providers (or to adjust a built-in one), `key = value`
+ * lines, `#` or `;` comment lines. An account is resolved by layering, from
+ * weakest to strongest: general defaults, the built-in preset (google,
+ * microsoft), a `[provider NAME]` section of the same name, the account's
+ * own keys. Reading the file is the only I/O here.
+ *
+ * Errors name the file and line ("PATH:LINE: ..."); unknown keys, unknown
+ * sections and duplicates are errors. Problems that do not stop the run
+ * (a client secret in a file others can read) become warnings in
+ * struct mc_config for the caller to print.
+ */
+#ifndef MAILCRED_AUTH_CONFIG_H
+#define MAILCRED_AUTH_CONFIG_H
+
+#include <stddef.h>
+
+#include "keyring/store.h"
+
+enum mc_auth {
+	MC_AUTH_OAUTH2 = 0,
+	MC_AUTH_PASSWORD = 1,
+};
+
+enum mc_flow {
+	MC_FLOW_DEVICE = 0,
+	MC_FLOW_BROWSER = 1,
+	MC_FLOW_MANUAL = 2,
+};
+
+/* A resolved account: every field set, defaults applied. */
+struct mc_account {
+	char *name;
+	char *provider;		/* "google", "microsoft", a custom name or NULL */
+	char *user;		/* SASL identity; defaults to name */
+	enum mc_auth auth;
+	char *client_id;	/* NULL when unset */
+	char *client_secret;	/* NULL or "" when none (public client) */
+	char *scope;
+	enum mc_flow flow;
+	char *device_authorization_endpoint;
+	char *authorization_endpoint;
+	char *token_endpoint;
+	char *revocation_endpoint;
+	char *auth_params;
+	char *redirect_uri;
+	char *tenant;
+	char *on_reauth;
+	char *smtp;
+	char *imap;
+	char *pop;
+	char *ca_file;
+	enum store_backend store;
+	int timeout;		/* seconds, 1..600 */
+	int google;		/* the provider is Google (for its quirks and advice) */
+};
+
+struct mc_config;
+
+/*
+ * The path of the configuration file: override if not NULL, else
+ * $MAILCRED_CONFIG, else $XDG_CONFIG_HOME/mailcred/config, else
+ * ~/.config/mailcred/config. Returns MC_OK and a malloc'd *path.
+ */
+int mc_config_path(const char *override, char **path, char **errmsg);
+
+/*
+ * Reads and parses the file at path. A missing file is MC_ERR_CONFIG with
+ * advice. *out is freed with mc_config_free().
+ */
+int mc_config_load(const char *path, struct mc_config **out, char **errmsg);
+
+/* Parses len bytes of text as if read from path (for tests and load). */
+int mc_config_parse(const char *path, const char *text, size_t len,
+    struct mc_config **out, char **errmsg);
+
+/* Frees; accepts NULL. Wipes client secrets. */
+void mc_config_free(struct mc_config *cfg);
+
+/* Warnings gathered while loading (one line each); valid until freed. */
+size_t mc_config_nwarnings(const struct mc_config *cfg);
+const char *mc_config_warning(const struct mc_config *cfg, size_t i);
+
+/* Accounts in file order; valid until freed. */
+size_t mc_config_naccounts(const struct mc_config *cfg);
+const char *mc_config_account_name(const struct mc_config *cfg, size_t i);
+
+/* The file's path as given to load/parse. */
+const char *mc_config_file(const struct mc_config *cfg);
+
+/*
+ * Resolves the account NAME: presets, provider section, account keys,
+ * defaults, checks (client_id and token_endpoint for oauth2, values of
+ * enumerated keys, timeout range). MC_ERR_CONFIG with a message naming the
+ * file (and line where there is one) on any problem. *out is freed with
+ * mc_account_free().
+ */
+int mc_account_resolve(const struct mc_config *cfg, const char *name,
+    struct mc_account **out, char **errmsg);
+
+/* Frees; accepts NULL. Wipes the client secret. */
+void mc_account_free(struct mc_account *acct);
+
+/* Names for messages and JSON. */
+const char *mc_flow_name(enum mc_flow flow);
+const char *mc_auth_name(enum mc_auth auth);
+
+#endif

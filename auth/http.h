@@ -1,0 +1,67 @@
+/*
+ * auth/http.h - the only place that sets up libcurl for OAuth requests.
+ *
+ * A request is a form POST whose answer must be a JSON object. Every
+ * request has a timeout and a cap on the size of the answer; certificates
+ * are always verified (ca_file is trusted in addition to the system store);
+ * plain http:// is refused unless the host is loopback. With a trace
+ * callback, requests and answers are described line by line with tokens,
+ * codes, secrets and Authorization headers replaced by "[redacted]".
+ *
+ * curl_global_init() happens on the first request, never before, so paths
+ * that need no network (a cached token) do not pay for it.
+ */
+#ifndef MAILCRED_AUTH_HTTP_H
+#define MAILCRED_AUTH_HTTP_H
+
+#include <jansson.h>
+
+#define MC_HTTP_MAX_BODY (256 * 1024)
+
+typedef void (*mc_trace_fn)(void *ctx, const char *line);
+
+struct mc_http_opts {
+	int timeout;		/* seconds for the whole request; <= 0: 30 */
+	const char *ca_file;	/* extra CA bundle, or NULL */
+	mc_trace_fn trace;	/* NULL: no trace */
+	void *trace_ctx;
+};
+
+#define MC_HTTP_OPTS_INIT { 30, NULL, NULL, NULL }
+
+/*
+ * Checks that url may carry secrets: https://, or http:// to a loopback
+ * host (127.0.0.0/8, ::1, localhost). what names the setting in messages
+ * ("token_endpoint"). MC_OK or MC_ERR_CONFIG.
+ */
+int mc_http_url_check(const char *url, const char *what, char **errmsg);
+
+/*
+ * POSTs an application/x-www-form-urlencoded body built from pairs, a
+ * NULL-terminated list of name, value, name, value, ... (a pair whose value
+ * is NULL is left out), to url, and parses the answer.
+ *
+ * Returns MC_OK with *status set and *json a JSON object (the caller
+ * decrefs) whatever the HTTP status, so OAuth errors are judged by their
+ * JSON. Otherwise: MC_ERR_CONFIG (url refused), MC_ERR_NET (cannot
+ * connect, timeout, TLS failure), MC_ERR_TEMP (5xx or 429 without a JSON
+ * object), MC_ERR_SERVICE (any other answer that is not a JSON object, or
+ * too large), MC_ERR_NOMEM; *status is still set when there was an answer.
+ */
+int mc_http_post_form(const struct mc_http_opts *opts, const char *url,
+    const char *const *pairs, long *status, json_t **json, char **errmsg);
+
+/*
+ * Applies the TLS policy (verification on, ca_file added to the default
+ * trust store, TLS 1.2 or newer) to a curl easy handle of another module
+ * (SMTP). Returns MC_OK or MC_ERR_NOMEM / MC_ERR_CONFIG.
+ */
+int mc_http_apply_tls(void *curl_handle, const char *ca_file, char **errmsg);
+
+/* Calls curl_global_init() once; MC_OK or MC_ERR_NOMEM. */
+int mc_http_global_init(void);
+
+/* Is this key's value a secret that traces must redact? */
+int mc_http_secret_key(const char *key);
+
+#endif
