@@ -98,9 +98,9 @@ write_set(struct store *st, const struct mc_account *acct,
 	rc = mc_token_set_serialize(ts, &blob);
 	if (rc != MC_OK)
 		return rc;
-	rc = mc_store_error(store_put(st, acct->name, MC_KIND_OAUTH2, blob,
-	    &msg), msg, "", errmsg);
+	rc = store_put(st, acct->name, MC_KIND_OAUTH2, blob, &msg);
 	mc_free_secret(blob);
+	rc = mc_store_error(rc, msg, "", errmsg);
 	return rc;
 }
 

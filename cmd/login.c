@@ -1,0 +1,207 @@
+/* cmd/login.c - mailcred login: run an OAuth flow and store the tokens. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "auth/err.h"
+#include "auth/oauth.h"
+#include "auth/secmem.h"
+#include "auth/token.h"
+#include "cmd/cmd.h"
+
+static void
+real_sleep(void *ctx, int seconds)
+{
+	struct timespec ts = { seconds, 0 };
+
+	(void)ctx;
+	while (nanosleep(&ts, &ts) != 0)
+		;
+}
+
+static time_t
+real_now(void *ctx)
+{
+	(void)ctx;
+	return time(NULL);
+}
+
+/* Prints a JSON object as one line on stdout; 0 or an exit status. */
+static int
+print_json_line(const char *account, json_t *o)
+{
+	char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	json_decref(o);
+	if (text == NULL)
+		return cmd_fail(account, MC_ERR_NOMEM, NULL);
+	printf("%s\n", text);
+	free(text);
+	if (fflush(stdout) != 0)
+		return cmd_fail(account, MC_ERR_IO, strdup("cannot write to "
+		    "stdout"));
+	return 0;
+}
+
+static void
+format_time(long long t, char *buf, size_t size)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (localtime_r(&tt, &tm) == NULL ||
+	    strftime(buf, size, "%Y-%m-%d %H:%M:%S %Z", &tm) == 0)
+		snprintf(buf, size, "%lld", t);
+}
+
+static int
+login_device(const struct mc_account *acct, int json)
+{
+	struct mc_http_opts http = MC_HTTP_OPTS_INIT;
+	struct mc_device_auth da = MC_DEVICE_AUTH_INIT;
+	struct mc_token_set ts = MC_TOKEN_SET_INIT;
+	struct mc_device_http_ctx hc;
+	struct mc_device_io io;
+	char *msg = NULL, when[64];
+	int rc;
+
+	cmd_http_opts(acct, &http);
+	rc = mc_oauth_device_start(acct, &http, &da, &msg);
+	if (rc != MC_OK) {
+		rc = cmd_fail(acct->name, rc, msg);
+		goto out;
+	}
+	if (json) {
+		rc = print_json_line(acct->name, json_pack(
+		    "{s:s, s:s?, s:s, s:i, s:i}",
+		    "verification_uri", da.verification_uri,
+		    "verification_uri_complete", da.verification_uri_complete,
+		    "user_code", da.user_code, "expires_in", da.expires_in,
+		    "interval", da.interval));
+		if (rc != 0)
+			goto out;
+	} else {
+		fprintf(stderr, "To log in %s, open\n\n    %s\n\nand enter "
+		    "the code\n\n    %s\n\n", acct->name, da.verification_uri,
+		    da.user_code);
+		if (da.verification_uri_complete != NULL)
+			fprintf(stderr, "(or open %s)\n\n",
+			    da.verification_uri_complete);
+		fprintf(stderr, "Waiting for approval; the code expires in "
+		    "%d min...\n", (da.expires_in + 59) / 60);
+	}
+	hc.acct = acct;
+	hc.http = &http;
+	hc.device_code = da.device_code;
+	io.poll = mc_device_http_poll;
+	io.sleep = real_sleep;
+	io.now = real_now;
+	io.ctx = &hc;
+	rc = mc_device_wait(acct, &da, &io, &ts, &msg);
+	if (rc != MC_OK) {
+		rc = cmd_fail(acct->name, rc, msg);
+		goto out;
+	}
+	if (ts.scope == NULL)
+		ts.scope = mc_strdup(acct->scope);
+	rc = mc_token_save(acct, &ts, 0, &msg);
+	if (rc != MC_OK) {
+		rc = cmd_fail(acct->name, rc, msg);
+		goto out;
+	}
+	if (ts.refresh_token == NULL)
+		cmd_note("%s: warning: the provider granted no refresh token, "
+		    "so you will have to log in again when the access token "
+		    "expires (does scope need offline_access?)", acct->name);
+	if (json) {
+		rc = print_json_line(acct->name, json_pack("{s:s, s:I, s:s?}",
+		    "account", acct->name, "expires_at",
+		    (json_int_t)ts.expires_at, "scope", ts.scope));
+	} else {
+		format_time(ts.expires_at, when, sizeof(when));
+		if (!g_opts.quiet)
+			fprintf(stderr, "Logged in %s; the access token is "
+			    "valid until %s.\n", acct->name, when);
+		rc = 0;
+	}
+out:
+	mc_device_auth_clear(&da);
+	mc_token_set_clear(&ts);
+	return rc;
+}
+
+int
+cmd_login(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		CMD_COMMON_LONGOPTS,
+		{ "flow", required_argument, NULL, 'f' },
+		{ "no-open", no_argument, NULL, 'n' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct mc_config *cfg = NULL;
+	struct mc_account *acct = NULL;
+	const char *flow = NULL;
+	int json = 0, opt, rc;
+	enum mc_flow f;
+
+	while ((opt = getopt_long(argc, argv, "c:vqh", longopts, NULL)) != -1) {
+		if (cmd_common_opt(opt, optarg))
+			continue;
+		switch (opt) {
+		case 'f':
+			flow = optarg;
+			if (strcmp(flow, "device") != 0 &&
+			    strcmp(flow, "browser") != 0 &&
+			    strcmp(flow, "manual") != 0) {
+				fprintf(stderr, "mailcred: --flow is device, "
+				    "browser or manual\n");
+				cmd_usage("login");
+			}
+			break;
+		case 'n':
+			break;	/* the device flow never opens a browser */
+		case 'j':
+			json = 1;
+			break;
+		case 'h':
+			cmd_help("login");
+		default:
+			cmd_usage("login");
+		}
+	}
+	if (optind + 1 != argc)
+		cmd_usage("login");
+	rc = cmd_load_account(argv[optind], &cfg, &acct);
+	if (rc != 0)
+		goto out;
+	if (acct->auth != MC_AUTH_OAUTH2) {
+		rc = cmd_fail(acct->name, MC_ERR_CONFIG, strdup("the account "
+		    "uses an app password (auth = password): store it with "
+		    "'mailcred password set' instead"));
+		goto out;
+	}
+	f = acct->flow;
+	if (flow != NULL)
+		f = strcmp(flow, "device") == 0 ? MC_FLOW_DEVICE :
+		    strcmp(flow, "browser") == 0 ? MC_FLOW_BROWSER :
+		    MC_FLOW_MANUAL;
+	if (f != MC_FLOW_DEVICE) {
+		rc = cmd_fail(acct->name, MC_ERR_SERVICE, strdup("this version "
+		    "of mailcred has only the device flow: run 'mailcred login "
+		    "NAME --flow device' (Gmail refuses it; use an app "
+		    "password with auth = password there)"));
+		goto out;
+	}
+	rc = login_device(acct, json);
+out:
+	mc_account_free(acct);
+	mc_config_free(cfg);
+	return rc;
+}

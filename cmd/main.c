@@ -1,0 +1,85 @@
+/* cmd/main.c - mailcred's entry point: global options, dispatch. */
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "auth/secmem.h"
+#include "cmd/cmd.h"
+
+static const struct {
+	const char *name;
+	int (*fn)(int, char **);
+} commands[] = {
+	{ "login", cmd_login },
+	{ "token", cmd_token },
+	{ "sasl", cmd_sasl },
+	{ "password", cmd_password },
+};
+
+/* fds 0-2 must be open, so nothing we open becomes stdout by accident. */
+static void
+sanitize_fds(void)
+{
+	int fd;
+
+	for (;;) {
+		fd = open("/dev/null", O_RDWR);
+		if (fd < 0)
+			exit(71);
+		if (fd > 2) {
+			close(fd);
+			break;
+		}
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		CMD_COMMON_LONGOPTS,
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	size_t i;
+	int opt;
+
+	sanitize_fds();
+	signal(SIGPIPE, SIG_IGN);
+	umask(077);
+	mc_json_use_wiping_alloc();
+
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "+c:vqh", longopts, NULL)) != -1) {
+		if (cmd_common_opt(opt, optarg))
+			continue;
+		if (opt == 'h')
+			cmd_help(NULL);
+		if (opt == 'V') {
+			printf("mailcred %s\n", MAILCRED_VERSION);
+			return 0;
+		}
+		fprintf(stderr, "mailcred: unknown option '%s'\n",
+		    argv[optind - 1]);
+		cmd_usage(NULL);
+	}
+	if (optind >= argc)
+		cmd_usage(NULL);
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(argv[optind], commands[i].name) == 0) {
+			argv += optind;
+			argc -= optind;
+			optind = 0;	/* restart getopt for the command */
+			return commands[i].fn(argc, argv);
+		}
+	}
+	if (strcmp(argv[optind], "help") == 0)
+		cmd_help(optind + 1 < argc ? argv[optind + 1] : NULL);
+	fprintf(stderr, "mailcred: unknown command '%s'\n", argv[optind]);
+	cmd_usage(NULL);
+}

@@ -1,0 +1,131 @@
+/* cmd/sasl.c - mailcred sasl: the SASL initial response for a token. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "auth/err.h"
+#include "auth/sasl.h"
+#include "auth/secmem.h"
+#include "auth/token.h"
+#include "cmd/cmd.h"
+
+int
+cmd_sasl(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		CMD_COMMON_LONGOPTS,
+		{ "mech", required_argument, NULL, 'M' },
+		{ "raw", no_argument, NULL, 'R' },
+		{ "host", required_argument, NULL, 'H' },
+		{ "port", required_argument, NULL, 'P' },
+		{ "user", required_argument, NULL, 'U' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct mc_token_opts to = MC_TOKEN_OPTS_INIT;
+	struct mc_token_set ts = MC_TOKEN_SET_INIT;
+	struct mc_config *cfg = NULL;
+	struct mc_account *acct = NULL;
+	const char *user = NULL, *host = NULL, *name = NULL;
+	char *token = NULL, *resp = NULL, *b64 = NULL, *msg = NULL;
+	size_t len = 0;
+	int mech = MC_SASL_XOAUTH2, raw = 0, port = 0, opt, rc;
+	long v;
+
+	while ((opt = getopt_long(argc, argv, "c:vqh", longopts, NULL)) != -1) {
+		if (cmd_common_opt(opt, optarg))
+			continue;
+		switch (opt) {
+		case 'M':
+			mech = mc_sasl_mech_parse(optarg);
+			if (mech < 0) {
+				fprintf(stderr, "mailcred: --mech is xoauth2 "
+				    "or oauthbearer\n");
+				cmd_usage("sasl");
+			}
+			break;
+		case 'R':
+			raw = 1;
+			break;
+		case 'H':
+			host = optarg;
+			break;
+		case 'P':
+			v = cmd_parse_ulong(optarg, 65535);
+			if (v <= 0) {
+				fprintf(stderr, "mailcred: --port takes 1 to "
+				    "65535\n");
+				cmd_usage("sasl");
+			}
+			port = (int)v;
+			break;
+		case 'U':
+			user = optarg;
+			break;
+		case 'h':
+			cmd_help("sasl");
+		default:
+			cmd_usage("sasl");
+		}
+	}
+	if (optind + 1 == argc)
+		name = argv[optind];
+	else if (optind != argc)
+		cmd_usage("sasl");
+	if (name == NULL && user == NULL) {
+		fprintf(stderr, "mailcred: sasl needs ACCOUNT, or --user with "
+		    "the token on stdin\n");
+		cmd_usage("sasl");
+	}
+
+	if (name != NULL) {
+		rc = cmd_load_account(name, &cfg, &acct);
+		if (rc != 0)
+			goto out;
+		rc = cmd_get_token(acct, &to, &ts);
+		if (rc != 0)
+			goto out;
+		if (user == NULL)
+			user = acct->user;
+		token = ts.access_token;
+	} else {
+		rc = cmd_read_secret("Access token: ", 64 * 1024, &token, &msg);
+		if (rc != MC_OK) {
+			rc = cmd_fail(user, rc, msg);
+			goto out;
+		}
+	}
+	rc = mc_sasl_build(mech, user, token, host, port, &resp, &len, &msg);
+	if (rc != MC_OK) {
+		rc = cmd_fail(name != NULL ? name : user, rc, msg);
+		goto out;
+	}
+	if (raw) {
+		if (fwrite(resp, 1, len, stdout) != len)
+			rc = MC_ERR_IO;
+	} else {
+		b64 = mc_base64_encode((unsigned char *)resp, len);
+		if (b64 == NULL) {
+			rc = cmd_fail(name, MC_ERR_NOMEM, NULL);
+			goto out;
+		}
+		printf("%s\n", b64);
+	}
+	rc = 0;
+	if (fflush(stdout) != 0 || ferror(stdout))
+		rc = cmd_fail(name != NULL ? name : user, MC_ERR_IO,
+		    strdup("cannot write to stdout"));
+out:
+	if (name == NULL)
+		mc_free_secret(token);
+	if (resp != NULL) {
+		mc_wipe(resp, len);
+		free(resp);
+	}
+	mc_free_secret(b64);
+	mc_token_set_clear(&ts);
+	mc_account_free(acct);
+	mc_config_free(cfg);
+	return rc;
+}

@@ -1,0 +1,115 @@
+/* cmd/token.c - mailcred token: print a valid access token. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "auth/err.h"
+#include "auth/secmem.h"
+#include "auth/token.h"
+#include "cmd/cmd.h"
+
+/*
+ * Gets a valid token for an oauth2 account; on failure prints the error
+ * (running on_reauth when the grant is gone) and returns the exit status.
+ */
+int
+cmd_get_token(const struct mc_account *acct, const struct mc_token_opts *to,
+    struct mc_token_set *ts)
+{
+	struct mc_http_opts http = MC_HTTP_OPTS_INIT;
+	char *msg = NULL;
+	int rc;
+
+	if (acct->auth != MC_AUTH_OAUTH2)
+		return cmd_fail(acct->name, MC_ERR_CONFIG, strdup("the account "
+		    "uses an app password (auth = password), not OAuth: use "
+		    "'mailcred password get'"));
+	cmd_http_opts(acct, &http);
+	rc = mc_token_get(acct, &http, to, ts, &msg);
+	if (rc == MC_OK)
+		return 0;
+	if (rc == MC_ERR_AUTH)
+		cmd_run_on_reauth(acct);
+	return cmd_fail(acct->name, rc, msg);
+}
+
+int
+cmd_token(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		CMD_COMMON_LONGOPTS,
+		{ "json", no_argument, NULL, 'j' },
+		{ "min-valid", required_argument, NULL, 'm' },
+		{ "refresh", no_argument, NULL, 'r' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct mc_token_opts to = MC_TOKEN_OPTS_INIT;
+	struct mc_token_set ts = MC_TOKEN_SET_INIT;
+	struct mc_config *cfg = NULL;
+	struct mc_account *acct = NULL;
+	json_t *o = NULL;
+	char *text = NULL;
+	int json = 0, opt, rc;
+	long v;
+
+	while ((opt = getopt_long(argc, argv, "c:vqh", longopts, NULL)) != -1) {
+		if (cmd_common_opt(opt, optarg))
+			continue;
+		switch (opt) {
+		case 'j':
+			json = 1;
+			break;
+		case 'm':
+			v = cmd_parse_ulong(optarg, 7 * 24 * 3600);
+			if (v < 0) {
+				fprintf(stderr, "mailcred: --min-valid takes "
+				    "seconds, 0 to 604800\n");
+				cmd_usage("token");
+			}
+			to.min_valid = (int)v;
+			break;
+		case 'r':
+			to.force = 1;
+			break;
+		case 'h':
+			cmd_help("token");
+		default:
+			cmd_usage("token");
+		}
+	}
+	if (optind + 1 != argc)
+		cmd_usage("token");
+	rc = cmd_load_account(argv[optind], &cfg, &acct);
+	if (rc != 0)
+		goto out;
+	rc = cmd_get_token(acct, &to, &ts);
+	if (rc != 0)
+		goto out;
+	if (json) {
+		o = json_pack("{s:s, s:s, s:s, s:I, s:s?}", "account",
+		    acct->name, "access_token", ts.access_token, "token_type",
+		    ts.token_type ? ts.token_type : "Bearer", "expires_at",
+		    (json_int_t)ts.expires_at, "scope", ts.scope);
+		text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+		if (text == NULL) {
+			rc = cmd_fail(acct->name, MC_ERR_NOMEM, NULL);
+			goto out;
+		}
+		printf("%s\n", text);
+	} else {
+		printf("%s\n", ts.access_token);
+	}
+	if (fflush(stdout) != 0 || ferror(stdout))
+		rc = cmd_fail(acct->name, MC_ERR_IO, strdup("cannot write to "
+		    "stdout"));
+out:
+	mc_free_secret(text);
+	json_decref(o);
+	mc_token_set_clear(&ts);
+	mc_account_free(acct);
+	mc_config_free(cfg);
+	return rc;
+}
