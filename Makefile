@@ -10,7 +10,7 @@ CFLAGS ?= -O2 -g
 WERROR ?= -Werror
 VERSION = 0.1.0
 
-PKGS = libcurl jansson libcrypto libsecret-1
+PKGS = libcurl jansson openssl libsecret-1
 DEP_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 DEP_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 CMOCKA_CFLAGS := $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)

@@ -299,7 +299,7 @@ trace_json(const struct trace *t, json_t *json)
 	text = json_dumps(copy, JSON_COMPACT | JSON_SORT_KEYS);
 	if (text != NULL)
 		tracef(t, "< %s%s", text, "");
-	free(text);
+	mc_json_free(text);
 	json_decref(copy);
 }
 

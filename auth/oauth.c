@@ -76,7 +76,8 @@ get_string(json_t *obj, const char *key, int required, char **out)
 
 /* An integer member, also accepted as a numeric string; def if missing. */
 static int
-get_seconds(json_t *obj, const char *key, long long def, long long *out)
+get_number(json_t *obj, const char *key, long long def, long long max,
+    long long *out)
 {
 	json_t *v = json_object_get(obj, key);
 	char *end;
@@ -97,10 +98,17 @@ get_seconds(json_t *obj, const char *key, long long def, long long *out)
 	} else {
 		return -1;
 	}
-	if (n < 0 || n > 10LL * 365 * 24 * 3600)
+	if (n < 0 || n > max)
 		return -1;
 	*out = n;
 	return 0;
+}
+
+/* A duration in seconds: at most ten years. */
+static int
+get_seconds(json_t *obj, const char *key, long long def, long long *out)
+{
+	return get_number(obj, key, def, 10LL * 365 * 24 * 3600, out);
 }
 
 int
@@ -149,6 +157,7 @@ int
 mc_token_set_serialize(const struct mc_token_set *ts, char **out)
 {
 	json_t *o;
+	char *text;
 	int rc = MC_ERR_NOMEM;
 
 	*out = NULL;
@@ -167,7 +176,11 @@ mc_token_set_serialize(const struct mc_token_set *ts, char **out)
 	    json_object_set_new(o, "expires_at",
 	    json_integer(ts->expires_at)) != 0)
 		goto out;
-	*out = json_dumps(o, JSON_COMPACT);
+	text = json_dumps(o, JSON_COMPACT);
+	if (text == NULL)
+		goto out;
+	*out = strdup(text);
+	mc_json_free(text);
 	if (*out != NULL)
 		rc = MC_OK;
 out:
@@ -190,7 +203,7 @@ mc_token_set_parse(const char *blob, struct mc_token_set *out,
 	    get_string(o, "refresh_token", 0, &out->refresh_token) != 0 ||
 	    get_string(o, "token_type", 0, &out->token_type) != 0 ||
 	    get_string(o, "scope", 0, &out->scope) != 0 ||
-	    get_seconds(o, "expires_at", 0, &out->expires_at) != 0 ||
+	    get_number(o, "expires_at", 0, 1LL << 40, &out->expires_at) != 0 ||
 	    (out->access_token == NULL && out->refresh_token == NULL)) {
 		mc_token_set_clear(out);
 		rc = mc_fail(MC_ERR_NOT_LOGGED_IN, errmsg,

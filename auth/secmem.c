@@ -75,3 +75,13 @@ mc_json_use_wiping_alloc(void)
 	json_set_alloc_funcs(wipe_malloc, wipe_free);
 	done = 1;
 }
+
+void
+mc_json_free(void *p)
+{
+	json_malloc_t m;
+	json_free_t f;
+
+	json_get_alloc_funcs(&m, &f);
+	f(p);
+}

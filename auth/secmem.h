@@ -25,4 +25,10 @@ char *mc_strdup(const char *s);
  */
 void mc_json_use_wiping_alloc(void);
 
+/*
+ * Frees memory that jansson allocated for the caller (json_dumps()'s
+ * string): with the wiping allocator it must not go to free().
+ */
+void mc_json_free(void *p);
+
 #endif

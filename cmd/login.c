@@ -41,7 +41,7 @@ print_json_line(const char *account, json_t *o)
 	if (text == NULL)
 		return cmd_fail(account, MC_ERR_NOMEM, NULL);
 	printf("%s\n", text);
-	free(text);
+	mc_json_free(text);
 	if (fflush(stdout) != 0)
 		return cmd_fail(account, MC_ERR_IO, strdup("cannot write to "
 		    "stdout"));

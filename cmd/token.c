@@ -106,7 +106,10 @@ cmd_token(int argc, char **argv)
 		rc = cmd_fail(acct->name, MC_ERR_IO, strdup("cannot write to "
 		    "stdout"));
 out:
-	mc_free_secret(text);
+	if (text != NULL) {
+		mc_wipe(text, strlen(text));
+		mc_json_free(text);
+	}
 	json_decref(o);
 	mc_token_set_clear(&ts);
 	mc_account_free(acct);

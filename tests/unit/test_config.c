@@ -1,0 +1,393 @@
+/* Unit tests: auth/config - parsing, presets, resolution, hostile files. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "auth/config.h"
+#include "auth/err.h"
+
+/* Parses text; returns the code, and the config or message. */
+static int
+parse(const char *text, struct mc_config **cfg, char **msg)
+{
+	*msg = NULL;
+	return mc_config_parse("test.conf", text, strlen(text), cfg, msg);
+}
+
+static struct mc_account *
+resolve_ok(const char *text, const char *name, struct mc_config **cfg)
+{
+	struct mc_account *a = NULL;
+	char *msg = NULL;
+
+	assert_int_equal(parse(text, cfg, &msg), MC_OK);
+	if (mc_account_resolve(*cfg, name, &a, &msg) != MC_OK)
+		fail_msg("resolve failed: %s", msg);
+	return a;
+}
+
+/* Expects parse or resolve to fail with a message containing want. */
+static void
+expect_error(const char *text, const char *name, const char *want)
+{
+	struct mc_config *cfg = NULL;
+	struct mc_account *a = NULL;
+	char *msg = NULL;
+	int rc;
+
+	rc = parse(text, &cfg, &msg);
+	if (rc == MC_OK && name != NULL)
+		rc = mc_account_resolve(cfg, name, &a, &msg);
+	assert_int_equal(rc, MC_ERR_CONFIG);
+	assert_non_null(msg);
+	if (strstr(msg, want) == NULL)
+		fail_msg("message '%s' lacks '%s'", msg, want);
+	assert_null(a);
+	free(msg);
+	mc_config_free(cfg);
+}
+
+static void
+test_google_defaults(void **state)
+{
+	struct mc_config *cfg;
+	struct mc_account *a;
+
+	(void)state;
+	a = resolve_ok("[account me@gmail.com]\nprovider = google\n"
+	    "client_id = abc.apps.googleusercontent.com\n", "me@gmail.com",
+	    &cfg);
+	assert_string_equal(a->user, "me@gmail.com");
+	assert_string_equal(a->scope, "https://mail.google.com/");
+	assert_string_equal(a->token_endpoint,
+	    "https://oauth2.googleapis.com/token");
+	assert_string_equal(a->device_authorization_endpoint,
+	    "https://oauth2.googleapis.com/device/code");
+	assert_string_equal(a->auth_params, "access_type=offline&prompt=consent");
+	assert_string_equal(a->smtp, "smtp://smtp.gmail.com:587");
+	assert_string_equal(a->imap, "imaps://imap.gmail.com:993");
+	assert_int_equal(a->flow, MC_FLOW_BROWSER);
+	assert_int_equal(a->auth, MC_AUTH_OAUTH2);
+	assert_int_equal(a->store, STORE_KEYRING);
+	assert_int_equal(a->timeout, 30);
+	assert_true(a->google);
+	assert_null(a->client_secret);
+	mc_account_free(a);
+	mc_config_free(cfg);
+}
+
+static void
+test_microsoft_tenant(void **state)
+{
+	struct mc_config *cfg;
+	struct mc_account *a;
+
+	(void)state;
+	a = resolve_ok("[account me@contoso.com]\nprovider = microsoft\n"
+	    "client_id = 1234\ntenant = organizations\n", "me@contoso.com",
+	    &cfg);
+	assert_string_equal(a->token_endpoint, "https://login.microsoftonline"
+	    ".com/organizations/oauth2/v2.0/token");
+	assert_string_equal(a->device_authorization_endpoint,
+	    "https://login.microsoftonline.com/organizations/oauth2/v2.0/"
+	    "devicecode");
+	assert_int_equal(a->flow, MC_FLOW_DEVICE);
+	assert_non_null(strstr(a->scope, "offline_access"));
+	assert_string_equal(a->smtp, "smtp://smtp.office365.com:587");
+	assert_false(a->google);
+	mc_account_free(a);
+	mc_config_free(cfg);
+
+	a = resolve_ok("[account x]\nprovider = microsoft\nclient_id = 1\n",
+	    "x", &cfg);
+	assert_non_null(strstr(a->token_endpoint, "/common/"));
+	mc_account_free(a);
+	mc_config_free(cfg);
+	expect_error("[account x]\nprovider = microsoft\nclient_id = 1\n"
+	    "tenant = a/b\n", "x", "test.conf:4: tenant");
+}
+
+static void
+test_layering(void **state)
+{
+	struct mc_config *cfg;
+	struct mc_account *a;
+	const char *text =
+	    "# a comment\n"
+	    "; another\n"
+	    "[provider corp]\n"
+	    "token_endpoint = https://id.corp.example/token\n"
+	    "device_authorization_endpoint = https://id.corp.example/device\n"
+	    "scope = mail offline_access\n"
+	    "client_id = corp-client\n"
+	    "\n"
+	    "[account alice]\n"
+	    "provider = corp\n"
+	    "user = alice@corp.example\n"
+	    "scope = \"mail\"\n"
+	    "timeout = 7\n"
+	    "store = file\n"
+	    "[provider google]\n"
+	    "client_id = shared-google-id\n"
+	    "[account g]\n"
+	    "provider = google\n";
+
+	(void)state;
+	a = resolve_ok(text, "alice", &cfg);
+	assert_string_equal(a->client_id, "corp-client");
+	assert_string_equal(a->scope, "mail");
+	assert_string_equal(a->user, "alice@corp.example");
+	assert_int_equal(a->flow, MC_FLOW_DEVICE);
+	assert_int_equal(a->timeout, 7);
+	assert_int_equal(a->store, STORE_FILE);
+	assert_int_equal(mc_config_naccounts(cfg), 2);
+	assert_string_equal(mc_config_account_name(cfg, 0), "alice");
+	assert_string_equal(mc_config_account_name(cfg, 1), "g");
+	mc_account_free(a);
+	/* A [provider google] section adjusts the built-in preset. */
+	assert_int_equal(mc_account_resolve(cfg, "g", &a, NULL), MC_OK);
+	assert_string_equal(a->client_id, "shared-google-id");
+	assert_string_equal(a->scope, "https://mail.google.com/");
+	mc_account_free(a);
+	mc_config_free(cfg);
+}
+
+static void
+test_no_provider(void **state)
+{
+	struct mc_config *cfg;
+	struct mc_account *a;
+
+	(void)state;
+	a = resolve_ok("[account self]\nclient_id = c\nclient_secret = s\n"
+	    "token_endpoint = http://127.0.0.1:9/token\n"
+	    "device_authorization_endpoint = http://127.0.0.1:9/device\n",
+	    "self", &cfg);
+	assert_null(a->provider);
+	assert_string_equal(a->client_secret, "s");
+	assert_int_equal(a->flow, MC_FLOW_DEVICE);
+	assert_null(a->scope);
+	mc_account_free(a);
+	mc_config_free(cfg);
+	expect_error("[account self]\nclient_id = c\n", "self",
+	    "no token_endpoint");
+	expect_error("[account self]\ntoken_endpoint = https://x/t\n", "self",
+	    "no client_id");
+	/* An app-password account needs no OAuth client. */
+	a = resolve_ok("[account p]\nauth = password\n", "p", &cfg);
+	assert_int_equal(a->auth, MC_AUTH_PASSWORD);
+	mc_account_free(a);
+	mc_config_free(cfg);
+}
+
+static void
+test_errors_name_line(void **state)
+{
+	(void)state;
+	expect_error("[account a]\nprovider = google\nclient_ld = x\n", NULL,
+	    "test.conf:3: unknown key 'client_ld' (did you mean 'client_id'?)");
+	expect_error("[account a]\nfrobnicate = 1\n", NULL,
+	    "test.conf:2: unknown key 'frobnicate'");
+	expect_error("client_id = x\n", NULL, "test.conf:1: 'client_id' is "
+	    "outside any section");
+	expect_error("[acount a]\n", NULL, "test.conf:1: unknown section");
+	expect_error("[account a\n", NULL, "test.conf:1: section header is "
+	    "missing its closing ']'");
+	expect_error("[account ]\n", NULL, "test.conf:1: unknown section");
+	expect_error("[account \"\"]\n", NULL, "test.conf:1: a section needs "
+	    "a name");
+	expect_error("[account a]\nuser = x\nuser = y\n", NULL,
+	    "test.conf:3: 'user' is already set at line 2");
+	expect_error("[account a]\n[account a]\n", NULL,
+	    "test.conf:2: [account a] is already defined at line 1");
+	expect_error("[account a]\njust words\n", NULL,
+	    "test.conf:2: expected 'key = value'");
+	expect_error("[provider p]\nuser = x\n", NULL,
+	    "test.conf:2: 'user' belongs in an [account] section");
+	expect_error("[account a]\nprovider = yahoo\nclient_id = 1\n", "a",
+	    "test.conf:2: unknown provider 'yahoo'");
+	expect_error("[account a]\nprovider = google\nclient_id = 1\n"
+	    "flow = carrier-pigeon\n", "a", "test.conf:4: flow = "
+	    "carrier-pigeon: expected device, browser or manual");
+	expect_error("[account a]\nauth = token\n", "a", "test.conf:2: auth");
+	expect_error("[account a]\nauth = password\nstore = disk\n", "a",
+	    "test.conf:3: store");
+	expect_error("[account a]\nauth = password\ntimeout = 0\n", "a",
+	    "test.conf:3: timeout");
+	expect_error("[account a]\nauth = password\ntimeout = 12x\n", "a",
+	    "test.conf:3: timeout");
+	expect_error("[account a]\nauth = password\ntimeout = "
+	    "99999999999999999999\n", "a", "test.conf:3: timeout");
+	expect_error("[account a]\n", "b", "no [account b] in test.conf");
+}
+
+static void
+test_hostile_bytes(void **state)
+{
+	struct mc_config *cfg = NULL;
+	char *msg = NULL, *big;
+	static const char nul[] = "[account a]\nuser = x\0y\n";
+	static const char ctl[] = "[account a]\nuser = x\033[31m\n";
+
+	(void)state;
+	assert_int_equal(mc_config_parse("t", nul, sizeof(nul) - 1, &cfg,
+	    &msg), MC_ERR_CONFIG);
+	assert_non_null(strstr(msg, "t:2: NUL byte"));
+	free(msg);
+	msg = NULL;
+	assert_int_equal(mc_config_parse("t", ctl, sizeof(ctl) - 1, &cfg,
+	    &msg), MC_ERR_CONFIG);
+	assert_non_null(strstr(msg, "t:2: the value of 'user' holds a "
+	    "control character"));
+	free(msg);
+	msg = NULL;
+
+	big = malloc(10000);
+	assert_non_null(big);
+	memcpy(big, "[account a]\nuser = ", 19);
+	memset(big + 19, 'x', 10000 - 19);
+	assert_int_equal(mc_config_parse("t", big, 10000, &cfg, &msg),
+	    MC_ERR_CONFIG);
+	assert_non_null(strstr(msg, "t:2: line longer than"));
+	free(msg);
+	free(big);
+}
+
+static void
+test_crlf_bom_quotes(void **state)
+{
+	struct mc_config *cfg;
+	struct mc_account *a;
+
+	(void)state;
+	a = resolve_ok("\xef\xbb\xbf[account \"me@x.org\"]\r\n"
+	    "  auth = password \r\n\tuser=\"me\"\r\n", "me@x.org", &cfg);
+	assert_string_equal(a->user, "me");
+	assert_int_equal(a->auth, MC_AUTH_PASSWORD);
+	mc_account_free(a);
+	mc_config_free(cfg);
+}
+
+/* Random and mutated input must never crash or leak; errors are clean. */
+static void
+test_fuzz(void **state)
+{
+	static const char seed[] = "[account a@b]\nprovider = google\n"
+	    "client_id = x\n[provider p]\nscope = s\n# c\n";
+	struct mc_config *cfg;
+	struct mc_account *a;
+	char buf[sizeof(seed)];
+	char *msg;
+	int i, j, rc;
+
+	(void)state;
+	srand(1234);
+	for (i = 0; i < 20000; i++) {
+		memcpy(buf, seed, sizeof(seed));
+		for (j = 0; j < 1 + i % 4; j++)
+			buf[rand() % (sizeof(seed) - 1)] = (char)(rand() % 256);
+		cfg = NULL;
+		msg = NULL;
+		rc = mc_config_parse("f", buf, sizeof(seed) - 1 - (size_t)(i %
+		    7), &cfg, &msg);
+		if (rc == MC_OK) {
+			assert_null(msg);
+			a = NULL;
+			if (mc_account_resolve(cfg, "a@b", &a, &msg) != MC_OK)
+				assert_non_null(msg);
+			mc_account_free(a);
+		} else {
+			assert_int_equal(rc, MC_ERR_CONFIG);
+			assert_non_null(msg);
+			assert_null(strchr(msg, '\n'));
+		}
+		free(msg);
+		mc_config_free(cfg);
+	}
+}
+
+static void
+test_permissions_warning(void **state)
+{
+	char dir[] = "/tmp/mc-config-XXXXXX", path[64];
+	static const char secret[] = "[account a]\nclient_secret = s\n";
+	struct mc_config *cfg = NULL;
+	char *msg = NULL;
+	int fd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/config", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, secret, sizeof(secret) - 1),
+	    (ssize_t)sizeof(secret) - 1);
+	close(fd);
+	assert_int_equal(mc_config_load(path, &cfg, &msg), MC_OK);
+	assert_int_equal(mc_config_nwarnings(cfg), 0);
+	mc_config_free(cfg);
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(mc_config_load(path, &cfg, &msg), MC_OK);
+	assert_int_equal(mc_config_nwarnings(cfg), 1);
+	assert_non_null(strstr(mc_config_warning(cfg, 0), "holds a client "
+	    "secret and others can read it: chmod 600"));
+	mc_config_free(cfg);
+	unlink(path);
+	assert_int_equal(mc_config_load(path, &cfg, &msg), MC_ERR_CONFIG);
+	assert_non_null(strstr(msg, "no configuration file"));
+	free(msg);
+	rmdir(dir);
+}
+
+static void
+test_path(void **state)
+{
+	char *p = NULL;
+
+	(void)state;
+	setenv("HOME", "/home/u", 1);
+	unsetenv("MAILCRED_CONFIG");
+	unsetenv("XDG_CONFIG_HOME");
+	assert_int_equal(mc_config_path(NULL, &p, NULL), MC_OK);
+	assert_string_equal(p, "/home/u/.config/mailcred/config");
+	free(p);
+	setenv("XDG_CONFIG_HOME", "/xdg", 1);
+	assert_int_equal(mc_config_path(NULL, &p, NULL), MC_OK);
+	assert_string_equal(p, "/xdg/mailcred/config");
+	free(p);
+	setenv("MAILCRED_CONFIG", "/env/conf", 1);
+	assert_int_equal(mc_config_path(NULL, &p, NULL), MC_OK);
+	assert_string_equal(p, "/env/conf");
+	free(p);
+	assert_int_equal(mc_config_path("/opt/c", &p, NULL), MC_OK);
+	assert_string_equal(p, "/opt/c");
+	free(p);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_google_defaults),
+		cmocka_unit_test(test_microsoft_tenant),
+		cmocka_unit_test(test_layering),
+		cmocka_unit_test(test_no_provider),
+		cmocka_unit_test(test_errors_name_line),
+		cmocka_unit_test(test_hostile_bytes),
+		cmocka_unit_test(test_crlf_bom_quotes),
+		cmocka_unit_test(test_fuzz),
+		cmocka_unit_test(test_permissions_warning),
+		cmocka_unit_test(test_path),
+	};
+
+	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}

@@ -1,0 +1,426 @@
+/*
+ * Unit tests: auth/oauth - token and device answers, error mapping, and the
+ * device flow's polling state machine over a scripted server and clock.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth/err.h"
+#include "auth/oauth.h"
+#include "auth/secmem.h"
+
+static struct mc_account acct = {
+	.name = "me@example.org", .scope = "mail", .client_id = "cid",
+};
+
+static json_t *
+J(const char *text)
+{
+	json_error_t e;
+	json_t *j = json_loads(text, 0, &e);
+
+	if (j == NULL)
+		fail_msg("bad test JSON: %s", e.text);
+	return j;
+}
+
+static void
+test_token_response(void **state)
+{
+	struct mc_token_set ts;
+	json_t *j;
+
+	(void)state;
+	j = J("{\"access_token\":\"AT\",\"token_type\":\"bearer\","
+	    "\"expires_in\":3599,\"refresh_token\":\"RT\",\"scope\":\"a b\"}");
+	assert_int_equal(mc_token_set_from_response(j, 1000, &ts, NULL), MC_OK);
+	assert_string_equal(ts.access_token, "AT");
+	assert_string_equal(ts.refresh_token, "RT");
+	assert_string_equal(ts.token_type, "Bearer");
+	assert_string_equal(ts.scope, "a b");
+	assert_int_equal(ts.expires_at, 4599);
+	mc_token_set_clear(&ts);
+	json_decref(j);
+
+	/* expires_in as a string (some providers), no refresh token. */
+	j = J("{\"access_token\":\"AT\",\"expires_in\":\"60\","
+	    "\"refresh_token\":\"\"}");
+	assert_int_equal(mc_token_set_from_response(j, 10, &ts, NULL), MC_OK);
+	assert_null(ts.refresh_token);
+	assert_int_equal(ts.expires_at, 70);
+	mc_token_set_clear(&ts);
+	json_decref(j);
+
+	/* No expires_in: an hour is assumed. */
+	j = J("{\"access_token\":\"AT\"}");
+	assert_int_equal(mc_token_set_from_response(j, 0, &ts, NULL), MC_OK);
+	assert_int_equal(ts.expires_at, 3600);
+	mc_token_set_clear(&ts);
+	json_decref(j);
+}
+
+static void
+test_token_response_bad(void **state)
+{
+	static const char *const bad[] = {
+		"{}",
+		"{\"access_token\":\"\"}",
+		"{\"access_token\":42}",
+		"{\"access_token\":\"A\\r\\nB\"}",
+		"{\"access_token\":\"A\",\"token_type\":\"mac\"}",
+		"{\"access_token\":\"A\",\"expires_in\":-5}",
+		"{\"access_token\":\"A\",\"expires_in\":\"soon\"}",
+		"{\"access_token\":\"A\",\"refresh_token\":[1]}",
+		NULL
+	};
+	struct mc_token_set ts;
+	char *msg;
+	json_t *j;
+	int i;
+
+	(void)state;
+	for (i = 0; bad[i] != NULL; i++) {
+		msg = NULL;
+		j = J(bad[i]);
+		assert_int_equal(mc_token_set_from_response(j, 0, &ts, &msg),
+		    MC_ERR_SERVICE);
+		assert_null(ts.access_token);
+		assert_non_null(msg);
+		free(msg);
+		json_decref(j);
+	}
+}
+
+static void
+test_serialize_roundtrip(void **state)
+{
+	struct mc_token_set a = { "AT", "RT", "Bearer", "s1 s2", 1700000000 };
+	struct mc_token_set b;
+	char *blob = NULL, *msg = NULL;
+
+	(void)state;
+	assert_int_equal(mc_token_set_serialize(&a, &blob), MC_OK);
+	assert_int_equal(mc_token_set_parse(blob, &b, NULL), MC_OK);
+	assert_string_equal(b.access_token, "AT");
+	assert_string_equal(b.refresh_token, "RT");
+	assert_string_equal(b.scope, "s1 s2");
+	assert_int_equal(b.expires_at, 1700000000);
+	mc_token_set_clear(&b);
+	mc_free_secret(blob);
+
+	assert_int_equal(mc_token_set_parse("not json", &b, &msg),
+	    MC_ERR_NOT_LOGGED_IN);
+	free(msg);
+	assert_int_equal(mc_token_set_parse("{\"scope\":\"x\"}", &b, NULL),
+	    MC_ERR_NOT_LOGGED_IN);
+	assert_int_equal(mc_token_set_parse("{\"refresh_token\":\"R\","
+	    "\"refresh_token\":\"S\"}", &b, NULL), MC_ERR_NOT_LOGGED_IN);
+}
+
+static void
+test_device_auth_parse(void **state)
+{
+	struct mc_device_auth da;
+	char *msg = NULL;
+	json_t *j;
+
+	(void)state;
+	j = J("{\"device_code\":\"DC\",\"user_code\":\"ABCD-EFGH\","
+	    "\"verification_uri\":\"https://x/device\","
+	    "\"verification_uri_complete\":\"https://x/device?c=1\","
+	    "\"expires_in\":600,\"interval\":7}");
+	assert_int_equal(mc_device_auth_parse(j, &da, NULL), MC_OK);
+	assert_string_equal(da.user_code, "ABCD-EFGH");
+	assert_string_equal(da.verification_uri_complete, "https://x/device?c=1");
+	assert_int_equal(da.expires_in, 600);
+	assert_int_equal(da.interval, 7);
+	mc_device_auth_clear(&da);
+	json_decref(j);
+
+	/* Google: verification_url, no interval given -> 5 s. */
+	j = J("{\"device_code\":\"DC\",\"user_code\":\"U\","
+	    "\"verification_url\":\"https://www.google.com/device\","
+	    "\"expires_in\":1800}");
+	assert_int_equal(mc_device_auth_parse(j, &da, NULL), MC_OK);
+	assert_string_equal(da.verification_uri, "https://www.google.com/device");
+	assert_null(da.verification_uri_complete);
+	assert_int_equal(da.interval, 5);
+	mc_device_auth_clear(&da);
+	json_decref(j);
+
+	j = J("{\"device_code\":\"DC\",\"user_code\":\"U\"}");
+	assert_int_equal(mc_device_auth_parse(j, &da, &msg), MC_ERR_SERVICE);
+	assert_non_null(strstr(msg, "verification_uri"));
+	free(msg);
+	json_decref(j);
+}
+
+static void
+test_classify(void **state)
+{
+	json_t *j;
+
+	(void)state;
+#define CLASSIFY(status, text, want) do { \
+	j = J(text); \
+	assert_int_equal(mc_device_poll_classify(status, j), want); \
+	json_decref(j); \
+} while (0)
+	CLASSIFY(200, "{\"access_token\":\"A\"}", MC_POLL_DONE);
+	CLASSIFY(400, "{\"error\":\"authorization_pending\"}", MC_POLL_PENDING);
+	/* Google answers pending with 428; only the JSON counts. */
+	CLASSIFY(428, "{\"error\":\"authorization_pending\"}", MC_POLL_PENDING);
+	CLASSIFY(200, "{\"error\":\"authorization_pending\"}", MC_POLL_PENDING);
+	CLASSIFY(400, "{\"error\":\"slow_down\"}", MC_POLL_SLOW_DOWN);
+	CLASSIFY(403, "{\"error\":\"access_denied\"}", MC_POLL_DENIED);
+	CLASSIFY(400, "{\"error\":\"authorization_declined\"}", MC_POLL_DENIED);
+	CLASSIFY(400, "{\"error\":\"expired_token\"}", MC_POLL_EXPIRED);
+	CLASSIFY(400, "{\"error\":\"invalid_client\"}", MC_POLL_ERROR);
+	CLASSIFY(200, "{\"token_type\":\"Bearer\"}", MC_POLL_ERROR);
+	CLASSIFY(400, "{\"error\":17}", MC_POLL_ERROR);
+#undef CLASSIFY
+}
+
+static void
+test_error_mapping(void **state)
+{
+	struct mc_account g = acct;
+	char *msg = NULL;
+	json_t *j;
+
+	(void)state;
+	j = J("{\"error\":\"invalid_grant\",\"error_description\":"
+	    "\"Token has been expired or revoked.\"}");
+	assert_int_equal(mc_oauth_error(&acct, "refresh", 400, j, &msg),
+	    MC_ERR_AUTH);
+	assert_non_null(strstr(msg, "run 'mailcred login me@example.org'"));
+	assert_null(strstr(msg, "Testing"));
+	free(msg);
+	msg = NULL;
+	g.google = 1;
+	assert_int_equal(mc_oauth_error(&g, "refresh", 400, j, &msg),
+	    MC_ERR_AUTH);
+	assert_non_null(strstr(msg, "7 days"));
+	free(msg);
+	msg = NULL;
+	json_decref(j);
+
+	j = J("{\"error\":\"invalid_client\"}");
+	assert_int_equal(mc_oauth_error(&acct, "x", 401, j, &msg),
+	    MC_ERR_CONFIG);
+	assert_non_null(strstr(msg, "client_id"));
+	free(msg);
+	msg = NULL;
+	json_decref(j);
+
+	j = J("{\"error\":\"temporarily_unavailable\"}");
+	assert_int_equal(mc_oauth_error(&acct, "x", 400, j, NULL), MC_ERR_TEMP);
+	json_decref(j);
+	j = J("{}");
+	assert_int_equal(mc_oauth_error(&acct, "x", 502, j, NULL), MC_ERR_TEMP);
+	assert_int_equal(mc_oauth_error(&acct, "x", 404, j, NULL),
+	    MC_ERR_SERVICE);
+	json_decref(j);
+
+	/* A hostile description is cut and cleaned: one line, printable. */
+	j = J("{\"error\":\"weird\",\"error_description\":\"a\\nb\\u001b[1m"
+	    "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+	    "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+	    "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+	    "cccccccccccccccccccccccccccccccccccccccccc\"}");
+	assert_int_equal(mc_oauth_error(&acct, "x", 400, j, &msg),
+	    MC_ERR_SERVICE);
+	assert_null(strchr(msg, '\n'));
+	assert_null(strchr(msg, '\033'));
+	assert_true(strlen(msg) < 300);
+	free(msg);
+	json_decref(j);
+}
+
+/* A scripted token endpoint and a fake clock for mc_device_wait(). */
+struct script {
+	const char *answers[16];	/* JSON, or "NET" for a network error */
+	long statuses[16];
+	int next;
+	time_t now;
+	int slept[16];
+	int nsleeps;
+};
+
+static int
+fake_poll(void *ctx, long *status, json_t **resp, char **errmsg)
+{
+	struct script *s = ctx;
+	const char *a = s->answers[s->next];
+
+	assert_non_null(a);
+	*status = s->statuses[s->next];
+	s->next++;
+	if (strcmp(a, "NET") == 0)
+		return mc_fail(MC_ERR_NET, errmsg, "unreachable");
+	*resp = J(a);
+	return MC_OK;
+}
+
+static void
+fake_sleep(void *ctx, int seconds)
+{
+	struct script *s = ctx;
+
+	assert_true(s->nsleeps < 16);
+	s->slept[s->nsleeps++] = seconds;
+	s->now += seconds;
+}
+
+static time_t
+fake_now(void *ctx)
+{
+	return ((struct script *)ctx)->now;
+}
+
+static int
+run(struct script *s, int interval, int expires_in, struct mc_token_set *ts,
+    char **msg)
+{
+	struct mc_device_auth da = { "DC", "UC", "https://x", NULL,
+	    expires_in, interval };
+	struct mc_device_io io = { fake_poll, fake_sleep, fake_now, s };
+
+	s->now = 1000;
+	return mc_device_wait(&acct, &da, &io, ts, msg);
+}
+
+static void
+test_device_wait_interval_and_slow_down(void **state)
+{
+	struct script s = { .answers = {
+		"{\"error\":\"authorization_pending\"}",
+		"{\"error\":\"slow_down\"}",
+		"{\"error\":\"authorization_pending\"}",
+		"{\"error\":\"slow_down\"}",
+		"{\"error\":\"authorization_pending\"}",
+		"{\"access_token\":\"AT\",\"refresh_token\":\"RT\","
+		    "\"expires_in\":100}",
+	}, .statuses = { 400, 400, 428, 400, 400, 200 } };
+	struct mc_token_set ts;
+
+	(void)state;
+	assert_int_equal(run(&s, 5, 600, &ts, NULL), MC_OK);
+	assert_int_equal(s.nsleeps, 6);
+	/* 5, 5, then +5 per slow_down, cumulatively. */
+	assert_int_equal(s.slept[0], 5);
+	assert_int_equal(s.slept[1], 5);
+	assert_int_equal(s.slept[2], 10);
+	assert_int_equal(s.slept[3], 10);
+	assert_int_equal(s.slept[4], 15);
+	assert_int_equal(s.slept[5], 15);
+	assert_string_equal(ts.access_token, "AT");
+	assert_string_equal(ts.refresh_token, "RT");
+	assert_int_equal(ts.expires_at, 1000 + 60 + 100);
+	mc_token_set_clear(&ts);
+}
+
+static void
+test_device_wait_denied(void **state)
+{
+	struct script s = { .answers = {
+		"{\"error\":\"authorization_pending\"}",
+		"{\"error\":\"access_denied\"}",
+	}, .statuses = { 400, 400 } };
+	struct mc_token_set ts;
+	char *msg = NULL;
+
+	(void)state;
+	assert_int_equal(run(&s, 2, 600, &ts, &msg), MC_ERR_AUTH);
+	assert_non_null(strstr(msg, "denied"));
+	assert_null(ts.access_token);
+	free(msg);
+}
+
+static void
+test_device_wait_expired(void **state)
+{
+	struct script s = { .answers = {
+		"{\"error\":\"authorization_pending\"}",
+		"{\"error\":\"expired_token\"}",
+	}, .statuses = { 400, 400 } };
+	struct script t = { .answers = {
+		"{\"error\":\"authorization_pending\"}",
+		"{\"error\":\"authorization_pending\"}",
+		"{\"error\":\"authorization_pending\"}",
+	}, .statuses = { 400, 400, 400 } };
+	struct mc_token_set ts;
+	char *msg = NULL;
+
+	(void)state;
+	assert_int_equal(run(&s, 5, 600, &ts, &msg), MC_ERR_AUTH);
+	assert_non_null(strstr(msg, "expired"));
+	free(msg);
+	msg = NULL;
+	/* The client stops by itself when expires_in has passed. */
+	assert_int_equal(run(&t, 5, 16, &ts, &msg), MC_ERR_AUTH);
+	assert_int_equal(t.next, 3);
+	assert_non_null(strstr(msg, "expired"));
+	free(msg);
+}
+
+static void
+test_device_wait_network_backoff(void **state)
+{
+	struct script s = { .answers = {
+		"NET", "NET",
+		"{\"error\":\"authorization_pending\"}",
+		"{\"access_token\":\"AT\"}",
+	}, .statuses = { 0, 0, 400, 200 } };
+	struct mc_token_set ts;
+
+	(void)state;
+	assert_int_equal(run(&s, 5, 600, &ts, NULL), MC_OK);
+	assert_int_equal(s.slept[0], 5);
+	assert_int_equal(s.slept[1], 10);	/* backed off */
+	assert_int_equal(s.slept[2], 15);	/* backed off more */
+	assert_int_equal(s.slept[3], 5);	/* back to normal */
+	mc_token_set_clear(&ts);
+}
+
+static void
+test_device_wait_other_error(void **state)
+{
+	struct script s = { .answers = { "{\"error\":\"invalid_client\"}" },
+	    .statuses = { 401 } };
+	struct mc_token_set ts;
+	char *msg = NULL;
+
+	(void)state;
+	assert_int_equal(run(&s, 5, 600, &ts, &msg), MC_ERR_CONFIG);
+	assert_non_null(msg);
+	free(msg);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_token_response),
+		cmocka_unit_test(test_token_response_bad),
+		cmocka_unit_test(test_serialize_roundtrip),
+		cmocka_unit_test(test_device_auth_parse),
+		cmocka_unit_test(test_classify),
+		cmocka_unit_test(test_error_mapping),
+		cmocka_unit_test(test_device_wait_interval_and_slow_down),
+		cmocka_unit_test(test_device_wait_denied),
+		cmocka_unit_test(test_device_wait_expired),
+		cmocka_unit_test(test_device_wait_network_backoff),
+		cmocka_unit_test(test_device_wait_other_error),
+	};
+
+	mc_json_use_wiping_alloc();
+	return cmocka_run_group_tests_name("oauth", tests, NULL, NULL);
+}
