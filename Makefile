@@ -47,19 +47,30 @@ tests/unit/test_%: tests/unit/test_%.c libmailcred.a
 	$(CC) $(MC_CFLAGS) $(CMOCKA_CFLAGS) -o $@ $< libmailcred.a \
 		$(MC_LDFLAGS) $(DEP_LIBS) $(CMOCKA_LIBS)
 
+# check, demo and bench first make sure the dependencies are there (as
+# root on Debian/Ubuntu they are installed), then build in a fresh make so
+# pkg-config sees them.
 deps:
 	@sh tests/deps.sh
 
-unit: $(UNIT_BIN)
-	@sh tests/run-unit.sh $(UNIT_BIN)
+check: deps
+	@$(MAKE) --no-print-directory check-run
 
-check: deps all lint $(UNIT_BIN)
+check-run: all lint $(UNIT_BIN)
 	@bash tests/run-all.sh $(UNIT_BIN)
 
-demo: deps all
+unit: all $(UNIT_BIN)
+	@bash tests/run-all.sh --unit-only $(UNIT_BIN)
+
+integration: all
+	@bash tests/run-integration.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory all
 	@bash tests/demo.sh
 
-bench: deps all
+bench: deps
+	@$(MAKE) --no-print-directory all
 	@bash tests/bench.sh
 
 # Banned functions (STYLE.md): fail if any appears in the sources.
@@ -81,4 +92,5 @@ uninstall:
 clean:
 	rm -f mailcred libmailcred.a $(LIB_OBJ) $(CMD_OBJ) $(UNIT_BIN)
 
-.PHONY: all deps unit check demo bench lint install uninstall clean
+.PHONY: all deps unit integration check check-run demo bench lint install \
+	uninstall clean

@@ -24,7 +24,7 @@
 
 static char tmpdir[] = "/tmp/mc-token-XXXXXX";
 
-static struct mc_account acct = {
+static struct mc_account account = {
 	.name = "me@example.org", .user = "me@example.org",
 	.client_id = "cid", .token_endpoint = "http://127.0.0.1:1/token",
 	.store = STORE_FILE, .timeout = 2,
@@ -65,8 +65,8 @@ put_set(const char *at, const char *rt, long long expires_at)
 	char *blob = NULL;
 
 	assert_int_equal(mc_token_set_serialize(&ts, &blob), MC_OK);
-	assert_int_equal(mc_store_open(&acct, 0, &st, NULL), MC_OK);
-	assert_int_equal(store_put(st, acct.name, MC_KIND_OAUTH2, blob, NULL),
+	assert_int_equal(mc_store_open(&account, 0, &st, NULL), MC_OK);
+	assert_int_equal(store_put(st, account.name, MC_KIND_OAUTH2, blob, NULL),
 	    STORE_OK);
 	store_close(st);
 	mc_free_secret(blob);
@@ -75,7 +75,7 @@ put_set(const char *at, const char *rt, long long expires_at)
 static void
 get_set(struct mc_token_set *ts)
 {
-	assert_int_equal(mc_token_load(&acct, 0, ts, NULL), MC_OK);
+	assert_int_equal(mc_token_load(&account, 0, ts, NULL), MC_OK);
 }
 
 static void
@@ -118,7 +118,7 @@ test_not_logged_in(void **state)
 	char *msg = NULL;
 
 	(void)state;
-	assert_int_equal(mc_token_get(&acct, &http, &to, &ts, &msg),
+	assert_int_equal(mc_token_get(&account, &http, &to, &ts, &msg),
 	    MC_ERR_NOT_LOGGED_IN);
 	assert_non_null(strstr(msg, "run 'mailcred login me@example.org'"));
 	free(msg);
@@ -133,13 +133,13 @@ test_cached(void **state)
 
 	(void)state;
 	put_set("AT-cached", "RT", time(NULL) + 600);
-	assert_int_equal(mc_token_get(&acct, &http, &to, &ts, NULL), MC_OK);
+	assert_int_equal(mc_token_get(&account, &http, &to, &ts, NULL), MC_OK);
 	assert_string_equal(ts.access_token, "AT-cached");
 	mc_token_set_clear(&ts);
 
 	/* Not enough time left: a refresh is tried (and fails here). */
 	to.min_valid = 700;
-	assert_int_equal(mc_token_get(&acct, &http, &to, &ts, &msg),
+	assert_int_equal(mc_token_get(&account, &http, &to, &ts, &msg),
 	    MC_ERR_NET);
 	assert_null(ts.access_token);
 	free(msg);
@@ -147,7 +147,7 @@ test_cached(void **state)
 	/* --refresh also refreshes. */
 	to.min_valid = 60;
 	to.force = 1;
-	assert_int_equal(mc_token_get(&acct, &http, &to, &ts, &msg),
+	assert_int_equal(mc_token_get(&account, &http, &to, &ts, &msg),
 	    MC_ERR_NET);
 	free(msg);
 	/* And the failure lost nothing. */
@@ -166,7 +166,7 @@ test_expired_without_refresh_token(void **state)
 
 	(void)state;
 	put_set("AT-old", NULL, time(NULL) - 5);
-	assert_int_equal(mc_token_get(&acct, &http, &to, &ts, &msg),
+	assert_int_equal(mc_token_get(&account, &http, &to, &ts, &msg),
 	    MC_ERR_AUTH);
 	assert_non_null(strstr(msg, "no refresh token: run 'mailcred login"));
 	free(msg);
@@ -193,7 +193,7 @@ test_single_flight(void **state)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		if (mc_lock_acquire(acct.name, 1000, &fd, NULL) != MC_OK)
+		if (mc_lock_acquire(account.name, 1000, &fd, NULL) != MC_OK)
 			_exit(1);
 		if (write(ready[1], "r", 1) != 1 || read(go[0], &c, 1) != 1)
 			_exit(2);
@@ -204,7 +204,7 @@ test_single_flight(void **state)
 	}
 	assert_int_equal(read(ready[0], &c, 1), 1);
 	assert_int_equal(write(go[1], "g", 1), 1);
-	assert_int_equal(mc_token_get(&acct, &http, &to, &ts, NULL), MC_OK);
+	assert_int_equal(mc_token_get(&account, &http, &to, &ts, NULL), MC_OK);
 	assert_string_equal(ts.access_token, "AT-fresh");
 	mc_token_set_clear(&ts);
 	assert_int_equal(waitpid(pid, NULL, 0), pid);
@@ -255,13 +255,13 @@ test_save_keeps_refresh_token(void **state)
 
 	(void)state;
 	put_set("AT-old", "RT-keep", time(NULL) + 10);
-	assert_int_equal(mc_token_save(&acct, &in, 0, NULL), MC_OK);
+	assert_int_equal(mc_token_save(&account, &in, 0, NULL), MC_OK);
 	get_set(&ts);
 	assert_string_equal(ts.access_token, "AT-new");
 	assert_string_equal(ts.refresh_token, "RT-keep");
 	mc_token_set_clear(&ts);
 	in.refresh_token = "RT-new";
-	assert_int_equal(mc_token_save(&acct, &in, 0, NULL), MC_OK);
+	assert_int_equal(mc_token_save(&account, &in, 0, NULL), MC_OK);
 	get_set(&ts);
 	assert_string_equal(ts.refresh_token, "RT-new");
 	mc_token_set_clear(&ts);

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# The store: app passwords in a real gnome-keyring and in the file store;
+# what users see when the keyring is missing, locked or frozen.
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../mc-lib.sh"
+
+stack_init
+CONF=$T/mailcred.conf
+P=me@gmail.com
+F=headless@example.test
+cat >"$CONF" <<EOC
+[account $P]
+auth = password
+
+[account $F]
+auth = password
+store = file
+EOC
+chmod 600 "$CONF"
+PW='abcd efgh ijkl mnop'
+
+# No D-Bus session at all (a cron job, an SSH session): exit 75, advice.
+unset DBUS_SESSION_BUS_ADDRESS
+out=$(mc password get "$P" 2>"$T/e1")
+assert_status $? 75 "no D-Bus session: exit 75"
+assert_eq "$out" "" "no D-Bus session: nothing on stdout"
+assert_match "$(cat "$T/e1")" "^mailcred: $P: .*Secret Service.*store = file" "no D-Bus session: says what to do"
+assert_eq "$(wc -l <"$T/e1")" 1 "no D-Bus session: one line"
+
+# A bus without a Secret Service.
+start_bus_only
+out=$(mc password get "$P" 2>"$T/e2")
+assert_status $? 75 "no Secret Service: exit 75"
+assert_eq "$out" "" "no Secret Service: nothing on stdout"
+assert_match "$(cat "$T/e2")" "^mailcred: $P: no Secret Service" "no Secret Service: named as such"
+stop_bus
+
+# The real keyring: set, get, replace, delete.
+start_keyring
+printf '%s\n' "$PW" | mc password set "$P" 2>"$T/s.err"
+assert_status $? 0 "password set reads stdin"
+out=$(mc password get "$P")
+assert_status $? 0 "password get succeeds"
+assert_eq "$out" "$PW" "password get prints what was set"
+assert_eq "$(secret-tool lookup account "$P" kind password)" "$PW" "the password is the keyring item's secret"
+attrs=$(secret-tool search --all account "$P" 2>&1 | grep -v '^secret = ')
+assert_no_match "$attrs" "abcd" "the password is not in an attribute"
+printf 'second\n' | mc password set "$P" 2>/dev/null
+assert_eq "$(mc password get "$P")" "second" "password set replaces"
+assert_eq "$(secret-tool search --all account "$P" 2>/dev/null | grep -c '^\[')" 1 "one keyring item after a replace"
+mc -q password delete "$P"
+assert_status $? 0 "password delete succeeds"
+out=$(mc password get "$P" 2>"$T/e3")
+assert_status $? 77 "no password stored: exit 77"
+assert_eq "$out" "" "no password stored: nothing on stdout"
+assert_eq "$(cat "$T/e3")" "mailcred: $P: no app password stored: run 'mailcred password set $P'" "no password stored: names the fix"
+printf '' | mc password set "$P" 2>"$T/e4"
+assert_status $? 65 "an empty password is refused"
+printf 'a\nb\n' | mc password set "$P" 2>"$T/e5"
+assert_status $? 65 "a password of two lines is refused"
+out=$(mc password get "$P" 2>/dev/null)
+assert_status $? 77 "refused input stored nothing"
+
+# A locked keyring: distinguished from "not found".
+printf '%s' "$PW" | mc password set "$P" 2>/dev/null
+lock_keyring
+out=$(mc password get "$P" 2>"$T/e6")
+assert_status $? 75 "locked keyring: exit 75"
+assert_eq "$out" "" "locked keyring: nothing on stdout"
+assert_match "$(cat "$T/e6")" "^mailcred: $P: .*locked" "locked keyring: says it is locked"
+printf 'x' | mc password set "$P" 2>"$T/e7"
+assert_status $? 75 "storing into a locked keyring: exit 75"
+assert_match "$(cat "$T/e7")" "locked" "storing into a locked keyring: says it is locked"
+
+# A frozen keyring: our own deadline, not D-Bus's 50 s.
+unlock_keyring
+freeze_keyring
+start=$(date +%s)
+out=$(timeout 40 "$MAILCRED" -c "$CONF" password get "$P" 2>"$T/e8")
+rc=$?
+thaw_keyring
+assert_status $rc 75 "frozen keyring: exit 75"
+assert_eq "$out" "" "frozen keyring: nothing on stdout"
+assert_match "$(cat "$T/e8")" "did not answer" "frozen keyring: says it did not answer"
+assert_true "[ $(( $(date +%s) - start )) -lt 30 ]" "frozen keyring: gives up well before D-Bus's 50 s"
+
+# The file store: 0600 file in a 0700 directory, refused when open.
+printf '%s\n' "$PW" | mc password set "$F" 2>/dev/null
+assert_status $? 0 "file store: set"
+assert_eq "$(mc password get "$F")" "$PW" "file store: get"
+dir=$XDG_DATA_HOME/mailcred
+file=$(ls "$dir" | grep -F "$F")
+assert_eq "$(stat -c %a "$dir")" 700 "file store: directory is 0700"
+assert_eq "$(stat -c %a "$dir/$file")" 600 "file store: file is 0600"
+assert_eq "$(ls -A "$dir" | wc -l)" 1 "file store: no temporary files left"
+chmod 644 "$dir/$file"
+out=$(mc password get "$F" 2>"$T/e9")
+assert_status $? 78 "file store: a file others can read is refused"
+assert_eq "$out" "" "file store: nothing on stdout when refused"
+assert_match "$(cat "$T/e9")" "chmod 600" "file store: says how to fix the file"
+chmod 600 "$dir/$file"
+chmod 755 "$dir"
+out=$(mc password get "$F" 2>"$T/e10")
+assert_status $? 78 "file store: a directory others can enter is refused"
+assert_match "$(cat "$T/e10")" "chmod 700" "file store: says how to fix the directory"
+chmod 700 "$dir"
+assert_eq "$(mc password get "$F")" "$PW" "file store: works again once fixed"
+
+# The password never reaches argv: a watcher sees only "password set".
+printf '%s\n' "$PW" | mc password set "$F" 2>/dev/null
+assert_no_match "$(grep -rs "$PW" "$T" --include='*.log' -l)" "." "no log file holds the password"
+
+finish

@@ -1,0 +1,66 @@
+# mailcred-specific helpers for integration tests; source after tests/lib.sh
+# (which provides stack_init, start_keyring, start_oauth, approve_device,
+# assertions and finish).
+
+# The test client registered in tests/peers/oauth-server.mjs.
+CLIENT_ID=mailcred-conf
+CLIENT_SECRET=conf-secret-1234
+SCOPE="openid offline_access email"
+
+# write_config NAME [EXTRA_LINE...]: an [account NAME] against the local
+# OAuth server into $CONF (mode 600), appended if $CONF exists.
+write_config() {
+	local name=$1
+	shift
+	CONF=${CONF:-$T/mailcred.conf}
+	{
+		printf '[account %s]\n' "$name"
+		printf 'client_id = %s\nclient_secret = %s\n' "$CLIENT_ID" "$CLIENT_SECRET"
+		printf 'scope = %s\n' "$SCOPE"
+		printf 'device_authorization_endpoint = %s/device/auth\n' "$OAUTH_URL"
+		printf 'token_endpoint = %s/token\n' "$OAUTH_URL"
+		printf 'timeout = 5\n'
+		local l
+		for l in "$@"; do printf '%s\n' "$l"; done
+		printf '\n'
+	} >>"$CONF"
+	chmod 600 "$CONF"
+	export CONF
+}
+
+# mc ARGS...: runs the built mailcred with the test config.
+mc() {
+	"$MAILCRED" -c "$CONF" "$@"
+}
+
+# login_device NAME [LOGIN]: a complete device-flow login, approved by
+# driving the server's real forms. Sets LOGIN_OUT / LOGIN_ERR / LOGIN_RC.
+login_device() {
+	local name=$1 login=${2:-$1} code i
+	LOGIN_OUT=$T/login.out
+	LOGIN_ERR=$T/login.err
+	: >"$LOGIN_OUT"
+	mc login "$name" --flow device --json >"$LOGIN_OUT" 2>"$LOGIN_ERR" &
+	local pid=$!
+	for i in $(seq 1 100); do
+		[ -s "$LOGIN_OUT" ] && break
+		sleep 0.1
+	done
+	code=$(head -1 "$LOGIN_OUT" | jq -r .user_code 2>/dev/null)
+	if [ -n "$code" ] && [ "$code" != null ]; then
+		approve_device "$code" "$login" >/dev/null 2>&1
+	fi
+	wait "$pid"
+	LOGIN_RC=$?
+}
+
+# stored_blob NAME: what the keyring holds for the account's tokens.
+stored_blob() {
+	secret-tool lookup account "$1" kind oauth2 2>/dev/null
+}
+
+# set_stored_blob NAME JSON: replaces the stored token set (to age it).
+set_stored_blob() {
+	printf %s "$2" | secret-tool store --label "mailcred: $1 (oauth2)" \
+	    xdg:schema org.mailcred.Secret account "$1" kind oauth2
+}
