@@ -1,0 +1,561 @@
+/*
+ * keyring/secret_service.c - the Secret Service backend (gnome-keyring,
+ * KeePassXC, ...) through libsecret.
+ *
+ * Items use the schema "org.mailcred.Secret" with the attributes "account"
+ * and "kind"; they only name the item, the secret travels as the item's
+ * text/plain value. New items go to the default collection.
+ *
+ * Every call has a deadline. libsecret's synchronous calls wait for D-Bus's
+ * own 25 s timeout, twice over when the service is frozen, so each call here
+ * runs libsecret's asynchronous API on a private GMainContext and a timeout
+ * source cancels it. A cancelled step is still waited for (briefly), so no
+ * callback runs later on memory that is gone.
+ *
+ * The success path of a get makes the same D-Bus calls as `secret-tool
+ * lookup`: connect, the service proxy, OpenSession, SearchItems, GetSecrets.
+ * Unlike secret_service_lookup() it never asks the service to unlock (a
+ * prompt cut short by the deadline helps nobody): a match that is locked
+ * is STORE_ELOCKED. When nothing matches it asks whether the default
+ * collection is locked, since a service may hide a locked collection's
+ * items, before it says STORE_ENOTFOUND.
+ */
+#define SECRET_API_SUBJECT_TO_CHANGE 1
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <gio/gio.h>
+#include <libsecret/secret.h>
+
+#include "keyring/backend.h"
+#include "keyring/store.h"
+
+/* How long a cancelled step may take to report back before we give up. */
+#define SS_GRACE_MS 250
+
+/* The object path of the "default" alias (SECRET_COLLECTION_DEFAULT). */
+#define SS_DEFAULT_PATH "/org/freedesktop/secrets/aliases/default"
+
+static const SecretSchema ss_schema = {
+	.name = "org.mailcred.Secret",
+	.flags = SECRET_SCHEMA_NONE,
+	.attributes = {
+		{ "account", SECRET_SCHEMA_ATTRIBUTE_STRING },
+		{ "kind", SECRET_SCHEMA_ATTRIBUTE_STRING },
+		{ NULL, 0 },
+	},
+};
+
+struct ss_store {
+	int timeout_ms;
+	GMainContext *ctx;
+	SecretService *service;	/* opened on first use, kept for the store */
+};
+
+/* One asynchronous step; its callback holds a reference. */
+struct ss_wait {
+	int refs;
+	GAsyncResult *result;
+};
+
+/* One store call: its deadline and what the deadline cancels. */
+struct ss_call {
+	struct ss_store *ss;
+	GCancellable *cancel;
+	GSource *deadline;
+	GSource *grace;
+	gboolean timed_out;	/* the deadline passed and cancelled the call */
+	gboolean abandoned;	/* the cancelled step did not report back */
+	struct ss_wait *wait;
+	GDBusConnection *bus;
+	SecretService *service;
+};
+
+#define SS_CALL_INIT { NULL, NULL, NULL, NULL, FALSE, FALSE, NULL, NULL, NULL }
+
+static void
+ss_wait_unref(struct ss_wait *w)
+{
+	if (w == NULL || --w->refs > 0)
+		return;
+	if (w->result != NULL)
+		g_object_unref(w->result);
+	g_free(w);
+}
+
+static void
+ss_on_ready(GObject *source, GAsyncResult *result, gpointer data)
+{
+	struct ss_wait *w = data;
+
+	(void)source;
+	w->result = g_object_ref(result);
+	ss_wait_unref(w);
+}
+
+static gboolean
+ss_on_grace(gpointer data)
+{
+	struct ss_call *c = data;
+
+	c->abandoned = TRUE;
+	return G_SOURCE_REMOVE;
+}
+
+static gboolean
+ss_on_deadline(gpointer data)
+{
+	struct ss_call *c = data;
+
+	c->timed_out = TRUE;
+	g_cancellable_cancel(c->cancel);
+	c->grace = g_timeout_source_new(SS_GRACE_MS);
+	g_source_set_callback(c->grace, ss_on_grace, c, NULL);
+	g_source_attach(c->grace, c->ss->ctx);
+	return G_SOURCE_REMOVE;
+}
+
+/* Starts the call's clock; the caller ends it with ss_call_end(). */
+static void
+ss_call_begin(struct ss_call *c, struct ss_store *ss)
+{
+	c->ss = ss;
+	g_main_context_push_thread_default(ss->ctx);
+	c->cancel = g_cancellable_new();
+	c->deadline = g_timeout_source_new((guint)ss->timeout_ms);
+	g_source_set_callback(c->deadline, ss_on_deadline, c, NULL);
+	g_source_attach(c->deadline, ss->ctx);
+}
+
+static void
+ss_call_end(struct ss_call *c)
+{
+	if (c->deadline != NULL) {
+		g_source_destroy(c->deadline);
+		g_source_unref(c->deadline);
+	}
+	if (c->grace != NULL) {
+		g_source_destroy(c->grace);
+		g_source_unref(c->grace);
+	}
+	ss_wait_unref(c->wait);
+	g_clear_object(&c->service);
+	g_clear_object(&c->bus);
+	g_clear_object(&c->cancel);
+	g_main_context_pop_thread_default(c->ss->ctx);
+}
+
+/* The user_data for the next asynchronous step. */
+static gpointer
+ss_step(struct ss_call *c)
+{
+	ss_wait_unref(c->wait);
+	c->wait = g_new0(struct ss_wait, 1);
+	c->wait->refs = 2;
+	return c->wait;
+}
+
+/*
+ * Runs the private context until the step started with ss_step() reports.
+ * Returns its result (owned by the call), or NULL when a step cancelled by
+ * the deadline did not report within SS_GRACE_MS; it is then left to finish
+ * on its own and frees its wait object itself.
+ */
+static GAsyncResult *
+ss_wait(struct ss_call *c)
+{
+	while (c->wait->result == NULL && !c->abandoned)
+		g_main_context_iteration(c->ss->ctx, TRUE);
+	return c->wait->result;
+}
+
+static int
+ss_timeout(struct ss_call *c, char **errmsg)
+{
+	return store_fail(STORE_ETIMEOUT, errmsg, "the Secret Service did not "
+	    "answer within %g s: it may be hung or waiting on a prompt; "
+	    "restart it or use store = file", c->ss->timeout_ms / 1000.0);
+}
+
+static int
+ss_locked(char **errmsg)
+{
+	return store_fail(STORE_ELOCKED, errmsg, "the keyring is locked: "
+	    "unlock it (log in to the desktop, or `gnome-keyring-daemon "
+	    "--unlock`) or use store = file");
+}
+
+static int
+ss_noservice(char **errmsg)
+{
+	return store_fail(STORE_ENOSERVICE, errmsg, "no Secret Service is "
+	    "running (is gnome-keyring or KeePassXC started? on a headless "
+	    "machine use store = file)");
+}
+
+/* Turns a failed step's error into a store error; frees the error. */
+static int
+ss_fail(struct ss_call *c, GError *error, char **errmsg)
+{
+	int rc;
+
+	if (c->timed_out || g_error_matches(error, G_IO_ERROR,
+	    G_IO_ERROR_TIMED_OUT))
+		rc = ss_timeout(c, errmsg);
+	else if (g_error_matches(error, SECRET_ERROR, SECRET_ERROR_IS_LOCKED))
+		rc = ss_locked(errmsg);
+	else if (g_error_matches(error, G_DBUS_ERROR,
+	    G_DBUS_ERROR_SERVICE_UNKNOWN) ||
+	    g_error_matches(error, G_DBUS_ERROR,
+	    G_DBUS_ERROR_NAME_HAS_NO_OWNER) ||
+	    g_error_matches(error, G_DBUS_ERROR,
+	    G_DBUS_ERROR_SPAWN_SERVICE_NOT_FOUND) ||
+	    g_error_matches(error, G_DBUS_ERROR,
+	    G_DBUS_ERROR_SPAWN_EXEC_FAILED) ||
+	    g_error_matches(error, G_DBUS_ERROR,
+	    G_DBUS_ERROR_SPAWN_CHILD_EXITED) ||
+	    g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_SPAWN_FAILED))
+		rc = ss_noservice(errmsg);
+	else {
+		g_dbus_error_strip_remote_error(error);
+		rc = store_fail(STORE_EIO, errmsg, "the Secret Service "
+		    "failed: %s", error->message);
+	}
+	g_error_free(error);
+	return rc;
+}
+
+/*
+ * Makes sure the store has a service proxy with a session open, and gives
+ * the call a reference to it. The proxy is the store's own, not libsecret's
+ * process-wide one: that one also watches the bus name, one more message
+ * on the hot path, and would live on in a context the store has dropped.
+ */
+static int
+ss_connect(struct ss_call *c, char **errmsg)
+{
+	struct ss_store *ss = c->ss;
+	GAsyncResult *res;
+	GError *error = NULL;
+	int rc;
+
+	if (ss->service != NULL && g_dbus_connection_is_closed(
+	    g_dbus_proxy_get_connection(G_DBUS_PROXY(ss->service))))
+		g_clear_object(&ss->service);
+	if (ss->service != NULL) {
+		c->service = g_object_ref(ss->service);
+		return STORE_OK;
+	}
+
+	/* The bus first, on its own, to tell "no bus" from "no service". */
+	g_bus_get(G_BUS_TYPE_SESSION, c->cancel, ss_on_ready, ss_step(c));
+	res = ss_wait(c);
+	if (res == NULL)
+		return ss_timeout(c, errmsg);
+	c->bus = g_bus_get_finish(res, &error);
+	if (c->bus == NULL) {
+		if (c->timed_out) {
+			g_error_free(error);
+			return ss_timeout(c, errmsg);
+		}
+		rc = store_fail(STORE_ENOSERVICE, errmsg, "cannot reach the "
+		    "D-Bus session bus (%s): no Secret Service is available; "
+		    "on a headless machine use store = file", error->message);
+		g_error_free(error);
+		return rc;
+	}
+
+	secret_service_open(SECRET_TYPE_SERVICE, NULL,
+	    SECRET_SERVICE_OPEN_SESSION, c->cancel, ss_on_ready, ss_step(c));
+	res = ss_wait(c);
+	if (res == NULL)
+		return ss_timeout(c, errmsg);
+	ss->service = secret_service_open_finish(res, &error);
+	if (ss->service == NULL)
+		return ss_fail(c, error, errmsg);
+	c->service = g_object_ref(ss->service);
+	return STORE_OK;
+}
+
+/* SearchItems: the D-Bus paths of the unlocked and the locked matches. */
+static int
+ss_search(struct ss_call *c, GHashTable *attrs, gchar ***unlocked,
+    gchar ***locked, char **errmsg)
+{
+	GAsyncResult *res;
+	GError *error = NULL;
+
+	secret_service_search_for_dbus_paths(c->service, &ss_schema, attrs,
+	    c->cancel, ss_on_ready, ss_step(c));
+	res = ss_wait(c);
+	if (res == NULL)
+		return ss_timeout(c, errmsg);
+	if (!secret_service_search_for_dbus_paths_finish(c->service, res,
+	    unlocked, locked, &error))
+		return ss_fail(c, error, errmsg);
+	return STORE_OK;
+}
+
+/*
+ * Nothing matched: STORE_ELOCKED if the default collection is locked (a
+ * service may hide a locked collection's items from a search), else
+ * STORE_ENOTFOUND.
+ */
+static int
+ss_missing(struct ss_call *c, char **errmsg)
+{
+	GDBusProxy *proxy = G_DBUS_PROXY(c->service);
+	GDBusConnection *conn;
+	GAsyncResult *res;
+	GError *error = NULL;
+	GVariant *reply = NULL, *locked = NULL;
+	int rc = STORE_ENOTFOUND;
+
+	conn = g_dbus_proxy_get_connection(proxy);
+	g_dbus_connection_call(conn, g_dbus_proxy_get_name(proxy),
+	    SS_DEFAULT_PATH, "org.freedesktop.DBus.Properties", "Get",
+	    g_variant_new("(ss)", "org.freedesktop.Secret.Collection", "Locked"),
+	    G_VARIANT_TYPE("(v)"), G_DBUS_CALL_FLAGS_NO_AUTO_START, -1,
+	    c->cancel, ss_on_ready, ss_step(c));
+	res = ss_wait(c);
+	if (res == NULL)
+		return ss_timeout(c, errmsg);
+	reply = g_dbus_connection_call_finish(conn, res, &error);
+	if (reply == NULL) {
+		/* No default collection, or a service without one: not locked. */
+		if (c->timed_out)
+			rc = ss_timeout(c, errmsg);
+		g_error_free(error);
+		return rc;
+	}
+	g_variant_get(reply, "(v)", &locked);
+	if (g_variant_is_of_type(locked, G_VARIANT_TYPE_BOOLEAN) &&
+	    g_variant_get_boolean(locked))
+		rc = ss_locked(errmsg);
+	g_variant_unref(locked);
+	g_variant_unref(reply);
+	return rc;
+}
+
+static GHashTable *
+ss_attributes(const char *account, const char *kind)
+{
+	GHashTable *attrs;
+
+	attrs = g_hash_table_new(g_str_hash, g_str_equal);
+	g_hash_table_insert(attrs, (gpointer)"account", (gpointer)account);
+	g_hash_table_insert(attrs, (gpointer)"kind", (gpointer)kind);
+	return attrs;
+}
+
+static int
+ss_open(const struct store_opts *opts, void **be, char **errmsg)
+{
+	struct ss_store *ss;
+
+	(void)errmsg;
+	*be = NULL;
+	ss = calloc(1, sizeof(*ss));
+	if (ss == NULL)
+		return STORE_ENOMEM;
+	ss->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms :
+	    STORE_TIMEOUT_DEFAULT;
+	ss->ctx = g_main_context_new();
+	*be = ss;
+	return STORE_OK;
+}
+
+static void
+ss_close(void *be)
+{
+	struct ss_store *ss = be;
+
+	if (ss == NULL)
+		return;
+	g_clear_object(&ss->service);
+	/*
+	 * GDBus frees a signal subscription's data from an idle source in the
+	 * context that subscribed: ours. Run what is pending, or it leaks.
+	 */
+	while (g_main_context_iteration(ss->ctx, FALSE))
+		continue;
+	g_main_context_unref(ss->ctx);
+	free(ss);
+}
+
+static int
+ss_get(void *be, const char *account, const char *kind, char **secret,
+    char **errmsg)
+{
+	struct ss_call c = SS_CALL_INIT;
+	GHashTable *attrs = NULL;
+	GAsyncResult *res;
+	GError *error = NULL;
+	SecretValue *value = NULL;
+	gchar **unlocked = NULL, **locked = NULL;
+	const gchar *data;
+	gsize len = 0;
+	char *copy = NULL;
+	int rc;
+
+	ss_call_begin(&c, be);
+	attrs = ss_attributes(account, kind);
+	rc = ss_connect(&c, errmsg);
+	if (rc != STORE_OK)
+		goto out;
+
+	/*
+	 * secret_service_lookup() without its unlock step: that one would
+	 * pop up an unlock prompt, which the deadline would then cut short.
+	 */
+	rc = ss_search(&c, attrs, &unlocked, &locked, errmsg);
+	if (rc != STORE_OK)
+		goto out;
+	if (unlocked == NULL || unlocked[0] == NULL) {
+		if (locked != NULL && locked[0] != NULL)
+			rc = ss_locked(errmsg);
+		else
+			rc = ss_missing(&c, errmsg);
+		goto out;
+	}
+	secret_service_get_secret_for_dbus_path(c.service, unlocked[0],
+	    c.cancel, ss_on_ready, ss_step(&c));
+	res = ss_wait(&c);
+	if (res == NULL) {
+		rc = ss_timeout(&c, errmsg);
+		goto out;
+	}
+	value = secret_service_get_secret_for_dbus_path_finish(c.service, res,
+	    &error);
+	if (value == NULL) {
+		/* No error: the item went away between the two calls. */
+		rc = error != NULL ? ss_fail(&c, error, errmsg) :
+		    STORE_ENOTFOUND;
+		goto out;
+	}
+
+	data = secret_value_get(value, &len);
+	if (len > STORE_SECRET_MAX || memchr(data, '\0', len) != NULL) {
+		rc = store_fail(STORE_EIO, errmsg, "the stored secret is not "
+		    "text: store it again");
+		goto out;
+	}
+	copy = malloc(len + 1);
+	if (copy == NULL) {
+		rc = STORE_ENOMEM;
+		goto out;
+	}
+	memcpy(copy, data, len);
+	copy[len] = '\0';
+	*secret = copy;
+	rc = STORE_OK;
+ out:
+	/* libsecret keeps values in its secure memory and wipes them. */
+	if (value != NULL)
+		secret_value_unref(value);
+	g_strfreev(unlocked);
+	g_strfreev(locked);
+	g_hash_table_unref(attrs);
+	ss_call_end(&c);
+	return rc;
+}
+
+static int
+ss_put(void *be, const char *account, const char *kind, const char *secret,
+    char **errmsg)
+{
+	struct ss_call c = SS_CALL_INIT;
+	GHashTable *attrs = NULL;
+	GAsyncResult *res;
+	GError *error = NULL;
+	SecretValue *value = NULL;
+	gchar *label = NULL;
+	int rc;
+
+	ss_call_begin(&c, be);
+	attrs = ss_attributes(account, kind);
+	rc = ss_connect(&c, errmsg);
+	if (rc != STORE_OK)
+		goto out;
+
+	label = g_strdup_printf("mailcred: %s (%s)", account, kind);
+	value = secret_value_new(secret, -1, "text/plain");
+	secret_service_store(c.service, &ss_schema, attrs,
+	    SECRET_COLLECTION_DEFAULT, label, value, c.cancel, ss_on_ready,
+	    ss_step(&c));
+	res = ss_wait(&c);
+	if (res == NULL) {
+		rc = ss_timeout(&c, errmsg);
+		goto out;
+	}
+	if (!secret_service_store_finish(c.service, res, &error)) {
+		rc = ss_fail(&c, error, errmsg);
+		goto out;
+	}
+	rc = STORE_OK;
+ out:
+	if (value != NULL)
+		secret_value_unref(value);
+	g_free(label);
+	g_hash_table_unref(attrs);
+	ss_call_end(&c);
+	return rc;
+}
+
+static int
+ss_del(void *be, const char *account, const char *kind, char **errmsg)
+{
+	struct ss_call c = SS_CALL_INIT;
+	GHashTable *attrs = NULL;
+	GAsyncResult *res;
+	GError *error = NULL;
+	gchar **unlocked = NULL, **locked = NULL;
+	int rc;
+
+	ss_call_begin(&c, be);
+	attrs = ss_attributes(account, kind);
+	rc = ss_connect(&c, errmsg);
+	if (rc != STORE_OK)
+		goto out;
+
+	/* Deletes every unlocked match; FALSE without error: none. */
+	secret_service_clear(c.service, &ss_schema, attrs, c.cancel,
+	    ss_on_ready, ss_step(&c));
+	res = ss_wait(&c);
+	if (res == NULL) {
+		rc = ss_timeout(&c, errmsg);
+		goto out;
+	}
+	if (secret_service_clear_finish(c.service, res, &error)) {
+		rc = STORE_OK;
+		goto out;
+	}
+	if (error != NULL) {
+		rc = ss_fail(&c, error, errmsg);
+		goto out;
+	}
+	/* Nothing deleted: locked away, or not there. */
+	rc = ss_search(&c, attrs, &unlocked, &locked, errmsg);
+	if (rc != STORE_OK)
+		goto out;
+	if (locked != NULL && locked[0] != NULL)
+		rc = ss_locked(errmsg);
+	else
+		rc = ss_missing(&c, errmsg);
+ out:
+	g_strfreev(unlocked);
+	g_strfreev(locked);
+	g_hash_table_unref(attrs);
+	ss_call_end(&c);
+	return rc;
+}
+
+const struct store_ops store_secret_service_ops = {
+	.name = "keyring",
+	.open = ss_open,
+	.close = ss_close,
+	.get = ss_get,
+	.put = ss_put,
+	.del = ss_del,
+};
