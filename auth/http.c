@@ -10,6 +10,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "auth/curl_dl.h"
 #include "auth/err.h"
 #include "auth/http.h"
 #include "auth/secmem.h"
@@ -31,12 +32,15 @@ mc_http_secret_key(const char *key)
 }
 
 int
-mc_http_global_init(void)
+mc_http_global_init(char **errmsg)
 {
 	static int done;
+	int rc;
 
 	if (done)
 		return MC_OK;
+	if ((rc = mc_curl_load(errmsg)) != MC_OK)
+		return rc;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return MC_ERR_NOMEM;
 	done = 1;
@@ -73,6 +77,8 @@ mc_http_url_check(const char *url, const char *what, char **errmsg)
 	char *scheme = NULL, *host = NULL;
 	int rc;
 
+	if ((rc = mc_http_global_init(errmsg)) != MC_OK)
+		return rc;
 	u = curl_url();
 	if (u == NULL)
 		return MC_ERR_NOMEM;
@@ -336,8 +342,6 @@ mc_http_post_form(const struct mc_http_opts *opts, const char *url,
 	url_host_hint(url, host, sizeof(host));
 	if ((rc = mc_http_url_check(url, "endpoint", errmsg)) != MC_OK)
 		return rc;
-	if (mc_http_global_init() != MC_OK)
-		return MC_ERR_NOMEM;
 	curl = curl_easy_init();
 	if (curl == NULL)
 		return MC_ERR_NOMEM;

@@ -8,8 +8,9 @@
  * callback, requests and answers are described line by line with tokens,
  * codes, secrets and Authorization headers replaced by "[redacted]".
  *
- * curl_global_init() happens on the first request, never before, so paths
- * that need no network (a cached token) do not pay for it.
+ * libcurl is loaded (auth/curl_dl.h) and initialised on the first request,
+ * never before, so paths that need no network (a cached token) do not pay
+ * for it.
  */
 #ifndef MAILCRED_AUTH_HTTP_H
 #define MAILCRED_AUTH_HTTP_H
@@ -58,8 +59,11 @@ int mc_http_post_form(const struct mc_http_opts *opts, const char *url,
  */
 int mc_http_apply_tls(void *curl_handle, const char *ca_file, char **errmsg);
 
-/* Calls curl_global_init() once; MC_OK or MC_ERR_NOMEM. */
-int mc_http_global_init(void);
+/*
+ * Loads libcurl and calls curl_global_init(), once. MC_OK, MC_ERR_SERVICE
+ * (libcurl missing) or MC_ERR_NOMEM.
+ */
+int mc_http_global_init(char **errmsg);
 
 /* Is this key's value a secret that traces must redact? */
 int mc_http_secret_key(const char *key);

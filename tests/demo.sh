@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# make demo: mailcred's main job on a local stack. A real OAuth server
+# (oidc-provider), a real keyring (gnome-keyring on a private D-Bus) and a
+# real SMTP server (smtp-server) on loopback; a device-flow login that a
+# person may approve in a browser (else it is approved automatically);
+# mailcred token and sasl; msmtp sending a message with
+# passwordeval "mailcred token"; then everything is torn down.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/mc-lib.sh"
+
+WAIT=${DEMO_WAIT:-20}
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+say "Starting the local stack"
+stack_init
+start_keyring
+start_oauth
+start_smtp
+A=demo@example.test
+write_config "$A"
+oauth_config '{"device_interval":2}'
+echo "OAuth server  $OAUTH_URL"
+echo "SMTP server   127.0.0.1:$SMTP_PORT (STARTTLS), 127.0.0.1:$SMTPS_PORT (TLS)"
+echo "Keyring       gnome-keyring on $DBUS_SESSION_BUS_ADDRESS"
+echo "Config        $CONF:"
+sed 's/^client_secret = .*/client_secret = [hidden]/; s/^/    /' "$CONF"
+
+say "mailcred login $A --flow device"
+out=$T/login.out
+"$MAILCRED" -c "$CONF" login "$A" --flow device --json >"$out" 2>"$T/login.err" &
+pid=$!
+for i in $(seq 1 100); do [ -s "$out" ] && break; sleep 0.1; done
+prompt=$(head -1 "$out")
+code=$(jq -r .user_code <<<"$prompt")
+echo "Open $(jq -r .verification_uri <<<"$prompt") and enter the code $code"
+echo "(or open $(jq -r .verification_uri_complete <<<"$prompt"))"
+echo "Any login name works on this test server; use $A so the SMTP server accepts the token."
+echo "Approving automatically in $WAIT s if nobody does..."
+for i in $(seq 1 "$WAIT"); do
+	kill -0 "$pid" 2>/dev/null || break
+	sleep 1
+done
+if kill -0 "$pid" 2>/dev/null; then
+	approve_device "$code" "$A" >/dev/null 2>&1 && echo "Approved by the demo."
+fi
+wait "$pid"
+rc=$?
+if [ "$rc" -ne 0 ]; then
+	cat "$T/login.err"
+	echo "demo: the login failed (exit $rc)" >&2
+	exit 1
+fi
+echo "Logged in: $(tail -1 "$out")"
+
+say "mailcred token $A"
+"$MAILCRED" -c "$CONF" token "$A" || exit 1
+say "mailcred token $A --json"
+"$MAILCRED" -c "$CONF" token "$A" --json || exit 1
+say "mailcred sasl $A (XOAUTH2, base64)"
+"$MAILCRED" -c "$CONF" sasl "$A" || exit 1
+say "mailcred sasl $A --mech oauthbearer --host 127.0.0.1 --port $SMTP_PORT"
+"$MAILCRED" -c "$CONF" sasl "$A" --mech oauthbearer --host 127.0.0.1 --port "$SMTP_PORT" || exit 1
+
+say "msmtp sends a message, passwordeval \"mailcred token $A\""
+cat >"$T/msmtprc" <<EOC
+account demo
+host 127.0.0.1
+port $SMTP_PORT
+tls on
+tls_starttls on
+tls_trust_file $T/cert.pem
+auth xoauth2
+from $A
+user $A
+passwordeval "$MAILCRED -c $CONF token $A"
+account default : demo
+EOC
+chmod 600 "$T/msmtprc"
+sed 's/^/    /' "$T/msmtprc"
+printf 'From: %s\nTo: friend@example.test\nSubject: Hello from mailcred\n\nThis message was sent by msmtp with a token from mailcred.\n' "$A" |
+	msmtp -C "$T/msmtprc" friend@example.test
+rc=$?
+if [ "$rc" -ne 0 ]; then
+	echo "demo: msmtp failed (exit $rc)" >&2
+	exit 1
+fi
+say "What the SMTP server received"
+msg=$(ls "$T/mail"/*.eml | head -1)
+sed 's/^/    /' "$msg"
+echo "Envelope: $(cat "${msg%.eml}.json")"
+echo "Server's auth log: $(cat "$T/smtp-auth.log")"
+
+say "Tearing down"
+echo "demo: done"
