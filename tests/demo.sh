@@ -9,7 +9,11 @@
 . "$(dirname "$0")/mc-lib.sh"
 
 WAIT=${DEMO_WAIT:-20}
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+if [ -t 1 ]; then
+	say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+else
+	say() { printf '\n== %s\n' "$*"; }
+fi
 
 say "Starting the local stack"
 stack_init
