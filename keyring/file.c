@@ -390,6 +390,20 @@ write_all(int fd, const char *p, size_t len)
 	return 0;
 }
 
+/* Makes a change to the directory durable; some file systems cannot. */
+static int
+sync_dir(const struct file_store *fs, int dfd, char **errmsg)
+{
+	int e;
+
+	if (fsync(dfd) != 0 && errno != EINVAL && errno != ENOTSUP) {
+		e = errno;
+		return store_fail(STORE_EIO, errmsg, "cannot sync %s: %s",
+		    fs->dir, strerror(e));
+	}
+	return STORE_OK;
+}
+
 static int
 file_put(void *be, const char *account, const char *kind, const char *secret,
     char **errmsg)
@@ -449,13 +463,8 @@ file_put(void *be, const char *account, const char *kind, const char *secret,
 		goto out;
 	}
 	tmp_made = 0;
-	/* Make the rename itself durable; some file systems cannot. */
-	if (fsync(dfd) != 0 && errno != EINVAL && errno != ENOTSUP) {
-		e = errno;
-		rc = store_fail(STORE_EIO, errmsg, "cannot sync %s: %s",
-		    fs->dir, strerror(e));
-		goto out;
-	}
+	/* Make the rename itself durable. */
+	rc = sync_dir(fs, dfd, errmsg);
  out:
 	if (fd >= 0)
 		close(fd);
@@ -489,12 +498,7 @@ file_del(void *be, const char *account, const char *kind, char **errmsg)
 			    strerror(e));
 		goto out;
 	}
-	if (fsync(dfd) != 0 && errno != EINVAL && errno != ENOTSUP) {
-		e = errno;
-		rc = store_fail(STORE_EIO, errmsg, "cannot sync %s: %s",
-		    fs->dir, strerror(e));
-		goto out;
-	}
+	rc = sync_dir(fs, dfd, errmsg);
  out:
 	if (dfd >= 0)
 		close(dfd);

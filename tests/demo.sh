@@ -66,20 +66,7 @@ say "mailcred sasl $A --mech oauthbearer --host 127.0.0.1 --port $SMTP_PORT"
 "$MAILCRED" -c "$CONF" sasl "$A" --mech oauthbearer --host 127.0.0.1 --port "$SMTP_PORT" || exit 1
 
 say "msmtp sends a message, passwordeval \"mailcred token $A\""
-cat >"$T/msmtprc" <<EOC
-account demo
-host 127.0.0.1
-port $SMTP_PORT
-tls on
-tls_starttls on
-tls_trust_file $T/cert.pem
-auth xoauth2
-from $A
-user $A
-passwordeval "$MAILCRED -c $CONF token $A"
-account default : demo
-EOC
-chmod 600 "$T/msmtprc"
+write_msmtprc "$A" "$T/msmtprc"
 sed 's/^/    /' "$T/msmtprc"
 printf 'From: %s\nTo: friend@example.test\nSubject: Hello from mailcred\n\nThis message was sent by msmtp with a token from mailcred.\n' "$A" |
 	msmtp -C "$T/msmtprc" friend@example.test

@@ -64,3 +64,24 @@ set_stored_blob() {
 	printf %s "$2" | secret-tool store --label "mailcred: $1 (oauth2)" \
 	    xdg:schema org.mailcred.Secret account "$1" kind oauth2
 }
+
+# write_msmtprc NAME FILE: an msmtp configuration that sends as NAME through
+# the local STARTTLS SMTP server with auth xoauth2 and
+# passwordeval "mailcred token NAME".
+write_msmtprc() {
+	cat >"$2" <<EOC
+account test
+host 127.0.0.1
+port $SMTP_PORT
+tls on
+tls_starttls on
+tls_trust_file $T/cert.pem
+auth xoauth2
+from $1
+user $1
+passwordeval "$MAILCRED -c $CONF token $1"
+logfile $T/msmtp.log
+account default : test
+EOC
+	chmod 600 "$2"
+}

@@ -15,21 +15,7 @@ oauth_config '{"device_interval":1}'
 login_device "$A"
 assert_status "$LOGIN_RC" 0 "device login succeeds"
 
-cat >"$T/msmtprc" <<EOC
-account test
-host 127.0.0.1
-port $SMTP_PORT
-tls on
-tls_starttls on
-tls_trust_file $T/cert.pem
-auth xoauth2
-from $A
-user $A
-passwordeval "$MAILCRED -c $CONF token $A"
-logfile $T/msmtp.log
-account default : test
-EOC
-chmod 600 "$T/msmtprc"
+write_msmtprc "$A" "$T/msmtprc"
 printf 'From: %s\nTo: friend@example.test\nSubject: hello from mailcred\n\nIt works.\n' "$A" |
 	msmtp -C "$T/msmtprc" friend@example.test
 assert_status $? 0 "msmtp sends with passwordeval mailcred token"
