@@ -178,7 +178,7 @@ test_expired_without_refresh_token(void **state)
  * the child's token instead of refreshing (which would fail here).
  */
 static void
-test_single_flight(void **state)
+single_flight(int min_valid, int force)
 {
 	struct mc_token_opts to = MC_TOKEN_OPTS_INIT;
 	struct mc_token_set ts;
@@ -186,7 +186,8 @@ test_single_flight(void **state)
 	char c;
 	pid_t pid;
 
-	(void)state;
+	to.min_valid = min_valid;
+	to.force = force;
 	put_set("AT-stale", "RT", time(NULL) + 10);
 	assert_int_equal(pipe(go), 0);
 	assert_int_equal(pipe(ready), 0);
@@ -212,6 +213,26 @@ test_single_flight(void **state)
 	close(go[1]);
 	close(ready[0]);
 	close(ready[1]);
+}
+
+static void
+test_single_flight(void **state)
+{
+	(void)state;
+	single_flight(60, 0);
+}
+
+/*
+ * Callers that ask for more than any token gives (--min-valid beyond its
+ * lifetime, or --refresh) still take a token that another process
+ * refreshed while they waited, instead of refreshing once more each.
+ */
+static void
+test_single_flight_demanding(void **state)
+{
+	(void)state;
+	single_flight(100000, 0);
+	single_flight(60, 1);
 }
 
 static void
@@ -277,6 +298,7 @@ main(void)
 		cmocka_unit_test(test_cached),
 		cmocka_unit_test(test_expired_without_refresh_token),
 		cmocka_unit_test(test_single_flight),
+		cmocka_unit_test(test_single_flight_demanding),
 		cmocka_unit_test(test_lock_timeout),
 		cmocka_unit_test(test_save_keeps_refresh_token),
 	};
