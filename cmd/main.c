@@ -21,6 +21,19 @@ static const struct {
 	{ "password", cmd_password },
 };
 
+/*
+ * stdout carries tokens and passwords: it is buffered in memory of our own,
+ * wiped at exit.
+ */
+static char outbuf[BUFSIZ];
+
+static void
+wipe_outbuf(void)
+{
+	fflush(stdout);
+	mc_wipe(outbuf, sizeof(outbuf));
+}
+
 /* fds 0-2 must be open, so nothing we open becomes stdout by accident. */
 static void
 sanitize_fds(void)
@@ -50,6 +63,8 @@ main(int argc, char **argv)
 	int opt;
 
 	sanitize_fds();
+	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
+	atexit(wipe_outbuf);
 	signal(SIGPIPE, SIG_IGN);
 	umask(077);
 	mc_json_use_wiping_alloc();

@@ -1,7 +1,13 @@
 #!/bin/sh
-# Checks that what mailcred's build, tests and demo need is installed. As
-# root on Debian or Ubuntu it installs what is missing (apt-get, and npm ci
-# for the test servers); otherwise it prints the command to run and fails.
+# Checks that what mailcred's build, tests and demo need is installed:
+#   pkg-config modules  libcurl jansson libcrypto libsecret-1 cmocka
+#   commands            cc make pkg-config node npm dbus-daemon
+#                       gnome-keyring-daemon gdbus secret-tool msmtp openssl
+#                       curl jq timeout
+#   tests/node_modules  the test servers, pinned by tests/package-lock.json
+# As root on Debian or Ubuntu it installs what is missing (apt-get, then
+# npm ci in tests/); otherwise it prints the command to run and exits 1.
+# Silent when everything is there.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 
@@ -15,26 +21,40 @@ need() {	# need WHAT PACKAGE: note a missing command or library
 	esac
 }
 
+# command:Debian package that provides it (checked with dpkg -S on Debian 12)
 for c in cc:build-essential make:build-essential pkg-config:pkg-config \
     dbus-daemon:dbus gnome-keyring-daemon:gnome-keyring \
     gdbus:libglib2.0-bin secret-tool:libsecret-tools msmtp:msmtp \
     openssl:openssl curl:curl jq:jq timeout:coreutils; do
 	command -v "${c%%:*}" >/dev/null 2>&1 || need "${c%%:*}" "${c#*:}"
 done
-if command -v pkg-config >/dev/null 2>&1; then
-	for m in libcurl:libcurl4-openssl-dev jansson:libjansson-dev \
-	    openssl:libssl-dev libsecret-1:libsecret-1-dev cmocka:libcmocka-dev; do
-		pkg-config --exists "${m%%:*}" || need "${m%%:*}" "${m#*:}"
-	done
-else
-	missing_pkgs="$missing_pkgs libcurl4-openssl-dev libjansson-dev libssl-dev libsecret-1-dev libcmocka-dev"
+
+# pkg-config module:Debian package with its .pc file
+mods="libcurl:libcurl4-openssl-dev jansson:libjansson-dev libcrypto:libssl-dev \
+    libsecret-1:libsecret-1-dev cmocka:libcmocka-dev"
+for m in $mods; do
+	if command -v pkg-config >/dev/null 2>&1 && pkg-config --exists "${m%%:*}"; then
+		continue
+	fi
+	need "${m%%:*}.pc" "${m#*:}"
+done
+
+# Node: the test servers need Node 20 or later (smtp-server's engines).
+# A Node of 18 or later already installed is left alone (it may come from
+# NodeSource or nvm, where Debian's nodejs/npm packages would conflict).
+node_major=0
+if command -v node >/dev/null 2>&1; then
+	node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 fi
-node_ok=0
-if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
-	major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
-	[ "${major:-0}" -ge 20 ] && node_ok=1
+node_problem=""
+if [ "${node_major:-0}" -lt 18 ]; then
+	need "node>=20" nodejs
+	need npm npm
+elif ! command -v npm >/dev/null 2>&1; then
+	node_problem="npm is missing (node $node_major is installed: install the npm that goes with it)"
+elif [ "$node_major" -lt 20 ]; then
+	echo "deps: warning: node $node_major is older than the 20 the test servers need" >&2
 fi
-[ "$node_ok" -eq 1 ] || need "node>=20" "nodejs npm"
 
 debian_like() {
 	[ -r /etc/os-release ] || return 1
@@ -42,21 +62,26 @@ debian_like() {
 }
 
 if [ -n "$missing_pkgs" ]; then
-	if [ "$(id -u)" -eq 0 ] && debian_like && command -v apt-get >/dev/null; then
+	if [ "$(id -u)" -eq 0 ] && debian_like && command -v apt-get >/dev/null 2>&1; then
 		echo "deps: installing$missing_pkgs"
 		export DEBIAN_FRONTEND=noninteractive
+		# shellcheck disable=SC2086  # word splitting of the package list is meant
 		apt-get update -qq >/dev/null &&
 			apt-get install -y -qq --no-install-recommends $missing_pkgs >/dev/null ||
 			{ echo "deps: apt-get install failed" >&2; exit 1; }
 	elif debian_like; then
 		echo "deps: missing:$missing_what" >&2
-		echo "deps: run: sudo apt-get install -y$missing_pkgs" >&2
+		echo "deps: run: sudo apt-get install -y --no-install-recommends$missing_pkgs" >&2
 		exit 1
 	else
 		echo "deps: missing:$missing_what" >&2
 		echo "deps: install them with your package manager (Debian names:$missing_pkgs)" >&2
 		exit 1
 	fi
+fi
+if [ -n "$node_problem" ]; then
+	echo "deps: $node_problem" >&2
+	exit 1
 fi
 
 # The test servers (oidc-provider, smtp-server), pinned by package-lock.json.
@@ -66,3 +91,4 @@ if [ ! -d tests/node_modules/oidc-provider ] || [ ! -d tests/node_modules/smtp-s
 	(cd tests && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
 		{ echo "deps: npm ci failed in tests/" >&2; exit 1; }
 fi
+exit 0

@@ -210,7 +210,7 @@ start_bus_only() {
 	_write_bus_config
 	rm -f "$T/bus.address"
 	dbus-daemon --config-file="$T/bus.conf" --nofork --nopidfile \
-		--address="unix:path=$T/bus" --print-address=3 \
+		--print-address=3 \
 		3>"$T/bus.address" >>"$T/bus.log" 2>&1 &
 	BUS_PID=$!
 	_track "$BUS_PID"

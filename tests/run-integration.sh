@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
+# tests/run-integration.sh [tests/integration/t-NAME.sh ...]
+#
 # Runs the integration tests (every tests/integration/t-*.sh, or the ones
-# given), each under a time limit, and ends with one line:
-# "N passed, N failed". A script that dies without its own summary line
-# counts as one failure.
+# given), each under a time limit (TEST_TIMEOUT seconds, default 300),
+# shows their output, and ends with exactly one line "N passed, N failed"
+# summing each script's own final summary line.  A script that exits
+# non-zero without that line (crash, timeout) counts as one failure; so does
+# one whose line says 0 failed while it exits non-zero.  Exit status is
+# non-zero if anything failed.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 LIMIT=${TEST_TIMEOUT:-300}
 if [ $# -gt 0 ]; then
@@ -15,15 +20,27 @@ fi
 
 passed=0
 failed=0
+out=$(mktemp "${TMPDIR:-/tmp}/run-integration.XXXXXX") || exit 1
+trap 'rm -f "$out"' EXIT
+
 for s in "${scripts[@]}"; do
 	echo "== integration: $s"
-	out=$(mktemp)
+	if [ ! -f "$s" ]; then
+		echo "not ok - $s: no such test script"
+		failed=$((failed + 1))
+		continue
+	fi
+	# timeout signals the script's whole process group, so the peers it
+	# started stop too; --kill-after for anything that ignores TERM.
 	timeout --kill-after=10 "$LIMIT" bash "$s" 2>&1 | tee "$out"
 	rc=${PIPESTATUS[0]}
-	last=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -1)
-	rm -f "$out"
+	last=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1)
 	if [ -z "$last" ]; then
-		echo "not ok - $s ended without a summary (exit $rc)"
+		if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+			echo "not ok - $s timed out after ${LIMIT}s"
+		else
+			echo "not ok - $s ended without a summary (exit $rc)"
+		fi
 		failed=$((failed + 1))
 		continue
 	fi
@@ -31,11 +48,12 @@ for s in "${scripts[@]}"; do
 	f=${last#*passed, }
 	f=${f%% failed*}
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "not ok - $s exited $rc"
 		f=1
 	fi
 	passed=$((passed + p))
 	failed=$((failed + f))
 done
-echo "integration: $passed passed, $failed failed"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

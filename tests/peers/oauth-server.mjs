@@ -401,6 +401,9 @@ function buildProvider(issuer) {
     issueRefreshToken: async (_ctx, client, code) => client.grantTypeAllowed('refresh_token')
       && code.scopes.has('offline_access'),
     rotateRefreshToken: () => rotate,
+    // Same clock on both sides: no grace period, so --access-ttl is exact
+    // (with the default 15 s, an expired token keeps working for 15 s).
+    clockTolerance: 0,
     ttl: {
       AccessToken: accessTtl,
       AuthorizationCode: 600,
