@@ -259,6 +259,10 @@ cmd_read_secret(const char *prompt, size_t max, char **out, char **errmsg)
 			goto out;
 		}
 	}
+	if (memchr(buf, '\0', len) != NULL) {
+		rc = mc_fail(MC_ERR_DATA, errmsg, "the secret holds a NUL byte");
+		goto out;
+	}
 	/* The first line, without its line ending. */
 	len = strcspn(buf, "\n");
 	if (len < strlen(buf) && buf[len + 1 + strspn(buf + len + 1,
@@ -272,10 +276,6 @@ cmd_read_secret(const char *prompt, size_t max, char **out, char **errmsg)
 		buf[--len] = '\0';
 	if (len == 0) {
 		rc = mc_fail(MC_ERR_DATA, errmsg, "nothing was read from stdin");
-		goto out;
-	}
-	if (strlen(buf) != len) {
-		rc = mc_fail(MC_ERR_DATA, errmsg, "the secret holds a NUL byte");
 		goto out;
 	}
 	*out = buf;

@@ -58,6 +58,8 @@ printf '' | mc password set "$P" 2>"$T/e4"
 assert_status $? 65 "an empty password is refused"
 printf 'a\nb\n' | mc password set "$P" 2>"$T/e5"
 assert_status $? 65 "a password of two lines is refused"
+printf 'ab\0cd\n' | mc password set "$P" 2>"$T/e5"
+assert_status $? 65 "a password with a NUL byte is refused, not cut short"
 out=$(mc password get "$P" 2>/dev/null)
 assert_status $? 77 "refused input stored nothing"
 
