@@ -65,10 +65,15 @@ if [ -n "$missing_pkgs" ]; then
 	if [ "$(id -u)" -eq 0 ] && debian_like && command -v apt-get >/dev/null 2>&1; then
 		echo "deps: installing$missing_pkgs"
 		export DEBIAN_FRONTEND=noninteractive
+		if ! apt-get update -qq >/dev/null; then
+			echo "deps: apt-get update failed" >&2
+			exit 1
+		fi
 		# shellcheck disable=SC2086  # word splitting of the package list is meant
-		apt-get update -qq >/dev/null &&
-			apt-get install -y -qq --no-install-recommends $missing_pkgs >/dev/null ||
-			{ echo "deps: apt-get install failed" >&2; exit 1; }
+		if ! apt-get install -y -qq --no-install-recommends $missing_pkgs >/dev/null; then
+			echo "deps: apt-get install failed" >&2
+			exit 1
+		fi
 	elif debian_like; then
 		echo "deps: missing:$missing_what" >&2
 		echo "deps: run: sudo apt-get install -y --no-install-recommends$missing_pkgs" >&2
@@ -84,9 +89,14 @@ if [ -n "$node_problem" ]; then
 	exit 1
 fi
 
-# The test servers (oidc-provider, smtp-server), pinned by package-lock.json.
-if [ ! -d tests/node_modules/oidc-provider ] || [ ! -d tests/node_modules/smtp-server ] ||
-    [ tests/package-lock.json -nt tests/node_modules/.package-lock.json ]; then
+# The test servers (oidc-provider, smtp-server), pinned by package-lock.json;
+# installed again when the lock file is newer than what npm installed.
+modules_stale() {
+	[ -d tests/node_modules/oidc-provider ] && [ -d tests/node_modules/smtp-server ] &&
+		[ -f tests/node_modules/.package-lock.json ] || return 0
+	[ -n "$(find tests/package-lock.json -newer tests/node_modules/.package-lock.json)" ]
+}
+if modules_stale; then
 	echo "deps: npm ci in tests/"
 	(cd tests && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
 		{ echo "deps: npm ci failed in tests/" >&2; exit 1; }

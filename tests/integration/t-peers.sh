@@ -209,7 +209,7 @@ curl -sS --cacert "$T/cert.pem" "smtps://127.0.0.1:$SMTPS_PORT/client.test" -u p
 assert_status $? 55 "curl: a message over 10 MB is refused"
 assert_match "$(cat "$T/curl.err")" "552" "... with 552"
 rm -f "$T/big.eml"
-assert_eq "$(ls "$T/mail" | grep -c '\.eml$')" 2 "exactly the two good messages were accepted"
+assert_eq "$(find "$T/mail" -name '*.eml' | wc -l)" 2 "exactly the two good messages were accepted"
 assert_no_match "$(cat "$T"/*.log)" "$AT|$RT|app-pass-1234" "no peer log holds a token or the password"
 
 # --- Revocation, restart, rotation ----------------------------------------

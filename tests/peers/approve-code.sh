@@ -40,7 +40,7 @@ WANT_DENY=$DENY
 # The issuer is the scheme://host:port part of the authorization URL.
 ISSUER=$(printf '%s\n' "$AUTH_URL" | sed -n 's|^\(https\{0,1\}://[^/?#]*\).*|\1|p')
 
-# shellcheck source=forms.sh
+# shellcheck source=SCRIPTDIR/forms.sh
 . "$(dirname "$0")/forms.sh"
 
 [ -n "$ISSUER" ] || die "not an http(s) URL: $AUTH_URL"

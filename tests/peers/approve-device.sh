@@ -39,7 +39,7 @@ ISSUER=${pos[0]%/}
 USER_CODE=${pos[1]}
 LOGIN=${pos[2]:-user@example.test}
 
-# shellcheck source=forms.sh
+# shellcheck source=SCRIPTDIR/forms.sh
 . "$(dirname "$0")/forms.sh"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/approve-device.XXXXXX") || die "mktemp failed"

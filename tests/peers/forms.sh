@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # sets variables for its callers
 # Shared by approve-device.sh and approve-code.sh (sourced, bash): drives
 # oidc-provider's real HTML pages (devInteractions login and consent, the
 # device code pages) with curl and a cookie jar, the way a browser would,
@@ -65,9 +66,9 @@ within_issuer() {
 # login nor consent arrives (FINAL_LOCATION empty; the page is in BODY).
 # With DENY=1, the first login or consent page is aborted instead.
 interact() {
-	local step action uid
+	local _ action uid
 	FINAL_LOCATION=
-	for step in $(seq "$FORMS_MAX_STEPS"); do
+	for _ in $(seq "$FORMS_MAX_STEPS"); do
 		case $STATUS in
 		30[1237])
 			[ -n "$LOCATION" ] || die "redirect without Location"
