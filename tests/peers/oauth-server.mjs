@@ -13,11 +13,15 @@
 // /token/revocation, /token/introspection, /me (userinfo), /jwks,
 // /.well-known/openid-configuration, /interaction/:uid (devInteractions).
 //
-// Clients (all native, loopback redirect http://127.0.0.1/ on any port):
+// Clients:
 //   mailcred-conf    confidential, secret conf-secret-1234, client_secret_post
-//   mailcred-public  public (token_endpoint_auth_method none, PKCE required)
-//   smtp-rs          confidential, secret rs-secret-1234, no grants: a
-//                    resource server that may call introspection
+//   mailcred-public  public (token_endpoint_auth_method none, PKCE S256
+//                    required by oidc-provider for public clients)
+//     both: native, grants device_code + refresh_token + authorization_code,
+//     redirect_uri http://127.0.0.1/ matching any port (RFC 8252; the path
+//     must be "/")
+//   smtp-rs          confidential, secret rs-secret-1234 (HTTP Basic), no
+//                    grants: a resource server that may call introspection
 //
 // Refresh tokens: issued when the granted scope has offline_access and the
 // client has the refresh_token grant (oidc-provider's issueRefreshToken
@@ -25,8 +29,9 @@
 // /device/auth.  Code flow: the authorization request needs scope
 // "... offline_access" AND prompt=consent (OIDC Core 11); without
 // prompt=consent, oidc-provider silently drops offline_access from the
-// scope and the code exchange returns no refresh token.  --rotate turns refresh token rotation on;
-// without it a refresh token stays the same for its whole life (14 days).
+// scope and the code exchange returns no refresh token.  --rotate turns
+// refresh token rotation on; without it a refresh token stays the same for
+// its whole life (14 days), public clients included.
 //
 // A small test-control layer (see testControl below) sits in front of the
 // provider: /test/stats, /test/reset-stats, /test/config, /test/reset-config,
