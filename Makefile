@@ -45,7 +45,7 @@ mailcred: $(CMD_OBJ) libmailcred.a
 %.o: %.c $(wildcard auth/*.h keyring/*.h cmd/*.h)
 	$(CC) $(MC_CFLAGS) -c -o $@ $<
 
-tests/unit/test_%: tests/unit/test_%.c libmailcred.a
+tests/unit/test_%: tests/unit/test_%.c libmailcred.a $(wildcard tests/unit/*.h)
 	$(CC) $(MC_CFLAGS) $(CMOCKA_CFLAGS) -o $@ $< libmailcred.a \
 		$(MC_LDFLAGS) $(DEP_LIBS) $(CMOCKA_LIBS)
 

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "keyring/store.h"
+#include "tests/unit/store_expect.h"
 
 struct fixture {
 	char root[64];		/* the mkdtemp directory */
@@ -112,41 +113,6 @@ count_entries(const char *dir, int *tmp)
 	}
 	closedir(d);
 	return n;
-}
-
-static void
-expect_get(struct store *st, const char *account, const char *kind,
-    const char *want)
-{
-	char *secret = NULL, *msg = NULL;
-
-	assert_int_equal(store_get(st, account, kind, &secret, &msg), STORE_OK);
-	assert_null(msg);
-	assert_non_null(secret);
-	assert_string_equal(secret, want);
-	store_secret_free(secret);
-}
-
-static void
-expect_put(struct store *st, const char *account, const char *kind,
-    const char *secret)
-{
-	char *msg = NULL;
-
-	assert_int_equal(store_put(st, account, kind, secret, &msg), STORE_OK);
-	assert_null(msg);
-}
-
-/* Expects err from get and returns its message (the caller frees it). */
-static char *
-expect_get_fails(struct store *st, const char *account, const char *kind,
-    int err)
-{
-	char *secret = (char *)"sentinel", *msg = NULL;
-
-	assert_int_equal(store_get(st, account, kind, &secret, &msg), err);
-	assert_null(secret);
-	return msg;
 }
 
 static void

@@ -37,6 +37,7 @@
 #include <libsecret/secret.h>
 
 #include "keyring/store.h"
+#include "tests/unit/store_expect.h"
 
 extern char **environ;
 
@@ -362,41 +363,6 @@ teardown(void **state)
 {
 	store_close(*state);
 	return 0;
-}
-
-static void
-expect_get(struct store *st, const char *account, const char *kind,
-    const char *want)
-{
-	char *secret = NULL, *msg = NULL;
-
-	assert_int_equal(store_get(st, account, kind, &secret, &msg), STORE_OK);
-	assert_null(msg);
-	assert_non_null(secret);
-	assert_string_equal(secret, want);
-	store_secret_free(secret);
-}
-
-static void
-expect_put(struct store *st, const char *account, const char *kind,
-    const char *secret)
-{
-	char *msg = NULL;
-
-	assert_int_equal(store_put(st, account, kind, secret, &msg), STORE_OK);
-	assert_null(msg);
-}
-
-/* Expects err from get; returns the message for the caller to free. */
-static char *
-expect_get_fails(struct store *st, const char *account, const char *kind,
-    int err)
-{
-	char *secret = (char *)"sentinel", *msg = NULL;
-
-	assert_int_equal(store_get(st, account, kind, &secret, &msg), err);
-	assert_null(secret);
-	return msg;
 }
 
 /* The items of the account, searched directly through libsecret. */
