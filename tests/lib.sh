@@ -301,7 +301,8 @@ thaw_keyring() {
 # OAuth server (tests/peers/oauth-server.mjs)
 
 # start_oauth [--access-ttl S] [--rotate] [--port N]: starts the server in
-# the background, waits for $T/oauth.port, exports OAUTH_URL and OAUTH_PORT.
+# the background, waits for $T/oauth.port, exports OAUTH_URL (from
+# $T/oauth.issuer: https:// when started with --cert/--key) and OAUTH_PORT.
 start_oauth() {
 	_OAUTH_ARGS=("$@")
 	rm -f "$T/oauth.port"
@@ -311,7 +312,7 @@ start_oauth() {
 	_track "$OAUTH_PID"
 	_wait_file "$T/oauth.port" 10 "$OAUTH_PID" || _fatal "oauth-server did not start (see oauth.log)"
 	OAUTH_PORT=$(cat "$T/oauth.port")
-	OAUTH_URL=http://127.0.0.1:$OAUTH_PORT
+	OAUTH_URL=$(cat "$T/oauth.issuer")	# https:// with --cert/--key
 	export OAUTH_PID OAUTH_PORT OAUTH_URL
 }
 

@@ -46,7 +46,8 @@
 
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
-import { renameSync, writeFileSync } from 'node:fs';
+import { createServer as createTlsServer } from 'node:https';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -62,7 +63,7 @@ function log(msg) {
 function usage(msg) {
   if (msg) process.stderr.write(`oauth-server: ${msg}\n`);
   process.stderr.write('usage: node oauth-server.mjs --state-dir DIR '
-    + '[--access-ttl SECONDS] [--rotate] [--port N]\n');
+    + '[--access-ttl SECONDS] [--rotate] [--port N] [--cert CERT --key KEY]\n');
   process.exit(64);
 }
 
@@ -74,6 +75,8 @@ try {
       'access-ttl': { type: 'string', default: '3600' },
       rotate: { type: 'boolean', default: false },
       port: { type: 'string', default: '0' },
+      cert: { type: 'string' },
+      key: { type: 'string' },
     },
     strict: true,
   }));
@@ -87,6 +90,10 @@ if (!Number.isInteger(accessTtl) || accessTtl < 1) usage('--access-ttl must be a
 const rotate = args.rotate;
 const listenPort = Number(args.port);
 if (!Number.isInteger(listenPort) || listenPort < 0 || listenPort > 65535) usage('--port must be 0..65535');
+// With --cert and --key the server speaks HTTPS (issuer https://...), for
+// tests of certificate verification and ca_file.
+if (Boolean(args.cert) !== Boolean(args.key)) usage('--cert and --key go together');
+const tls = args.cert ? { cert: readFileSync(args.cert), key: readFileSync(args.key) } : null;
 
 // ---------------------------------------------------------------------------
 // Test-control state
@@ -428,14 +435,15 @@ function buildProvider(issuer) {
 // Start-up: listen first (port 0 picks a free port), then build the
 // provider with the issuer that names that port, then announce the port.
 
-const server = createServer((_req, res) => {
+const placeholder = (_req, res) => {
   res.statusCode = 503; // only until the provider is attached
   res.end();
-});
+};
+const server = tls ? createTlsServer(tls, placeholder) : createServer(placeholder);
 
 server.listen(listenPort, '127.0.0.1', () => {
   const { port } = server.address();
-  const issuer = `http://127.0.0.1:${port}`;
+  const issuer = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   let provider;
   try {
     provider = buildProvider(issuer);
@@ -449,6 +457,9 @@ server.listen(listenPort, '127.0.0.1', () => {
   server.removeAllListeners('request');
   server.on('request', provider.callback());
 
+  const issuerFile = join(stateDir, 'oauth.issuer');
+  writeFileSync(`${issuerFile}.tmp.${process.pid}`, `${issuer}\n`, { mode: 0o600 });
+  renameSync(`${issuerFile}.tmp.${process.pid}`, issuerFile);
   const portFile = join(stateDir, 'oauth.port');
   const tmp = `${portFile}.tmp.${process.pid}`;
   writeFileSync(tmp, `${port}\n`, { mode: 0o600 });
