@@ -1,6 +1,6 @@
 #!/bin/sh
 # Checks that what mailcred's build, tests and demo need is installed:
-#   pkg-config modules  libcurl jansson libcrypto libsecret-1 cmocka
+#   pkg-config modules  libcurl jansson openssl libsecret-1 cmocka
 #   commands            cc make pkg-config node npm dbus-daemon
 #                       gnome-keyring-daemon gdbus secret-tool msmtp openssl
 #                       curl jq timeout
@@ -30,7 +30,7 @@ for c in cc:build-essential make:build-essential pkg-config:pkg-config \
 done
 
 # pkg-config module:Debian package with its .pc file
-mods="libcurl:libcurl4-openssl-dev jansson:libjansson-dev libcrypto:libssl-dev \
+mods="libcurl:libcurl4-openssl-dev jansson:libjansson-dev openssl:libssl-dev \
     libsecret-1:libsecret-1-dev cmocka:libcmocka-dev"
 for m in $mods; do
 	if command -v pkg-config >/dev/null 2>&1 && pkg-config --exists "${m%%:*}"; then
