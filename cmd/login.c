@@ -135,6 +135,25 @@ out:
 	return rc;
 }
 
+/*
+ * Reads the store before the user is sent to approve anything: a locked or
+ * missing keyring found after the approval would waste it.
+ */
+static int
+check_store(const struct mc_account *acct)
+{
+	struct mc_token_set old = MC_TOKEN_SET_INIT;
+	char *msg = NULL;
+	int rc;
+
+	rc = mc_token_load(acct, 0, &old, &msg);
+	mc_token_set_clear(&old);
+	if (rc == MC_ERR_STORE || rc == MC_ERR_STORE_PERM || rc == MC_ERR_NOMEM)
+		return cmd_fail(acct->name, rc, msg);
+	free(msg);
+	return 0;
+}
+
 int
 cmd_login(int argc, char **argv)
 {
@@ -199,6 +218,9 @@ cmd_login(int argc, char **argv)
 		    "password with auth = password there)"));
 		goto out;
 	}
+	rc = check_store(acct);
+	if (rc != 0)
+		goto out;
 	rc = login_device(acct, json);
 out:
 	mc_account_free(acct);

@@ -93,6 +93,17 @@ assert_eq "$out" "" "nothing on stdout on invalid_scope"
 assert_match "$(cat "$T/s.err")" "Google refuses Gmail's scope in the device flow.*--flow browser" "invalid_scope explains the browser flow"
 oauth_config '{"device_auth_error":null}'
 
+# A locked keyring is found before the user is sent to approve anything.
+oauth_reset_stats
+lock_keyring
+out=$(mc login "$A" --flow device 2>"$T/l.err")
+assert_status $? 75 "login with a locked keyring exits 75"
+assert_eq "$out" "" "nothing on stdout when the keyring is locked"
+assert_match "$(cat "$T/l.err")" "^mailcred: $A: the keyring is locked" "login says the keyring is locked"
+assert_eq "$(oauth_stats | jq .device_auths)" 0 "no code was requested for a login that could not be stored"
+unlock_keyring
+assert_match "$(stored_blob "$A" | jq -r .refresh_token)" '^.{20,}$' "the stored tokens survive the locked keyring"
+
 # Nothing stored yet for a new account: token exits 77 with the fix.
 N=new@example.test
 write_config "$N"
