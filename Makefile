@@ -68,11 +68,11 @@ integration: all
 	@bash tests/run-integration.sh
 
 demo: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) -s --no-print-directory all
 	@bash tests/demo.sh
 
 bench: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) -s --no-print-directory all
 	@bash tests/bench.sh
 
 # Banned functions (STYLE.md): fail if any appears in the sources.
