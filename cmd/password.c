@@ -37,9 +37,9 @@ do_set(const struct mc_account *acct, struct store *st)
 	if (rc != MC_OK)
 		return cmd_fail(acct->name, rc, err);
 	if (acct->auth != MC_AUTH_PASSWORD)
-		cmd_note("%s: stored; note the account uses auth = %s, so "
-		    "'mailcred send' uses OAuth until you set auth = password",
-		    acct->name, mc_auth_name(acct->auth));
+		cmd_note("%s: app password stored; note the account has "
+		    "auth = %s: set auth = password to make it the account's "
+		    "credential", acct->name, mc_auth_name(acct->auth));
 	else
 		cmd_note("%s: app password stored in the %s", acct->name,
 		    store_backend_name(acct->store));
