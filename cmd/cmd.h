@@ -71,6 +71,19 @@ int cmd_read_secret(const char *prompt, size_t max, char **out,
  */
 void cmd_run_on_reauth(const struct mc_account *acct);
 
+/*
+ * Flushes stdout; on a write error prints it for account and returns the
+ * exit status, else 0.
+ */
+int cmd_flush_stdout(const char *account);
+
+/*
+ * Prints the JSON object o (taking its reference) as one line on stdout and
+ * flushes; 0 or the exit status of a printed failure. The text is freed
+ * through jansson's wiping allocator.
+ */
+int cmd_print_json(const char *account, void *o);
+
 /* Parses a non-negative decimal integer up to max; -1 when invalid. */
 long cmd_parse_ulong(const char *s, long max);
 

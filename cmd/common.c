@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "auth/err.h"
 #include "auth/secmem.h"
 #include "cmd/cmd.h"
@@ -321,6 +323,29 @@ cmd_run_on_reauth(const struct mc_account *acct)
 			return;
 		nanosleep(&pause, NULL);
 	}
+}
+
+int
+cmd_flush_stdout(const char *account)
+{
+	if (fflush(stdout) != 0 || ferror(stdout))
+		return cmd_fail(account, MC_ERR_IO, strdup("cannot write to "
+		    "stdout"));
+	return 0;
+}
+
+int
+cmd_print_json(const char *account, void *obj)
+{
+	json_t *o = obj;
+	char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	json_decref(o);
+	if (text == NULL)
+		return cmd_fail(account, MC_ERR_NOMEM, NULL);
+	printf("%s\n", text);
+	mc_json_free(text);
+	return cmd_flush_stdout(account);
 }
 
 long

@@ -31,23 +31,6 @@ real_now(void *ctx)
 	return time(NULL);
 }
 
-/* Prints a JSON object as one line on stdout; 0 or an exit status. */
-static int
-print_json_line(const char *account, json_t *o)
-{
-	char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-
-	json_decref(o);
-	if (text == NULL)
-		return cmd_fail(account, MC_ERR_NOMEM, NULL);
-	printf("%s\n", text);
-	mc_json_free(text);
-	if (fflush(stdout) != 0)
-		return cmd_fail(account, MC_ERR_IO, strdup("cannot write to "
-		    "stdout"));
-	return 0;
-}
-
 static void
 format_time(long long t, char *buf, size_t size)
 {
@@ -77,7 +60,7 @@ login_device(const struct mc_account *acct, int json)
 		goto out;
 	}
 	if (json) {
-		rc = print_json_line(acct->name, json_pack(
+		rc = cmd_print_json(acct->name, json_pack(
 		    "{s:s, s:s?, s:s, s:i, s:i}",
 		    "verification_uri", da.verification_uri,
 		    "verification_uri_complete", da.verification_uri_complete,
@@ -119,7 +102,7 @@ login_device(const struct mc_account *acct, int json)
 		    "so you will have to log in again when the access token "
 		    "expires (does scope need offline_access?)", acct->name);
 	if (json) {
-		rc = print_json_line(acct->name, json_pack("{s:s, s:I, s:s?}",
+		rc = cmd_print_json(acct->name, json_pack("{s:s, s:I, s:s?}",
 		    "account", acct->name, "expires_at",
 		    (json_int_t)ts.expires_at, "scope", ts.scope));
 	} else {

@@ -62,10 +62,7 @@ do_get(const struct mc_account *acct, struct store *st)
 		return cmd_fail(acct->name, rc, err);
 	printf("%s\n", pw);
 	store_secret_free(pw);
-	if (fflush(stdout) != 0 || ferror(stdout))
-		return cmd_fail(acct->name, MC_ERR_IO, strdup("cannot write to "
-		    "stdout"));
-	return 0;
+	return cmd_flush_stdout(acct->name);
 }
 
 static int

@@ -102,8 +102,7 @@ cmd_sasl(int argc, char **argv)
 		goto out;
 	}
 	if (raw) {
-		if (fwrite(resp, 1, len, stdout) != len)
-			rc = MC_ERR_IO;
+		fwrite(resp, 1, len, stdout);	/* errors: cmd_flush_stdout */
 	} else {
 		b64 = mc_base64_encode((unsigned char *)resp, len);
 		if (b64 == NULL) {
@@ -112,10 +111,7 @@ cmd_sasl(int argc, char **argv)
 		}
 		printf("%s\n", b64);
 	}
-	rc = 0;
-	if (fflush(stdout) != 0 || ferror(stdout))
-		rc = cmd_fail(name != NULL ? name : user, MC_ERR_IO,
-		    strdup("cannot write to stdout"));
+	rc = cmd_flush_stdout(name != NULL ? name : user);
 out:
 	if (name == NULL)
 		mc_free_secret(token);

@@ -50,8 +50,7 @@ cmd_token(int argc, char **argv)
 	struct mc_token_set ts = MC_TOKEN_SET_INIT;
 	struct mc_config *cfg = NULL;
 	struct mc_account *acct = NULL;
-	json_t *o = NULL;
-	char *text = NULL;
+	json_t *o;
 	int json = 0, opt, rc;
 	long v;
 
@@ -93,24 +92,12 @@ cmd_token(int argc, char **argv)
 		    acct->name, "access_token", ts.access_token, "token_type",
 		    ts.token_type ? ts.token_type : "Bearer", "expires_at",
 		    (json_int_t)ts.expires_at, "scope", ts.scope);
-		text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-		if (text == NULL) {
-			rc = cmd_fail(acct->name, MC_ERR_NOMEM, NULL);
-			goto out;
-		}
-		printf("%s\n", text);
+		rc = cmd_print_json(acct->name, o);
 	} else {
 		printf("%s\n", ts.access_token);
+		rc = cmd_flush_stdout(acct->name);
 	}
-	if (fflush(stdout) != 0 || ferror(stdout))
-		rc = cmd_fail(acct->name, MC_ERR_IO, strdup("cannot write to "
-		    "stdout"));
 out:
-	if (text != NULL) {
-		mc_wipe(text, strlen(text));
-		mc_json_free(text);
-	}
-	json_decref(o);
 	mc_token_set_clear(&ts);
 	mc_account_free(acct);
 	mc_config_free(cfg);
