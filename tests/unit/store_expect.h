@@ -1,11 +1,26 @@
 /*
- * tests/unit/store_expect.h - assertions shared by the store tests
+ * tests/unit/store_expect.h - assertions and clean-up shared by the store tests
  * (test_store_file.c, test_store_ss.c). Include after <cmocka.h>.
  */
 #ifndef MAILCRED_TESTS_STORE_EXPECT_H
 #define MAILCRED_TESTS_STORE_EXPECT_H
 
+#include <ftw.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "keyring/store.h"
+
+/* nftw(3) callback that removes a test directory tree (FTW_DEPTH). */
+static int
+rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)ftw;
+	if (flag == FTW_DP)
+		return rmdir(path);
+	return unlink(path);
+}
 
 /* Expects get to succeed with want. */
 static void

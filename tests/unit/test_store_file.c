@@ -72,16 +72,6 @@ setup(void **state)
 }
 
 static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)ftw;
-	if (flag == FTW_DP)
-		return rmdir(path);
-	return unlink(path);
-}
-
-static int
 teardown(void **state)
 {
 	struct fixture *f = *state;
