@@ -11,6 +11,7 @@
 
 #define DEVICE_GRANT "urn:ietf:params:oauth:grant-type:device_code"
 #define MAX_INTERVAL 60
+#define MC_POLL_MAX_FAILURES 4
 
 void
 mc_token_set_clear(struct mc_token_set *ts)
@@ -89,6 +90,10 @@ get_number(json_t *obj, const char *key, long long def, long long max,
 	if (json_is_integer(v)) {
 		n = json_integer_value(v);
 	} else if (json_is_real(v)) {
+		/* Compared first: converting an out-of-range real is undefined. */
+		if (!(json_real_value(v) >= 0) ||
+		    json_real_value(v) > (double)max)
+			return -1;
 		n = (long long)json_real_value(v);
 	} else if (json_is_string(v)) {
 		errno = 0;
@@ -111,46 +116,158 @@ get_seconds(json_t *obj, const char *key, long long def, long long *out)
 	return get_number(obj, key, def, 10LL * 365 * 24 * 3600, out);
 }
 
+/*
+ * The lifetime an answer gives its access token, from expires_in: an hour
+ * when it is missing; 0 (never valid, never served from the cache) when it
+ * is 0, negative, not a number or NaN; MC_TOKEN_MAX_LIFETIME when it is
+ * larger. Integers, reals and numeric strings are all seen in the wild; a
+ * real is compared before it is converted, so no value is undefined
+ * behaviour.
+ */
+static long long
+get_lifetime(json_t *obj)
+{
+	json_t *v = json_object_get(obj, "expires_in");
+	const char *s;
+	char *end;
+	double d;
+	long long n;
+
+	if (v == NULL || json_is_null(v))
+		return 3600;
+	if (json_is_integer(v)) {
+		n = json_integer_value(v);
+	} else if (json_is_real(v)) {
+		d = json_real_value(v);
+		if (!(d > 0))	/* also NaN */
+			return 0;
+		if (d >= (double)MC_TOKEN_MAX_LIFETIME)
+			return MC_TOKEN_MAX_LIFETIME;
+		n = (long long)d;
+	} else if (json_is_string(v)) {
+		s = json_string_value(v);
+		errno = 0;
+		n = strtoll(s, &end, 10);
+		if (end == s || *end != '\0')
+			return 0;
+		if (errno == ERANGE)
+			return n > 0 ? MC_TOKEN_MAX_LIFETIME : 0;
+	} else {
+		return 0;
+	}
+	if (n <= 0)
+		return 0;
+	return n > MC_TOKEN_MAX_LIFETIME ? MC_TOKEN_MAX_LIFETIME : n;
+}
+
+/*
+ * The granted scope: a string, or (as some servers send it) an array of
+ * strings, joined with spaces. NULL in *out when absent; -1 when malformed.
+ */
+static int
+get_scope(json_t *obj, char **out)
+{
+	json_t *v = json_object_get(obj, "scope"), *item;
+	char *joined = NULL, *next;
+	size_t i;
+
+	*out = NULL;
+	if (!json_is_array(v))
+		return get_string(obj, "scope", 0, out);
+	json_array_foreach(v, i, item) {
+		if (!json_is_string(item) || strpbrk(json_string_value(item),
+		    " \t\r\n") != NULL)
+			goto bad;
+		if (asprintf(&next, "%s%s%s", joined != NULL ? joined : "",
+		    joined != NULL ? " " : "", json_string_value(item)) < 0)
+			goto bad;
+		free(joined);
+		joined = next;
+	}
+	*out = joined;
+	return 0;
+bad:
+	free(joined);
+	return -1;
+}
+
+/*
+ * A text member for messages (error, error_description): cut at its first
+ * line end (Microsoft appends "\r\nTrace ID: ..." to every description),
+ * cleaned for a terminal, at most max bytes. NULL when absent or not a
+ * string.
+ */
+static char *
+get_text(json_t *obj, const char *key, size_t max)
+{
+	json_t *v = json_object_get(obj, key);
+	char *s;
+
+	if (!json_is_string(v))
+		return NULL;
+	s = strndup(json_string_value(v), strcspn(json_string_value(v),
+	    "\r\n"));
+	mc_sanitize_text(s, max);
+	return s;
+}
+
 int
-mc_token_set_from_response(json_t *resp, time_t now,
+mc_token_set_from_response(json_t *resp, time_t sent_at,
     struct mc_token_set *out, char **errmsg)
 {
-	long long expires_in;
-	char *type = NULL;
+	char *rt = NULL, *type = NULL;
+	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if (get_string(resp, "access_token", 1, &out->access_token) != 0 ||
-	    get_string(resp, "refresh_token", 0, &out->refresh_token) != 0 ||
-	    get_string(resp, "scope", 0, &out->scope) != 0 ||
-	    get_string(resp, "token_type", 0, &type) != 0 ||
-	    get_seconds(resp, "expires_in", -1, &expires_in) != 0) {
-		free(type);
-		mc_token_set_clear(out);
-		return mc_fail(MC_ERR_SERVICE, errmsg,
-		    "the token endpoint's answer has no usable access_token "
-		    "or a malformed member");
+	/* First what must never be lost: a rotated refresh token. */
+	if (get_string(resp, "refresh_token", 0, &rt) != 0) {
+		rc = mc_fail(MC_ERR_SERVICE, errmsg, "the token endpoint's "
+		    "answer has a malformed refresh_token");
+		goto out;
 	}
-	if (type != NULL && strcasecmp(type, "bearer") != 0) {
-		free(type);
-		mc_token_set_clear(out);
-		return mc_fail(MC_ERR_SERVICE, errmsg,
-		    "the token endpoint granted a token of a type other than "
-		    "Bearer, which mail servers do not take");
+	if (rt != NULL && rt[0] != '\0') {
+		out->refresh_token = rt;
+		rt = NULL;
 	}
-	free(type);
+	if (get_string(resp, "access_token", 1, &out->access_token) != 0) {
+		rc = mc_fail(MC_ERR_SERVICE, errmsg, "the token endpoint's "
+		    "answer has no usable access_token");
+		goto out;
+	}
+	if (get_string(resp, "token_type", 0, &type) != 0 ||
+	    (type != NULL && strcasecmp(type, "bearer") != 0)) {
+		rc = mc_fail(MC_ERR_SERVICE, errmsg, "the token endpoint "
+		    "granted a token of a type other than Bearer, which mail "
+		    "servers do not take");
+		goto out;
+	}
+	if (get_scope(resp, &out->scope) != 0) {
+		rc = mc_fail(MC_ERR_SERVICE, errmsg, "the token endpoint's "
+		    "answer has a malformed scope");
+		goto out;
+	}
 	out->token_type = strdup("Bearer");
 	if (out->token_type == NULL) {
-		mc_token_set_clear(out);
-		return MC_ERR_NOMEM;
+		rc = MC_ERR_NOMEM;
+		goto out;
 	}
-	if (out->refresh_token != NULL && out->refresh_token[0] == '\0') {
-		free(out->refresh_token);
+	out->expires_at = (long long)sent_at + get_lifetime(resp);
+	rc = MC_OK;
+out:
+	if (rc != MC_OK) {
+		/* Keep the refresh token for the caller; clear the rest. */
+		rt = out->refresh_token;
 		out->refresh_token = NULL;
+		mc_token_set_clear(out);
+		if (rc == MC_ERR_SERVICE)
+			out->refresh_token = rt;
+		else
+			mc_free_secret(rt);
+		rt = NULL;
 	}
-	/* Without expires_in the lifetime is unknown: assume an hour. */
-	out->expires_at = (long long)now + (expires_in >= 0 ? expires_in :
-	    3600);
-	return MC_OK;
+	mc_free_secret(rt);
+	free(type);
+	return rc;
 }
 
 int
@@ -222,11 +339,9 @@ mc_oauth_error(const struct mc_account *acct, const char *what,
 	int rc;
 
 	if (resp != NULL) {
-		get_string(resp, "error", 0, &err);
-		get_string(resp, "error_description", 0, &desc);
+		err = get_text(resp, "error", 64);
+		desc = get_text(resp, "error_description", 200);
 	}
-	mc_sanitize_text(err, 64);
-	mc_sanitize_text(desc, 200);
 	if (err == NULL) {
 		if (status >= 500 || status == 429)
 			rc = mc_fail(MC_ERR_TEMP, errmsg,
@@ -341,9 +456,10 @@ mc_oauth_device_start(const struct mc_account *acct,
 		    strcmp(err, "invalid_scope") == 0)
 			rc = mc_fail(MC_ERR_CONFIG, errmsg,
 			    "Google refuses Gmail's scope in the device flow "
-			    "(invalid_scope): log in with the browser flow "
-			    "instead, 'mailcred login %s --flow browser'",
-			    acct->name);
+			    "(invalid_scope): Gmail needs the browser flow, "
+			    "which this version of mailcred does not have yet; "
+			    "use an app password instead: set auth = password "
+			    "and run 'mailcred password set %s'", acct->name);
 		else
 			rc = mc_oauth_error(acct, "device authorization",
 			    status, resp, errmsg);
@@ -384,16 +500,26 @@ mc_device_poll_classify(long status, json_t *resp)
 	return MC_POLL_ERROR;
 }
 
+/* Reports the transport failure that ended the wait, naming the endpoint. */
+static int
+poll_failed(const struct mc_account *acct, int rc, char *msg, char **errmsg)
+{
+	rc = mc_fail(rc, errmsg, "waiting for the approval failed at %s: %s",
+	    acct->token_endpoint, msg != NULL ? msg : "no answer");
+	free(msg);
+	return rc;
+}
+
 int
 mc_device_wait(const struct mc_account *acct,
     const struct mc_device_auth *da, const struct mc_device_io *io,
     struct mc_token_set *out, char **errmsg)
 {
-	time_t deadline = io->now(io->ctx) + da->expires_in;
+	time_t deadline = io->now(io->ctx) + da->expires_in, sent;
 	int interval = da->interval > 0 ? da->interval : 5;
-	int backoff = 0, rc;
+	int backoff = 0, failures = 0, last_rc = MC_OK, rc;
+	char *msg, *last_msg = NULL;
 	json_t *resp;
-	char *msg;
 	long status;
 
 	memset(out, 0, sizeof(*out));
@@ -405,15 +531,22 @@ mc_device_wait(const struct mc_account *acct,
 		io->sleep(io->ctx, wait);
 		resp = NULL;
 		msg = NULL;
+		sent = io->now(io->ctx);
 		rc = io->poll(io->ctx, &status, &resp, &msg);
 		if (rc == MC_ERR_NET || rc == MC_ERR_TEMP) {
-			/* RFC 8628 3.5: back off and keep trying. */
+			/* RFC 8628 3.5: back off and try again, a few times. */
+			free(last_msg);
+			last_msg = msg;
+			last_rc = rc;
+			if (++failures >= MC_POLL_MAX_FAILURES)
+				return poll_failed(acct, rc, last_msg, errmsg);
 			backoff = backoff == 0 ? interval : backoff * 2;
 			if (backoff > MAX_INTERVAL)
 				backoff = MAX_INTERVAL;
-			free(msg);
 			continue;
 		}
+		free(last_msg);
+		last_msg = NULL;
 		if (rc != MC_OK) {
 			if (errmsg != NULL && *errmsg == NULL)
 				*errmsg = msg;
@@ -422,11 +555,12 @@ mc_device_wait(const struct mc_account *acct,
 			return rc;
 		}
 		free(msg);
+		failures = 0;
 		backoff = 0;
 		switch (mc_device_poll_classify(status, resp)) {
 		case MC_POLL_DONE:
-			rc = mc_token_set_from_response(resp, io->now(io->ctx),
-			    out, errmsg);
+			rc = mc_token_set_from_response(resp, sent, out,
+			    errmsg);
 			json_decref(resp);
 			return rc;
 		case MC_POLL_PENDING:
@@ -453,6 +587,9 @@ mc_device_wait(const struct mc_account *acct,
 		}
 		json_decref(resp);
 	}
+	/* The code ran out while the endpoint could not be reached: say so. */
+	if (last_msg != NULL)
+		return poll_failed(acct, last_rc, last_msg, errmsg);
 	return mc_fail(MC_ERR_AUTH, errmsg,
 	    "the code expired before it was approved: run 'mailcred login "
 	    "%s' again", acct->name);
@@ -490,6 +627,7 @@ mc_oauth_refresh(const struct mc_account *acct,
 		NULL
 	};
 	json_t *resp = NULL;
+	time_t sent = time(NULL);	/* the lifetime starts when asked */
 	long status;
 	int rc;
 
@@ -503,7 +641,8 @@ mc_oauth_refresh(const struct mc_account *acct,
 		    status, resp, errmsg);
 		goto out;
 	}
-	rc = mc_token_set_from_response(resp, time(NULL), out, errmsg);
+	/* On failure out->refresh_token may still hold a rotated one. */
+	rc = mc_token_set_from_response(resp, sent, out, errmsg);
 	if (rc != MC_OK)
 		goto out;
 	if (out->refresh_token == NULL) {

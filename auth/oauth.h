@@ -27,16 +27,36 @@ struct mc_token_set {
 
 #define MC_TOKEN_SET_INIT { NULL, NULL, NULL, NULL, 0 }
 
+/*
+ * The longest lifetime an access token is believed to have, whatever
+ * expires_in says: a day. A larger value (or one in milliseconds by
+ * mistake) must not keep a dead token in the cache for months.
+ */
+#define MC_TOKEN_MAX_LIFETIME (24LL * 3600)
+
 /* Wipes and frees the members; the struct can be reused. */
 void mc_token_set_clear(struct mc_token_set *ts);
 
 /*
  * Reads a successful token endpoint answer (access_token, token_type,
- * expires_in, refresh_token, scope) received at time now into *out.
- * MC_ERR_SERVICE when access_token is missing or a member has the wrong
- * type.
+ * expires_in, refresh_token, scope) to a request sent at time sent_at into
+ * *out; the lifetime counts from sent_at, so the request's latency never
+ * overstates it.
+ *
+ * Lenient where servers differ: scope may be an array of strings (joined
+ * with spaces); token_type may be missing or any case of "bearer";
+ * expires_in may be an integer, a real or a numeric string. A missing
+ * expires_in means an hour; 0, a negative or a non-numeric one means the
+ * token is never valid from the cache (expires_at = sent_at); a larger one
+ * than MC_TOKEN_MAX_LIFETIME is cut to it.
+ *
+ * MC_ERR_SERVICE when access_token is missing or malformed, or the token
+ * is not a bearer token. Even then out->refresh_token holds the refresh
+ * token the answer carried, if any (every other member is cleared): a
+ * server that rotates refresh tokens has already retired the old one, so
+ * the caller must keep it. On any other error *out is empty.
  */
-int mc_token_set_from_response(json_t *resp, time_t now,
+int mc_token_set_from_response(json_t *resp, time_t sent_at,
     struct mc_token_set *out, char **errmsg);
 
 /*
@@ -49,7 +69,8 @@ int mc_token_set_parse(const char *blob, struct mc_token_set *out,
 
 /*
  * Turns an OAuth error answer ({"error": ..., "error_description": ...})
- * into an error code and a message for account acct: invalid_grant ->
+ * into an error code and a message for account acct (the description is
+ * kept up to its first line end, cleaned for a terminal): invalid_grant ->
  * MC_ERR_AUTH, invalid_client / unauthorized_client / invalid_scope ->
  * MC_ERR_CONFIG, server_error / temporarily_unavailable / 5xx ->
  * MC_ERR_TEMP, anything else MC_ERR_SERVICE. what says which request
@@ -110,11 +131,15 @@ struct mc_device_io {
 /*
  * Polls until the user approves, denies, or the code expires: waits
  * `interval` before each poll, adds 5 s on each slow_down, keeps going on
- * authorization_pending, and treats a network failure during the wait as
- * a reason to wait and try again (with the interval doubled, as RFC 8628
- * section 3.5 asks for timeouts) until the code expires. On MC_OK *out
- * holds the tokens. Errors: MC_ERR_AUTH (denied, expired), or what the
- * answer maps to through mc_oauth_error().
+ * authorization_pending. A network failure or a 5xx during the wait is a
+ * reason to wait longer and try again (the extra wait doubling, as RFC
+ * 8628 section 3.5 asks), but after 4 in a row, or when the code runs out
+ * while the last poll failed, the wait ends with that failure
+ * (MC_ERR_NET or MC_ERR_TEMP, naming the token endpoint), not with a
+ * misleading "expired". On MC_OK *out holds the tokens. Other errors:
+ * MC_ERR_AUTH (denied, expired), what the answer maps to through
+ * mc_oauth_error(), or mc_token_set_from_response()'s (whose
+ * out->refresh_token rule applies).
  */
 int mc_device_wait(const struct mc_account *acct,
     const struct mc_device_auth *da, const struct mc_device_io *io,
@@ -133,13 +158,20 @@ int mc_device_http_poll(void *ctx, long *status, json_t **resp,
  * The refresh grant: POST grant_type=refresh_token to the token endpoint.
  * On MC_OK *out holds the new set: its refresh_token is the rotated one
  * when the server sent one, else a copy of refresh_token; its scope, when
- * the answer has none, is NULL (the caller keeps the old one).
+ * the answer has none, is NULL (the caller keeps the old one); its expiry
+ * counts from when the request was sent. On MC_ERR_SERVICE
+ * out->refresh_token may hold a rotated refresh token from an answer that
+ * was otherwise unusable: the caller must store it (see
+ * mc_token_set_from_response()).
  */
 int mc_oauth_refresh(const struct mc_account *acct,
     const struct mc_http_opts *http, const char *refresh_token,
     struct mc_token_set *out, char **errmsg);
 
-/* Keeps only printable ASCII of an error_description, at most max bytes. */
+/*
+ * Replaces every byte of s that is not printable ASCII by '?', and cuts
+ * it to max bytes (ending in "...") when longer. Accepts NULL.
+ */
 void mc_sanitize_text(char *s, size_t max);
 
 #endif

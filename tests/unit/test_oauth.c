@@ -75,9 +75,9 @@ test_token_response_bad(void **state)
 		"{\"access_token\":42}",
 		"{\"access_token\":\"A\\r\\nB\"}",
 		"{\"access_token\":\"A\",\"token_type\":\"mac\"}",
-		"{\"access_token\":\"A\",\"expires_in\":-5}",
-		"{\"access_token\":\"A\",\"expires_in\":\"soon\"}",
 		"{\"access_token\":\"A\",\"refresh_token\":[1]}",
+		"{\"access_token\":\"A\",\"scope\":[\"a\",2]}",
+		"{\"access_token\":\"A\",\"scope\":{}}",
 		NULL
 	};
 	struct mc_token_set ts;
@@ -94,6 +94,96 @@ test_token_response_bad(void **state)
 		assert_null(ts.access_token);
 		assert_non_null(msg);
 		free(msg);
+		json_decref(j);
+	}
+}
+
+/* What servers really send, taken as far as it can be used (issue 6.5). */
+static void
+test_token_response_lenient(void **state)
+{
+	static const struct {
+		const char *json;
+		long long expires_at;	/* sent at 1000 */
+		const char *scope;
+	} cases[] = {
+		/* Lifetimes of 0 or below are never valid from the cache. */
+		{ "{\"access_token\":\"A\",\"expires_in\":0}", 1000, NULL },
+		{ "{\"access_token\":\"A\",\"expires_in\":-5}", 1000, NULL },
+		{ "{\"access_token\":\"A\",\"expires_in\":\"-5\"}", 1000, NULL },
+		{ "{\"access_token\":\"A\",\"expires_in\":\"soon\"}", 1000,
+		    NULL },
+		{ "{\"access_token\":\"A\",\"expires_in\":[1]}", 1000, NULL },
+		{ "{\"access_token\":\"A\",\"expires_in\":-1e300}", 1000,
+		    NULL },
+		/* Absurd ones are cut to a day; none is undefined behaviour. */
+		{ "{\"access_token\":\"A\",\"expires_in\":1e300}",
+		    1000 + MC_TOKEN_MAX_LIFETIME, NULL },
+		{ "{\"access_token\":\"A\",\"expires_in\":9223372036854775807}",
+		    1000 + MC_TOKEN_MAX_LIFETIME, NULL },
+		{ "{\"access_token\":\"A\",\"expires_in\":"
+		    "\"99999999999999999999999\"}", 1000 + MC_TOKEN_MAX_LIFETIME,
+		    NULL },
+		{ "{\"access_token\":\"A\",\"expires_in\":3599.9}", 4599,
+		    NULL },
+		/* scope as an array; token_type in any case. */
+		{ "{\"access_token\":\"A\",\"token_type\":\"BEARER\","
+		    "\"scope\":[\"openid\",\"email\"]}", 4600, "openid email" },
+		{ "{\"access_token\":\"A\",\"scope\":[]}", 4600, NULL },
+	};
+	struct mc_token_set ts;
+	size_t i;
+	json_t *j;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		j = J(cases[i].json);
+		assert_int_equal(mc_token_set_from_response(j, 1000, &ts, NULL),
+		    MC_OK);
+		assert_string_equal(ts.access_token, "A");
+		assert_string_equal(ts.token_type, "Bearer");
+		assert_int_equal(ts.expires_at, cases[i].expires_at);
+		if (cases[i].scope != NULL)
+			assert_string_equal(ts.scope, cases[i].scope);
+		mc_token_set_clear(&ts);
+		json_decref(j);
+	}
+}
+
+/*
+ * An answer that cannot be used still hands back the refresh token it
+ * carried: the server has already retired the old one (issue 6.5).
+ */
+static void
+test_token_response_keeps_refresh_token(void **state)
+{
+	static const char *const bad[] = {
+		"{\"refresh_token\":\"RT2\"}",
+		"{\"refresh_token\":\"RT2\",\"access_token\":\"A\","
+		    "\"token_type\":\"mac\"}",
+		"{\"refresh_token\":\"RT2\",\"access_token\":7}",
+		"{\"refresh_token\":\"RT2\",\"access_token\":\"A\","
+		    "\"scope\":[1]}",
+		NULL
+	};
+	struct mc_token_set ts;
+	char *msg;
+	json_t *j;
+	int i;
+
+	(void)state;
+	for (i = 0; bad[i] != NULL; i++) {
+		msg = NULL;
+		j = J(bad[i]);
+		assert_int_equal(mc_token_set_from_response(j, 0, &ts, &msg),
+		    MC_ERR_SERVICE);
+		assert_string_equal(ts.refresh_token, "RT2");
+		assert_null(ts.access_token);
+		assert_null(ts.scope);
+		assert_null(ts.token_type);
+		assert_non_null(msg);
+		free(msg);
+		mc_token_set_clear(&ts);
 		json_decref(j);
 	}
 }
@@ -227,6 +317,20 @@ test_error_mapping(void **state)
 	assert_int_equal(mc_oauth_error(&acct, "x", 502, j, NULL), MC_ERR_TEMP);
 	assert_int_equal(mc_oauth_error(&acct, "x", 404, j, NULL),
 	    MC_ERR_SERVICE);
+	json_decref(j);
+
+	/* Microsoft's descriptions end in "\r\nTrace ID: ...": kept, cut. */
+	j = J("{\"error\":\"invalid_grant\",\"error_description\":"
+	    "\"AADSTS700082: The refresh token has expired due to inactivity."
+	    "\\r\\nTrace ID: 0d3c\\r\\nCorrelation ID: 9f1e\\r\\n"
+	    "Timestamp: 2026-11-24 10:00:00Z\"}");
+	assert_int_equal(mc_oauth_error(&acct, "refresh", 400, j, &msg),
+	    MC_ERR_AUTH);
+	assert_non_null(strstr(msg, "(invalid_grant: AADSTS700082: The "
+	    "refresh token has expired due to inactivity.)"));
+	assert_null(strstr(msg, "Trace"));
+	free(msg);
+	msg = NULL;
 	json_decref(j);
 
 	/* A hostile description is cut and cleaned: one line, printable. */
@@ -390,6 +494,39 @@ test_device_wait_network_backoff(void **state)
 	mc_token_set_clear(&ts);
 }
 
+/*
+ * A transport failure that goes on is reported as what it is, naming the
+ * endpoint, not as an expired code (issue 6.12).
+ */
+static void
+test_device_wait_network_gives_up(void **state)
+{
+	struct script s = { .answers = { "NET", "NET", "NET", "NET" },
+	    .statuses = { 0, 0, 0, 0 } };
+	struct script t = { .answers = { "{\"error\":\"authorization_pending\"}",
+	    "NET" }, .statuses = { 400, 0 } };
+	struct mc_account a = acct;
+	struct mc_token_set ts;
+	char *msg = NULL;
+
+	(void)state;
+	a.token_endpoint = "https://login.example/token";
+	acct.token_endpoint = a.token_endpoint;
+	assert_int_equal(run(&s, 5, 1800, &ts, &msg), MC_ERR_NET);
+	assert_int_equal(s.next, 4);
+	assert_non_null(strstr(msg, "https://login.example/token"));
+	assert_non_null(strstr(msg, "unreachable"));
+	assert_null(strstr(msg, "expired"));
+	free(msg);
+	msg = NULL;
+	/* The code runs out right after a failed poll. */
+	assert_int_equal(run(&t, 5, 12, &ts, &msg), MC_ERR_NET);
+	assert_int_equal(t.next, 2);
+	assert_non_null(strstr(msg, "unreachable"));
+	free(msg);
+	acct.token_endpoint = NULL;
+}
+
 static void
 test_device_wait_other_error(void **state)
 {
@@ -410,6 +547,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_token_response),
 		cmocka_unit_test(test_token_response_bad),
+		cmocka_unit_test(test_token_response_lenient),
+		cmocka_unit_test(test_token_response_keeps_refresh_token),
 		cmocka_unit_test(test_serialize_roundtrip),
 		cmocka_unit_test(test_device_auth_parse),
 		cmocka_unit_test(test_classify),
@@ -418,6 +557,7 @@ main(void)
 		cmocka_unit_test(test_device_wait_denied),
 		cmocka_unit_test(test_device_wait_expired),
 		cmocka_unit_test(test_device_wait_network_backoff),
+		cmocka_unit_test(test_device_wait_network_gives_up),
 		cmocka_unit_test(test_device_wait_other_error),
 	};
 
