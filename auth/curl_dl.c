@@ -2,6 +2,7 @@
 #include <dlfcn.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <string.h>
 
 #include <curl/curl.h>
 
@@ -13,6 +14,9 @@
 #undef curl_easy_getinfo
 
 #define CURL_SONAME "libcurl.so.4"
+/* The oldest libcurl with everything the suite uses. */
+#define CURL_NEED_NUM 0x075500
+#define CURL_NEED_TEXT "7.85"
 
 /* The functions we use, each with its pointer type. */
 #define CURL_FUNCS(X) \
@@ -46,7 +50,9 @@ static struct {
 int
 mc_curl_load(char **errmsg)
 {
+	curl_version_info_data *v;
 	void *h;
+	int rc;
 
 	if (fn.loaded)
 		return MC_OK;
@@ -56,13 +62,27 @@ mc_curl_load(char **errmsg)
 		    "install libcurl (Debian: apt-get install libcurl4)",
 		    CURL_SONAME, dlerror());
 #define X(name, type) \
-	if ((fn.name = (type)dlsym(h, #name)) == NULL) \
-		return mc_fail(MC_ERR_SERVICE, errmsg, "%s lacks %s: libcurl " \
-		    "7.80 or newer is needed", CURL_SONAME, #name);
+	if ((fn.name = (type)dlsym(h, #name)) == NULL) { \
+		rc = mc_fail(MC_ERR_SERVICE, errmsg, "%s lacks %s: libcurl " \
+		    CURL_NEED_TEXT " or newer is needed", CURL_SONAME, #name); \
+		goto fail; \
+	}
 	CURL_FUNCS(X)
 #undef X
+	/* CURLOPT_PROTOCOLS_STR, which keeps secrets off other protocols. */
+	v = fn.curl_version_info(CURLVERSION_NOW);
+	if (v == NULL || v->version_num < CURL_NEED_NUM) {
+		rc = mc_fail(MC_ERR_SERVICE, errmsg, "%s is version %s: "
+		    "libcurl " CURL_NEED_TEXT " or newer is needed", CURL_SONAME,
+		    v != NULL && v->version != NULL ? v->version : "unknown");
+		goto fail;
+	}
 	fn.loaded = 1;
 	return MC_OK;
+fail:
+	memset(&fn, 0, sizeof(fn));
+	dlclose(h);
+	return rc;
 }
 
 CURLcode

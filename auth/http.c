@@ -198,6 +198,24 @@ tracef(const struct trace *t, const char *fmt, const char *a, const char *b)
 	t->fn(t->ctx, line);
 }
 
+/* Headers whose value is a credential: shown as "Name: [redacted]". */
+static int
+secret_header(const char *line, size_t len)
+{
+	static const char *const names[] = {
+		"authorization:", "proxy-authorization:", "cookie:",
+		"set-cookie:", NULL
+	};
+	size_t i, n;
+
+	for (i = 0; names[i] != NULL; i++) {
+		n = strlen(names[i]);
+		if (len >= n && strncasecmp(line, names[i], n) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 /* curl's own lines: connection and TLS text, headers with secrets cut. */
 static int
 debug_cb(CURL *curl, curl_infotype type, char *data, size_t size, void *arg)
@@ -222,10 +240,7 @@ debug_cb(CURL *curl, curl_infotype type, char *data, size_t size, void *arg)
 			const char *pfx = type == CURLINFO_TEXT ? "* " :
 			    type == CURLINFO_HEADER_IN ? "< " : "> ";
 
-			if ((len >= 14 && strncasecmp(p, "authorization:", 14)
-			    == 0) || (len >= 11 && strncasecmp(p,
-			    "set-cookie:", 11) == 0) || (len >= 7 &&
-			    strncasecmp(p, "cookie:", 7) == 0)) {
+			if (secret_header(p, len)) {
 				const char *colon = memchr(p, ':', len);
 
 				snprintf(line, sizeof(line), "%s%.*s: [redacted]",
@@ -284,13 +299,35 @@ fail:
 	return NULL;
 }
 
-/* A copy of a JSON object with secret members replaced, for traces. */
+/*
+ * Replaces, in place, the value of every member with a secret name, at any
+ * depth (objects inside objects or arrays), by "[redacted]".
+ */
+static void
+redact_json(json_t *json)
+{
+	const char *key;
+	json_t *val;
+	size_t i;
+
+	if (json_is_array(json)) {
+		json_array_foreach(json, i, val)
+			redact_json(val);
+		return;
+	}
+	json_object_foreach(json, key, val) {
+		if (mc_http_secret_key(key))
+			json_object_set_new(json, key, json_string("[redacted]"));
+		else
+			redact_json(val);
+	}
+}
+
+/* Traces a JSON answer with every secret member redacted. */
 static void
 trace_json(const struct trace *t, json_t *json)
 {
 	json_t *copy;
-	const char *key;
-	json_t *val;
 	char *text;
 
 	if (t->fn == NULL)
@@ -298,10 +335,7 @@ trace_json(const struct trace *t, json_t *json)
 	copy = json_deep_copy(json);
 	if (copy == NULL)
 		return;
-	json_object_foreach(copy, key, val) {
-		if (mc_http_secret_key(key))
-			json_object_set_new(copy, key, json_string("[redacted]"));
-	}
+	redact_json(copy);
 	text = json_dumps(copy, JSON_COMPACT | JSON_SORT_KEYS);
 	if (text != NULL)
 		tracef(t, "< %s%s", text, "");
@@ -320,125 +354,155 @@ url_host_hint(const char *url, char *buf, size_t size)
 	return buf;
 }
 
+/* One request's state, shared by the steps of mc_http_post_form(). */
+struct request {
+	struct trace t;
+	struct body b;
+	struct curl_slist *hdr;
+	char errbuf[CURL_ERROR_SIZE];
+	char host[256];		/* for messages: host[:port] of the URL */
+	char *form;		/* the body: holds secrets */
+	long timeout;
+	CURL *curl;
+};
+
+/*
+ * Sets up the easy handle: the form, headers, protocols, timeouts, the
+ * answer's size cap, the trace and the TLS policy.
+ */
+static int
+request_setup(struct request *r, const struct mc_http_opts *opts,
+    const char *url, const char *const *pairs, char **errmsg)
+{
+	char *shown;
+
+	r->curl = curl_easy_init();
+	if (r->curl == NULL)
+		return MC_ERR_NOMEM;
+	r->form = build_form(r->curl, pairs, 0);
+	r->hdr = curl_slist_append(NULL, "Accept: application/json");
+	if (r->form == NULL || r->hdr == NULL)
+		return MC_ERR_NOMEM;
+	if (r->t.fn != NULL) {
+		tracef(&r->t, "> POST %s%s", url, "");
+		shown = build_form(r->curl, pairs, 1);
+		if (shown != NULL)
+			tracef(&r->t, "> %s%s", shown, "");
+		free(shown);
+		curl_easy_setopt(r->curl, CURLOPT_VERBOSE, 1L);
+		curl_easy_setopt(r->curl, CURLOPT_DEBUGFUNCTION, debug_cb);
+		curl_easy_setopt(r->curl, CURLOPT_DEBUGDATA, &r->t);
+	}
+	/* What keeps secrets off other protocols and hosts is checked. */
+	if (curl_easy_setopt(r->curl, CURLOPT_PROTOCOLS_STR, "https,http") !=
+	    CURLE_OK ||
+	    curl_easy_setopt(r->curl, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
+	    curl_easy_setopt(r->curl, CURLOPT_URL, url) != CURLE_OK)
+		return mc_fail(MC_ERR_SERVICE, errmsg, "this libcurl refuses "
+		    "the request's safety settings: libcurl 7.85 or newer is "
+		    "needed");
+	curl_easy_setopt(r->curl, CURLOPT_POSTFIELDS, r->form);
+	curl_easy_setopt(r->curl, CURLOPT_HTTPHEADER, r->hdr);
+	curl_easy_setopt(r->curl, CURLOPT_USERAGENT, "mailcred/" MAILCRED_VERSION);
+	curl_easy_setopt(r->curl, CURLOPT_TIMEOUT, r->timeout);
+	curl_easy_setopt(r->curl, CURLOPT_CONNECTTIMEOUT,
+	    r->timeout < 10 ? r->timeout : 10L);
+	curl_easy_setopt(r->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(r->curl, CURLOPT_ERRORBUFFER, r->errbuf);
+	curl_easy_setopt(r->curl, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(r->curl, CURLOPT_WRITEDATA, &r->b);
+	curl_easy_setopt(r->curl, CURLOPT_NETRC, (long)CURL_NETRC_IGNORED);
+	return mc_http_apply_tls(r->curl, opts->ca_file, errmsg);
+}
+
+/* Turns a failed transfer into an error code and a message. */
+static int
+request_failed(const struct request *r, CURLcode cc, char **errmsg)
+{
+	const char *why = r->errbuf[0] != '\0' ? r->errbuf :
+	    curl_easy_strerror(cc);
+
+	if (r->b.too_large)
+		return mc_fail(MC_ERR_SERVICE, errmsg, "%s sent an answer "
+		    "larger than %d bytes", r->host, MC_HTTP_MAX_BODY);
+	if (cc == CURLE_OPERATION_TIMEDOUT)
+		return mc_fail(MC_ERR_NET, errmsg, "%s did not answer within "
+		    "%ld s: check the network and try again", r->host,
+		    r->timeout);
+	if (cc == CURLE_PEER_FAILED_VERIFICATION ||
+	    cc == CURLE_SSL_CACERT_BADFILE || cc == CURLE_SSL_CONNECT_ERROR)
+		return mc_fail(MC_ERR_NET, errmsg, "TLS with %s failed: %s (a "
+		    "proxy or private CA? set ca_file)", r->host, why);
+	return mc_fail(MC_ERR_NET, errmsg, "cannot reach %s: %s; check the "
+	    "network and try again", r->host, why);
+}
+
+/* Parses the answer as a JSON object into *json. */
+static int
+request_answer(const struct request *r, long status, json_t **json,
+    char **errmsg)
+{
+	json_error_t jerr;
+	json_t *j;
+
+	j = r->b.buf != NULL ? json_loadb(r->b.buf, r->b.len,
+	    JSON_REJECT_DUPLICATES, &jerr) : NULL;
+	if (j == NULL || !json_is_object(j)) {
+		json_decref(j);
+		if (status >= 500 || status == 429)
+			return mc_fail(MC_ERR_TEMP, errmsg, "%s answered HTTP "
+			    "%ld: the service has a problem; try again later",
+			    r->host, status);
+		return mc_fail(MC_ERR_SERVICE, errmsg, "%s answered HTTP %ld "
+		    "without a JSON object: is the endpoint URL right?",
+		    r->host, status);
+	}
+	trace_json(&r->t, j);
+	*json = j;
+	return MC_OK;
+}
+
 int
 mc_http_post_form(const struct mc_http_opts *opts, const char *url,
     const char *const *pairs, long *status, json_t **json, char **errmsg)
 {
-	struct trace t = { opts->trace, opts->trace_ctx };
-	struct body b = { NULL, 0, 0 };
-	struct curl_slist *hdr = NULL;
-	char errbuf[CURL_ERROR_SIZE] = "";
-	char host[256];
-	char *form = NULL, *shown = NULL;
-	json_t *j = NULL;
-	json_error_t jerr;
-	CURL *curl = NULL;
+	struct request r;
+	char code[24];
 	CURLcode cc;
-	long timeout = opts->timeout > 0 ? opts->timeout : 30;
 	int rc;
 
 	*status = 0;
 	*json = NULL;
-	url_host_hint(url, host, sizeof(host));
-	if ((rc = mc_http_url_check(url, "endpoint", errmsg)) != MC_OK)
-		return rc;
-	curl = curl_easy_init();
-	if (curl == NULL)
-		return MC_ERR_NOMEM;
-	form = build_form(curl, pairs, 0);
-	if (form == NULL) {
-		rc = MC_ERR_NOMEM;
+	memset(&r, 0, sizeof(r));
+	r.t.fn = opts->trace;
+	r.t.ctx = opts->trace_ctx;
+	r.timeout = opts->timeout > 0 ? opts->timeout : 30;
+	url_host_hint(url, r.host, sizeof(r.host));
+	rc = mc_http_url_check(url, "endpoint", errmsg);
+	if (rc == MC_OK)
+		rc = mc_http_global_init(errmsg);
+	if (rc != MC_OK)
 		goto out;
-	}
-	if (t.fn != NULL) {
-		shown = build_form(curl, pairs, 1);
-		tracef(&t, "> POST %s%s", url, "");
-		if (shown != NULL)
-			tracef(&t, "> %s%s", shown, "");
-		curl_easy_setopt(curl, CURLOPT_VERBOSE, 1L);
-		curl_easy_setopt(curl, CURLOPT_DEBUGFUNCTION, debug_cb);
-		curl_easy_setopt(curl, CURLOPT_DEBUGDATA, &t);
-	}
-	hdr = curl_slist_append(hdr, "Accept: application/json");
-	if (hdr == NULL) {
-		rc = MC_ERR_NOMEM;
+	rc = request_setup(&r, opts, url, pairs, errmsg);
+	if (rc != MC_OK)
 		goto out;
-	}
-	curl_easy_setopt(curl, CURLOPT_URL, url);
-	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https,http");
-	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, form);
-	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdr);
-	curl_easy_setopt(curl, CURLOPT_USERAGENT, "mailcred/" MAILCRED_VERSION);
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT, timeout);
-	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT,
-	    timeout < 10 ? timeout : 10L);
-	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, write_cb);
-	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(curl, CURLOPT_NETRC, (long)CURL_NETRC_IGNORED);
-	if ((rc = mc_http_apply_tls(curl, opts->ca_file, errmsg)) != MC_OK)
-		goto out;
-
-	cc = curl_easy_perform(curl);
-	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, status);
+	cc = curl_easy_perform(r.curl);
+	curl_easy_getinfo(r.curl, CURLINFO_RESPONSE_CODE, status);
 	if (cc != CURLE_OK) {
-		if (b.too_large)
-			rc = mc_fail(MC_ERR_SERVICE, errmsg,
-			    "%s sent an answer larger than %d bytes", host,
-			    MC_HTTP_MAX_BODY);
-		else if (cc == CURLE_OPERATION_TIMEDOUT)
-			rc = mc_fail(MC_ERR_NET, errmsg,
-			    "%s did not answer within %ld s: check the network "
-			    "and try again", host, timeout);
-		else if (cc == CURLE_PEER_FAILED_VERIFICATION ||
-		    cc == CURLE_SSL_CACERT_BADFILE ||
-		    cc == CURLE_SSL_CONNECT_ERROR)
-			rc = mc_fail(MC_ERR_NET, errmsg,
-			    "TLS with %s failed: %s (a proxy or private CA? "
-			    "set ca_file)", host, errbuf[0] ? errbuf :
-			    curl_easy_strerror(cc));
-		else
-			rc = mc_fail(MC_ERR_NET, errmsg,
-			    "cannot reach %s: %s; check the network and try "
-			    "again", host, errbuf[0] ? errbuf :
-			    curl_easy_strerror(cc));
+		rc = request_failed(&r, cc, errmsg);
 		goto out;
 	}
-	if (t.fn != NULL) {
-		char code[16];
-
-		snprintf(code, sizeof(code), "%ld", *status);
-		tracef(&t, "< HTTP %s%s", code, "");
-	}
-	j = b.buf != NULL ? json_loadb(b.buf, b.len, JSON_REJECT_DUPLICATES,
-	    &jerr) : NULL;
-	if (j == NULL || !json_is_object(j)) {
-		if (*status >= 500 || *status == 429)
-			rc = mc_fail(MC_ERR_TEMP, errmsg,
-			    "%s answered HTTP %ld: the service has a problem; "
-			    "try again later", host, *status);
-		else
-			rc = mc_fail(MC_ERR_SERVICE, errmsg,
-			    "%s answered HTTP %ld without a JSON object: is "
-			    "the endpoint URL right?", host, *status);
-		goto out;
-	}
-	trace_json(&t, j);
-	*json = j;
-	j = NULL;
-	rc = MC_OK;
+	snprintf(code, sizeof(code), "%ld", *status);
+	tracef(&r.t, "< HTTP %s%s", code, "");
+	rc = request_answer(&r, *status, json, errmsg);
 out:
-	json_decref(j);
-	if (b.buf != NULL) {
-		mc_wipe(b.buf, b.len);
-		free(b.buf);
+	if (r.b.buf != NULL) {
+		mc_wipe(r.b.buf, r.b.len);
+		free(r.b.buf);
 	}
-	mc_free_secret(form);
-	free(shown);
-	curl_slist_free_all(hdr);
-	if (curl != NULL)
-		curl_easy_cleanup(curl);
+	mc_free_secret(r.form);
+	curl_slist_free_all(r.hdr);
+	if (r.curl != NULL)
+		curl_easy_cleanup(r.curl);
 	return rc;
 }
