@@ -12,7 +12,13 @@
  * The directory and the file are opened without trusting the path twice:
  * the directory once (store_private_dir: ours, 0700, not a link), the file
  * relative to it with O_NOFOLLOW, checked again on the open descriptor.
+ *
+ * A write goes to a ".mailcred-tmp-" file that is renamed into place. One
+ * left behind by a crash still holds a secret, so each write first removes
+ * those older than FILE_TMP_STALE seconds (a younger one may be another
+ * writer's, between its create and its rename).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -21,6 +27,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "keyring/backend.h"
@@ -28,6 +35,7 @@
 
 #define FILE_TMP_PREFIX ".mailcred-tmp-"
 #define FILE_TMP_TRIES 16
+#define FILE_TMP_STALE 60	/* seconds */
 
 struct file_store {
 	char *dir;
@@ -295,6 +303,41 @@ sync_dir(const struct file_store *fs, int dfd, char **errmsg)
 	return STORE_OK;
 }
 
+/*
+ * Removes the regular files named FILE_TMP_PREFIX* in the directory dfd
+ * that were last modified more than FILE_TMP_STALE seconds ago. Best
+ * effort: what cannot be removed now is tried again on the next write.
+ */
+static void
+remove_stale_tmp(int dfd)
+{
+	struct dirent *de;
+	struct stat sb;
+	time_t now;
+	DIR *d;
+	int fd;
+
+	fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return;
+	}
+	now = time(NULL);
+	for (de = readdir(d); de != NULL; de = readdir(d)) {
+		if (strncmp(de->d_name, FILE_TMP_PREFIX,
+		    sizeof(FILE_TMP_PREFIX) - 1) != 0)
+			continue;
+		if (fstatat(dfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    !S_ISREG(sb.st_mode) || now - sb.st_mtime <= FILE_TMP_STALE)
+			continue;
+		unlinkat(dfd, de->d_name, 0);
+	}
+	closedir(d);
+}
+
 static int
 file_put(void *be, const char *account, const char *kind, const char *secret,
     char **errmsg)
@@ -309,6 +352,7 @@ file_put(void *be, const char *account, const char *kind, const char *secret,
 	rc = store_private_dir(fs->dir, 1, &dfd, errmsg);
 	if (rc != STORE_OK)
 		goto out;
+	remove_stale_tmp(dfd);
 
 	for (i = 0; i < FILE_TMP_TRIES && fd < 0; i++) {
 		if (tmp_name(tmp, sizeof(tmp)) != 0) {

@@ -762,6 +762,50 @@ make_aged(const char *dir, const char *name, const char *text, int age)
 	assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
 }
 
+static int
+exists_in(const char *dir, const char *name)
+{
+	char path[512];
+	struct stat sb;
+	int n;
+
+	n = snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_true(n > 0 && (size_t)n < sizeof(path));
+	return lstat(path, &sb) == 0;
+}
+
+/* A crash between create and rename left a secret in a temporary file. */
+static void
+test_stale_tmp_removed(void **state)
+{
+	struct fixture *f = *state;
+	char path[512];
+
+	make_aged(f->dir, ".mailcred-tmp-crashed0001", "old secret", 3600);
+	make_aged(f->dir, ".mailcred-tmp-crashed0002", "old secret", 61);
+	make_aged(f->dir, ".mailcred-tmp-writing0003", "in flight", 0);
+	make_aged(f->dir, ".mailcred-tmp-writing0004", "in flight", 30);
+	make_aged(f->dir, "old@example.com.oauth2", "kept", 3600);
+	make_aged(f->dir, ".mailcred-tmpfoo", "not ours", 3600);
+	path_in(f, ".mailcred-tmp-adirectory", path, sizeof(path));
+	assert_int_equal(mkdir(path, 0700), 0);
+
+	/* Reading removes nothing. */
+	expect_get(f->st, "old@example.com", "oauth2", "kept");
+	assert_true(exists_in(f->dir, ".mailcred-tmp-crashed0001"));
+
+	expect_put(f->st, "me@gmail.com", "oauth2", "tok");
+	assert_false(exists_in(f->dir, ".mailcred-tmp-crashed0001"));
+	assert_false(exists_in(f->dir, ".mailcred-tmp-crashed0002"));
+	/* A concurrent writer's may be in use: never a fresh one. */
+	assert_true(exists_in(f->dir, ".mailcred-tmp-writing0003"));
+	assert_true(exists_in(f->dir, ".mailcred-tmp-writing0004"));
+	assert_true(exists_in(f->dir, ".mailcred-tmpfoo"));
+	assert_true(exists_in(f->dir, ".mailcred-tmp-adirectory"));
+	expect_get(f->st, "old@example.com", "oauth2", "kept");
+	expect_get(f->st, "me@gmail.com", "oauth2", "tok");
+}
+
 static void
 test_private_dir(void **state)
 {
@@ -938,6 +982,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_size_limits, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_default_dirs, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_stale_tmp_removed, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_private_dir, setup,
 		    teardown),
