@@ -47,6 +47,12 @@ extern const struct store_ops store_file_ops;
 int store_fail(int err, char **errmsg, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/*
+ * Checks an account and a kind as store_get/put/delete do: STORE_OK, or
+ * STORE_EINVAL with a message saying what is wrong.
+ */
+int store_check_names(const char *account, const char *kind, char **errmsg);
+
 /* Wipes len bytes at p; accepts NULL. */
 void store_wipe(void *p, size_t len);
 

@@ -2,24 +2,32 @@
  * keyring/file.c - the file backend: one 0600 file per (account, kind) in
  * a 0700 directory the user owns, for machines without a Secret Service.
  *
- * The file name is the account, percent-encoded, then "." and the kind:
- * "me@gmail.com.oauth2". Bytes outside [A-Za-z0-9@._+-] and a leading '.'
- * become %XX, so no name can climb out of the directory, hide, or clash
- * with the ".mailcred-tmp-" files a write renames into place.
+ * The file name is store_file_name()'s: the account, percent-encoded, then
+ * "." and the kind: "me@gmail.com.oauth2". Bytes outside [A-Za-z0-9@._+-]
+ * and a leading '.' become %XX, so no name can climb out of the directory,
+ * hide, or clash with the ".mailcred-tmp-" files a write renames into
+ * place; a name too long for the file system ends in '~' and the account's
+ * SHA-256 instead.
  *
  * The directory and the file are opened without trusting the path twice:
- * the directory once (and checked), the file relative to it with
- * O_NOFOLLOW, checked again on the open descriptor.
+ * the directory once (store_private_dir: ours, 0700, not a link), the file
+ * relative to it with O_NOFOLLOW, checked again on the open descriptor.
+ *
+ * A write goes to a ".mailcred-tmp-" file that is renamed into place. One
+ * left behind by a crash still holds a secret, so each write first removes
+ * those older than FILE_TMP_STALE seconds (a younger one may be another
+ * writer's, between its create and its rename).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "keyring/backend.h"
@@ -27,6 +35,7 @@
 
 #define FILE_TMP_PREFIX ".mailcred-tmp-"
 #define FILE_TMP_TRIES 16
+#define FILE_TMP_STALE 60	/* seconds */
 
 struct file_store {
 	char *dir;
@@ -93,173 +102,19 @@ file_close(void *be)
 	free(fs);
 }
 
-static int
-keep_byte(unsigned char c, size_t pos)
-{
-	if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-	    (c >= '0' && c <= '9'))
-		return 1;
-	if (c == '.')
-		return pos > 0;
-	return c == '@' || c == '_' || c == '+' || c == '-';
-}
-
 /*
- * Writes the file name for (account, kind) into name[NAME_MAX + 1].
- * STORE_EINVAL when the encoded name would be longer than NAME_MAX.
+ * Opens the secret's file name in the store directory dfd into *fdp and
+ * gives its size: a regular file of ours, closed to others, not a link,
+ * not larger than a secret can be. STORE_ENOTFOUND when there is none.
  */
 static int
-file_name(const char *account, const char *kind, char *name, char **errmsg)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	const unsigned char *p;
-	size_t n = 0, klen, need;
-
-	klen = strlen(kind);
-	for (p = (const unsigned char *)account; *p != '\0'; p++) {
-		need = keep_byte(*p, n) ? 1 : 3;
-		if (n + need + 1 + klen > NAME_MAX)
-			goto toolong;
-		if (need == 1) {
-			name[n++] = (char)*p;
-		} else {
-			name[n++] = '%';
-			name[n++] = hex[*p >> 4];
-			name[n++] = hex[*p & 0x0f];
-		}
-	}
-	if (n + 1 + klen > NAME_MAX)
-		goto toolong;
-	name[n++] = '.';
-	memcpy(name + n, kind, klen + 1);
-	return STORE_OK;
- toolong:
-	return store_fail(STORE_EINVAL, errmsg, "the account name is too long "
-	    "for the file store (at most %d bytes once encoded with its kind): "
-	    "use store = keyring", NAME_MAX);
-}
-
-/* mkdir(path, 0700); an existing one is fine. *created says which. */
-static int
-make_one(const char *path, int *created, char **errmsg)
-{
-	int e;
-
-	*created = 0;
-	if (mkdir(path, 0700) == 0) {
-		*created = 1;
-		return STORE_OK;
-	}
-	e = errno;
-	if (e == EEXIST)
-		return STORE_OK;
-	return store_fail(e == EACCES ? STORE_EPERM : STORE_EIO, errmsg,
-	    "cannot create the directory %s: %s", path, strerror(e));
-}
-
-/* mkdir -p: the store directory and any missing parent, each 0700. */
-static int
-make_dirs(const char *dir, char **errmsg)
-{
-	char *path = NULL, *p;
-	int rc = STORE_OK, created = 0, e;
-
-	path = strdup(dir);
-	if (path == NULL)
-		return STORE_ENOMEM;
-	for (p = path + 1; *p != '\0'; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		rc = make_one(path, &created, errmsg);
-		*p = '/';
-		if (rc != STORE_OK)
-			goto out;
-	}
-	rc = make_one(path, &created, errmsg);
-	if (rc != STORE_OK)
-		goto out;
-	/* mkdir obeys the umask; the store directory must be exactly 0700. */
-	if (created && chmod(dir, 0700) != 0) {
-		e = errno;
-		rc = store_fail(STORE_EIO, errmsg, "cannot chmod 700 %s: %s",
-		    dir, strerror(e));
-	}
- out:
-	free(path);
-	return rc;
-}
-
-/*
- * Opens the store directory into *dfd after checking that it is ours and
- * closed to others. Without create, a missing directory is STORE_ENOTFOUND.
- */
-static int
-open_dir(const struct file_store *fs, int create, int *dfd, char **errmsg)
+open_secret(const struct file_store *fs, int dfd, const char *name, int *fdp,
+    size_t *size, char **errmsg)
 {
 	struct stat sb;
-	int fd = -1, rc = STORE_OK, e;
+	int fd, rc, e;
 
-	*dfd = -1;
-	if (create) {
-		rc = make_dirs(fs->dir, errmsg);
-		if (rc != STORE_OK)
-			goto out;
-	}
-	fd = open(fs->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		e = errno;
-		if (e == ENOENT && !create)
-			rc = STORE_ENOTFOUND;
-		else
-			rc = store_fail(e == EACCES ? STORE_EPERM : STORE_EIO,
-			    errmsg, "cannot open the directory %s: %s", fs->dir,
-			    strerror(e));
-		goto out;
-	}
-	if (fstat(fd, &sb) != 0) {
-		e = errno;
-		rc = store_fail(STORE_EIO, errmsg, "cannot stat %s: %s",
-		    fs->dir, strerror(e));
-		goto out;
-	}
-	if (sb.st_uid != geteuid()) {
-		rc = store_fail(STORE_EPERM, errmsg, "%s is owned by uid %u, "
-		    "not by you: chown it to yourself or use another directory",
-		    fs->dir, (unsigned int)sb.st_uid);
-		goto out;
-	}
-	if ((sb.st_mode & 077) != 0) {
-		rc = store_fail(STORE_EPERM, errmsg, "%s is accessible by "
-		    "others: chmod 700 %s", fs->dir, fs->dir);
-		goto out;
-	}
-	*dfd = fd;
-	fd = -1;
- out:
-	if (fd >= 0)
-		close(fd);
-	return rc;
-}
-
-static int
-file_get(void *be, const char *account, const char *kind, char **secret,
-    char **errmsg)
-{
-	struct file_store *fs = be;
-	char name[NAME_MAX + 1];
-	struct stat sb;
-	char *buf = NULL;
-	size_t want = 0, have = 0;
-	ssize_t n;
-	int dfd = -1, fd = -1, rc, e;
-
-	rc = file_name(account, kind, name, errmsg);
-	if (rc != STORE_OK)
-		goto out;
-	rc = open_dir(fs, 0, &dfd, errmsg);
-	if (rc != STORE_OK)
-		goto out;
+	*fdp = -1;
 	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
 	    O_CLOEXEC);
 	if (fd < 0) {
@@ -305,14 +160,35 @@ file_get(void *be, const char *account, const char *kind, char **secret,
 		    STORE_SECRET_MAX);
 		goto out;
 	}
+	*size = (size_t)sb.st_size;
+	*fdp = fd;
+	fd = -1;
+	rc = STORE_OK;
+out:
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/*
+ * Reads the secret from fd, whose size was size when it was opened, into
+ * *secret (malloc'd, NUL-terminated): refused if the file changed size
+ * meanwhile or holds a NUL byte.
+ */
+static int
+read_secret(const struct file_store *fs, const char *name, int fd,
+    size_t size, char **secret, char **errmsg)
+{
+	char *buf = NULL;
+	size_t want, have = 0;
+	ssize_t n;
+	int rc = STORE_OK, e;
 
 	/* One byte more than the size says, to notice a file that grew. */
-	want = (size_t)sb.st_size + 1;
+	want = size + 1;
 	buf = malloc(want + 1);
-	if (buf == NULL) {
-		rc = STORE_ENOMEM;
-		goto out;
-	}
+	if (buf == NULL)
+		return STORE_ENOMEM;
 	while (have < want) {
 		n = read(fd, buf + have, want - have);
 		if (n < 0 && errno == EINTR)
@@ -340,11 +216,34 @@ file_get(void *be, const char *account, const char *kind, char **secret,
 	}
 	*secret = buf;
 	buf = NULL;
- out:
+out:
 	if (buf != NULL) {
 		store_wipe(buf, want + 1);
 		free(buf);
 	}
+	return rc;
+}
+
+static int
+file_get(void *be, const char *account, const char *kind, char **secret,
+    char **errmsg)
+{
+	struct file_store *fs = be;
+	char name[STORE_FILE_NAME_SIZE];
+	size_t size = 0;
+	int dfd = -1, fd = -1, rc;
+
+	rc = store_file_name(account, kind, name, errmsg);
+	if (rc != STORE_OK)
+		goto out;
+	rc = store_private_dir(fs->dir, 0, &dfd, errmsg);
+	if (rc != STORE_OK)
+		goto out;
+	rc = open_secret(fs, dfd, name, &fd, &size, errmsg);
+	if (rc != STORE_OK)
+		goto out;
+	rc = read_secret(fs, name, fd, size, secret, errmsg);
+out:
 	if (fd >= 0)
 		close(fd);
 	if (dfd >= 0)
@@ -404,20 +303,56 @@ sync_dir(const struct file_store *fs, int dfd, char **errmsg)
 	return STORE_OK;
 }
 
+/*
+ * Removes the regular files named FILE_TMP_PREFIX* in the directory dfd
+ * that were last modified more than FILE_TMP_STALE seconds ago. Best
+ * effort: what cannot be removed now is tried again on the next write.
+ */
+static void
+remove_stale_tmp(int dfd)
+{
+	struct dirent *de;
+	struct stat sb;
+	time_t now;
+	DIR *d;
+	int fd;
+
+	fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return;
+	}
+	now = time(NULL);
+	for (de = readdir(d); de != NULL; de = readdir(d)) {
+		if (strncmp(de->d_name, FILE_TMP_PREFIX,
+		    sizeof(FILE_TMP_PREFIX) - 1) != 0)
+			continue;
+		if (fstatat(dfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    !S_ISREG(sb.st_mode) || now - sb.st_mtime <= FILE_TMP_STALE)
+			continue;
+		unlinkat(dfd, de->d_name, 0);
+	}
+	closedir(d);
+}
+
 static int
 file_put(void *be, const char *account, const char *kind, const char *secret,
     char **errmsg)
 {
 	struct file_store *fs = be;
-	char name[NAME_MAX + 1], tmp[64];
+	char name[STORE_FILE_NAME_SIZE], tmp[64];
 	int dfd = -1, fd = -1, tmp_made = 0, rc, e, i;
 
-	rc = file_name(account, kind, name, errmsg);
+	rc = store_file_name(account, kind, name, errmsg);
 	if (rc != STORE_OK)
 		goto out;
-	rc = open_dir(fs, 1, &dfd, errmsg);
+	rc = store_private_dir(fs->dir, 1, &dfd, errmsg);
 	if (rc != STORE_OK)
 		goto out;
+	remove_stale_tmp(dfd);
 
 	for (i = 0; i < FILE_TMP_TRIES && fd < 0; i++) {
 		if (tmp_name(tmp, sizeof(tmp)) != 0) {
@@ -465,7 +400,7 @@ file_put(void *be, const char *account, const char *kind, const char *secret,
 	tmp_made = 0;
 	/* Make the rename itself durable. */
 	rc = sync_dir(fs, dfd, errmsg);
- out:
+out:
 	if (fd >= 0)
 		close(fd);
 	if (tmp_made)
@@ -479,13 +414,13 @@ static int
 file_del(void *be, const char *account, const char *kind, char **errmsg)
 {
 	struct file_store *fs = be;
-	char name[NAME_MAX + 1];
+	char name[STORE_FILE_NAME_SIZE];
 	int dfd = -1, rc, e;
 
-	rc = file_name(account, kind, name, errmsg);
+	rc = store_file_name(account, kind, name, errmsg);
 	if (rc != STORE_OK)
 		goto out;
-	rc = open_dir(fs, 0, &dfd, errmsg);
+	rc = store_private_dir(fs->dir, 0, &dfd, errmsg);
 	if (rc != STORE_OK)
 		goto out;
 	if (unlinkat(dfd, name, 0) != 0) {
@@ -499,7 +434,7 @@ file_del(void *be, const char *account, const char *kind, char **errmsg)
 		goto out;
 	}
 	rc = sync_dir(fs, dfd, errmsg);
- out:
+out:
 	if (dfd >= 0)
 		close(dfd);
 	return rc;

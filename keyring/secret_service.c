@@ -450,7 +450,7 @@ ss_get(void *be, const char *account, const char *kind, char **secret,
 	copy[len] = '\0';
 	*secret = copy;
 	rc = STORE_OK;
- out:
+out:
 	/* libsecret keeps values in its secure memory and wipes them. */
 	if (value != NULL)
 		secret_value_unref(value);
@@ -494,7 +494,7 @@ ss_put(void *be, const char *account, const char *kind, const char *secret,
 		goto out;
 	}
 	rc = STORE_OK;
- out:
+out:
 	if (value != NULL)
 		secret_value_unref(value);
 	g_free(label);
@@ -543,7 +543,7 @@ ss_del(void *be, const char *account, const char *kind, char **errmsg)
 		rc = ss_locked(errmsg);
 	else
 		rc = ss_missing(&c, errmsg);
- out:
+out:
 	g_strfreev(unlocked);
 	g_strfreev(locked);
 	g_hash_table_unref(attrs);

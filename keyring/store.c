@@ -114,8 +114,8 @@ check_kind(const char *kind, char **errmsg)
 	return STORE_OK;
 }
 
-static int
-check_names(const char *account, const char *kind, char **errmsg)
+int
+store_check_names(const char *account, const char *kind, char **errmsg)
 {
 	int rc;
 
@@ -160,7 +160,7 @@ store_open(const struct store_opts *opts, struct store **out, char **errmsg)
 		goto out;
 	*out = st;
 	st = NULL;
- out:
+out:
 	free(st);
 	return rc;
 }
@@ -186,7 +186,7 @@ store_get(struct store *st, const char *account, const char *kind,
 		*errmsg = NULL;
 	if (st == NULL || secret == NULL)
 		return STORE_EINVAL;
-	rc = check_names(account, kind, errmsg);
+	rc = store_check_names(account, kind, errmsg);
 	if (rc != STORE_OK)
 		return rc;
 	return st->ops->get(st->be, account, kind, secret, errmsg);
@@ -202,7 +202,7 @@ store_put(struct store *st, const char *account, const char *kind,
 		*errmsg = NULL;
 	if (st == NULL || secret == NULL)
 		return STORE_EINVAL;
-	rc = check_names(account, kind, errmsg);
+	rc = store_check_names(account, kind, errmsg);
 	if (rc != STORE_OK)
 		return rc;
 	/* A C string cannot carry a NUL, so only the size needs a check. */
@@ -222,7 +222,7 @@ store_delete(struct store *st, const char *account, const char *kind,
 		*errmsg = NULL;
 	if (st == NULL)
 		return STORE_EINVAL;
-	rc = check_names(account, kind, errmsg);
+	rc = store_check_names(account, kind, errmsg);
 	if (rc != STORE_OK)
 		return rc;
 	return st->ops->del(st->be, account, kind, errmsg);

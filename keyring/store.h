@@ -8,6 +8,10 @@
  *   STORE_FILE     one 0600 file per (account, kind) in a 0700 directory,
  *                  $XDG_DATA_HOME/mailcred (default ~/.local/share/mailcred),
  *                  replaced atomically; refused if its permissions are open.
+ *                  Its file names and its directory check are public
+ *                  (store_file_name, store_private_dir), so that files kept
+ *                  beside the secrets (locks, recovery files) follow the
+ *                  same rules.
  *
  * A secret is an opaque NUL-terminated string: the store knows nothing of
  * OAuth. It is addressed by the account NAME and a KIND ("oauth2" for the
@@ -81,5 +85,31 @@ void store_secret_free(char *secret);
 
 /* A short name of the backend for messages: "keyring" or "file". */
 const char *store_backend_name(enum store_backend backend);
+
+#define STORE_FILE_NAME_SIZE 256   /* NAME_MAX + 1 */
+
+/*
+ * The file name the file store uses for (account, kind) in its directory,
+ * into name[STORE_FILE_NAME_SIZE]: the account percent-encoded
+ * ([A-Za-z0-9@._+-] kept, a leading '.' and every other byte as %XX), '.',
+ * kind. When that would exceed NAME_MAX, a prefix of the encoding cut at a
+ * whole %XX, then '~' and the hex SHA-256 of the account (OpenSSL), then
+ * '.', kind: distinct accounts never share a name, and no name starts with
+ * '.'. STORE_EINVAL (with a message) for names store_put would refuse, and
+ * for a kind too long to fit beside the hash (more than 189 bytes).
+ */
+int store_file_name(const char *account, const char *kind, char *name,
+    char **errmsg);
+
+/*
+ * Opens the directory path, where secrets or locks live: with create,
+ * first makes it and any missing parent (the last one 0700). Refuses with
+ * STORE_EPERM and the fix (chmod 700 / chown) a directory that is not
+ * owned by the effective user or that group or others can access, or a
+ * path whose last component is a symbolic link; STORE_ENOTFOUND when it is
+ * missing and !create. On STORE_OK *dfd is an O_DIRECTORY|O_CLOEXEC
+ * descriptor the caller closes.
+ */
+int store_private_dir(const char *path, int create, int *dfd, char **errmsg);
 
 #endif

@@ -16,7 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
 
 #include "keyring/store.h"
 #include "tests/unit/store_expect.h"
@@ -244,40 +247,216 @@ test_name_encoding(void **state)
 	assert_int_equal(count_entries(f->root, &tmp), 1);
 }
 
+/* Writes '~' and the hex SHA-256 of account into out[66] (65 and a NUL). */
+static void
+hash_tail(const char *account, char *out)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0, i;
+
+	assert_int_equal(EVP_Digest(account, strlen(account), md, &len,
+	    EVP_sha256(), NULL), 1);
+	assert_int_equal(len, 32);
+	out[0] = '~';
+	for (i = 0; i < len; i++)
+		assert_int_equal(snprintf(out + 1 + 2 * i, 3, "%02x", md[i]), 2);
+}
+
+/* The name of the one file in the store directory. */
+static void
+only_file(const struct fixture *f, char *name, size_t size)
+{
+	DIR *d;
+	struct dirent *e;
+	int n = 0;
+
+	d = opendir(f->dir);
+	assert_non_null(d);
+	for (e = readdir(d); e != NULL; e = readdir(d)) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		assert_true(strlen(e->d_name) < size);
+		memcpy(name, e->d_name, strlen(e->d_name) + 1);
+		n++;
+	}
+	closedir(d);
+	assert_int_equal(n, 1);
+}
+
 static void
 test_long_names(void **state)
 {
 	struct fixture *f = *state;
-	char account[400], *msg = NULL;
+	char account[400], name[STORE_FILE_NAME_SIZE], want[400], *msg = NULL;
 
-	/* 248 bytes + ".oauth2" is NAME_MAX exactly. */
+	/* 248 bytes + ".oauth2" is NAME_MAX exactly: encoded as it is. */
 	memset(account, 'a', 248);
 	account[248] = '\0';
 	expect_put(f->st, account, "oauth2", "long");
 	expect_get(f->st, account, "oauth2", "long");
+	only_file(f, name, sizeof(name));
+	assert_int_equal(strlen(name), 255);
+	assert_null(strchr(name, '~'));
+	path_in(f, name, want, sizeof(want));
+	assert_int_equal(unlink(want), 0);
 
+	/* One more byte: a cut prefix, '~', the SHA-256, the kind. */
 	account[248] = 'a';
 	account[249] = '\0';
-	assert_int_equal(store_put(f->st, account, "oauth2", "x", &msg),
-	    STORE_EINVAL);
-	assert_non_null(msg);
-	assert_non_null(strstr(msg, "too long"));
-	free(msg);
-	msg = expect_get_fails(f->st, account, "oauth2", STORE_EINVAL);
-	free(msg);
+	expect_put(f->st, account, "oauth2", "longer");
+	expect_get(f->st, account, "oauth2", "longer");
+	only_file(f, name, sizeof(name));
+	memset(want, 'a', 255 - 65 - 7);
+	hash_tail(account, want + 255 - 65 - 7);
+	memcpy(want + 255 - 7, ".oauth2", 8);
+	assert_string_equal(name, want);
+	assert_int_equal(store_delete(f->st, account, "oauth2", &msg),
+	    STORE_OK);
+	assert_null(msg);
 
-	/* 100 '/' encode to 300 bytes. */
-	memset(account, '/', 100);
-	account[100] = '\0';
-	assert_int_equal(store_put(f->st, account, "oauth2", "x", &msg),
-	    STORE_EINVAL);
-	free(msg);
+	/* 256 bytes, the longest account any backend takes. */
+	memset(account, '/', 256);
+	account[256] = '\0';
+	expect_put(f->st, account, "oauth2", "slashes");
+	expect_get(f->st, account, "oauth2", "slashes");
 
 	/* Longer than any backend takes. */
 	memset(account, 'b', 257);
 	account[257] = '\0';
 	assert_int_equal(store_put(f->st, account, "oauth2", "x", &msg),
 	    STORE_EINVAL);
+	assert_non_null(msg);
+	free(msg);
+}
+
+/* Issue 6 item 9: a valid 102-byte account encodes to 282 bytes. */
+static void
+test_long_utf8_account(void **state)
+{
+	struct fixture *f = *state;
+	char account[128], name[STORE_FILE_NAME_SIZE];
+	size_t n = 0;
+	int i;
+
+	for (i = 0; i < 45; i++) {
+		account[n++] = (char)0xd0;	/* U+0436 CYRILLIC SMALL LETTER ZHE */
+		account[n++] = (char)0xb6;
+	}
+	memcpy(account + n, "@example.com", 13);
+	assert_int_equal(strlen(account), 102);
+
+	expect_put(f->st, account, "oauth2", "zhe");
+	expect_get(f->st, account, "oauth2", "zhe");
+	expect_put(f->st, account, "oauth2", "zhe again");
+	expect_get(f->st, account, "oauth2", "zhe again");
+	only_file(f, name, sizeof(name));
+	assert_true(strlen(name) <= 255);
+	assert_int_equal(strncmp(name, "%D0%B6%D0%B6", 12), 0);
+	assert_non_null(strstr(name, "~"));
+	assert_non_null(strstr(name, ".oauth2"));
+	free(expect_get_fails(f->st, account, "password", STORE_ENOTFOUND));
+	assert_int_equal(store_delete(f->st, account, "oauth2", NULL),
+	    STORE_OK);
+	free(expect_get_fails(f->st, account, "oauth2", STORE_ENOTFOUND));
+}
+
+/* Cut to the same prefix, told apart by the hash. */
+static void
+test_long_names_distinct(void **state)
+{
+	struct fixture *f = *state;
+	char a[300], b[300], na[STORE_FILE_NAME_SIZE], nb[STORE_FILE_NAME_SIZE];
+	int tmp;
+
+	memset(a, 'x', 250);
+	memcpy(a + 250, "@a.org", 7);
+	memcpy(b, a, sizeof(a));
+	b[251] = 'b';
+	expect_put(f->st, a, "oauth2", "secret a");
+	expect_put(f->st, b, "oauth2", "secret b");
+	expect_get(f->st, a, "oauth2", "secret a");
+	expect_get(f->st, b, "oauth2", "secret b");
+	assert_int_equal(count_entries(f->dir, &tmp), 2);
+
+	assert_int_equal(store_file_name(a, "oauth2", na, NULL), STORE_OK);
+	assert_int_equal(store_file_name(b, "oauth2", nb, NULL), STORE_OK);
+	assert_string_not_equal(na, nb);
+	assert_int_equal(strlen(na), 255);
+	assert_int_equal(memcmp(na, nb, 255 - 65 - 7), 0);
+}
+
+static void
+test_file_name(void **state)
+{
+	static const struct {
+		const char *account;
+		const char *name;
+	} same[] = {
+		/* Today's names: files stored before keep being found. */
+		{ "me@gmail.com", "me@gmail.com.oauth2" },
+		{ "../x", "%2E.%2Fx.oauth2" },
+		{ ".hidden", "%2Ehidden.oauth2" },
+		{ "a%2Fb", "a%252Fb.oauth2" },
+		{ "~root", "%7Eroot.oauth2" },
+		{ "j\xc3\xb6rg@example.de", "j%C3%B6rg@example.de.oauth2" },
+	};
+	char name[STORE_FILE_NAME_SIZE], account[300], want[300], kind[200];
+	char *msg = (char *)"sentinel";
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+		assert_int_equal(store_file_name(same[i].account, "oauth2",
+		    name, &msg), STORE_OK);
+		assert_null(msg);
+		assert_string_equal(name, same[i].name);
+	}
+
+	/*
+	 * "x" and 99 '/' encode to 298 bytes. 183 are left for the prefix:
+	 * "x" and 60 whole %2F (181), not a piece of the 61st.
+	 */
+	account[0] = 'x';
+	memset(account + 1, '/', 99);
+	account[100] = '\0';
+	assert_int_equal(store_file_name(account, "oauth2", name, NULL),
+	    STORE_OK);
+	assert_int_equal(strlen(name), 181 + 65 + 7);
+	assert_int_equal(name[0], 'x');
+	for (i = 0; i < 60; i++)
+		assert_int_equal(memcmp(name + 1 + 3 * i, "%2F", 3), 0);
+	hash_tail(account, want);
+	memcpy(want + 65, ".oauth2", 8);
+	assert_string_equal(name + 181, want);
+
+	/* A hashed name never starts with '.', even when the cut is empty. */
+	memset(kind, 'k', 189);
+	kind[189] = '\0';
+	memset(account, '.', 256);
+	account[256] = '\0';
+	assert_int_equal(store_file_name(account, kind, name, NULL), STORE_OK);
+	assert_int_equal(name[0], '~');
+	assert_int_equal(strlen(name), 255);
+
+	/* What store_put refuses, with a message. */
+	assert_int_equal(store_file_name("a\nb", "oauth2", name, &msg),
+	    STORE_EINVAL);
+	assert_non_null(msg);
+	assert_string_equal(name, "");
+	free(msg);
+	assert_int_equal(store_file_name("me@x", "Bad", name, &msg),
+	    STORE_EINVAL);
+	assert_non_null(msg);
+	free(msg);
+	assert_int_equal(store_file_name(NULL, "oauth2", name, &msg),
+	    STORE_EINVAL);
+	free(msg);
+	/* A kind that leaves no room for the hash. */
+	kind[189] = 'k';
+	kind[190] = '\0';
+	assert_int_equal(store_file_name("me@x", kind, name, &msg),
+	    STORE_EINVAL);
+	assert_non_null(strstr(msg, "kind"));
 	free(msg);
 }
 
@@ -564,6 +743,194 @@ test_default_dirs(void **state)
 	free(old_home);
 }
 
+/* Creates dir/name (0600, holding text) last modified age seconds ago. */
+static void
+make_aged(const char *dir, const char *name, const char *text, int age)
+{
+	struct timespec ts[2];
+	char path[512];
+	int fd, n;
+
+	n = snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_true(n > 0 && (size_t)n < sizeof(path));
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	assert_int_equal(close(fd), 0);
+	ts[0].tv_sec = ts[1].tv_sec = time(NULL) - age;
+	ts[0].tv_nsec = ts[1].tv_nsec = 0;
+	assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+}
+
+static int
+exists_in(const char *dir, const char *name)
+{
+	char path[512];
+	struct stat sb;
+	int n;
+
+	n = snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_true(n > 0 && (size_t)n < sizeof(path));
+	return lstat(path, &sb) == 0;
+}
+
+/* A crash between create and rename left a secret in a temporary file. */
+static void
+test_stale_tmp_removed(void **state)
+{
+	struct fixture *f = *state;
+	char path[512];
+
+	make_aged(f->dir, ".mailcred-tmp-crashed0001", "old secret", 3600);
+	make_aged(f->dir, ".mailcred-tmp-crashed0002", "old secret", 61);
+	make_aged(f->dir, ".mailcred-tmp-writing0003", "in flight", 0);
+	make_aged(f->dir, ".mailcred-tmp-writing0004", "in flight", 30);
+	make_aged(f->dir, "old@example.com.oauth2", "kept", 3600);
+	make_aged(f->dir, ".mailcred-tmpfoo", "not ours", 3600);
+	path_in(f, ".mailcred-tmp-adirectory", path, sizeof(path));
+	assert_int_equal(mkdir(path, 0700), 0);
+
+	/* Reading removes nothing. */
+	expect_get(f->st, "old@example.com", "oauth2", "kept");
+	assert_true(exists_in(f->dir, ".mailcred-tmp-crashed0001"));
+
+	expect_put(f->st, "me@gmail.com", "oauth2", "tok");
+	assert_false(exists_in(f->dir, ".mailcred-tmp-crashed0001"));
+	assert_false(exists_in(f->dir, ".mailcred-tmp-crashed0002"));
+	/* A concurrent writer's may be in use: never a fresh one. */
+	assert_true(exists_in(f->dir, ".mailcred-tmp-writing0003"));
+	assert_true(exists_in(f->dir, ".mailcred-tmp-writing0004"));
+	assert_true(exists_in(f->dir, ".mailcred-tmpfoo"));
+	assert_true(exists_in(f->dir, ".mailcred-tmp-adirectory"));
+	expect_get(f->st, "old@example.com", "oauth2", "kept");
+	expect_get(f->st, "me@gmail.com", "oauth2", "tok");
+}
+
+static void
+test_private_dir(void **state)
+{
+	struct fixture *f = *state;
+	char path[256], link[256], file[256], slash[260], *msg = NULL;
+	struct stat sb;
+	mode_t old;
+	int dfd = 7, n;
+
+	n = snprintf(path, sizeof(path), "%s/p/q/locks", f->root);
+	assert_true(n > 0 && (size_t)n < sizeof(path));
+
+	/* Missing, and not to be made. */
+	assert_int_equal(store_private_dir(path, 0, &dfd, &msg),
+	    STORE_ENOTFOUND);
+	assert_int_equal(dfd, -1);
+	assert_null(msg);
+	assert_int_equal(stat(path, &sb), -1);
+
+	/* Made with its parents, exactly 0700 whatever the umask. */
+	old = umask(0277);
+	assert_int_equal(store_private_dir(path, 1, &dfd, &msg), STORE_OK);
+	umask(old);
+	assert_null(msg);
+	assert_true(dfd >= 0);
+	assert_int_equal(fstat(dfd, &sb), 0);
+	assert_true(S_ISDIR(sb.st_mode));
+	assert_int_equal(sb.st_mode & 07777, 0700);
+	assert_true((fcntl(dfd, F_GETFD) & FD_CLOEXEC) != 0);
+	close(dfd);
+	assert_int_equal(store_private_dir(path, 0, &dfd, &msg), STORE_OK);
+	close(dfd);
+
+	/* Open to the group: refused with the fix, even with create. */
+	assert_int_equal(chmod(path, 0750), 0);
+	assert_int_equal(store_private_dir(path, 1, &dfd, &msg), STORE_EPERM);
+	assert_int_equal(dfd, -1);
+	assert_non_null(msg);
+	n = snprintf(link, sizeof(link), "%s is accessible by others: "
+	    "chmod 700 %s", path, path);
+	assert_true(n > 0 && (size_t)n < sizeof(link));
+	assert_string_equal(msg, link);
+	free(msg);
+	msg = NULL;
+	assert_int_equal(chmod(path, 0700), 0);
+
+	/* Someone else's (root can hand it over to try). */
+	if (geteuid() == 0) {
+		assert_int_equal(chown(path, 65534, 65534), 0);
+		assert_int_equal(store_private_dir(path, 0, &dfd, &msg),
+		    STORE_EPERM);
+		assert_non_null(strstr(msg, "chown"));
+		free(msg);
+		msg = NULL;
+		assert_int_equal(chown(path, 0, 0), 0);
+	}
+
+	/* A link as the last component: refused, also as "link/". */
+	n = snprintf(link, sizeof(link), "%s/link", f->root);
+	assert_true(n > 0 && (size_t)n < sizeof(link));
+	assert_int_equal(symlink(path, link), 0);
+	assert_int_equal(store_private_dir(link, 0, &dfd, &msg), STORE_EPERM);
+	assert_non_null(strstr(msg, "symbolic link"));
+	free(msg);
+	msg = NULL;
+	n = snprintf(slash, sizeof(slash), "%s//", link);
+	assert_true(n > 0 && (size_t)n < sizeof(slash));
+	assert_int_equal(store_private_dir(slash, 1, &dfd, &msg), STORE_EPERM);
+	assert_non_null(strstr(msg, "symbolic link"));
+	free(msg);
+	msg = NULL;
+	/* A dangling one is not followed to make its target. */
+	assert_int_equal(unlink(link), 0);
+	n = snprintf(file, sizeof(file), "%s/target", f->root);
+	assert_true(n > 0 && (size_t)n < sizeof(file));
+	assert_int_equal(symlink(file, link), 0);
+	assert_int_equal(store_private_dir(link, 1, &dfd, &msg), STORE_EPERM);
+	free(msg);
+	msg = NULL;
+	assert_int_equal(lstat(file, &sb), -1);
+
+	/* Not a directory. */
+	make_aged(f->root, "plain", "x", 0);
+	n = snprintf(file, sizeof(file), "%s/plain", f->root);
+	assert_true(n > 0 && (size_t)n < sizeof(file));
+	assert_int_equal(store_private_dir(file, 1, &dfd, &msg), STORE_EIO);
+	assert_non_null(strstr(msg, "Not a directory"));
+	free(msg);
+	msg = NULL;
+
+	assert_int_equal(store_private_dir(NULL, 1, &dfd, &msg), STORE_EINVAL);
+	free(msg);
+	msg = NULL;
+	assert_int_equal(store_private_dir("", 1, &dfd, &msg), STORE_EINVAL);
+	free(msg);
+}
+
+/* The store directory itself may not be a link to somewhere else. */
+static void
+test_store_dir_is_link(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st;
+	char link[256], *msg = NULL;
+	int n;
+
+	expect_put(f->st, "me@gmail.com", "oauth2", "tok");
+	n = snprintf(link, sizeof(link), "%s/link", f->root);
+	assert_true(n > 0 && (size_t)n < sizeof(link));
+	assert_int_equal(symlink(f->dir, link), 0);
+	st = open_file_store(link);
+	msg = expect_get_fails(st, "me@gmail.com", "oauth2", STORE_EPERM);
+	assert_non_null(msg);
+	assert_non_null(strstr(msg, "symbolic link"));
+	free(msg);
+	assert_int_equal(store_put(st, "me@gmail.com", "oauth2", "new", &msg),
+	    STORE_EPERM);
+	free(msg);
+	assert_int_equal(store_delete(st, "me@gmail.com", "oauth2", &msg),
+	    STORE_EPERM);
+	free(msg);
+	store_close(st);
+	expect_get(f->st, "me@gmail.com", "oauth2", "tok");
+}
+
 static void
 test_misc(void **state)
 {
@@ -595,6 +962,11 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_long_names, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_long_utf8_account, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_long_names_distinct, setup,
+		    teardown),
+		cmocka_unit_test(test_file_name),
 		cmocka_unit_test_setup_teardown(test_file_readable_by_others,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dir_open_to_others, setup,
@@ -610,6 +982,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_size_limits, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_default_dirs, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_stale_tmp_removed, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_private_dir, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_store_dir_is_link, setup,
 		    teardown),
 		cmocka_unit_test(test_misc),
 	};
