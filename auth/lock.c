@@ -1,6 +1,7 @@
-/* auth/lock.c - per-account flock(2). */
+/* auth/lock.c - the per-user state directory and per-account flock(2). */
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,96 +12,103 @@
 
 #include "auth/err.h"
 #include "auth/lock.h"
+#include "keyring/store.h"
 
-char *
-mc_name_encode(const char *name)
+int
+mc_state_dir(char **dir, char **errmsg)
 {
-	static const char hex[] = "0123456789ABCDEF";
-	size_t i, j = 0, len = strlen(name);
-	char *out;
+	const char *env = getenv("MAILCRED_STATE_DIR");
+	struct passwd *pw;
 
-	out = malloc(len * 3 + 1);
-	if (out == NULL)
-		return NULL;
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)name[i];
-
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '@' || c == '_' ||
-		    c == '+' || c == '-' || (c == '.' && i > 0)) {
-			out[j++] = (char)c;
-		} else {
-			out[j++] = '%';
-			out[j++] = hex[c >> 4];
-			out[j++] = hex[c & 15];
-		}
+	*dir = NULL;
+	if (env != NULL && env[0] == '/') {
+		*dir = strdup(env);
+		return *dir != NULL ? MC_OK : MC_ERR_NOMEM;
 	}
-	out[j] = '\0';
-	return out;
+	errno = 0;
+	pw = getpwuid(geteuid());
+	if (pw == NULL || pw->pw_dir == NULL || pw->pw_dir[0] != '/')
+		return mc_fail(MC_ERR_IO, errmsg, "cannot place mailcred's "
+		    "lock files: uid %u has no home directory in the password "
+		    "database; set MAILCRED_STATE_DIR to a directory of yours",
+		    (unsigned int)geteuid());
+	if (asprintf(dir, "%s/.local/state/mailcred",
+	    strcmp(pw->pw_dir, "/") == 0 ? "" : pw->pw_dir) < 0) {
+		*dir = NULL;
+		return MC_ERR_NOMEM;
+	}
+	return MC_OK;
 }
 
-/* mkdir -p for the last one or two levels, the last one 0700. */
+/* A store error about the state directory or a file in it, as ours. */
 static int
-make_dir(const char *dir)
+state_error(int serr, char *msg, char **errmsg)
 {
-	char *parent, *slash;
-	int rc = 0;
+	int rc;
 
-	if (mkdir(dir, 0700) == 0 || errno == EEXIST)
-		return 0;
-	if (errno != ENOENT)
-		return -1;
-	parent = strdup(dir);
-	if (parent == NULL)
-		return -1;
-	slash = strrchr(parent, '/');
-	if (slash != NULL && slash != parent) {
-		*slash = '\0';
-		if (make_dir(parent) != 0)
-			rc = -1;
+	switch (serr) {
+	case STORE_ENOMEM:
+		rc = MC_ERR_NOMEM;
+		break;
+	case STORE_EPERM:
+		rc = MC_ERR_STORE_PERM;
+		break;
+	case STORE_EINVAL:
+		rc = MC_ERR_CONFIG;
+		break;
+	default:
+		rc = MC_ERR_IO;
+		break;
 	}
-	free(parent);
-	if (rc == 0 && mkdir(dir, 0700) != 0 && errno != EEXIST)
-		rc = -1;
+	rc = mc_fail(rc, errmsg, "%s", msg != NULL ? msg :
+	    "the state directory cannot be used");
+	free(msg);
 	return rc;
 }
 
-int
-mc_lock_path(const char *account, char **path, char **errmsg)
+/* Opens (creating) account's lock file, checked to be a file of ours. */
+static int
+open_lock_file(const char *account, int *fd, char **errmsg)
 {
-	const char *run = getenv("XDG_RUNTIME_DIR");
-	const char *cache = getenv("XDG_CACHE_HOME");
-	const char *home = getenv("HOME");
-	char *dir = NULL, *enc = NULL;
-	int n, rc;
+	char name[STORE_FILE_NAME_SIZE];
+	char *dir = NULL, *msg = NULL;
+	struct stat sb;
+	int dfd = -1, f = -1, serr, rc;
 
-	*path = NULL;
-	if (run != NULL && run[0] == '/')
-		n = asprintf(&dir, "%s/mailcred", run);
-	else if (cache != NULL && cache[0] == '/')
-		n = asprintf(&dir, "%s/mailcred", cache);
-	else if (home != NULL && home[0] == '/')
-		n = asprintf(&dir, "%s/.cache/mailcred", home);
-	else
-		return mc_fail(MC_ERR_IO, errmsg, "no place for a lock file: "
-		    "set XDG_RUNTIME_DIR or HOME");
-	if (n < 0)
-		return MC_ERR_NOMEM;
-	if (make_dir(dir) != 0) {
-		rc = mc_fail(MC_ERR_IO, errmsg, "cannot create %s: %s", dir,
+	*fd = -1;
+	rc = mc_state_dir(&dir, errmsg);
+	if (rc != MC_OK)
+		goto out;
+	serr = store_file_name(account, "lock", name, &msg);
+	if (serr == STORE_OK)
+		serr = store_private_dir(dir, 1, &dfd, &msg);
+	if (serr != STORE_OK) {
+		rc = state_error(serr, msg, errmsg);
+		goto out;
+	}
+	f = openat(dfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
+	    O_NOCTTY | O_CLOEXEC, 0600);
+	if (f < 0) {
+		rc = mc_fail(errno == ELOOP ? MC_ERR_STORE_PERM : MC_ERR_IO,
+		    errmsg, "cannot open the lock file %s/%s: %s", dir, name,
 		    strerror(errno));
 		goto out;
 	}
-	enc = mc_name_encode(account);
-	if (enc == NULL || asprintf(path, "%s/%s.lock", dir, enc) < 0) {
-		*path = NULL;
-		rc = MC_ERR_NOMEM;
+	if (fstat(f, &sb) != 0 || !S_ISREG(sb.st_mode) ||
+	    sb.st_uid != geteuid()) {
+		rc = mc_fail(MC_ERR_STORE_PERM, errmsg, "%s/%s is not a lock "
+		    "file of yours: remove it", dir, name);
 		goto out;
 	}
+	*fd = f;
+	f = -1;
 	rc = MC_OK;
 out:
+	if (f >= 0)
+		close(f);
+	if (dfd >= 0)
+		close(dfd);
 	free(dir);
-	free(enc);
 	return rc;
 }
 
@@ -118,29 +126,22 @@ mc_lock_acquire(const char *account, int timeout_ms, int *fd, char **errmsg)
 {
 	struct timespec pause = { 0, 10 * 1000 * 1000 };
 	long long deadline = now_ms() + timeout_ms;
-	char *path = NULL;
 	int f = -1, rc;
 
 	*fd = -1;
-	rc = mc_lock_path(account, &path, errmsg);
+	rc = open_lock_file(account, &f, errmsg);
 	if (rc != MC_OK)
-		return rc;
-	f = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (f < 0) {
-		rc = mc_fail(MC_ERR_IO, errmsg, "cannot open the lock file "
-		    "%s: %s", path, strerror(errno));
 		goto out;
-	}
 	while (flock(f, LOCK_EX | LOCK_NB) != 0) {
 		if (errno != EWOULDBLOCK && errno != EINTR) {
-			rc = mc_fail(MC_ERR_IO, errmsg, "cannot lock %s: %s",
-			    path, strerror(errno));
+			rc = mc_fail(MC_ERR_IO, errmsg, "cannot take the lock "
+			    "for %s: %s", account, strerror(errno));
 			goto out;
 		}
 		if (now_ms() >= deadline) {
 			rc = mc_fail(MC_ERR_TEMP, errmsg, "another mailcred "
-			    "process has held the lock for %d s (%s): try "
-			    "again", timeout_ms / 1000, path);
+			    "process has been refreshing this account's token "
+			    "for %d s: try again", timeout_ms / 1000);
 			goto out;
 		}
 		nanosleep(&pause, NULL);
@@ -151,7 +152,6 @@ mc_lock_acquire(const char *account, int timeout_ms, int *fd, char **errmsg)
 out:
 	if (f >= 0)
 		close(f);
-	free(path);
 	return rc;
 }
 

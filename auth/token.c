@@ -1,7 +1,10 @@
-/* auth/token.c - cached access tokens and single-flight refresh. */
+/* auth/token.c - cached access tokens, single-flight refresh, recovery. */
+#include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "auth/err.h"
 #include "auth/lock.h"
@@ -58,29 +61,124 @@ int
 mc_token_usable(const struct mc_token_set *ts, time_t now, int min_valid)
 {
 	return ts->access_token != NULL && ts->access_token[0] != '\0' &&
-	    ts->expires_at > 0 && ts->expires_at - (long long)now >=
-	    (long long)min_valid;
+	    ts->expires_at > 0 && (long long)now + (long long)min_valid <
+	    ts->expires_at;
+}
+
+/* One call's view of an account: its store, and its recovery file. */
+struct tok {
+	const struct mc_account *acct;
+	const struct mc_token_opts *opts;
+	struct store *st;
+	struct store *rs;	/* the state directory as a file store */
+	char *state_dir;
+	int pending;		/* the set in hand came from the recovery file */
+};
+
+#define TOK_INIT { NULL, NULL, NULL, NULL, NULL, 0 }
+
+static void
+tok_clear(struct tok *t)
+{
+	store_close(t->st);
+	store_close(t->rs);
+	free(t->state_dir);
+	memset(t, 0, sizeof(*t));
+}
+
+static void
+warn(const struct tok *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+warn(const struct tok *t, const char *fmt, ...)
+{
+	va_list ap;
+	char *line = NULL;
+
+	if (t->opts == NULL || t->opts->warn == NULL)
+		return;
+	va_start(ap, fmt);
+	if (vasprintf(&line, fmt, ap) < 0)
+		line = NULL;
+	va_end(ap);
+	if (line != NULL)
+		t->opts->warn(t->opts->warn_ctx, line);
+	free(line);
 }
 
 static int
-read_set(struct store *st, const struct mc_account *acct,
+tok_open(struct tok *t, const struct mc_account *acct,
+    const struct mc_token_opts *opts, char **errmsg)
+{
+	struct store_opts so = STORE_OPTS_INIT;
+	char *msg = NULL;
+	int rc;
+
+	t->acct = acct;
+	t->opts = opts;
+	rc = mc_store_open(acct, opts->store_timeout_ms, &t->st, errmsg);
+	if (rc != MC_OK)
+		return rc;
+	rc = mc_state_dir(&t->state_dir, errmsg);
+	if (rc != MC_OK)
+		return rc;
+	so.backend = STORE_FILE;
+	so.dir = t->state_dir;
+	rc = store_open(&so, &t->rs, &msg);
+	return mc_store_error(rc, msg, "", errmsg);
+}
+
+/* The recovery file's kind: one per kind of store the account may use. */
+static const char *
+recovery_kind(const struct mc_account *acct)
+{
+	return acct->store == STORE_FILE ? "recovery-file" : "recovery-keyring";
+}
+
+/* Where the recovery file is, for messages. */
+static void
+recovery_path(const struct tok *t, char *buf, size_t size)
+{
+	char name[STORE_FILE_NAME_SIZE];
+
+	if (store_file_name(t->acct->name, recovery_kind(t->acct), name,
+	    NULL) != STORE_OK)
+		snprintf(name, sizeof(name), "?");
+	snprintf(buf, size, "%s/%s", t->state_dir, name);
+}
+
+static int
+not_logged_in(const struct mc_account *acct, char *storemsg, char **errmsg)
+{
+	char *nf = NULL;
+	int rc;
+
+	if (asprintf(&nf, "not logged in: run 'mailcred login %s'",
+	    acct->name) < 0)
+		nf = NULL;
+	rc = mc_store_error(STORE_ENOTFOUND, storemsg, nf != NULL ? nf :
+	    "not logged in", errmsg);
+	free(nf);
+	return rc;
+}
+
+/* Reads a token set of kind from st; the store's errors are ours. */
+static int
+read_set(struct store *st, const struct mc_account *acct, const char *kind,
     struct mc_token_set *out, char **errmsg)
 {
-	char *blob = NULL, *msg = NULL, *nf = NULL;
+	char *blob = NULL, *msg = NULL;
 	int serr, rc;
 
-	serr = store_get(st, acct->name, MC_KIND_OAUTH2, &blob, &msg);
-	if (serr != STORE_OK) {
-		if (asprintf(&nf, "not logged in: run 'mailcred login %s'",
-		    acct->name) < 0)
-			nf = NULL;
-		rc = mc_store_error(serr, msg, nf ? nf : "not logged in",
-		    errmsg);
-		free(nf);
-		return rc;
-	}
+	memset(out, 0, sizeof(*out));
+	serr = store_get(st, acct->name, kind, &blob, &msg);
+	if (serr == STORE_ENOTFOUND)
+		return not_logged_in(acct, msg, errmsg);
+	if (serr != STORE_OK)
+		return mc_store_error(serr, msg, "", errmsg);
 	free(msg);
-	rc = mc_token_set_parse(blob, out, errmsg);
+	rc = mc_token_set_parse(blob, out, NULL);
 	store_secret_free(blob);
 	if (rc != MC_OK)
 		rc = mc_fail(MC_ERR_NOT_LOGGED_IN, errmsg, "the stored tokens "
@@ -88,19 +186,140 @@ read_set(struct store *st, const struct mc_account *acct,
 	return rc;
 }
 
+/* Writes ts as kind into st; returns the store's own error code. */
 static int
-write_set(struct store *st, const struct mc_account *acct,
-    const struct mc_token_set *ts, char **errmsg)
+write_set(struct store *st, const struct mc_account *acct, const char *kind,
+    const struct mc_token_set *ts, char **storemsg)
 {
-	char *blob = NULL, *msg = NULL;
+	char *blob = NULL;
+	int serr;
+
+	if (mc_token_set_serialize(ts, &blob) != MC_OK)
+		return STORE_ENOMEM;
+	serr = store_put(st, acct->name, kind, blob, storemsg);
+	mc_free_secret(blob);
+	return serr;
+}
+
+/*
+ * The account's token set: the recovery file when there is one (it is
+ * newer than the store: every successful store write removes it), else
+ * the store. Sets t->pending accordingly.
+ */
+static int
+read_current(struct tok *t, struct mc_token_set *out, char **errmsg)
+{
+	char where[PATH_MAX + 64];
+	char *msg = NULL;
 	int rc;
 
-	rc = mc_token_set_serialize(ts, &blob);
-	if (rc != MC_OK)
+	t->pending = 0;
+	rc = read_set(t->rs, t->acct, recovery_kind(t->acct), out, &msg);
+	if (rc == MC_OK) {
+		free(msg);
+		t->pending = 1;
+		return MC_OK;
+	}
+	if (rc == MC_ERR_NOMEM || rc == MC_ERR_STORE_PERM) {
+		/* Unsafe or unusable: never read around it. */
+		if (errmsg != NULL && *errmsg == NULL)
+			*errmsg = msg;
+		else
+			free(msg);
 		return rc;
-	rc = store_put(st, acct->name, MC_KIND_OAUTH2, blob, &msg);
-	mc_free_secret(blob);
-	rc = mc_store_error(rc, msg, "", errmsg);
+	}
+	if (rc != MC_ERR_NOT_LOGGED_IN) {
+		recovery_path(t, where, sizeof(where));
+		warn(t, "warning: the recovery file %s cannot be read (%s): "
+		    "it is ignored", where, msg != NULL ? msg : "unreadable");
+	}
+	free(msg);
+	return read_set(t->st, t->acct, MC_KIND_OAUTH2, out, errmsg);
+}
+
+/* After the store took the set: the recovery file is stale, remove it. */
+static void
+drop_recovery(struct tok *t, const struct mc_token_set *ts)
+{
+	char *msg = NULL;
+	int serr;
+
+	serr = store_delete(t->rs, t->acct->name, recovery_kind(t->acct),
+	    &msg);
+	free(msg);
+	msg = NULL;
+	if (serr == STORE_OK || serr == STORE_ENOTFOUND)
+		return;
+	/* It must not stay behind older than the store: bring it level. */
+	serr = write_set(t->rs, t->acct, recovery_kind(t->acct), ts, &msg);
+	free(msg);
+}
+
+/* Store errors worth a second try: the service was busy or the disk hiccupped. */
+static int
+worth_retry(int serr)
+{
+	return serr == STORE_EIO || serr == STORE_ELOCKED;
+}
+
+/*
+ * Makes ts acct's token set, with the lock held: into the store, tried up
+ * to three times; when keep says ts holds a refresh token that exists
+ * nowhere else and the store still refuses, into the recovery file, with a
+ * warning. MC_OK when ts is durable somewhere (or, without keep, when only
+ * the cache was lost, with a warning); else MC_ERR_AUTH saying what was
+ * lost, since "try again" cannot bring it back.
+ */
+static int
+persist(struct tok *t, const struct mc_token_set *ts, int keep,
+    const char *what, char **errmsg)
+{
+	static const long pause_ms[] = { 250, 750 };
+	char *smsg = NULL, *rmsg = NULL, where[PATH_MAX + 64];
+	struct timespec ts_pause;
+	int serr, rerr, i, rc;
+
+	for (i = 0;; i++) {
+		free(smsg);
+		smsg = NULL;
+		serr = write_set(t->st, t->acct, MC_KIND_OAUTH2, ts, &smsg);
+		if (serr == STORE_OK) {
+			free(smsg);
+			drop_recovery(t, ts);
+			return MC_OK;
+		}
+		if (!keep || !worth_retry(serr) || i == 2)
+			break;
+		ts_pause.tv_sec = 0;
+		ts_pause.tv_nsec = pause_ms[i] * 1000 * 1000;
+		nanosleep(&ts_pause, NULL);
+	}
+	if (!keep) {
+		warn(t, "warning: the %s did not take the new access token (%s);"
+		    " it is used all the same", store_backend_name(t->acct->store),
+		    smsg ? smsg : "failed");
+		free(smsg);
+		return MC_OK;
+	}
+	rerr = write_set(t->rs, t->acct, recovery_kind(t->acct), ts, &rmsg);
+	recovery_path(t, where, sizeof(where));
+	if (rerr == STORE_OK) {
+		warn(t, "warning: the %s refused %s (%s): they are kept in %s "
+		    "and go back into the %s at the next successful access",
+		    store_backend_name(t->acct->store), what,
+		    smsg ? smsg : "failed", where,
+		    store_backend_name(t->acct->store));
+		t->pending = 1;
+		rc = MC_OK;
+	} else {
+		rc = mc_fail(MC_ERR_AUTH, errmsg, "%s could not be saved: the "
+		    "%s refused them (%s), and so did %s (%s); fix the store, "
+		    "and if mail then fails, run 'mailcred login %s'", what,
+		    store_backend_name(t->acct->store), smsg ? smsg : "failed",
+		    where, rmsg ? rmsg : "failed", t->acct->name);
+	}
+	free(smsg);
+	free(rmsg);
 	return rc;
 }
 
@@ -108,14 +327,16 @@ int
 mc_token_load(const struct mc_account *acct, int store_timeout_ms,
     struct mc_token_set *out, char **errmsg)
 {
-	struct store *st = NULL;
+	struct mc_token_opts opts = MC_TOKEN_OPTS_INIT;
+	struct tok t = TOK_INIT;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = mc_store_open(acct, store_timeout_ms, &st, errmsg);
+	opts.store_timeout_ms = store_timeout_ms;
+	rc = tok_open(&t, acct, &opts, errmsg);
 	if (rc == MC_OK)
-		rc = read_set(st, acct, out, errmsg);
-	store_close(st);
+		rc = read_current(&t, out, errmsg);
+	tok_clear(&t);
 	return rc;
 }
 
@@ -134,40 +355,105 @@ take(struct mc_token_set *dst, struct mc_token_set *src)
 	memset(src, 0, sizeof(*src));
 }
 
+/* With the lock held: a recovery file goes back into the store if it can. */
+static void
+merge_recovery(struct tok *t, const struct mc_token_set *cur)
+{
+	char *msg = NULL, where[PATH_MAX + 64];
+
+	if (!t->pending)
+		return;
+	if (write_set(t->st, t->acct, MC_KIND_OAUTH2, cur, &msg) == STORE_OK) {
+		recovery_path(t, where, sizeof(where));
+		drop_recovery(t, cur);
+		t->pending = 0;
+		warn(t, "note: the tokens kept in %s are back in the %s", where,
+		    store_backend_name(t->acct->store));
+	}
+	free(msg);
+}
+
+/*
+ * The refresh itself, with the lock held and cur the current set: asks the
+ * token endpoint, keeps whatever refresh token it gave even when the rest
+ * of its answer is unusable, and persists the result.
+ */
+static int
+refresh(struct tok *t, const struct mc_http_opts *http,
+    struct mc_token_set *cur, struct mc_token_set *out, char **errmsg)
+{
+	struct mc_token_set fresh = MC_TOKEN_SET_INIT, kept;
+	int rc, prc;
+
+	rc = mc_oauth_refresh(t->acct, http, cur->refresh_token, &fresh,
+	    errmsg);
+	if (rc != MC_OK) {
+		if (fresh.refresh_token != NULL &&
+		    !same(fresh.refresh_token, cur->refresh_token)) {
+			/* Rotated in an answer we cannot use: keep the new one. */
+			kept = *cur;
+			kept.refresh_token = fresh.refresh_token;
+			prc = persist(t, &kept, 1, "the new refresh token",
+			    errmsg);
+			if (prc != MC_OK)
+				rc = prc;
+		}
+		goto out;
+	}
+	if (fresh.scope == NULL && cur->scope != NULL) {
+		fresh.scope = strdup(cur->scope);
+		if (fresh.scope == NULL) {
+			rc = MC_ERR_NOMEM;
+			goto out;
+		}
+	}
+	/* Stored (or kept) before anyone sees the new access token. */
+	rc = persist(t, &fresh, !same(fresh.refresh_token, cur->refresh_token),
+	    "the new tokens", errmsg);
+	if (rc == MC_OK)
+		take(out, &fresh);
+out:
+	mc_token_set_clear(&fresh);
+	return rc;
+}
+
 int
 mc_token_get(const struct mc_account *acct,
     const struct mc_http_opts *http, const struct mc_token_opts *opts,
     struct mc_token_set *out, char **errmsg)
 {
 	struct mc_token_set seen = MC_TOKEN_SET_INIT, cur = MC_TOKEN_SET_INIT;
-	struct mc_token_set fresh = MC_TOKEN_SET_INIT;
-	struct store *st = NULL;
+	struct tok t = TOK_INIT;
 	int lockfd = -1, rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = mc_store_open(acct, opts->store_timeout_ms, &st, errmsg);
+	rc = tok_open(&t, acct, opts, errmsg);
 	if (rc != MC_OK)
 		goto out;
-	rc = read_set(st, acct, &seen, errmsg);
+	rc = read_current(&t, &seen, errmsg);
 	if (rc != MC_OK)
 		goto out;
-	if (!opts->force && mc_token_usable(&seen, time(NULL),
+	if (!opts->force && !t.pending && mc_token_usable(&seen, time(NULL),
 	    opts->min_valid)) {
 		take(out, &seen);
 		goto out;
 	}
 
 	/* One refresh for all: take the lock, then look again. */
-	rc = mc_lock_acquire(acct->name, (acct->timeout + 10) * 1000, &lockfd,
+	rc = mc_lock_acquire(acct->name, (acct->timeout + 20) * 1000, &lockfd,
 	    errmsg);
 	if (rc != MC_OK)
 		goto out;
-	rc = read_set(st, acct, &cur, errmsg);
+	rc = read_current(&t, &cur, errmsg);
 	if (rc != MC_OK)
 		goto out;
-	if (!same(cur.access_token, seen.access_token) &&
-	    mc_token_usable(&cur, time(NULL), 1)) {
-		/* Another process refreshed while we waited: use its token. */
+	merge_recovery(&t, &cur);
+	if (cur.access_token != NULL &&
+	    !same(cur.access_token, seen.access_token)) {
+		/*
+		 * Another process got a token while we waited: use it, even
+		 * with a lifetime of 0, or every waiter would refresh again.
+		 */
 		take(out, &cur);
 		goto out;
 	}
@@ -182,62 +468,47 @@ mc_token_get(const struct mc_account *acct,
 		    "login %s'", acct->name);
 		goto out;
 	}
-	rc = mc_oauth_refresh(acct, http, cur.refresh_token, &fresh, errmsg);
-	if (rc != MC_OK)
-		goto out;
-	if (fresh.scope == NULL && cur.scope != NULL) {
-		fresh.scope = strdup(cur.scope);
-		if (fresh.scope == NULL) {
-			rc = MC_ERR_NOMEM;
-			goto out;
-		}
-	}
-	/* Stored before anyone sees the new access token. */
-	rc = write_set(st, acct, &fresh, errmsg);
-	if (rc != MC_OK)
-		goto out;
-	take(out, &fresh);
+	rc = refresh(&t, http, &cur, out, errmsg);
 out:
 	mc_lock_release(lockfd);
 	mc_token_set_clear(&seen);
 	mc_token_set_clear(&cur);
-	mc_token_set_clear(&fresh);
-	store_close(st);
+	tok_clear(&t);
 	return rc;
 }
 
 int
 mc_token_save(const struct mc_account *acct, const struct mc_token_set *ts,
-    int store_timeout_ms, char **errmsg)
+    const struct mc_token_opts *opts, char **errmsg)
 {
 	struct mc_token_set old = MC_TOKEN_SET_INIT, merged;
-	struct store *st = NULL;
+	struct tok t = TOK_INIT;
 	char *msg = NULL;
 	int lockfd = -1, rc;
 
-	rc = mc_store_open(acct, store_timeout_ms, &st, errmsg);
+	rc = tok_open(&t, acct, opts, errmsg);
 	if (rc != MC_OK)
 		goto out;
-	rc = mc_lock_acquire(acct->name, (acct->timeout + 10) * 1000, &lockfd,
+	rc = mc_lock_acquire(acct->name, (acct->timeout + 20) * 1000, &lockfd,
 	    errmsg);
 	if (rc != MC_OK)
 		goto out;
 	merged = *ts;
 	if (ts->refresh_token == NULL) {
-		rc = read_set(st, acct, &old, &msg);
-		if (rc == MC_ERR_STORE || rc == MC_ERR_STORE_PERM) {
-			rc = mc_fail(rc, errmsg, "%s", msg ? msg :
-			    "cannot read the store");
-			free(msg);
+		/* Keep the refresh token we have; never guess it is gone. */
+		rc = read_current(&t, &old, &msg);
+		if (rc != MC_OK && rc != MC_ERR_NOT_LOGGED_IN) {
+			rc = mc_fail(rc, errmsg, "%s", msg != NULL ? msg :
+			    "cannot read what the store holds");
 			goto out;
 		}
-		free(msg);
 		merged.refresh_token = old.refresh_token;
 	}
-	rc = write_set(st, acct, &merged, errmsg);
+	rc = persist(&t, &merged, 1, "the tokens of this login", errmsg);
 out:
+	free(msg);
 	mc_lock_release(lockfd);
 	mc_token_set_clear(&old);
-	store_close(st);
+	tok_clear(&t);
 	return rc;
 }

@@ -4,14 +4,34 @@
  * The store keeps one item per account of kind "oauth2": the token set
  * (refresh token, cached access token with its absolute expiry, scope) as
  * JSON. mc_token_get() answers from it while the access token has enough
- * time left, and otherwise refreshes under the account's lock, reading the
- * store again once the lock is held, so any number of concurrent callers
- * cause one refresh. A rotated refresh token is stored before the new
- * access token is returned; a refresh token is never dropped.
+ * time left, and otherwise refreshes under the account's lock
+ * (auth/lock.h, shared by every process of the user whatever its
+ * environment), reading the store again once the lock is held: a caller
+ * that finds a token other than the one it saw before waiting takes it,
+ * whatever its lifetime, so any number of concurrent callers cause one
+ * refresh.
+ *
+ * A refresh token is never dropped. A rotated one is written before the
+ * new access token is returned; when the store refuses the write (locked,
+ * timed out, I/O) it is tried again, and if it still refuses, the token
+ * set goes to a recovery file: a 0600 file in the state directory
+ * (auth/lock.h) named like a file store item of kind "recovery-keyring"
+ * or "recovery-file". Through opts->warn the caller is told so, and the
+ * token is handed out. While a recovery file exists it is the account's
+ * token set (it is newer than anything in the store): it is read first,
+ * serves callers even while the store is locked, and is written back into
+ * the store and removed at the first chance, under the lock. When neither
+ * the store nor the recovery file takes a new refresh token, the call
+ * fails with MC_ERR_AUTH (the grant may be lost: never "try again") and
+ * says what happened. A refresh that rotated nothing only loses its cache
+ * when the store refuses it: the token is still handed out, with a
+ * warning.
  *
  * Store errors become MC_ERR_NOT_LOGGED_IN (nothing stored), MC_ERR_STORE
- * (locked, no Secret Service, timeout, I/O: the caller may retry) or
- * MC_ERR_STORE_PERM (file store permissions), with the store's advice.
+ * (locked, timeout, I/O: the caller may retry), MC_ERR_SERVICE (no Secret
+ * Service on the bus, no default collection), MC_ERR_CONFIG (no D-Bus
+ * session bus at all) or MC_ERR_STORE_PERM (file store permissions), with
+ * the store's advice.
  */
 #ifndef MAILCRED_AUTH_TOKEN_H
 #define MAILCRED_AUTH_TOKEN_H
@@ -30,13 +50,18 @@ struct mc_token_opts {
 	int min_valid;		/* seconds the token must still be valid */
 	int force;		/* refresh even if the cached one is valid */
 	int store_timeout_ms;	/* 0: the store's default */
+	/* Told (one line) what the user should know though all went well. */
+	void (*warn)(void *ctx, const char *line);
+	void *warn_ctx;
 };
 
-#define MC_TOKEN_OPTS_INIT { 60, 0, 0 }
+#define MC_TOKEN_OPTS_INIT { 60, 0, 0, NULL, NULL }
 
 /*
- * Does ts hold an access token valid for at least min_valid more seconds
- * at time now? An unknown expiry (0) counts as expired.
+ * Does ts hold an access token that is still valid min_valid seconds
+ * after now (now + min_valid < expiry)? An unknown expiry (0) counts as
+ * expired, and so does a token at its expiry: a lifetime of 0 is never
+ * valid from the cache.
  */
 int mc_token_usable(const struct mc_token_set *ts, time_t now, int min_valid);
 
@@ -51,15 +76,19 @@ int mc_token_get(const struct mc_account *acct,
     struct mc_token_set *out, char **errmsg);
 
 /*
- * Stores a freshly granted token set for acct (after a login). When ts has
- * no refresh token and the store holds one, the stored one is kept.
+ * Stores a freshly granted token set for acct (after a login), under the
+ * lock, with the same retries and recovery file as a refresh (the user's
+ * approval must not be wasted). When ts has no refresh token and acct has
+ * one, the stored one is kept; if what is stored cannot be read (other
+ * than "nothing stored"), nothing is written and the error is returned.
  */
 int mc_token_save(const struct mc_account *acct, const struct mc_token_set *ts,
-    int store_timeout_ms, char **errmsg);
+    const struct mc_token_opts *opts, char **errmsg);
 
 /*
- * Reads what the store holds for acct without refreshing: MC_OK and *out,
- * or MC_ERR_NOT_LOGGED_IN / MC_ERR_STORE...
+ * Reads acct's token set without refreshing (the recovery file if there
+ * is one, else the store): MC_OK and *out, or MC_ERR_NOT_LOGGED_IN /
+ * MC_ERR_STORE...
  */
 int mc_token_load(const struct mc_account *acct, int store_timeout_ms,
     struct mc_token_set *out, char **errmsg);

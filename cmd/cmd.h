@@ -98,6 +98,13 @@ struct mc_token_set;
 int cmd_get_token(const struct mc_account *acct,
     const struct mc_token_opts *to, struct mc_token_set *ts);
 
+/*
+ * Sets to's warning printer: "mailcred: ACCOUNT: LINE" on stderr (not
+ * under -q), for what the user should know though the call succeeded.
+ */
+void cmd_token_warnings(const struct mc_account *acct,
+    struct mc_token_opts *to);
+
 /* The commands. */
 int cmd_login(int argc, char **argv);
 int cmd_token(int argc, char **argv);

@@ -16,6 +16,7 @@
 
 #include "auth/err.h"
 #include "auth/secmem.h"
+#include "auth/token.h"
 #include "cmd/cmd.h"
 
 struct cmd_globals g_opts;
@@ -361,4 +362,17 @@ cmd_parse_ulong(const char *s, long max)
 	if (errno != 0 || *end != '\0' || v < 0 || v > max)
 		return -1;
 	return v;
+}
+
+static void
+warn_line(void *ctx, const char *line)
+{
+	cmd_note("%s: %s", (const char *)ctx, line);
+}
+
+void
+cmd_token_warnings(const struct mc_account *acct, struct mc_token_opts *to)
+{
+	to->warn = warn_line;
+	to->warn_ctx = acct->name;
 }

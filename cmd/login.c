@@ -46,6 +46,7 @@ static int
 login_device(const struct mc_account *acct, int json)
 {
 	struct mc_http_opts http = MC_HTTP_OPTS_INIT;
+	struct mc_token_opts to = MC_TOKEN_OPTS_INIT;
 	struct mc_device_auth da = MC_DEVICE_AUTH_INIT;
 	struct mc_token_set ts = MC_TOKEN_SET_INIT;
 	struct mc_device_http_ctx hc;
@@ -85,14 +86,22 @@ login_device(const struct mc_account *acct, int json)
 	io.sleep = real_sleep;
 	io.now = real_now;
 	io.ctx = &hc;
+	cmd_token_warnings(acct, &to);
 	rc = mc_device_wait(acct, &da, &io, &ts, &msg);
 	if (rc != MC_OK) {
+		/* An unusable answer may still have granted a refresh token. */
+		if (ts.refresh_token != NULL &&
+		    mc_token_save(acct, &ts, &to, NULL) == MC_OK)
+			cmd_note("%s: the provider's answer could not be used, "
+			    "but the refresh token it granted was saved: "
+			    "'mailcred token %s' will try it", acct->name,
+			    acct->name);
 		rc = cmd_fail(acct->name, rc, msg);
 		goto out;
 	}
 	if (ts.scope == NULL)
 		ts.scope = mc_strdup(acct->scope);
-	rc = mc_token_save(acct, &ts, 0, &msg);
+	rc = mc_token_save(acct, &ts, &to, &msg);
 	if (rc != MC_OK) {
 		rc = cmd_fail(acct->name, rc, msg);
 		goto out;

@@ -16,10 +16,11 @@
  * (running on_reauth when the grant is gone) and returns the exit status.
  */
 int
-cmd_get_token(const struct mc_account *acct, const struct mc_token_opts *to,
+cmd_get_token(const struct mc_account *acct, const struct mc_token_opts *opts,
     struct mc_token_set *ts)
 {
 	struct mc_http_opts http = MC_HTTP_OPTS_INIT;
+	struct mc_token_opts to = *opts;
 	char *msg = NULL;
 	int rc;
 
@@ -28,7 +29,9 @@ cmd_get_token(const struct mc_account *acct, const struct mc_token_opts *to,
 		    "uses an app password (auth = password), not OAuth: use "
 		    "'mailcred password get'"));
 	cmd_http_opts(acct, &http);
-	rc = mc_token_get(acct, &http, to, ts, &msg);
+	if (to.warn == NULL)
+		cmd_token_warnings(acct, &to);
+	rc = mc_token_get(acct, &http, &to, ts, &msg);
 	if (rc == MC_OK)
 		return 0;
 	if (rc == MC_ERR_AUTH)

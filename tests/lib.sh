@@ -34,6 +34,7 @@
 #   assert_status, assert_true, finish
 #
 # Variables it sets: T, TOP, MAILCRED, HOME, XDG_*_HOME, XDG_RUNTIME_DIR,
+# MAILCRED_STATE_DIR,
 # DBUS_SESSION_BUS_ADDRESS, BUS_PID, KEYRING_PID, KEYRING_PASSWORD,
 # OAUTH_URL, OAUTH_PORT, OAUTH_PID, SMTP_PORT, SMTPS_PORT, SMTP_PID.
 
@@ -84,6 +85,9 @@ stack_init() {
 	export XDG_DATA_HOME=$HOME/.local/share
 	export XDG_CACHE_HOME=$HOME/.cache
 	export XDG_RUNTIME_DIR=$T/run
+	# Locks and recovery files (auth/lock.h); without it they would go
+	# to the real ~/.local/state/mailcred of the user running the tests.
+	export MAILCRED_STATE_DIR=$T/state
 	mkdir -p "$XDG_CONFIG_HOME" "$XDG_DATA_HOME" "$XDG_CACHE_HOME"
 	mkdir -m 700 "$XDG_RUNTIME_DIR"
 	# Nothing of the caller's desktop or configuration may leak in.
@@ -365,7 +369,8 @@ _oauth_post() {
 # oauth_config JSON: merged into the server's test config, e.g.
 #   oauth_config '{"device_interval":1,"slow_down_polls":2}'
 # Keys: device_interval, slow_down_polls, google_style, device_auth_error,
-# token_status (see tests/peers/oauth-server.mjs).
+# token_status, refresh_delay_ms, token_rewrite (see
+# tests/peers/oauth-server.mjs).
 oauth_config() {
 	_oauth_post /test/config "$1"
 }

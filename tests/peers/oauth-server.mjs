@@ -104,6 +104,8 @@ const DEFAULT_CONFIG = Object.freeze({
   google_style: false, // verification_url spelling, 428 for authorization_pending
   device_auth_error: null, // string: fail the device authorization request
   token_status: null, // number: answer every /token request with it (HTML body)
+  refresh_delay_ms: 0, // wait this long before answering a refresh grant
+  token_rewrite: null, // object: members set in (null: removed from) each granted token answer
 });
 let testConfig = { ...DEFAULT_CONFIG };
 
@@ -167,6 +169,14 @@ function checkConfigPatch(patch) {
       case 'token_status':
         if (v !== null && !(Number.isInteger(v) && v >= 100 && v <= 599)) {
           return `${k} must be an HTTP status or null`;
+        }
+        break;
+      case 'refresh_delay_ms':
+        if (!Number.isInteger(v) || v < 0 || v > 60000) return `${k} must be 0..60000`;
+        break;
+      case 'token_rewrite':
+        if (v !== null && (typeof v !== 'object' || Array.isArray(v))) {
+          return `${k} must be an object or null`;
         }
         break;
       default:
@@ -251,7 +261,13 @@ async function testControl(ctx, next) {
     if (ctx.method === 'POST' && ctx.path === '/token') {
       stats.token_requests += 1;
       note = `grant_type=${grantType ?? '-'}`;
-      if (grantType === 'refresh_token') stats.refresh_grants += 1;
+      if (grantType === 'refresh_token') {
+        stats.refresh_grants += 1;
+        if (testConfig.refresh_delay_ms > 0) {
+          await new Promise((resolve) => { setTimeout(resolve, testConfig.refresh_delay_ms); });
+          note += ` (delayed ${testConfig.refresh_delay_ms} ms)`;
+        }
+      }
 
       let pollNumber = 0;
       if (grantType === DEVICE_GRANT) {
@@ -291,6 +307,15 @@ async function testControl(ctx, next) {
       }
       if (ctx.status >= 400 && ctx.body?.error) note += ` error=${ctx.body.error}`;
       if (ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
+        if (testConfig.token_rewrite !== null) {
+          const body = { ...ctx.body };
+          for (const [k, v] of Object.entries(testConfig.token_rewrite)) {
+            if (v === null) delete body[k];
+            else body[k] = v;
+          }
+          ctx.body = body;
+          note += ' (token_rewrite)';
+        }
         note += ` issued=${['access_token', 'refresh_token', 'id_token']
           .filter((k) => k in ctx.body).join(',')}`;
       }

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,6 +25,7 @@
 #include "auth/token.h"
 
 static char tmpdir[] = "/tmp/mc-token-XXXXXX";
+static char statedir[64];
 
 static struct mc_account account = {
 	.name = "me@example.org", .user = "me@example.org",
@@ -43,6 +46,8 @@ setup(void **state)
 	setenv("XDG_RUNTIME_DIR", tmpdir, 1);
 	snprintf(sub, sizeof(sub), "%s/data", tmpdir);
 	setenv("XDG_DATA_HOME", sub, 1);
+	snprintf(statedir, sizeof(statedir), "%s/state", tmpdir);
+	setenv("MAILCRED_STATE_DIR", statedir, 1);
 	return 0;
 }
 
@@ -85,9 +90,11 @@ test_usable(void **state)
 
 	(void)state;
 	assert_true(mc_token_usable(&ts, 900, 60));
-	assert_true(mc_token_usable(&ts, 940, 60));
-	assert_false(mc_token_usable(&ts, 941, 60));
-	assert_false(mc_token_usable(&ts, 1000, 0) == 0);
+	assert_true(mc_token_usable(&ts, 939, 60));
+	assert_false(mc_token_usable(&ts, 940, 60));
+	assert_true(mc_token_usable(&ts, 999, 0));
+	/* At its expiry a token is dead: a lifetime of 0 is never valid. */
+	assert_false(mc_token_usable(&ts, 1000, 0));
 	assert_false(mc_token_usable(&ts, 1001, 0));
 	ts.expires_at = 0;
 	assert_false(mc_token_usable(&ts, 0, 0));
@@ -96,18 +103,74 @@ test_usable(void **state)
 	assert_false(mc_token_usable(&ts, 0, 0));
 }
 
+/*
+ * The state directory (locks, recovery files) does not follow the
+ * environment: HOME, XDG_RUNTIME_DIR and the XDG dirs change nothing
+ * (issue 6.3); only MAILCRED_STATE_DIR does.
+ */
 static void
-test_name_encode(void **state)
+test_state_dir_ignores_environment(void **state)
 {
-	char *s;
+	char *a = NULL, *b = NULL;
+	struct passwd *pw = getpwuid(geteuid());
+	char want[512];
 
 	(void)state;
-	s = mc_name_encode("me+tag@gmail.com");
-	assert_string_equal(s, "me+tag@gmail.com");
-	free(s);
-	s = mc_name_encode("../a b/.c");
-	assert_string_equal(s, "%2E.%2Fa%20b%2F.c");
-	free(s);
+	assert_non_null(pw);
+	snprintf(want, sizeof(want), "%s/.local/state/mailcred",
+	    strcmp(pw->pw_dir, "/") == 0 ? "" : pw->pw_dir);
+	unsetenv("MAILCRED_STATE_DIR");
+	setenv("HOME", "/nonexistent/a", 1);
+	unsetenv("XDG_RUNTIME_DIR");
+	assert_int_equal(mc_state_dir(&a, NULL), MC_OK);
+	setenv("HOME", "/nonexistent/b", 1);
+	setenv("XDG_RUNTIME_DIR", tmpdir, 1);
+	setenv("XDG_STATE_HOME", tmpdir, 1);
+	setenv("XDG_CACHE_HOME", tmpdir, 1);
+	assert_int_equal(mc_state_dir(&b, NULL), MC_OK);
+	assert_string_equal(a, b);
+	assert_string_equal(a, want);
+	free(a);
+	free(b);
+	setenv("MAILCRED_STATE_DIR", statedir, 1);
+	assert_int_equal(mc_state_dir(&a, NULL), MC_OK);
+	assert_string_equal(a, statedir);
+	free(a);
+}
+
+/* The lock file is in the state directory, and that directory is checked. */
+static void
+test_lock_location_checked(void **state)
+{
+	char path[256];
+	struct stat sb;
+	char *msg = NULL;
+	int fd = -1;
+
+	(void)state;
+	assert_int_equal(mc_lock_acquire(account.name, 100, &fd, NULL), MC_OK);
+	mc_lock_release(fd);
+	snprintf(path, sizeof(path), "%s/%s.lock", statedir, account.name);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	assert_int_equal(stat(statedir, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0700);
+	/* A state directory others can enter is refused, with the fix. */
+	assert_int_equal(chmod(statedir, 0755), 0);
+	assert_int_equal(mc_lock_acquire(account.name, 100, &fd, &msg),
+	    MC_ERR_STORE_PERM);
+	assert_non_null(strstr(msg, "chmod 700"));
+	free(msg);
+	assert_int_equal(chmod(statedir, 0700), 0);
+	/* A valid account whose encoded name is too long for a file name. */
+	assert_int_equal(mc_lock_acquire("\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6"
+	    "\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6"
+	    "\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6"
+	    "\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6"
+	    "\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6"
+	    "\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6"
+	    "@example.com", 100, &fd, NULL), MC_OK);
+	mc_lock_release(fd);
 }
 
 static void
@@ -178,7 +241,7 @@ test_expired_without_refresh_token(void **state)
  * the child's token instead of refreshing (which would fail here).
  */
 static void
-single_flight(int min_valid, int force)
+single_flight_lifetime(int min_valid, int force, int lifetime)
 {
 	struct mc_token_opts to = MC_TOKEN_OPTS_INIT;
 	struct mc_token_set ts;
@@ -199,7 +262,7 @@ single_flight(int min_valid, int force)
 		if (write(ready[1], "r", 1) != 1 || read(go[0], &c, 1) != 1)
 			_exit(2);
 		usleep(200 * 1000);	/* the parent is now waiting */
-		put_set("AT-fresh", "RT2", time(NULL) + 3600);
+		put_set("AT-fresh", "RT2", time(NULL) + lifetime);
 		mc_lock_release(fd);
 		_exit(0);
 	}
@@ -216,10 +279,29 @@ single_flight(int min_valid, int force)
 }
 
 static void
+single_flight(int min_valid, int force)
+{
+	single_flight_lifetime(min_valid, force, 3600);
+}
+
+static void
 test_single_flight(void **state)
 {
 	(void)state;
 	single_flight(60, 0);
+}
+
+/*
+ * A token another process got while we waited is taken whatever its
+ * lifetime: with expires_in 0 every waiter would otherwise refresh again
+ * (issue 6.4).
+ */
+static void
+test_single_flight_lifetime_zero(void **state)
+{
+	(void)state;
+	single_flight_lifetime(60, 0, 0);
+	single_flight_lifetime(60, 1, 0);
 }
 
 /*
@@ -270,22 +352,156 @@ test_lock_timeout(void **state)
 static void
 test_save_keeps_refresh_token(void **state)
 {
+	const struct mc_token_opts opts = MC_TOKEN_OPTS_INIT;
 	struct mc_token_set in = { "AT-new", NULL, "Bearer", "mail",
 	    time(NULL) + 3600 };
 	struct mc_token_set ts;
 
 	(void)state;
 	put_set("AT-old", "RT-keep", time(NULL) + 10);
-	assert_int_equal(mc_token_save(&account, &in, 0, NULL), MC_OK);
+	assert_int_equal(mc_token_save(&account, &in, &opts, NULL), MC_OK);
 	get_set(&ts);
 	assert_string_equal(ts.access_token, "AT-new");
 	assert_string_equal(ts.refresh_token, "RT-keep");
 	mc_token_set_clear(&ts);
 	in.refresh_token = "RT-new";
-	assert_int_equal(mc_token_save(&account, &in, 0, NULL), MC_OK);
+	assert_int_equal(mc_token_save(&account, &in, &opts, NULL), MC_OK);
 	get_set(&ts);
 	assert_string_equal(ts.refresh_token, "RT-new");
 	mc_token_set_clear(&ts);
+}
+
+static char *
+store_file(const char *kind)
+{
+	static char path[256];
+
+	snprintf(path, sizeof(path), "%s/data/mailcred/%s.%s", tmpdir,
+	    account.name, kind);
+	return path;
+}
+
+/*
+ * A login without a refresh token keeps the stored one; when what is
+ * stored cannot be read, nothing is written rather than dropping it.
+ */
+static void
+test_save_unreadable_store(void **state)
+{
+	const struct mc_token_opts opts = MC_TOKEN_OPTS_INIT;
+	struct mc_token_set in = { "AT-new", NULL, "Bearer", "mail",
+	    time(NULL) + 3600 };
+	struct mc_token_set ts;
+	char *msg = NULL;
+
+	(void)state;
+	put_set("AT-old", "RT-keep", time(NULL) + 10);
+	assert_int_equal(chmod(store_file("oauth2"), 0644), 0);
+	assert_int_equal(mc_token_save(&account, &in, &opts, &msg),
+	    MC_ERR_STORE_PERM);
+	assert_non_null(msg);
+	free(msg);
+	assert_int_equal(chmod(store_file("oauth2"), 0600), 0);
+	get_set(&ts);
+	assert_string_equal(ts.refresh_token, "RT-keep");
+	assert_string_equal(ts.access_token, "AT-old");
+	mc_token_set_clear(&ts);
+}
+
+struct warnings {
+	char lines[4][512];
+	int n;
+};
+
+static void
+collect(void *ctx, const char *line)
+{
+	struct warnings *w = ctx;
+
+	if (w->n < 4)
+		snprintf(w->lines[w->n++], sizeof(w->lines[0]), "%s", line);
+}
+
+/*
+ * The store refuses: the tokens go to the recovery file, which serves
+ * callers and goes back into the store once it takes them (issue 6.1).
+ */
+static void
+test_recovery_file(void **state)
+{
+	struct mc_token_opts opts = MC_TOKEN_OPTS_INIT;
+	struct mc_token_set in = { "AT-rec", "RT-rec", "Bearer", "mail",
+	    time(NULL) + 3600 };
+	struct mc_token_set ts;
+	struct warnings w = { .n = 0 };
+	char dir[128], rec[256];
+	struct stat sb;
+
+	(void)state;
+	opts.warn = collect;
+	opts.warn_ctx = &w;
+	put_set("AT-old", "RT-old", time(NULL) + 10);
+	snprintf(dir, sizeof(dir), "%s/data/mailcred", tmpdir);
+	snprintf(rec, sizeof(rec), "%s/%s.recovery-file", statedir,
+	    account.name);
+	assert_int_equal(chmod(dir, 0755), 0);	/* the store now refuses */
+	assert_int_equal(mc_token_save(&account, &in, &opts, NULL), MC_OK);
+	assert_int_equal(w.n, 1);
+	assert_non_null(strstr(w.lines[0], "they are kept in"));
+	assert_non_null(strstr(w.lines[0], rec));
+	assert_int_equal(stat(rec, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	/* The recovery file is the account's token set while it exists. */
+	assert_int_equal(mc_token_load(&account, 0, &ts, NULL), MC_OK);
+	assert_string_equal(ts.refresh_token, "RT-rec");
+	mc_token_set_clear(&ts);
+	/* Served even while the store refuses, and merged once it takes it. */
+	assert_int_equal(mc_token_get(&account, &http, &opts, &ts, NULL),
+	    MC_OK);
+	assert_string_equal(ts.access_token, "AT-rec");
+	mc_token_set_clear(&ts);
+	assert_int_equal(stat(rec, &sb), 0);
+	assert_int_equal(chmod(dir, 0700), 0);
+	assert_int_equal(mc_token_get(&account, &http, &opts, &ts, NULL),
+	    MC_OK);
+	assert_string_equal(ts.access_token, "AT-rec");
+	mc_token_set_clear(&ts);
+	assert_int_equal(stat(rec, &sb), -1);
+	assert_non_null(strstr(w.lines[w.n - 1], "back in the file"));
+	get_set(&ts);
+	assert_string_equal(ts.refresh_token, "RT-rec");
+	mc_token_set_clear(&ts);
+}
+
+/*
+ * Neither the store nor the recovery file takes a new refresh token: the
+ * caller hears it could be lost (MC_ERR_AUTH, exit 77), never "try again"
+ * (MC_ERR_STORE, 75).
+ */
+static void
+test_recovery_refused_too(void **state)
+{
+	struct mc_token_opts opts = MC_TOKEN_OPTS_INIT;
+	struct mc_token_set in = { "AT-x", "RT-x", "Bearer", "mail",
+	    time(NULL) + 3600 };
+	char dir[128], rec[256];
+	char *msg = NULL;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/data/mailcred", tmpdir);
+	snprintf(rec, sizeof(rec), "%s/%s.recovery-file", statedir,
+	    account.name);
+	assert_int_equal(chmod(dir, 0755), 0);
+	assert_int_equal(mkdir(rec, 0700), 0);	/* blocks the recovery file */
+	opts.store_timeout_ms = 0;
+	/* Written without reading: the login has its own refresh token. */
+	assert_int_equal(mc_token_save(&account, &in, &opts, &msg),
+	    MC_ERR_AUTH);
+	assert_non_null(strstr(msg, "could not be saved"));
+	assert_non_null(strstr(msg, "mailcred login me@example.org"));
+	free(msg);
+	assert_int_equal(rmdir(rec), 0);
+	assert_int_equal(chmod(dir, 0700), 0);
 }
 
 int
@@ -293,14 +509,19 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_usable),
-		cmocka_unit_test(test_name_encode),
+		cmocka_unit_test(test_state_dir_ignores_environment),
+		cmocka_unit_test(test_lock_location_checked),
 		cmocka_unit_test(test_not_logged_in),
 		cmocka_unit_test(test_cached),
 		cmocka_unit_test(test_expired_without_refresh_token),
 		cmocka_unit_test(test_single_flight),
 		cmocka_unit_test(test_single_flight_demanding),
+		cmocka_unit_test(test_single_flight_lifetime_zero),
 		cmocka_unit_test(test_lock_timeout),
 		cmocka_unit_test(test_save_keeps_refresh_token),
+		cmocka_unit_test(test_save_unreadable_store),
+		cmocka_unit_test(test_recovery_file),
+		cmocka_unit_test(test_recovery_refused_too),
 	};
 
 	mc_json_use_wiping_alloc();

@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# A refresh token is never lost or forked: the store refuses the write after
+# the server rotated (keyring locked, file store unusable, and both with the
+# recovery file blocked too); callers in different environments share one
+# refresh; a lifetime of 0 keeps single flight; an unusable answer still
+# yields its rotated refresh token; the expiry counts from the request.
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../mc-lib.sh"
+
+stack_init
+start_keyring
+start_oauth --rotate
+K=keyring@example.test
+F=file@example.test
+write_config "$K"
+write_config "$F" "store = file"
+oauth_config '{"device_interval":1}'
+login_device "$K"
+assert_status "$LOGIN_RC" 0 "device login (keyring) succeeds"
+login_device "$F"
+assert_status "$LOGIN_RC" 0 "device login (file store) succeeds"
+
+file_blob() {	# what the file store holds for NAME's tokens
+	cat "$XDG_DATA_HOME/mailcred/$1.oauth2" 2>/dev/null
+}
+rec_keyring=$MAILCRED_STATE_DIR/$K.recovery-keyring
+rec_file=$MAILCRED_STATE_DIR/$F.recovery-file
+
+# 1a. The keyring is locked while a rotating refresh is under way: the new
+# refresh token goes to the recovery file, the token is handed out.
+rt0=$(stored_blob "$K" | jq -r .refresh_token)
+oauth_config '{"refresh_delay_ms":1500}'
+mc token "$K" --refresh >"$T/k.out" 2>"$T/k.err" &
+pid=$!
+sleep 0.5
+lock_keyring
+wait "$pid"
+assert_status $? 0 "keyring locked during a rotating refresh: the token is still handed out"
+at1=$(cat "$T/k.out")
+assert_ne "$at1" "" "keyring locked during a refresh: a token on stdout"
+assert_match "$(cat "$T/k.err")" "^mailcred: $K: warning: the keyring refused the new tokens \(.*locked.*\): they are kept in $rec_keyring" "keyring locked: says where the tokens are kept"
+assert_true "[ -f '$rec_keyring' ]" "the recovery file exists"
+assert_eq "$(stat -c %a "$rec_keyring")" 600 "the recovery file is 0600"
+assert_eq "$(stat -c %a "$MAILCRED_STATE_DIR")" 700 "the state directory is 0700"
+rt1=$(jq -r .refresh_token "$rec_keyring")
+assert_ne "$rt1" "$rt0" "the recovery file holds the rotated refresh token"
+oauth_config '{"refresh_delay_ms":0}'
+out=$(mc token "$K" 2>"$T/k2.err")
+assert_status $? 0 "while the keyring stays locked, the recovery file serves the token"
+assert_eq "$out" "$at1" "and it is the token the refresh got"
+unlock_keyring
+assert_eq "$(stored_blob "$K" | jq -r .refresh_token)" "$rt0" "the keyring still holds the old refresh token before the merge"
+out=$(mc token "$K" 2>"$T/k3.err")
+assert_status $? 0 "after unlocking, token succeeds"
+assert_match "$(cat "$T/k3.err")" "back in the keyring" "after unlocking: says the tokens are back in the keyring"
+assert_eq "$(stored_blob "$K" | jq -r .refresh_token)" "$rt1" "the rotated refresh token is now in the keyring"
+assert_true "[ ! -e '$rec_keyring' ]" "the recovery file is gone"
+out=$(mc token "$K" --refresh 2>"$T/k4.err")
+assert_status $? 0 "the kept refresh token works: nothing was lost"
+
+# 1b. The file store refuses the write (its directory opened to others
+# mid-refresh): the same.
+rt0=$(file_blob "$F" | jq -r .refresh_token)
+oauth_config '{"refresh_delay_ms":1500}'
+mc token "$F" --refresh >"$T/f.out" 2>"$T/f.err" &
+pid=$!
+sleep 0.5
+chmod 755 "$XDG_DATA_HOME/mailcred"
+wait "$pid"
+assert_status $? 0 "file store refusing the write: the token is still handed out"
+assert_match "$(cat "$T/f.err")" "^mailcred: $F: warning: the file refused the new tokens .*chmod 700.*: they are kept in $rec_file" "file store refusing: says why and where the tokens are kept"
+rt1=$(jq -r .refresh_token "$rec_file")
+assert_ne "$rt1" "$rt0" "the recovery file holds the rotated refresh token"
+oauth_config '{"refresh_delay_ms":0}'
+chmod 700 "$XDG_DATA_HOME/mailcred"
+out=$(mc token "$F" 2>"$T/f2.err")
+assert_status $? 0 "once the store is fixed, token succeeds"
+assert_eq "$(file_blob "$F" | jq -r .refresh_token)" "$rt1" "the rotated refresh token is now in the file store"
+assert_true "[ ! -e '$rec_file' ]" "the recovery file is gone"
+mc token "$F" --refresh >/dev/null 2>&1
+assert_status $? 0 "the kept refresh token works"
+
+# 1c. The store and the recovery file both refuse: never exit 75 ("nothing
+# was lost"), nothing on stdout, and the message says what happened.
+oauth_config '{"refresh_delay_ms":1500}'
+mc token "$K" --refresh >"$T/b.out" 2>"$T/b.err" &
+pid=$!
+sleep 0.5
+lock_keyring
+mkdir "$rec_keyring"	# a directory where the recovery file would go
+wait "$pid"
+rc=$?
+assert_status $rc 77 "store and recovery file both refusing: exit 77, not 75"
+assert_eq "$(cat "$T/b.out")" "" "both refusing: nothing on stdout"
+assert_match "$(cat "$T/b.err")" "^mailcred: $K: the new tokens could not be saved: the keyring refused them .*, and so did $rec_keyring .*run 'mailcred login $K'" "both refusing: one line saying what was lost and what to do"
+assert_eq "$(wc -l <"$T/b.err")" 1 "both refusing: one line"
+rmdir "$rec_keyring"
+unlock_keyring
+oauth_config '{"refresh_delay_ms":0}'
+
+# 3. Callers in different environments (a desktop session with
+# XDG_RUNTIME_DIR, a cron job without it and with another HOME and cache)
+# share one lock: one refresh, not two. The default state directory is used
+# here, so MAILCRED_STATE_DIR is unset for both.
+restart_oauth --rotate
+E=env-$$-$RANDOM@example.test
+write_config "$E"
+login_device "$E"
+assert_status "$LOGIN_RC" 0 "device login for the environment test"
+set_stored_blob "$E" "$(stored_blob "$E" | jq -c '.expires_at = 1000')"
+oauth_reset_stats
+oauth_config '{"refresh_delay_ms":1000}'
+mkdir -p "$T/cronhome"
+env -u MAILCRED_STATE_DIR "$MAILCRED" -c "$CONF" token "$E" >"$T/e1.out" 2>"$T/e1.err" &
+p1=$!
+env -u MAILCRED_STATE_DIR -u XDG_RUNTIME_DIR -u XDG_CACHE_HOME -u XDG_DATA_HOME \
+	HOME="$T/cronhome" "$MAILCRED" -c "$CONF" token "$E" >"$T/e2.out" 2>"$T/e2.err" &
+p2=$!
+wait "$p1"
+r1=$?
+wait "$p2"
+r2=$?
+assert_eq "$r1/$r2" "0/0" "both callers succeed"
+assert_eq "$(oauth_stats | jq .refresh_grants)" 1 "callers in different environments cause one refresh"
+assert_eq "$(cat "$T/e1.out")" "$(cat "$T/e2.out")" "and print the same token"
+home=$(getent passwd "$(id -u)" | cut -d: -f6)
+assert_true "[ -f '$home/.local/state/mailcred/$E.lock' ]" "the default lock is under the password database's home"
+rm -f "$home/.local/state/mailcred/$E.lock"
+oauth_config '{"refresh_delay_ms":0}'
+
+# 4. expires_in 0: concurrent callers still cause one refresh, and such a
+# token is never served from the cache.
+oauth_config '{"token_rewrite":{"expires_in":0},"refresh_delay_ms":1000}'
+set_stored_blob "$E" "$(stored_blob "$E" | jq -c '.expires_at = 1000')"
+oauth_reset_stats
+for i in 1 2 3 4; do
+	mc token "$E" >"$T/z.$i.out" 2>"$T/z.$i.err" &
+	zp[$i]=$!
+done
+fails=0
+for i in 1 2 3 4; do
+	wait "${zp[$i]}" || fails=$((fails + 1))
+done
+assert_eq "$fails" 0 "expires_in 0: all 4 concurrent callers succeed"
+assert_eq "$(oauth_stats | jq .refresh_grants)" 1 "expires_in 0: 4 concurrent callers cause one refresh"
+assert_eq "$(cat "$T"/z.*.out | sort -u | wc -l)" 1 "expires_in 0: all print the same token"
+oauth_config '{"refresh_delay_ms":0}'
+mc token "$E" >/dev/null 2>&1
+assert_eq "$(oauth_stats | jq .refresh_grants)" 2 "a token with a lifetime of 0 is not served from the cache"
+
+# 5. An answer without an access token, after the server rotated: the new
+# refresh token is kept, the error is clear, and it works afterwards.
+oauth_config '{"token_rewrite":{"access_token":null}}'
+rt0=$(stored_blob "$E" | jq -r .refresh_token)
+out=$(mc token "$E" --refresh 2>"$T/n.err")
+assert_status $? 69 "an answer without access_token exits 69"
+assert_eq "$out" "" "nothing on stdout"
+assert_match "$(cat "$T/n.err")" "^mailcred: $E: .*access_token" "says what is wrong with the answer"
+rt1=$(stored_blob "$E" | jq -r .refresh_token)
+assert_ne "$rt1" "$rt0" "the rotated refresh token of the unusable answer is stored"
+oauth_config '{"token_rewrite":{"scope":["openid","email"],"expires_in":1e300}}'
+out=$(mc token "$E" --refresh --json 2>"$T/s.err")
+assert_status $? 0 "scope as an array and an absurd expires_in are taken"
+assert_eq "$(jq -r .scope <<<"$out")" "openid email" "the scope array is joined"
+exp=$(jq .expires_at <<<"$out")
+assert_true "[ $exp -le $(( $(date +%s) + 86400 )) ]" "an absurd lifetime is cut to a day"
+
+# 6. The expiry counts from when the request was sent, not from the answer.
+oauth_config '{"token_rewrite":{"expires_in":3600},"refresh_delay_ms":2000}'
+before=$(date +%s)
+out=$(mc token "$E" --refresh --json 2>/dev/null)
+exp=$(jq .expires_at <<<"$out")
+assert_true "[ $exp -le $((before + 3601)) ]" "expires_at is counted from the request ($exp vs $before)"
+oauth_reset_config
+
+finish
