@@ -90,7 +90,8 @@ oauth_config '{"device_auth_error":"invalid_scope"}'
 out=$(mc login "$G" --flow device 2>"$T/s.err")
 assert_status $? 78 "Google's invalid_scope exits 78"
 assert_eq "$out" "" "nothing on stdout on invalid_scope"
-assert_match "$(cat "$T/s.err")" "Google refuses Gmail's scope in the device flow.*--flow browser" "invalid_scope explains the browser flow"
+assert_match "$(cat "$T/s.err")" "^mailcred: $G: Google refuses Gmail's scope in the device flow.*browser flow.*not have yet.*auth = password.*'mailcred password set $G'" "invalid_scope explains what Gmail needs and what works now, naming the account"
+assert_no_match "$(cat "$T/s.err")" "--flow browser" "invalid_scope does not advise a flow login refuses"
 oauth_config '{"device_auth_error":null}'
 
 # A locked keyring is found before the user is sent to approve anything.
