@@ -182,19 +182,62 @@ struct trace {
 	void *ctx;
 };
 
+/*
+ * Copies the len bytes at src into dst (size bytes, always terminated,
+ * cut short if need be) with the password of every URL's userinfo
+ * ("scheme://user:PASSWORD@host") replaced by [redacted]: curl's own text
+ * echoes proxy URLs taken from the environment. The whole line is scanned
+ * before anything is cut, so a cut never leaves part of a password.
+ */
+static void
+copy_redacted(char *dst, size_t size, const char *src, size_t len)
+{
+	const char *end = src + len, *auth, *aend, *at, *colon;
+	size_t n = 0;
+
+#define PUT(c) do { if (n + 1 < size) dst[n++] = (c); } while (0)
+	while (src < end) {
+		if (end - src >= 3 && memcmp(src, "://", 3) == 0) {
+			auth = src + 3;
+			aend = auth;
+			while (aend < end && strchr("/?#'\" <>", *aend) == NULL)
+				aend++;
+			at = NULL;
+			for (colon = auth; colon < aend; colon++)
+				if (*colon == '@')
+					at = colon;
+			colon = at != NULL ? memchr(auth, ':', (size_t)(at -
+			    auth)) : NULL;
+			if (colon != NULL) {
+				for (; src <= colon; src++)
+					PUT(*src);
+				for (auth = "[redacted]"; *auth != '\0'; auth++)
+					PUT(*auth);
+				src = at;
+				continue;
+			}
+		}
+		PUT(*src);
+		src++;
+	}
+#undef PUT
+	dst[n] = '\0';
+}
+
 static void
 tracef(const struct trace *t, const char *fmt, const char *a, const char *b)
 {
 	char line[1024];
-	int n;
+	char *full = NULL;
 
 	if (t->fn == NULL)
 		return;
-	n = snprintf(line, sizeof(line), fmt, a, b);
-	if (n < 0)
+	if (asprintf(&full, fmt, a, b) < 0)
 		return;
-	if ((size_t)n >= sizeof(line))
+	copy_redacted(line, sizeof(line), full, strlen(full));
+	if (strlen(full) >= sizeof(line))
 		memcpy(line + sizeof(line) - 5, "...", 4);
+	mc_free_secret(full);
 	t->fn(t->ctx, line);
 }
 
@@ -221,9 +264,9 @@ static int
 debug_cb(CURL *curl, curl_infotype type, char *data, size_t size, void *arg)
 {
 	const struct trace *t = arg;
-	const char *p = data, *end = data + size, *nl;
+	const char *p = data, *end = data + size, *nl, *colon;
 	char line[512];
-	size_t len;
+	size_t len, pl;
 
 	(void)curl;
 	if (type != CURLINFO_TEXT && type != CURLINFO_HEADER_IN &&
@@ -234,21 +277,17 @@ debug_cb(CURL *curl, curl_infotype type, char *data, size_t size, void *arg)
 		len = (size_t)((nl != NULL ? nl : end) - p);
 		if (len > 0 && p[len - 1] == '\r')
 			len--;
-		if (len >= sizeof(line) - 8)
-			len = sizeof(line) - 8;
 		if (len > 0) {
-			const char *pfx = type == CURLINFO_TEXT ? "* " :
-			    type == CURLINFO_HEADER_IN ? "< " : "> ";
-
-			if (secret_header(p, len)) {
-				const char *colon = memchr(p, ':', len);
-
-				snprintf(line, sizeof(line), "%s%.*s: [redacted]",
-				    pfx, (int)(colon - p), p);
-			} else {
-				snprintf(line, sizeof(line), "%s%.*s", pfx,
-				    (int)len, p);
-			}
+			snprintf(line, sizeof(line), "%s", type == CURLINFO_TEXT ?
+			    "* " : type == CURLINFO_HEADER_IN ? "< " : "> ");
+			pl = strlen(line);
+			colon = memchr(p, ':', len);
+			if (secret_header(p, len) && colon != NULL)
+				snprintf(line + pl, sizeof(line) - pl,
+				    "%.*s: [redacted]", (int)(colon - p), p);
+			else
+				copy_redacted(line + pl, sizeof(line) - pl, p,
+				    len);
 			t->fn(t->ctx, line);
 		}
 		p = nl != NULL ? nl + 1 : end;
