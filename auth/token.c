@@ -204,36 +204,45 @@ write_set(struct store *st, const struct mc_account *acct, const char *kind,
 /*
  * The account's token set: the recovery file when there is one (it is
  * newer than the store: every successful store write removes it), else
- * the store. Sets t->pending accordingly.
+ * the store. Sets t->pending accordingly. A recovery file that exists but
+ * cannot be read now is an error, never a reason to fall back on the
+ * store's older refresh token; only one whose contents are not a token
+ * set (it is useless) is passed over, with a warning.
  */
 static int
 read_current(struct tok *t, struct mc_token_set *out, char **errmsg)
 {
 	char where[PATH_MAX + 64];
-	char *msg = NULL;
-	int rc;
+	char *blob = NULL, *msg = NULL;
+	int serr, rc;
 
 	t->pending = 0;
-	rc = read_set(t->rs, t->acct, recovery_kind(t->acct), out, &msg);
-	if (rc == MC_OK) {
+	memset(out, 0, sizeof(*out));
+	serr = store_get(t->rs, t->acct->name, recovery_kind(t->acct), &blob,
+	    &msg);
+	if (serr == STORE_OK) {
 		free(msg);
-		t->pending = 1;
-		return MC_OK;
-	}
-	if (rc == MC_ERR_NOMEM || rc == MC_ERR_STORE_PERM) {
-		/* Unsafe or unusable: never read around it. */
-		if (errmsg != NULL && *errmsg == NULL)
-			*errmsg = msg;
-		else
-			free(msg);
-		return rc;
-	}
-	if (rc != MC_ERR_NOT_LOGGED_IN) {
+		rc = mc_token_set_parse(blob, out, NULL);
+		store_secret_free(blob);
+		if (rc == MC_OK) {
+			t->pending = 1;
+			return MC_OK;
+		}
 		recovery_path(t, where, sizeof(where));
-		warn(t, "warning: the recovery file %s cannot be read (%s): "
-		    "it is ignored", where, msg != NULL ? msg : "unreadable");
+		warn(t, "warning: the recovery file %s does not hold tokens: it "
+		    "is passed over", where);
+	} else if (serr != STORE_ENOTFOUND) {
+		recovery_path(t, where, sizeof(where));
+		rc = serr == STORE_EPERM ? MC_ERR_STORE_PERM :
+		    serr == STORE_ENOMEM ? MC_ERR_NOMEM : MC_ERR_STORE;
+		rc = mc_fail(rc, errmsg, "the recovery file %s, which holds the "
+		    "newest tokens, cannot be read: %s", where, msg != NULL ?
+		    msg : "failed");
+		free(msg);
+		return rc;
+	} else {
+		free(msg);
 	}
-	free(msg);
 	return read_set(t->st, t->acct, MC_KIND_OAUTH2, out, errmsg);
 }
 

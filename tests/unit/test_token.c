@@ -504,6 +504,53 @@ test_recovery_refused_too(void **state)
 	assert_int_equal(chmod(dir, 0700), 0);
 }
 
+/*
+ * A recovery file that cannot be read is an error, never a reason to use
+ * the store's older refresh token; one that holds no tokens is passed over
+ * with a warning.
+ */
+static void
+test_recovery_unreadable(void **state)
+{
+	struct mc_token_opts opts = MC_TOKEN_OPTS_INIT;
+	struct mc_token_set ts;
+	struct warnings w = { .n = 0 };
+	char rec[256];
+	char *msg = NULL;
+	FILE *f;
+
+	(void)state;
+	opts.warn = collect;
+	opts.warn_ctx = &w;
+	put_set("AT-store", "RT-store", time(NULL) + 3600);
+	snprintf(rec, sizeof(rec), "%s/%s.recovery-file", statedir,
+	    account.name);
+	f = fopen(rec, "w");
+	assert_non_null(f);
+	fputs("{\"refresh_token\":\"RT-newer\"}", f);
+	fclose(f);
+	assert_int_equal(chmod(rec, 0644), 0);
+	assert_int_equal(mc_token_get(&account, &http, &opts, &ts, &msg),
+	    MC_ERR_STORE_PERM);
+	assert_null(ts.access_token);
+	assert_non_null(strstr(msg, rec));
+	assert_non_null(strstr(msg, "chmod 600"));
+	free(msg);
+	/* Garbage is useless: passed over, with a warning. */
+	f = fopen(rec, "w");
+	assert_non_null(f);
+	fputs("not json", f);
+	fclose(f);
+	assert_int_equal(chmod(rec, 0600), 0);
+	assert_int_equal(mc_token_get(&account, &http, &opts, &ts, NULL),
+	    MC_OK);
+	assert_string_equal(ts.access_token, "AT-store");
+	mc_token_set_clear(&ts);
+	assert_int_equal(w.n, 1);
+	assert_non_null(strstr(w.lines[0], "does not hold tokens"));
+	assert_int_equal(unlink(rec), 0);
+}
+
 int
 main(void)
 {
@@ -522,6 +569,7 @@ main(void)
 		cmocka_unit_test(test_save_unreadable_store),
 		cmocka_unit_test(test_recovery_file),
 		cmocka_unit_test(test_recovery_refused_too),
+		cmocka_unit_test(test_recovery_unreadable),
 	};
 
 	mc_json_use_wiping_alloc();
