@@ -1,5 +1,6 @@
 /* auth/oauth.c - device authorization and refresh grants, token answers. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,35 +76,51 @@ get_string(json_t *obj, const char *key, int required, char **out)
 	return *out == NULL ? -1 : 0;
 }
 
-/* An integer member, also accepted as a numeric string; def if missing. */
+/*
+ * The value of a JSON number, or of a string holding a decimal integer,
+ * saturated to [LLONG_MIN, LLONG_MAX] (a real is compared before it is
+ * converted: converting one out of range is undefined). -1 when v is
+ * neither, or is NaN.
+ */
+static int
+number_value(json_t *v, long long *out)
+{
+	const char *s;
+	char *end;
+	double d;
+
+	if (json_is_integer(v)) {
+		*out = json_integer_value(v);
+		return 0;
+	}
+	if (json_is_real(v)) {
+		d = json_real_value(v);
+		if (d != d)
+			return -1;
+		*out = d >= 0x1p63 ? LLONG_MAX : d <= -0x1p63 ? LLONG_MIN :
+		    (long long)d;
+		return 0;
+	}
+	if (!json_is_string(v))
+		return -1;
+	s = json_string_value(v);
+	errno = 0;
+	*out = strtoll(s, &end, 10);	/* ERANGE saturates, as wanted */
+	return end == s || *end != '\0' ? -1 : 0;
+}
+
+/* A member from 0 to max; def if missing; -1 if malformed or outside. */
 static int
 get_number(json_t *obj, const char *key, long long def, long long max,
     long long *out)
 {
 	json_t *v = json_object_get(obj, key);
-	char *end;
 	long long n;
 
 	*out = def;
 	if (v == NULL || json_is_null(v))
 		return 0;
-	if (json_is_integer(v)) {
-		n = json_integer_value(v);
-	} else if (json_is_real(v)) {
-		/* Compared first: converting an out-of-range real is undefined. */
-		if (!(json_real_value(v) >= 0) ||
-		    json_real_value(v) > (double)max)
-			return -1;
-		n = (long long)json_real_value(v);
-	} else if (json_is_string(v)) {
-		errno = 0;
-		n = strtoll(json_string_value(v), &end, 10);
-		if (errno != 0 || *end != '\0' || end == json_string_value(v))
-			return -1;
-	} else {
-		return -1;
-	}
-	if (n < 0 || n > max)
+	if (number_value(v, &n) != 0 || n < 0 || n > max)
 		return -1;
 	*out = n;
 	return 0;
@@ -119,43 +136,18 @@ get_seconds(json_t *obj, const char *key, long long def, long long *out)
 /*
  * The lifetime an answer gives its access token, from expires_in: an hour
  * when it is missing; 0 (never valid, never served from the cache) when it
- * is 0, negative, not a number or NaN; MC_TOKEN_MAX_LIFETIME when it is
- * larger. Integers, reals and numeric strings are all seen in the wild; a
- * real is compared before it is converted, so no value is undefined
- * behaviour.
+ * is 0, negative or not a number; MC_TOKEN_MAX_LIFETIME when it is larger.
+ * Integers, reals and numeric strings are all seen in the wild.
  */
 static long long
 get_lifetime(json_t *obj)
 {
 	json_t *v = json_object_get(obj, "expires_in");
-	const char *s;
-	char *end;
-	double d;
 	long long n;
 
 	if (v == NULL || json_is_null(v))
 		return 3600;
-	if (json_is_integer(v)) {
-		n = json_integer_value(v);
-	} else if (json_is_real(v)) {
-		d = json_real_value(v);
-		if (!(d > 0))	/* also NaN */
-			return 0;
-		if (d >= (double)MC_TOKEN_MAX_LIFETIME)
-			return MC_TOKEN_MAX_LIFETIME;
-		n = (long long)d;
-	} else if (json_is_string(v)) {
-		s = json_string_value(v);
-		errno = 0;
-		n = strtoll(s, &end, 10);
-		if (end == s || *end != '\0')
-			return 0;
-		if (errno == ERANGE)
-			return n > 0 ? MC_TOKEN_MAX_LIFETIME : 0;
-	} else {
-		return 0;
-	}
-	if (n <= 0)
+	if (number_value(v, &n) != 0 || n <= 0)
 		return 0;
 	return n > MC_TOKEN_MAX_LIFETIME ? MC_TOKEN_MAX_LIFETIME : n;
 }

@@ -66,6 +66,37 @@ test_token_response(void **state)
 	json_decref(j);
 }
 
+/*
+ * Each answer is refused (MC_ERR_SERVICE, a message, no access token), yet
+ * hands back the refresh token rt it carried (NULL: none).
+ */
+static void
+expect_refused(const char *const *bad, const char *rt)
+{
+	struct mc_token_set ts;
+	char *msg;
+	json_t *j;
+	int i;
+
+	for (i = 0; bad[i] != NULL; i++) {
+		msg = NULL;
+		j = J(bad[i]);
+		assert_int_equal(mc_token_set_from_response(j, 0, &ts, &msg),
+		    MC_ERR_SERVICE);
+		assert_null(ts.access_token);
+		assert_null(ts.scope);
+		assert_null(ts.token_type);
+		if (rt != NULL)
+			assert_string_equal(ts.refresh_token, rt);
+		else
+			assert_null(ts.refresh_token);
+		assert_non_null(msg);
+		free(msg);
+		mc_token_set_clear(&ts);
+		json_decref(j);
+	}
+}
+
 static void
 test_token_response_bad(void **state)
 {
@@ -80,22 +111,9 @@ test_token_response_bad(void **state)
 		"{\"access_token\":\"A\",\"scope\":{}}",
 		NULL
 	};
-	struct mc_token_set ts;
-	char *msg;
-	json_t *j;
-	int i;
 
 	(void)state;
-	for (i = 0; bad[i] != NULL; i++) {
-		msg = NULL;
-		j = J(bad[i]);
-		assert_int_equal(mc_token_set_from_response(j, 0, &ts, &msg),
-		    MC_ERR_SERVICE);
-		assert_null(ts.access_token);
-		assert_non_null(msg);
-		free(msg);
-		json_decref(j);
-	}
+	expect_refused(bad, NULL);
 }
 
 /* What servers really send, taken as far as it can be used (issue 6.5). */
@@ -166,26 +184,9 @@ test_token_response_keeps_refresh_token(void **state)
 		    "\"scope\":[1]}",
 		NULL
 	};
-	struct mc_token_set ts;
-	char *msg;
-	json_t *j;
-	int i;
 
 	(void)state;
-	for (i = 0; bad[i] != NULL; i++) {
-		msg = NULL;
-		j = J(bad[i]);
-		assert_int_equal(mc_token_set_from_response(j, 0, &ts, &msg),
-		    MC_ERR_SERVICE);
-		assert_string_equal(ts.refresh_token, "RT2");
-		assert_null(ts.access_token);
-		assert_null(ts.scope);
-		assert_null(ts.token_type);
-		assert_non_null(msg);
-		free(msg);
-		mc_token_set_clear(&ts);
-		json_decref(j);
-	}
+	expect_refused(bad, "RT2");
 }
 
 static void
