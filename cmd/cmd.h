@@ -26,13 +26,38 @@ extern struct cmd_globals g_opts;
 	{ "quiet", no_argument, NULL, 'q' }, \
 	{ "help", no_argument, NULL, 'h' }
 
-/* Handles a common option; returns 1 if opt was one, 0 if not. */
-int cmd_common_opt(int opt, const char *arg);
+struct option;
 
-/* Prints the synopsis of the command (or all) on stderr, exits 64. */
-void cmd_usage(const char *command) __attribute__((noreturn));
+/*
+ * getopt_long(3) over argv for command (NULL: mailcred's own options, before
+ * the command name) with longopts, which hold CMD_COMMON_LONGOPTS and end
+ * in a zero entry. Handles -c, -v and -q itself, and -h/--help: prints the
+ * help and exits 0. An unknown or ambiguous option, a missing argument, or
+ * an argument given to an option that takes none is a usage error naming
+ * the option (cmd_usage_error). Returns the next other option, or -1 at
+ * the end of the options (optind is then the first operand).
+ */
+int cmd_getopt(const char *command, int argc, char **argv,
+    const struct option *longopts);
 
-/* Prints the help on stdout and exits 0. */
+/*
+ * A usage error: prints "mailcred: COMMAND: MSG" (COMMAND left out when
+ * NULL; control characters shown as '?') and then the command's synopsis
+ * (all of them when NULL) on stderr, and exits 64. Nothing goes to stdout.
+ */
+void cmd_usage_error(const char *command, const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 2, 3)));
+
+/*
+ * The one operand ACCOUNT of command: argv[optind], or a usage error when
+ * it is missing or followed by others.
+ */
+const char *cmd_account_arg(const char *command, int argc, char **argv);
+
+/*
+ * Prints the help of command (NULL: of mailcred as a whole) on stdout and
+ * exits 0; an unknown command is a usage error.
+ */
 void cmd_help(const char *command) __attribute__((noreturn));
 
 /*

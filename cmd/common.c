@@ -20,8 +20,8 @@
 
 struct cmd_globals g_opts;
 
-int
-cmd_common_opt(int opt, const char *arg)
+static int
+common_opt(int opt, const char *arg)
 {
 	switch (opt) {
 	case 'c':
@@ -76,51 +76,174 @@ static const struct {
 };
 #define NUSAGES (sizeof(usages) / sizeof(usages[0]))
 
-static const char global_usage[] =
-    "usage: mailcred [-c FILE] [-v] [-q] COMMAND [ARGS]\n"
+/* As mailcred(1)'s SYNOPSIS: this, each command's synopsis, the tail. */
+static const char usage_head[] =
+    "usage: mailcred [-c FILE] [-v] [-q] COMMAND [ARGS]\n";
+static const char usage_tail[] =
+    "       mailcred help [COMMAND]\n"
     "       mailcred --version | --help\n";
 
-void
-cmd_usage(const char *command)
+/* The whole synopsis on f. */
+static void
+print_synopsis(FILE *f)
 {
 	size_t i;
 
-	fputs(global_usage, stderr);
+	fputs(usage_head, f);
 	for (i = 0; i < NUSAGES; i++)
-		if (command == NULL || strcmp(command, usages[i].name) == 0)
-			fprintf(stderr, "       mailcred %s\n",
-			    usages[i].synopsis);
+		fprintf(f, "       mailcred %s\n", usages[i].synopsis);
+	fputs(usage_tail, f);
+}
+
+/* The entry of usages[] for command, or -1. */
+static int
+find_usage(const char *command)
+{
+	size_t i;
+
+	for (i = 0; command != NULL && i < NUSAGES; i++)
+		if (strcmp(command, usages[i].name) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* The synopsis of command (all of them for NULL or an unknown one). */
+static void
+print_usage(const char *command)
+{
+	int u = find_usage(command);
+
+	if (u >= 0)
+		fprintf(stderr, "usage: mailcred %s\n", usages[u].synopsis);
+	else
+		print_synopsis(stderr);
+}
+
+void
+cmd_usage_error(const char *command, const char *fmt, ...)
+{
+	char *msg = NULL, *p;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&msg, fmt, ap);
+	va_end(ap);
+	/* Operands come from the user: keep the line one line. */
+	for (p = msg; n >= 0 && *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	fprintf(stderr, "mailcred: %s%s%s\n", command ? command : "",
+	    command ? ": " : "", n >= 0 ? msg : "usage error");
+	if (n >= 0)
+		free(msg);
+	print_usage(command);
 	exit(64);
+}
+
+/*
+ * Names what getopt_long found wrong in the option just read: opt is ':'
+ * (a missing argument) or '?'. For a long option, argv[optind - 1] is the
+ * word it came from; a short one is optopt.
+ */
+static void
+bad_option(const char *command, int opt, char **argv,
+    const struct option *longopts)
+{
+	const char *word = argv[optind - 1], *name;
+	const struct option *lo, *match = NULL;
+	size_t n;
+	int nmatch = 0, islong = strncmp(word, "--", 2) == 0;
+
+	if (opt == ':' && islong)
+		cmd_usage_error(command, "option '%s' needs an argument", word);
+	if (opt == ':')
+		cmd_usage_error(command, "option '-%c' needs an argument",
+		    optopt);
+	/* Unknown, ambiguous, or --flag=VALUE for a flag without one. */
+	name = islong ? word + 2 : word;
+	n = islong ? strcspn(name, "=") : 0;
+	for (lo = longopts; islong && lo->name != NULL; lo++) {
+		if (strncmp(lo->name, name, n) != 0)
+			continue;
+		match = lo;
+		if (lo->name[n] == '\0') {
+			nmatch = 1;
+			break;
+		}
+		nmatch++;
+	}
+	if (optopt != 0 && nmatch == 1 && name[n] == '=' &&
+	    match->has_arg == no_argument && match->val == optopt)
+		cmd_usage_error(command, "option '--%s' takes no argument",
+		    match->name);
+	/* A short option's optopt is its letter; a long one's is 0. */
+	if (optopt != 0)
+		cmd_usage_error(command, "unknown option '-%c'", optopt);
+	if (nmatch > 1)
+		cmd_usage_error(command, "option '--%.*s' is ambiguous",
+		    (int)n, name);
+	cmd_usage_error(command, "unknown option '--%.*s'", (int)n, name);
+}
+
+int
+cmd_getopt(const char *command, int argc, char **argv,
+    const struct option *longopts)
+{
+	/* ':' first: a missing argument is told apart from an unknown
+	 * option; '+' for mailcred itself: its options end at COMMAND. */
+	const char *optstring = command != NULL ? ":c:vqh" : "+:c:vqh";
+	int opt;
+
+	for (;;) {
+		opt = getopt_long(argc, argv, optstring, longopts, NULL);
+		if (opt == ':' || opt == '?')
+			bad_option(command, opt, argv, longopts);
+		if (opt == 'h')
+			cmd_help(command);
+		if (!common_opt(opt, optarg))
+			return opt;
+	}
+}
+
+const char *
+cmd_account_arg(const char *command, int argc, char **argv)
+{
+	if (optind >= argc)
+		cmd_usage_error(command, "missing ACCOUNT");
+	if (optind + 1 < argc)
+		cmd_usage_error(command, "extra argument '%s' after ACCOUNT",
+		    argv[optind + 1]);
+	return argv[optind];
 }
 
 void
 cmd_help(const char *command)
 {
-	size_t i;
+	int u = find_usage(command);
 
-	if (command == NULL) {
-		fputs("mailcred - gets, keeps and hands out mail credentials\n\n",
-		    stdout);
-		fputs(global_usage, stdout);
-		fputs("\nGlobal options:\n"
-		    "  -c FILE  configuration file (default "
-		    "~/.config/mailcred/config)\n"
-		    "  -v       diagnostics on stderr, secrets redacted\n"
-		    "  -q       no notes or warnings\n\nCommands:\n", stdout);
+	if (command != NULL && u < 0)
+		cmd_usage_error(NULL, "unknown command '%s'", command);
+	if (u >= 0) {
+		printf("usage: mailcred %s\n\n%s", usages[u].synopsis,
+		    usages[u].help);
+		exit(cmd_flush_stdout(NULL));
 	}
-	for (i = 0; i < NUSAGES; i++) {
-		if (command != NULL && strcmp(command, usages[i].name) != 0)
-			continue;
-		printf("  mailcred %s\n", usages[i].synopsis);
-		if (command != NULL)
-			printf("\n%s", usages[i].help);
-	}
-	if (command == NULL)
-		fputs("\nExit status: 0 ok, 64 usage, 65 bad data, 69 service "
-		    "unavailable, 75 temporary\nfailure (retry), 77 not logged "
-		    "in or authentication failed, 78 configuration.\n"
-		    "See mailcred(1) and mailcred.conf(5).\n", stdout);
-	exit(0);
+	fputs("mailcred - gets, keeps and hands out mail credentials\n\n",
+	    stdout);
+	print_synopsis(stdout);
+	fputs("\nGlobal options:\n"
+	    "  -c FILE  configuration file (default "
+	    "~/.config/mailcred/config)\n"
+	    "  -v       diagnostics on stderr, secrets redacted\n"
+	    "  -q       no notes or warnings\n"
+	    "\nmailcred help COMMAND (or COMMAND --help) says more about one "
+	    "command.\n"
+	    "\nExit status: 0 ok, 64 usage, 65 bad data, 69 service "
+	    "unavailable, 75 temporary\nfailure (retry), 77 not logged "
+	    "in or authentication failed, 78 configuration.\n"
+	    "See mailcred(1) and mailcred.conf(5).\n", stdout);
+	exit(cmd_flush_stdout(NULL));
 }
 
 static const char *

@@ -153,34 +153,25 @@ cmd_login(int argc, char **argv)
 	int json = 0, opt, rc;
 	enum mc_flow f;
 
-	while ((opt = getopt_long(argc, argv, "c:vqh", longopts, NULL)) != -1) {
-		if (cmd_common_opt(opt, optarg))
-			continue;
+	while ((opt = cmd_getopt("login", argc, argv, longopts)) != -1) {
 		switch (opt) {
 		case 'f':
 			flow = optarg;
 			if (strcmp(flow, "device") != 0 &&
 			    strcmp(flow, "browser") != 0 &&
-			    strcmp(flow, "manual") != 0) {
-				fprintf(stderr, "mailcred: --flow is device, "
-				    "browser or manual\n");
-				cmd_usage("login");
-			}
+			    strcmp(flow, "manual") != 0)
+				cmd_usage_error("login", "--flow is device, "
+				    "browser or manual, not '%s'", flow);
 			break;
 		case 'n':
 			break;	/* the device flow never opens a browser */
 		case 'j':
 			json = 1;
 			break;
-		case 'h':
-			cmd_help("login");
-		default:
-			cmd_usage("login");
 		}
 	}
-	if (optind + 1 != argc)
-		cmd_usage("login");
-	rc = cmd_load_account(argv[optind], &cfg, &acct);
+	rc = cmd_load_account(cmd_account_arg("login", argc, argv), &cfg,
+	    &acct);
 	if (rc != 0)
 		goto out;
 	if (acct->auth != MC_AUTH_OAUTH2) {

@@ -33,17 +33,13 @@ cmd_sasl(int argc, char **argv)
 	int mech = MC_SASL_XOAUTH2, raw = 0, port = 0, opt, rc;
 	long v;
 
-	while ((opt = getopt_long(argc, argv, "c:vqh", longopts, NULL)) != -1) {
-		if (cmd_common_opt(opt, optarg))
-			continue;
+	while ((opt = cmd_getopt("sasl", argc, argv, longopts)) != -1) {
 		switch (opt) {
 		case 'M':
 			mech = mc_sasl_mech_parse(optarg);
-			if (mech < 0) {
-				fprintf(stderr, "mailcred: --mech is xoauth2 "
-				    "or oauthbearer\n");
-				cmd_usage("sasl");
-			}
+			if (mech < 0)
+				cmd_usage_error("sasl", "--mech is xoauth2 or "
+				    "oauthbearer, not '%s'", optarg);
 			break;
 		case 'R':
 			raw = 1;
@@ -53,31 +49,25 @@ cmd_sasl(int argc, char **argv)
 			break;
 		case 'P':
 			v = cmd_parse_ulong(optarg, 65535);
-			if (v <= 0) {
-				fprintf(stderr, "mailcred: --port takes 1 to "
-				    "65535\n");
-				cmd_usage("sasl");
-			}
+			if (v <= 0)
+				cmd_usage_error("sasl", "--port takes 1 to "
+				    "65535, not '%s'", optarg);
 			port = (int)v;
 			break;
 		case 'U':
 			user = optarg;
 			break;
-		case 'h':
-			cmd_help("sasl");
-		default:
-			cmd_usage("sasl");
 		}
 	}
-	if (optind + 1 == argc)
+	if (optind < argc)
 		name = argv[optind];
-	else if (optind != argc)
-		cmd_usage("sasl");
-	if (name == NULL && user == NULL) {
-		fprintf(stderr, "mailcred: sasl needs ACCOUNT, or --user with "
-		    "the token on stdin\n");
-		cmd_usage("sasl");
-	}
+	/* Not echoed: it may be a token typed where it must not be. */
+	if (optind + 1 < argc)
+		cmd_usage_error("sasl", "extra arguments after ACCOUNT (a "
+		    "token is read from stdin, never from the command line)");
+	if (name == NULL && user == NULL)
+		cmd_usage_error("sasl", "missing ACCOUNT, or --user with the "
+		    "token on stdin");
 
 	if (name != NULL) {
 		rc = cmd_load_account(name, &cfg, &acct);
