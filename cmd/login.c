@@ -137,6 +137,24 @@ check_store(const struct mc_account *acct)
 	return 0;
 }
 
+/*
+ * Until the browser and manual flows are built: says so, and what to do
+ * instead (auth/oauth.c's advice for Google's invalid_scope agrees).
+ */
+static int
+refuse_flow(const struct mc_account *acct)
+{
+	char *msg = NULL;
+
+	if (asprintf(&msg, "the browser and manual login flows are not in "
+	    "this version of mailcred yet: log in with 'mailcred login %s "
+	    "--flow device' (Google refuses it for Gmail: use an app password "
+	    "there, 'mailcred password set %s' with auth = password)",
+	    acct->name, acct->name) < 0)
+		return cmd_fail(acct->name, MC_ERR_NOMEM, NULL);
+	return cmd_fail(acct->name, MC_ERR_SERVICE, msg);
+}
+
 int
 cmd_login(int argc, char **argv)
 {
@@ -186,10 +204,7 @@ cmd_login(int argc, char **argv)
 		    strcmp(flow, "browser") == 0 ? MC_FLOW_BROWSER :
 		    MC_FLOW_MANUAL;
 	if (f != MC_FLOW_DEVICE) {
-		rc = cmd_fail(acct->name, MC_ERR_SERVICE, strdup("this version "
-		    "of mailcred has only the device flow: run 'mailcred login "
-		    "NAME --flow device' (Gmail refuses it; use an app "
-		    "password with auth = password there)"));
+		rc = refuse_flow(acct);
 		goto out;
 	}
 	rc = check_store(acct);
