@@ -90,9 +90,11 @@ int cmd_read_secret(const char *prompt, size_t max, char **out,
     char **errmsg);
 
 /*
- * Runs acct's on_reauth command (if set) through /bin/sh with
- * MAILCRED_ACCOUNT in its environment, stdin from /dev/null and stdout
- * sent to stderr; does not wait longer than a few seconds.
+ * Runs acct's on_reauth command (if set) through /bin/sh -c, started with
+ * posix_spawn(3) so that no code of ours runs in the child (GDBus threads
+ * may exist), with our environment plus MAILCRED_ACCOUNT=NAME (replacing
+ * any), stdin from /dev/null, stdout sent to stderr and SIGPIPE at its
+ * default; does not wait longer than 5 seconds for it.
  */
 void cmd_run_on_reauth(const struct mc_account *acct);
 

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -416,30 +417,96 @@ out:
 	return rc;
 }
 
+/*
+ * A copy of environ with MAILCRED_ACCOUNT=name in place of any it held:
+ * env[0] is ours (free it and the array), the rest are environ's. NULL
+ * when out of memory.
+ */
+static char **
+reauth_env(const char *name)
+{
+	static const char var[] = "MAILCRED_ACCOUNT=";
+	size_t n = 0, i, j = 1;
+	char **env;
+
+	while (environ != NULL && environ[n] != NULL)
+		n++;
+	env = calloc(n + 2, sizeof(*env));
+	if (env == NULL)
+		return NULL;
+	if (asprintf(&env[0], "%s%s", var, name) < 0) {
+		free(env);
+		return NULL;
+	}
+	for (i = 0; i < n; i++)
+		if (strncmp(environ[i], var, sizeof(var) - 1) != 0)
+			env[j++] = environ[i];
+	env[j] = NULL;
+	return env;
+}
+
+/* Starts /bin/sh -c cmd with env; 0 and *pid, or an errno value. */
+static int
+spawn_shell(const char *cmd, char **env, pid_t *pid)
+{
+	char *argv[] = { "sh", "-c", (char *)cmd, NULL };
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t none, dfl;
+	int rc;
+
+	rc = posix_spawn_file_actions_init(&fa);
+	if (rc != 0)
+		return rc;
+	rc = posix_spawnattr_init(&attr);
+	if (rc != 0) {
+		posix_spawn_file_actions_destroy(&fa);
+		return rc;
+	}
+	/* We ignore SIGPIPE; a shell pipeline needs it back. */
+	sigemptyset(&none);
+	sigemptyset(&dfl);
+	sigaddset(&dfl, SIGPIPE);
+	rc = posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null",
+	    O_RDONLY, 0);
+	if (rc == 0)
+		rc = posix_spawn_file_actions_adddup2(&fa, STDERR_FILENO,
+		    STDOUT_FILENO);
+	if (rc == 0)
+		rc = posix_spawnattr_setsigdefault(&attr, &dfl);
+	if (rc == 0)
+		rc = posix_spawnattr_setsigmask(&attr, &none);
+	if (rc == 0)
+		rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF |
+		    POSIX_SPAWN_SETSIGMASK);
+	if (rc == 0)
+		rc = posix_spawn(pid, "/bin/sh", &fa, &attr, argv, env);
+	posix_spawnattr_destroy(&attr);
+	posix_spawn_file_actions_destroy(&fa);
+	return rc;
+}
+
 void
 cmd_run_on_reauth(const struct mc_account *acct)
 {
 	struct timespec pause = { 0, 50 * 1000 * 1000 };
+	char **env;
 	pid_t pid;
-	int status, i, fd;
+	int status, i, rc;
 
 	if (acct->on_reauth == NULL || acct->on_reauth[0] == '\0')
 		return;
-	fflush(stderr);
-	pid = fork();
-	if (pid < 0)
+	/* Everything is made before the child exists: it runs no code of
+	 * ours, GDBus threads or not. */
+	env = reauth_env(acct->name);
+	if (env == NULL)
 		return;
-	if (pid == 0) {
-		fd = open("/dev/null", O_RDONLY);
-		if (fd >= 0) {
-			dup2(fd, STDIN_FILENO);
-			close(fd);
-		}
-		dup2(STDERR_FILENO, STDOUT_FILENO);
-		setenv("MAILCRED_ACCOUNT", acct->name, 1);
-		execl("/bin/sh", "sh", "-c", acct->on_reauth, (char *)NULL);
-		_exit(127);
-	}
+	fflush(stderr);
+	rc = spawn_shell(acct->on_reauth, env, &pid);
+	free(env[0]);
+	free(env);
+	if (rc != 0)
+		return;
 	/* A notification should be quick; do not hold the caller long. */
 	for (i = 0; i < 100; i++) {
 		if (waitpid(pid, &status, WNOHANG) == pid)
