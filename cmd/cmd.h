@@ -81,10 +81,14 @@ int cmd_load_account(const char *name, struct mc_config **cfg,
 void cmd_http_opts(const struct mc_account *acct, struct mc_http_opts *http);
 
 /*
- * Reads a secret from stdin: on a terminal, prompts on stderr and turns
- * echo off; otherwise reads up to max bytes, and takes the first line.
- * Returns 0 and a malloc'd *out (wipe with mc_free_secret), or an
- * MC_ERR_* code with a message.
+ * Reads a secret of at most max bytes from stdin: on a terminal, prompts on
+ * stderr and reads one line with echo off (a SIGINT, SIGTERM, SIGHUP or
+ * SIGQUIT meanwhile puts the terminal settings back before the signal
+ * ends the process); otherwise reads all of stdin, which must hold one
+ * line (blank lines after it aside). A longer secret is refused
+ * (MC_ERR_DATA, "longer than max bytes"), never cut short. Returns 0 and a
+ * malloc'd *out (wipe with mc_free_secret), or an MC_ERR_* code with a
+ * message.
  */
 int cmd_read_secret(const char *prompt, size_t max, char **out,
     char **errmsg);

@@ -334,86 +334,163 @@ cmd_http_opts(const struct mc_account *acct, struct mc_http_opts *http)
 	http->trace_ctx = NULL;
 }
 
+/*
+ * While echo is off: the terminal settings to put back, and the signals
+ * that would otherwise end us with the terminal left mute.
+ */
+static struct termios tty_saved;
+static const int tty_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+#define NTTY_SIGNALS (sizeof(tty_signals) / sizeof(tty_signals[0]))
+
+/* Puts the terminal back, then dies of sig (SA_RESETHAND: the default). */
+static void
+tty_restore_and_die(int sig)
+{
+	tcsetattr(STDIN_FILENO, TCSANOW, &tty_saved);
+	raise(sig);
+}
+
+/*
+ * Turns echo off on stdin, with handlers that turn it back on before a
+ * signal ends us (a signal we ignore stays ignored). Returns 1 if echo was
+ * turned off: then tty_echo_on(old) must follow.
+ */
+static int
+tty_echo_off(struct sigaction old[NTTY_SIGNALS])
+{
+	struct termios quiet;
+	struct sigaction sa;
+	size_t i;
+
+	if (tcgetattr(STDIN_FILENO, &tty_saved) != 0)
+		return 0;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = tty_restore_and_die;
+	sa.sa_flags = SA_RESETHAND;
+	sigfillset(&sa.sa_mask);
+	for (i = 0; i < NTTY_SIGNALS; i++) {
+		sigaction(tty_signals[i], NULL, &old[i]);
+		if (old[i].sa_handler != SIG_IGN)
+			sigaction(tty_signals[i], &sa, NULL);
+	}
+	quiet = tty_saved;
+	quiet.c_lflag &= ~(tcflag_t)ECHO;
+	quiet.c_lflag |= ECHONL;
+	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) == 0)
+		return 1;
+	for (i = 0; i < NTTY_SIGNALS; i++)
+		sigaction(tty_signals[i], &old[i], NULL);
+	return 0;
+}
+
+/* Echo back on (discarding unread input), then the old handlers. */
+static void
+tty_echo_on(const struct sigaction old[NTTY_SIGNALS])
+{
+	size_t i;
+
+	tcsetattr(STDIN_FILENO, TCSAFLUSH, &tty_saved);
+	for (i = 0; i < NTTY_SIGNALS; i++)
+		sigaction(tty_signals[i], &old[i], NULL);
+}
+
+/*
+ * Reads into buf (size bytes, not terminated) until EOF, or on a terminal
+ * the end of the line; *len is what was read. Stops when buf is full, and
+ * then sets *more if there was more: on a terminal after reading the rest
+ * of the line, so it does not reach whoever reads the terminal next.
+ */
+static int
+read_input(char *buf, size_t size, int tty, size_t *len, int *more,
+    char **errmsg)
+{
+	char extra;
+	ssize_t n;
+
+	*len = 0;
+	*more = 0;
+	while (*len < size) {
+		n = read(STDIN_FILENO, buf + *len, tty ? 1 : size - *len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return mc_fail(MC_ERR_IO, errmsg, "cannot read stdin: %s",
+			    strerror(errno));
+		if (n == 0)
+			return MC_OK;
+		*len += (size_t)n;
+		if (tty && buf[*len - 1] == '\n')
+			return MC_OK;
+	}
+	do {
+		n = read(STDIN_FILENO, &extra, 1);
+		if (n == 1)
+			*more = 1;
+	} while ((n == 1 && tty && extra != '\n') || (n < 0 && errno == EINTR));
+	mc_wipe(&extra, sizeof(extra));
+	return MC_OK;
+}
+
+/*
+ * Checks what read_input read (len bytes in buf, NUL-terminated) and cuts
+ * it to its first line: at most max bytes, one line (blank lines after it
+ * aside), no NUL byte, not empty.
+ */
+static int
+first_line(char *buf, size_t len, size_t max, int more, char **errmsg)
+{
+	size_t n;
+
+	if (memchr(buf, '\0', len) != NULL)
+		return mc_fail(MC_ERR_DATA, errmsg, "the secret holds a NUL "
+		    "byte");
+	n = strcspn(buf, "\n");
+	if (n > 0 && buf[n - 1] == '\r')
+		n--;
+	if (n > max || more)
+		return mc_fail(MC_ERR_DATA, errmsg, "the secret on stdin is "
+		    "longer than %zu bytes", max);
+	if (buf[n + strspn(buf + n, "\r\n")] != '\0')
+		return mc_fail(MC_ERR_DATA, errmsg, "the secret on stdin has "
+		    "more than one line");
+	if (n == 0)
+		return mc_fail(MC_ERR_DATA, errmsg, "nothing was read from "
+		    "stdin");
+	buf[n] = '\0';
+	return MC_OK;
+}
+
 int
 cmd_read_secret(const char *prompt, size_t max, char **out, char **errmsg)
 {
-	struct termios old, quiet;
-	int tty = isatty(STDIN_FILENO), echo_off = 0;
-	char *buf = NULL;
-	size_t len = 0;
-	ssize_t n;
-	int rc;
+	struct sigaction old[NTTY_SIGNALS];
+	int tty = isatty(STDIN_FILENO), echo_off = 0, more, rc;
+	/* Room for the longest secret, its "\r\n", and a NUL. */
+	size_t size = max + 2, len;
+	char *buf;
 
 	*out = NULL;
-	buf = malloc(max + 1);
+	buf = malloc(size + 1);
 	if (buf == NULL)
 		return MC_ERR_NOMEM;
 	if (tty) {
 		fputs(prompt, stderr);
 		fflush(stderr);
-		if (tcgetattr(STDIN_FILENO, &old) == 0) {
-			quiet = old;
-			quiet.c_lflag &= ~(tcflag_t)ECHO;
-			quiet.c_lflag |= ECHONL;
-			echo_off = tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet)
-			    == 0;
-		}
+		echo_off = tty_echo_off(old);
 	}
-	/* Read until EOF, or the end of the first line on a terminal. */
-	while (len < max) {
-		n = read(STDIN_FILENO, buf + len, tty ? 1 : max - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = mc_fail(MC_ERR_IO, errmsg, "cannot read stdin: %s",
-			    strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (memchr(buf + len - (size_t)n, '\n', (size_t)n) != NULL)
-			break;
-	}
-	buf[len] = '\0';
-	if (len == max && !tty) {
-		char extra;
-
-		if (read(STDIN_FILENO, &extra, 1) == 1) {
-			rc = mc_fail(MC_ERR_DATA, errmsg, "the secret on stdin "
-			    "is longer than %zu bytes", max);
-			goto out;
-		}
-	}
-	if (memchr(buf, '\0', len) != NULL) {
-		rc = mc_fail(MC_ERR_DATA, errmsg, "the secret holds a NUL byte");
-		goto out;
-	}
-	/* The first line, without its line ending. */
-	len = strcspn(buf, "\n");
-	if (len < strlen(buf) && buf[len + 1 + strspn(buf + len + 1,
-	    "\r\n")] != '\0') {
-		rc = mc_fail(MC_ERR_DATA, errmsg, "the secret on stdin has "
-		    "more than one line");
-		goto out;
-	}
-	buf[len] = '\0';
-	if (len > 0 && buf[len - 1] == '\r')
-		buf[--len] = '\0';
-	if (len == 0) {
-		rc = mc_fail(MC_ERR_DATA, errmsg, "nothing was read from stdin");
-		goto out;
-	}
-	*out = buf;
-	buf = NULL;
-	rc = MC_OK;
-out:
+	rc = read_input(buf, size, tty, &len, &more, errmsg);
 	if (echo_off)
-		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
-	if (buf != NULL) {
-		mc_wipe(buf, max + 1);
-		free(buf);
+		tty_echo_on(old);
+	if (rc == MC_OK) {
+		buf[len] = '\0';
+		rc = first_line(buf, len, max, more, errmsg);
 	}
+	if (rc == MC_OK) {
+		*out = buf;
+		return MC_OK;
+	}
+	mc_wipe(buf, size + 1);
+	free(buf);
 	return rc;
 }
 
