@@ -52,7 +52,9 @@ unset no_proxy NO_PROXY
 # strace, where it works, sees any socket at all, DNS included.
 TRACE=()
 if strace -f -o /dev/null true 2>/dev/null; then
-	TRACE=(strace -f -qq -e trace=socket,connect -o "$T/strace.log")
+	# LeakSanitizer cannot work under ptrace (make check SANITIZE=1).
+	TRACE=(env "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+		strace -f -qq -e trace=socket,connect -o "$T/strace.log")
 else
 	diag "strace cannot trace here: relying on the proxy listener alone"
 fi

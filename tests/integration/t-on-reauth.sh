@@ -22,7 +22,9 @@ restart_oauth
 TRACE=()
 if strace -f -o /dev/null true 2>/dev/null; then
 	# mailcred's own calls only, not those of the shell it starts.
-	TRACE=(strace -qq -e trace=clone,clone3,fork,vfork -o "$T/strace.log")
+	# LeakSanitizer cannot work under ptrace (make check SANITIZE=1).
+	TRACE=(env "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+		strace -qq -e trace=clone,clone3,fork,vfork -o "$T/strace.log")
 else
 	diag "strace cannot trace here: not checking how the child is made"
 fi
