@@ -49,6 +49,13 @@ tests/unit/test_%: tests/unit/test_%.c libmailcred.a $(wildcard tests/unit/*.h)
 	$(CC) $(MC_CFLAGS) $(CMOCKA_CFLAGS) -o $@ $< libmailcred.a \
 		$(MC_LDFLAGS) $(DEP_LIBS) $(CMOCKA_LIBS)
 
+# cmd/ is not in libmailcred.a: a unit test of cmd code links the object it
+# tests (and openpty(3) from -lutil, for a real terminal).
+tests/unit/test_cmd_common: tests/unit/test_cmd_common.c cmd/common.o \
+		libmailcred.a $(wildcard tests/unit/*.h)
+	$(CC) $(MC_CFLAGS) $(CMOCKA_CFLAGS) -o $@ $< cmd/common.o \
+		libmailcred.a $(MC_LDFLAGS) $(DEP_LIBS) $(CMOCKA_LIBS) -lutil
+
 # check, demo and bench first make sure the dependencies are there (as
 # root on Debian/Ubuntu they are installed), then build in a fresh make so
 # pkg-config sees them.

@@ -26,13 +26,38 @@ extern struct cmd_globals g_opts;
 	{ "quiet", no_argument, NULL, 'q' }, \
 	{ "help", no_argument, NULL, 'h' }
 
-/* Handles a common option; returns 1 if opt was one, 0 if not. */
-int cmd_common_opt(int opt, const char *arg);
+struct option;
 
-/* Prints the synopsis of the command (or all) on stderr, exits 64. */
-void cmd_usage(const char *command) __attribute__((noreturn));
+/*
+ * getopt_long(3) over argv for command (NULL: mailcred's own options, before
+ * the command name) with longopts, which hold CMD_COMMON_LONGOPTS and end
+ * in a zero entry. Handles -c, -v and -q itself, and -h/--help: prints the
+ * help and exits 0. An unknown or ambiguous option, a missing argument, or
+ * an argument given to an option that takes none is a usage error naming
+ * the option (cmd_usage_error). Returns the next other option, or -1 at
+ * the end of the options (optind is then the first operand).
+ */
+int cmd_getopt(const char *command, int argc, char **argv,
+    const struct option *longopts);
 
-/* Prints the help on stdout and exits 0. */
+/*
+ * A usage error: prints "mailcred: COMMAND: MSG" (COMMAND left out when
+ * NULL; control characters shown as '?') and then the command's synopsis
+ * (all of them when NULL) on stderr, and exits 64. Nothing goes to stdout.
+ */
+void cmd_usage_error(const char *command, const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 2, 3)));
+
+/*
+ * The one operand ACCOUNT of command: argv[optind], or a usage error when
+ * it is missing or followed by others.
+ */
+const char *cmd_account_arg(const char *command, int argc, char **argv);
+
+/*
+ * Prints the help of command (NULL: of mailcred as a whole) on stdout and
+ * exits 0; an unknown command is a usage error.
+ */
 void cmd_help(const char *command) __attribute__((noreturn));
 
 /*
@@ -56,18 +81,24 @@ int cmd_load_account(const char *name, struct mc_config **cfg,
 void cmd_http_opts(const struct mc_account *acct, struct mc_http_opts *http);
 
 /*
- * Reads a secret from stdin: on a terminal, prompts on stderr and turns
- * echo off; otherwise reads up to max bytes, and takes the first line.
- * Returns 0 and a malloc'd *out (wipe with mc_free_secret), or an
- * MC_ERR_* code with a message.
+ * Reads a secret of at most max bytes from stdin: on a terminal, prompts on
+ * stderr and reads one line with echo off (a SIGINT, SIGTERM, SIGHUP or
+ * SIGQUIT meanwhile puts the terminal settings back before the signal
+ * ends the process); otherwise reads all of stdin, which must hold one
+ * line (blank lines after it aside). A longer secret is refused
+ * (MC_ERR_DATA, "longer than max bytes"), never cut short. Returns 0 and a
+ * malloc'd *out (wipe with mc_free_secret), or an MC_ERR_* code with a
+ * message.
  */
 int cmd_read_secret(const char *prompt, size_t max, char **out,
     char **errmsg);
 
 /*
- * Runs acct's on_reauth command (if set) through /bin/sh with
- * MAILCRED_ACCOUNT in its environment, stdin from /dev/null and stdout
- * sent to stderr; does not wait longer than a few seconds.
+ * Runs acct's on_reauth command (if set) through /bin/sh -c, started with
+ * posix_spawn(3) so that no code of ours runs in the child (GDBus threads
+ * may exist), with our environment plus MAILCRED_ACCOUNT=NAME (replacing
+ * any), stdin from /dev/null, stdout sent to stderr and SIGPIPE at its
+ * default; does not wait longer than 5 seconds for it.
  */
 void cmd_run_on_reauth(const struct mc_account *acct);
 

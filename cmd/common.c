@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,8 +22,8 @@
 
 struct cmd_globals g_opts;
 
-int
-cmd_common_opt(int opt, const char *arg)
+static int
+common_opt(int opt, const char *arg)
 {
 	switch (opt) {
 	case 'c':
@@ -77,51 +78,174 @@ static const struct {
 };
 #define NUSAGES (sizeof(usages) / sizeof(usages[0]))
 
-static const char global_usage[] =
-    "usage: mailcred [-c FILE] [-v] [-q] COMMAND [ARGS]\n"
+/* As mailcred(1)'s SYNOPSIS: this, each command's synopsis, the tail. */
+static const char usage_head[] =
+    "usage: mailcred [-c FILE] [-v] [-q] COMMAND [ARGS]\n";
+static const char usage_tail[] =
+    "       mailcred help [COMMAND]\n"
     "       mailcred --version | --help\n";
 
-void
-cmd_usage(const char *command)
+/* The whole synopsis on f. */
+static void
+print_synopsis(FILE *f)
 {
 	size_t i;
 
-	fputs(global_usage, stderr);
+	fputs(usage_head, f);
 	for (i = 0; i < NUSAGES; i++)
-		if (command == NULL || strcmp(command, usages[i].name) == 0)
-			fprintf(stderr, "       mailcred %s\n",
-			    usages[i].synopsis);
+		fprintf(f, "       mailcred %s\n", usages[i].synopsis);
+	fputs(usage_tail, f);
+}
+
+/* The entry of usages[] for command, or -1. */
+static int
+find_usage(const char *command)
+{
+	size_t i;
+
+	for (i = 0; command != NULL && i < NUSAGES; i++)
+		if (strcmp(command, usages[i].name) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* The synopsis of command (all of them for NULL or an unknown one). */
+static void
+print_usage(const char *command)
+{
+	int u = find_usage(command);
+
+	if (u >= 0)
+		fprintf(stderr, "usage: mailcred %s\n", usages[u].synopsis);
+	else
+		print_synopsis(stderr);
+}
+
+void
+cmd_usage_error(const char *command, const char *fmt, ...)
+{
+	char *msg = NULL, *p;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&msg, fmt, ap);
+	va_end(ap);
+	/* Operands come from the user: keep the line one line. */
+	for (p = msg; n >= 0 && *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	fprintf(stderr, "mailcred: %s%s%s\n", command ? command : "",
+	    command ? ": " : "", n >= 0 ? msg : "usage error");
+	if (n >= 0)
+		free(msg);
+	print_usage(command);
 	exit(64);
+}
+
+/*
+ * Names what getopt_long found wrong in the option just read: opt is ':'
+ * (a missing argument) or '?'. For a long option, argv[optind - 1] is the
+ * word it came from; a short one is optopt.
+ */
+static void
+bad_option(const char *command, int opt, char **argv,
+    const struct option *longopts)
+{
+	const char *word = argv[optind - 1], *name;
+	const struct option *lo, *match = NULL;
+	size_t n;
+	int nmatch = 0, islong = strncmp(word, "--", 2) == 0;
+
+	if (opt == ':' && islong)
+		cmd_usage_error(command, "option '%s' needs an argument", word);
+	if (opt == ':')
+		cmd_usage_error(command, "option '-%c' needs an argument",
+		    optopt);
+	/* Unknown, ambiguous, or --flag=VALUE for a flag without one. */
+	name = islong ? word + 2 : word;
+	n = islong ? strcspn(name, "=") : 0;
+	for (lo = longopts; islong && lo->name != NULL; lo++) {
+		if (strncmp(lo->name, name, n) != 0)
+			continue;
+		match = lo;
+		if (lo->name[n] == '\0') {
+			nmatch = 1;
+			break;
+		}
+		nmatch++;
+	}
+	if (optopt != 0 && nmatch == 1 && name[n] == '=' &&
+	    match->has_arg == no_argument && match->val == optopt)
+		cmd_usage_error(command, "option '--%s' takes no argument",
+		    match->name);
+	/* A short option's optopt is its letter; a long one's is 0. */
+	if (optopt != 0)
+		cmd_usage_error(command, "unknown option '-%c'", optopt);
+	if (nmatch > 1)
+		cmd_usage_error(command, "option '--%.*s' is ambiguous",
+		    (int)n, name);
+	cmd_usage_error(command, "unknown option '--%.*s'", (int)n, name);
+}
+
+int
+cmd_getopt(const char *command, int argc, char **argv,
+    const struct option *longopts)
+{
+	/* ':' first: a missing argument is told apart from an unknown
+	 * option; '+' for mailcred itself: its options end at COMMAND. */
+	const char *optstring = command != NULL ? ":c:vqh" : "+:c:vqh";
+	int opt;
+
+	for (;;) {
+		opt = getopt_long(argc, argv, optstring, longopts, NULL);
+		if (opt == ':' || opt == '?')
+			bad_option(command, opt, argv, longopts);
+		if (opt == 'h')
+			cmd_help(command);
+		if (!common_opt(opt, optarg))
+			return opt;
+	}
+}
+
+const char *
+cmd_account_arg(const char *command, int argc, char **argv)
+{
+	if (optind >= argc)
+		cmd_usage_error(command, "missing ACCOUNT");
+	if (optind + 1 < argc)
+		cmd_usage_error(command, "extra argument '%s' after ACCOUNT",
+		    argv[optind + 1]);
+	return argv[optind];
 }
 
 void
 cmd_help(const char *command)
 {
-	size_t i;
+	int u = find_usage(command);
 
-	if (command == NULL) {
-		fputs("mailcred - gets, keeps and hands out mail credentials\n\n",
-		    stdout);
-		fputs(global_usage, stdout);
-		fputs("\nGlobal options:\n"
-		    "  -c FILE  configuration file (default "
-		    "~/.config/mailcred/config)\n"
-		    "  -v       diagnostics on stderr, secrets redacted\n"
-		    "  -q       no notes or warnings\n\nCommands:\n", stdout);
+	if (command != NULL && u < 0)
+		cmd_usage_error(NULL, "unknown command '%s'", command);
+	if (u >= 0) {
+		printf("usage: mailcred %s\n\n%s", usages[u].synopsis,
+		    usages[u].help);
+		exit(cmd_flush_stdout(NULL));
 	}
-	for (i = 0; i < NUSAGES; i++) {
-		if (command != NULL && strcmp(command, usages[i].name) != 0)
-			continue;
-		printf("  mailcred %s\n", usages[i].synopsis);
-		if (command != NULL)
-			printf("\n%s", usages[i].help);
-	}
-	if (command == NULL)
-		fputs("\nExit status: 0 ok, 64 usage, 65 bad data, 69 service "
-		    "unavailable, 75 temporary\nfailure (retry), 77 not logged "
-		    "in or authentication failed, 78 configuration.\n"
-		    "See mailcred(1) and mailcred.conf(5).\n", stdout);
-	exit(0);
+	fputs("mailcred - gets, keeps and hands out mail credentials\n\n",
+	    stdout);
+	print_synopsis(stdout);
+	fputs("\nGlobal options:\n"
+	    "  -c FILE  configuration file (default "
+	    "~/.config/mailcred/config)\n"
+	    "  -v       diagnostics on stderr, secrets redacted\n"
+	    "  -q       no notes or warnings\n"
+	    "\nmailcred help COMMAND (or COMMAND --help) says more about one "
+	    "command.\n"
+	    "\nExit status: 0 ok, 64 usage, 65 bad data, 69 service "
+	    "unavailable, 75 temporary\nfailure (retry), 77 not logged "
+	    "in or authentication failed, 78 configuration.\n"
+	    "See mailcred(1) and mailcred.conf(5).\n", stdout);
+	exit(cmd_flush_stdout(NULL));
 }
 
 static const char *
@@ -211,86 +335,232 @@ cmd_http_opts(const struct mc_account *acct, struct mc_http_opts *http)
 	http->trace_ctx = NULL;
 }
 
+/*
+ * While echo is off: the terminal settings to put back, and the signals
+ * that would otherwise end us with the terminal left mute.
+ */
+static struct termios tty_saved;
+static const int tty_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+#define NTTY_SIGNALS (sizeof(tty_signals) / sizeof(tty_signals[0]))
+
+/* Puts the terminal back, then dies of sig (SA_RESETHAND: the default). */
+static void
+tty_restore_and_die(int sig)
+{
+	tcsetattr(STDIN_FILENO, TCSANOW, &tty_saved);
+	raise(sig);
+}
+
+/*
+ * Turns echo off on stdin, with handlers that turn it back on before a
+ * signal ends us (a signal we ignore stays ignored). Returns 1 if echo was
+ * turned off: then tty_echo_on(old) must follow.
+ */
+static int
+tty_echo_off(struct sigaction old[NTTY_SIGNALS])
+{
+	struct termios quiet;
+	struct sigaction sa;
+	size_t i;
+
+	if (tcgetattr(STDIN_FILENO, &tty_saved) != 0)
+		return 0;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = tty_restore_and_die;
+	sa.sa_flags = SA_RESETHAND;
+	sigfillset(&sa.sa_mask);
+	for (i = 0; i < NTTY_SIGNALS; i++) {
+		sigaction(tty_signals[i], NULL, &old[i]);
+		if (old[i].sa_handler != SIG_IGN)
+			sigaction(tty_signals[i], &sa, NULL);
+	}
+	quiet = tty_saved;
+	quiet.c_lflag &= ~(tcflag_t)ECHO;
+	quiet.c_lflag |= ECHONL;
+	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) == 0)
+		return 1;
+	for (i = 0; i < NTTY_SIGNALS; i++)
+		sigaction(tty_signals[i], &old[i], NULL);
+	return 0;
+}
+
+/* Echo back on (discarding unread input), then the old handlers. */
+static void
+tty_echo_on(const struct sigaction old[NTTY_SIGNALS])
+{
+	size_t i;
+
+	tcsetattr(STDIN_FILENO, TCSAFLUSH, &tty_saved);
+	for (i = 0; i < NTTY_SIGNALS; i++)
+		sigaction(tty_signals[i], &old[i], NULL);
+}
+
+/*
+ * Reads into buf (size bytes, not terminated) until EOF, or on a terminal
+ * the end of the line; *len is what was read. Stops when buf is full, and
+ * then sets *more if there was more: on a terminal after reading the rest
+ * of the line, so it does not reach whoever reads the terminal next.
+ */
+static int
+read_input(char *buf, size_t size, int tty, size_t *len, int *more,
+    char **errmsg)
+{
+	char extra;
+	ssize_t n;
+
+	*len = 0;
+	*more = 0;
+	while (*len < size) {
+		n = read(STDIN_FILENO, buf + *len, tty ? 1 : size - *len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return mc_fail(MC_ERR_IO, errmsg, "cannot read stdin: %s",
+			    strerror(errno));
+		if (n == 0)
+			return MC_OK;
+		*len += (size_t)n;
+		if (tty && buf[*len - 1] == '\n')
+			return MC_OK;
+	}
+	do {
+		n = read(STDIN_FILENO, &extra, 1);
+		if (n == 1)
+			*more = 1;
+	} while ((n == 1 && tty && extra != '\n') || (n < 0 && errno == EINTR));
+	mc_wipe(&extra, sizeof(extra));
+	return MC_OK;
+}
+
+/*
+ * Checks what read_input read (len bytes in buf, NUL-terminated) and cuts
+ * it to its first line: at most max bytes, one line (blank lines after it
+ * aside), no NUL byte, not empty.
+ */
+static int
+first_line(char *buf, size_t len, size_t max, int more, char **errmsg)
+{
+	size_t n;
+
+	if (memchr(buf, '\0', len) != NULL)
+		return mc_fail(MC_ERR_DATA, errmsg, "the secret holds a NUL "
+		    "byte");
+	n = strcspn(buf, "\n");
+	if (n > 0 && buf[n - 1] == '\r')
+		n--;
+	if (n > max || more)
+		return mc_fail(MC_ERR_DATA, errmsg, "the secret on stdin is "
+		    "longer than %zu bytes", max);
+	if (buf[n + strspn(buf + n, "\r\n")] != '\0')
+		return mc_fail(MC_ERR_DATA, errmsg, "the secret on stdin has "
+		    "more than one line");
+	if (n == 0)
+		return mc_fail(MC_ERR_DATA, errmsg, "nothing was read from "
+		    "stdin");
+	buf[n] = '\0';
+	return MC_OK;
+}
+
 int
 cmd_read_secret(const char *prompt, size_t max, char **out, char **errmsg)
 {
-	struct termios old, quiet;
-	int tty = isatty(STDIN_FILENO), echo_off = 0;
-	char *buf = NULL;
-	size_t len = 0;
-	ssize_t n;
-	int rc;
+	struct sigaction old[NTTY_SIGNALS];
+	int tty = isatty(STDIN_FILENO), echo_off = 0, more, rc;
+	/* Room for the longest secret, its "\r\n", and a NUL. */
+	size_t size = max + 2, len;
+	char *buf;
 
 	*out = NULL;
-	buf = malloc(max + 1);
+	buf = malloc(size + 1);
 	if (buf == NULL)
 		return MC_ERR_NOMEM;
 	if (tty) {
 		fputs(prompt, stderr);
 		fflush(stderr);
-		if (tcgetattr(STDIN_FILENO, &old) == 0) {
-			quiet = old;
-			quiet.c_lflag &= ~(tcflag_t)ECHO;
-			quiet.c_lflag |= ECHONL;
-			echo_off = tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet)
-			    == 0;
-		}
+		echo_off = tty_echo_off(old);
 	}
-	/* Read until EOF, or the end of the first line on a terminal. */
-	while (len < max) {
-		n = read(STDIN_FILENO, buf + len, tty ? 1 : max - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = mc_fail(MC_ERR_IO, errmsg, "cannot read stdin: %s",
-			    strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (memchr(buf + len - (size_t)n, '\n', (size_t)n) != NULL)
-			break;
-	}
-	buf[len] = '\0';
-	if (len == max && !tty) {
-		char extra;
-
-		if (read(STDIN_FILENO, &extra, 1) == 1) {
-			rc = mc_fail(MC_ERR_DATA, errmsg, "the secret on stdin "
-			    "is longer than %zu bytes", max);
-			goto out;
-		}
-	}
-	if (memchr(buf, '\0', len) != NULL) {
-		rc = mc_fail(MC_ERR_DATA, errmsg, "the secret holds a NUL byte");
-		goto out;
-	}
-	/* The first line, without its line ending. */
-	len = strcspn(buf, "\n");
-	if (len < strlen(buf) && buf[len + 1 + strspn(buf + len + 1,
-	    "\r\n")] != '\0') {
-		rc = mc_fail(MC_ERR_DATA, errmsg, "the secret on stdin has "
-		    "more than one line");
-		goto out;
-	}
-	buf[len] = '\0';
-	if (len > 0 && buf[len - 1] == '\r')
-		buf[--len] = '\0';
-	if (len == 0) {
-		rc = mc_fail(MC_ERR_DATA, errmsg, "nothing was read from stdin");
-		goto out;
-	}
-	*out = buf;
-	buf = NULL;
-	rc = MC_OK;
-out:
+	rc = read_input(buf, size, tty, &len, &more, errmsg);
 	if (echo_off)
-		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
-	if (buf != NULL) {
-		mc_wipe(buf, max + 1);
-		free(buf);
+		tty_echo_on(old);
+	if (rc == MC_OK) {
+		buf[len] = '\0';
+		rc = first_line(buf, len, max, more, errmsg);
 	}
+	if (rc == MC_OK) {
+		*out = buf;
+		return MC_OK;
+	}
+	mc_wipe(buf, size + 1);
+	free(buf);
+	return rc;
+}
+
+/*
+ * A copy of environ with MAILCRED_ACCOUNT=name in place of any it held:
+ * env[0] is ours (free it and the array), the rest are environ's. NULL
+ * when out of memory.
+ */
+static char **
+reauth_env(const char *name)
+{
+	static const char var[] = "MAILCRED_ACCOUNT=";
+	size_t n = 0, i, j = 1;
+	char **env;
+
+	while (environ != NULL && environ[n] != NULL)
+		n++;
+	env = calloc(n + 2, sizeof(*env));
+	if (env == NULL)
+		return NULL;
+	if (asprintf(&env[0], "%s%s", var, name) < 0) {
+		free(env);
+		return NULL;
+	}
+	for (i = 0; i < n; i++)
+		if (strncmp(environ[i], var, sizeof(var) - 1) != 0)
+			env[j++] = environ[i];
+	env[j] = NULL;
+	return env;
+}
+
+/* Starts /bin/sh -c cmd with env; 0 and *pid, or an errno value. */
+static int
+spawn_shell(const char *cmd, char **env, pid_t *pid)
+{
+	char *argv[] = { "sh", "-c", (char *)cmd, NULL };
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t none, dfl;
+	int rc;
+
+	rc = posix_spawn_file_actions_init(&fa);
+	if (rc != 0)
+		return rc;
+	rc = posix_spawnattr_init(&attr);
+	if (rc != 0) {
+		posix_spawn_file_actions_destroy(&fa);
+		return rc;
+	}
+	/* We ignore SIGPIPE; a shell pipeline needs it back. */
+	sigemptyset(&none);
+	sigemptyset(&dfl);
+	sigaddset(&dfl, SIGPIPE);
+	rc = posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null",
+	    O_RDONLY, 0);
+	if (rc == 0)
+		rc = posix_spawn_file_actions_adddup2(&fa, STDERR_FILENO,
+		    STDOUT_FILENO);
+	if (rc == 0)
+		rc = posix_spawnattr_setsigdefault(&attr, &dfl);
+	if (rc == 0)
+		rc = posix_spawnattr_setsigmask(&attr, &none);
+	if (rc == 0)
+		rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF |
+		    POSIX_SPAWN_SETSIGMASK);
+	if (rc == 0)
+		rc = posix_spawn(pid, "/bin/sh", &fa, &attr, argv, env);
+	posix_spawnattr_destroy(&attr);
+	posix_spawn_file_actions_destroy(&fa);
 	return rc;
 }
 
@@ -298,26 +568,23 @@ void
 cmd_run_on_reauth(const struct mc_account *acct)
 {
 	struct timespec pause = { 0, 50 * 1000 * 1000 };
+	char **env;
 	pid_t pid;
-	int status, i, fd;
+	int status, i, rc;
 
 	if (acct->on_reauth == NULL || acct->on_reauth[0] == '\0')
 		return;
-	fflush(stderr);
-	pid = fork();
-	if (pid < 0)
+	/* Everything is made before the child exists: it runs no code of
+	 * ours, GDBus threads or not. */
+	env = reauth_env(acct->name);
+	if (env == NULL)
 		return;
-	if (pid == 0) {
-		fd = open("/dev/null", O_RDONLY);
-		if (fd >= 0) {
-			dup2(fd, STDIN_FILENO);
-			close(fd);
-		}
-		dup2(STDERR_FILENO, STDOUT_FILENO);
-		setenv("MAILCRED_ACCOUNT", acct->name, 1);
-		execl("/bin/sh", "sh", "-c", acct->on_reauth, (char *)NULL);
-		_exit(127);
-	}
+	fflush(stderr);
+	rc = spawn_shell(acct->on_reauth, env, &pid);
+	free(env[0]);
+	free(env);
+	if (rc != 0)
+		return;
 	/* A notification should be quick; do not hold the caller long. */
 	for (i = 0; i < 100; i++) {
 		if (waitpid(pid, &status, WNOHANG) == pid)

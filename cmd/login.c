@@ -146,6 +146,24 @@ check_store(const struct mc_account *acct)
 	return 0;
 }
 
+/*
+ * Until the browser and manual flows are built: says so, and what to do
+ * instead (auth/oauth.c's advice for Google's invalid_scope agrees).
+ */
+static int
+refuse_flow(const struct mc_account *acct)
+{
+	char *msg = NULL;
+
+	if (asprintf(&msg, "the browser and manual login flows are not in "
+	    "this version of mailcred yet: log in with 'mailcred login %s "
+	    "--flow device' (Google refuses it for Gmail: use an app password "
+	    "there, 'mailcred password set %s' with auth = password)",
+	    acct->name, acct->name) < 0)
+		return cmd_fail(acct->name, MC_ERR_NOMEM, NULL);
+	return cmd_fail(acct->name, MC_ERR_SERVICE, msg);
+}
+
 int
 cmd_login(int argc, char **argv)
 {
@@ -162,34 +180,25 @@ cmd_login(int argc, char **argv)
 	int json = 0, opt, rc;
 	enum mc_flow f;
 
-	while ((opt = getopt_long(argc, argv, "c:vqh", longopts, NULL)) != -1) {
-		if (cmd_common_opt(opt, optarg))
-			continue;
+	while ((opt = cmd_getopt("login", argc, argv, longopts)) != -1) {
 		switch (opt) {
 		case 'f':
 			flow = optarg;
 			if (strcmp(flow, "device") != 0 &&
 			    strcmp(flow, "browser") != 0 &&
-			    strcmp(flow, "manual") != 0) {
-				fprintf(stderr, "mailcred: --flow is device, "
-				    "browser or manual\n");
-				cmd_usage("login");
-			}
+			    strcmp(flow, "manual") != 0)
+				cmd_usage_error("login", "--flow is device, "
+				    "browser or manual, not '%s'", flow);
 			break;
 		case 'n':
 			break;	/* the device flow never opens a browser */
 		case 'j':
 			json = 1;
 			break;
-		case 'h':
-			cmd_help("login");
-		default:
-			cmd_usage("login");
 		}
 	}
-	if (optind + 1 != argc)
-		cmd_usage("login");
-	rc = cmd_load_account(argv[optind], &cfg, &acct);
+	rc = cmd_load_account(cmd_account_arg("login", argc, argv), &cfg,
+	    &acct);
 	if (rc != 0)
 		goto out;
 	if (acct->auth != MC_AUTH_OAUTH2) {
@@ -204,10 +213,7 @@ cmd_login(int argc, char **argv)
 		    strcmp(flow, "browser") == 0 ? MC_FLOW_BROWSER :
 		    MC_FLOW_MANUAL;
 	if (f != MC_FLOW_DEVICE) {
-		rc = cmd_fail(acct->name, MC_ERR_SERVICE, strdup("this version "
-		    "of mailcred has only the device flow: run 'mailcred login "
-		    "NAME --flow device' (Gmail refuses it; use an app "
-		    "password with auth = password there)"));
+		rc = refuse_flow(acct);
 		goto out;
 	}
 	rc = check_store(acct);

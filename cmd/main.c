@@ -69,22 +69,14 @@ main(int argc, char **argv)
 	umask(077);
 	mc_json_use_wiping_alloc();
 
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "+c:vqh", longopts, NULL)) != -1) {
-		if (cmd_common_opt(opt, optarg))
-			continue;
-		if (opt == 'h')
-			cmd_help(NULL);
+	while ((opt = cmd_getopt(NULL, argc, argv, longopts)) != -1) {
 		if (opt == 'V') {
 			printf("mailcred %s\n", MAILCRED_VERSION);
-			return 0;
+			return cmd_flush_stdout(NULL);
 		}
-		fprintf(stderr, "mailcred: unknown option '%s'\n",
-		    argv[optind - 1]);
-		cmd_usage(NULL);
 	}
 	if (optind >= argc)
-		cmd_usage(NULL);
+		cmd_usage_error(NULL, "missing COMMAND");
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(argv[optind], commands[i].name) == 0) {
 			argv += optind;
@@ -93,8 +85,11 @@ main(int argc, char **argv)
 			return commands[i].fn(argc, argv);
 		}
 	}
-	if (strcmp(argv[optind], "help") == 0)
+	if (strcmp(argv[optind], "help") == 0) {
+		if (optind + 2 < argc)
+			cmd_usage_error(NULL, "help: extra argument '%s'",
+			    argv[optind + 2]);
 		cmd_help(optind + 1 < argc ? argv[optind + 1] : NULL);
-	fprintf(stderr, "mailcred: unknown command '%s'\n", argv[optind]);
-	cmd_usage(NULL);
+	}
+	cmd_usage_error(NULL, "unknown command '%s'", argv[optind]);
 }

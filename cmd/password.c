@@ -98,22 +98,22 @@ cmd_password(int argc, char **argv)
 	char *msg = NULL;
 	int opt, rc;
 
-	while ((opt = getopt_long(argc, argv, "c:vqh", longopts, NULL)) != -1) {
-		if (cmd_common_opt(opt, optarg))
-			continue;
-		if (opt == 'h')
-			cmd_help("password");
-		cmd_usage("password");
-	}
-	if (optind + 2 != argc)
-		cmd_usage("password");
+	while ((opt = cmd_getopt("password", argc, argv, longopts)) != -1)
+		;	/* only the common options */
+	if (optind >= argc)
+		cmd_usage_error("password", "missing set, get or delete");
 	action = argv[optind];
 	if (strcmp(action, "set") != 0 && strcmp(action, "get") != 0 &&
-	    strcmp(action, "delete") != 0) {
-		fprintf(stderr, "mailcred: password takes set, get or "
-		    "delete\n");
-		cmd_usage("password");
-	}
+	    strcmp(action, "delete") != 0)
+		cmd_usage_error("password", "unknown action '%s': use set, get "
+		    "or delete", action);
+	if (optind + 1 >= argc)
+		cmd_usage_error("password", "missing ACCOUNT");
+	/* Not echoed: it may be a password typed where it must not be. */
+	if (optind + 2 < argc)
+		cmd_usage_error("password", "extra arguments after ACCOUNT "
+		    "(set reads the password from stdin, never from the "
+		    "command line)");
 	rc = cmd_load_account(argv[optind + 1], &cfg, &acct);
 	if (rc != 0)
 		goto out;

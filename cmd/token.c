@@ -57,34 +57,25 @@ cmd_token(int argc, char **argv)
 	int json = 0, opt, rc;
 	long v;
 
-	while ((opt = getopt_long(argc, argv, "c:vqh", longopts, NULL)) != -1) {
-		if (cmd_common_opt(opt, optarg))
-			continue;
+	while ((opt = cmd_getopt("token", argc, argv, longopts)) != -1) {
 		switch (opt) {
 		case 'j':
 			json = 1;
 			break;
 		case 'm':
 			v = cmd_parse_ulong(optarg, 7 * 24 * 3600);
-			if (v < 0) {
-				fprintf(stderr, "mailcred: --min-valid takes "
-				    "seconds, 0 to 604800\n");
-				cmd_usage("token");
-			}
+			if (v < 0)
+				cmd_usage_error("token", "--min-valid takes "
+				    "seconds, 0 to 604800, not '%s'", optarg);
 			to.min_valid = (int)v;
 			break;
 		case 'r':
 			to.force = 1;
 			break;
-		case 'h':
-			cmd_help("token");
-		default:
-			cmd_usage("token");
 		}
 	}
-	if (optind + 1 != argc)
-		cmd_usage("token");
-	rc = cmd_load_account(argv[optind], &cfg, &acct);
+	rc = cmd_load_account(cmd_account_arg("token", argc, argv), &cfg,
+	    &acct);
 	if (rc != 0)
 		goto out;
 	rc = cmd_get_token(acct, &to, &ts);
