@@ -19,6 +19,9 @@
  * is STORE_ELOCKED. When nothing matches it asks whether the default
  * collection is locked, since a service may hide a locked collection's
  * items, before it says STORE_ENOTFOUND.
+ *
+ * No D-Bus session bus at all is STORE_ENOBUS; a bus without the Secret
+ * Service on it, STORE_ENOSERVICE.
  */
 #define SECRET_API_SUBJECT_TO_CHANGE 1
 
@@ -259,9 +262,9 @@ ss_connect(struct ss_call *c, char **errmsg)
 			g_error_free(error);
 			return ss_timeout(c, errmsg);
 		}
-		rc = store_fail(STORE_ENOSERVICE, errmsg, "cannot reach the "
-		    "D-Bus session bus (%s): no Secret Service is available; "
-		    "on a headless machine use store = file", error->message);
+		rc = store_fail(STORE_ENOBUS, errmsg, "no D-Bus session bus "
+		    "(%s), so no Secret Service: on a machine without a "
+		    "desktop session use store = file", error->message);
 		g_error_free(error);
 		return rc;
 	}

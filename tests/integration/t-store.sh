@@ -19,20 +19,25 @@ EOC
 chmod 600 "$CONF"
 PW='abcd efgh ijkl mnop'
 
-# No D-Bus session at all (a cron job, an SSH session): exit 75, advice.
+# No D-Bus session at all (a cron job, an SSH session): permanent on this
+# machine, so 78 (configuration), not 75 (a mail client would retry
+# forever), with the store = file advice.
 unset DBUS_SESSION_BUS_ADDRESS
 out=$(mc password get "$P" 2>"$T/e1")
-assert_status $? 75 "no D-Bus session: exit 75"
+assert_status $? 78 "no D-Bus session: exit 78"
 assert_eq "$out" "" "no D-Bus session: nothing on stdout"
-assert_match "$(cat "$T/e1")" "^mailcred: $P: .*Secret Service.*store = file" "no D-Bus session: says what to do"
+assert_match "$(cat "$T/e1")" "^mailcred: $P: no D-Bus session bus .*store = file" "no D-Bus session: says so and what to do"
 assert_eq "$(wc -l <"$T/e1")" 1 "no D-Bus session: one line"
+printf '%s' "$PW" | mc password set "$P" 2>"$T/e1b"
+assert_status $? 78 "no D-Bus session: storing exits 78 too"
 
-# A bus without a Secret Service.
+# A bus without a Secret Service: 69, service unavailable.
 start_bus_only
 out=$(mc password get "$P" 2>"$T/e2")
-assert_status $? 75 "no Secret Service: exit 75"
+assert_status $? 69 "no Secret Service: exit 69"
 assert_eq "$out" "" "no Secret Service: nothing on stdout"
-assert_match "$(cat "$T/e2")" "^mailcred: $P: no Secret Service" "no Secret Service: named as such"
+assert_match "$(cat "$T/e2")" "^mailcred: $P: no Secret Service is running" "no Secret Service: named as such"
+assert_eq "$(wc -l <"$T/e2")" 1 "no Secret Service: one line"
 stop_bus
 
 # The real keyring: set, get, replace, delete.

@@ -573,20 +573,25 @@ test_no_service(void **state)
 	assert_int_equal(run_child("delete", env.nosvc_addr, run, msg,
 	    sizeof(msg), &t), STORE_ENOSERVICE);
 
-	/* No bus at all, and no X11 to autolaunch one. */
+	/* No bus at all, and no X11 to autolaunch one: its own case. */
 	assert_int_equal(run_child("get", NULL, empty, msg, sizeof(msg), &t),
-	    STORE_ENOSERVICE);
-	assert_string_equal(msg, "cannot reach the D-Bus session bus (Cannot "
-	    "autolaunch D-Bus without X11 $DISPLAY): no Secret Service is "
-	    "available; on a headless machine use store = file");
+	    STORE_ENOBUS);
+	assert_string_equal(msg, "no D-Bus session bus (Cannot autolaunch "
+	    "D-Bus without X11 $DISPLAY), so no Secret Service: on a machine "
+	    "without a desktop session use store = file");
 	assert_true(t < 2.0);
+	assert_int_equal(run_child("put", NULL, empty, msg, sizeof(msg), &t),
+	    STORE_ENOBUS);
+	assert_int_equal(run_child("delete", NULL, empty, msg, sizeof(msg),
+	    &t), STORE_ENOBUS);
 
-	/* An address whose socket is gone. */
+	/* An address whose socket is gone: no bus either. */
 	assert_true(snprintf(missing, sizeof(missing), "unix:path=%s/gone",
 	    run) < (int)sizeof(missing));
 	assert_int_equal(run_child("get", missing, run, msg, sizeof(msg), &t),
-	    STORE_ENOSERVICE);
-	assert_non_null(strstr(msg, "cannot reach the D-Bus session bus"));
+	    STORE_ENOBUS);
+	assert_non_null(strstr(msg, "no D-Bus session bus"));
+	assert_non_null(strstr(msg, "store = file"));
 }
 
 static void
