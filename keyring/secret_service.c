@@ -538,6 +538,27 @@ ss_close(void *be)
 	free(ss);
 }
 
+/* The value as a C string into *secret (malloc'd): text without NUL. */
+static int
+ss_copy_value(SecretValue *value, char **secret, char **errmsg)
+{
+	const gchar *data;
+	gsize len = 0;
+	char *copy;
+
+	data = secret_value_get(value, &len);
+	if (len > STORE_SECRET_MAX || memchr(data, '\0', len) != NULL)
+		return store_fail(STORE_EIO, errmsg, "the stored secret is not "
+		    "text: store it again");
+	copy = malloc(len + 1);
+	if (copy == NULL)
+		return STORE_ENOMEM;
+	memcpy(copy, data, len);
+	copy[len] = '\0';
+	*secret = copy;
+	return STORE_OK;
+}
+
 static int
 ss_get(void *be, const char *account, const char *kind, char **secret,
     char **errmsg)
@@ -548,9 +569,6 @@ ss_get(void *be, const char *account, const char *kind, char **secret,
 	GError *error = NULL;
 	SecretValue *value = NULL;
 	gchar **unlocked = NULL, **locked = NULL;
-	const gchar *data;
-	gsize len = 0;
-	char *copy = NULL;
 	int rc;
 
 	ss_call_begin(&c, be);
@@ -589,21 +607,7 @@ ss_get(void *be, const char *account, const char *kind, char **secret,
 		goto out;
 	}
 
-	data = secret_value_get(value, &len);
-	if (len > STORE_SECRET_MAX || memchr(data, '\0', len) != NULL) {
-		rc = store_fail(STORE_EIO, errmsg, "the stored secret is not "
-		    "text: store it again");
-		goto out;
-	}
-	copy = malloc(len + 1);
-	if (copy == NULL) {
-		rc = STORE_ENOMEM;
-		goto out;
-	}
-	memcpy(copy, data, len);
-	copy[len] = '\0';
-	*secret = copy;
-	rc = STORE_OK;
+	rc = ss_copy_value(value, secret, errmsg);
 out:
 	/* libsecret keeps values in its secure memory and wipes them. */
 	if (value != NULL)
