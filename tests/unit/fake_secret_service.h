@@ -22,6 +22,8 @@
 #ifndef MAILCRED_TESTS_FAKE_SECRET_SERVICE_H
 #define MAILCRED_TESTS_FAKE_SECRET_SERVICE_H
 
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 

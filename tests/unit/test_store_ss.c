@@ -606,6 +606,14 @@ run_child(const char *op, const char *address, const char *runtime_dir,
 	return (int)v;
 }
 
+/* Stops a fake Secret Service (when the fake bus goes, it goes too). */
+static void
+stop_fake(pid_t pid)
+{
+	kill(pid, SIGTERM);
+	wait_exit(pid);
+}
+
 /*
  * Starts the fake Secret Service in mode on the fake bus, logging to
  * root/fake.log (emptied first); returns its PID once it owns its name.
@@ -634,16 +642,11 @@ start_fake(const char *mode)
 	assert_true(pid > 0);
 	waiter = spawn(wait_argv, envp, -1, -1, NULL);
 	free(envp);
-	assert_true(waiter > 0);
-	assert_int_equal(wait_exit(waiter), 0);
+	if (waiter < 0 || wait_exit(waiter) != 0) {
+		stop_fake(pid);
+		fail_msg("the fake Secret Service did not start");
+	}
 	return pid;
-}
-
-static void
-stop_fake(pid_t pid)
-{
-	kill(pid, SIGTERM);
-	wait_exit(pid);
 }
 
 /* The fake service's log, into buf. */
