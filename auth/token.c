@@ -34,7 +34,18 @@ mc_store_error(int serr, char *storemsg, const char *notfound, char **errmsg)
 		rc = mc_fail(MC_ERR_CONFIG, errmsg, "%s", storemsg ? storemsg :
 		    "the account name cannot be used in the store");
 		break;
+	case STORE_ENOBUS:
+		/* Permanent on this machine: retrying cannot help (78). */
+		rc = mc_fail(MC_ERR_CONFIG, errmsg, "%s", storemsg ? storemsg :
+		    "no D-Bus session bus: use store = file");
+		break;
+	case STORE_ENOSERVICE:
+	case STORE_ENOCOLLECTION:
+		rc = mc_fail(MC_ERR_SERVICE, errmsg, "%s", storemsg ? storemsg :
+		    "the Secret Service cannot keep secrets here");
+		break;
 	default:
+		/* Locked, timed out, I/O: temporary (75). */
 		rc = mc_fail(MC_ERR_STORE, errmsg, "%s", storemsg ? storemsg :
 		    "the store failed");
 		break;

@@ -338,13 +338,44 @@ remove_stale_tmp(int dfd)
 	closedir(d);
 }
 
+/*
+ * Creates a new temporary file in the store directory dfd, its name into
+ * tmp[size], open for writing into *fdp.
+ */
+static int
+create_tmp(const struct file_store *fs, int dfd, char *tmp, size_t size,
+    int *fdp, char **errmsg)
+{
+	int fd = -1, e, i;
+
+	*fdp = -1;
+	for (i = 0; i < FILE_TMP_TRIES && fd < 0; i++) {
+		if (tmp_name(tmp, size) != 0)
+			return store_fail(STORE_EIO, errmsg, "cannot make a "
+			    "temporary file name in %s", fs->dir);
+		fd = openat(dfd, tmp, O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY |
+		    O_CLOEXEC, 0600);
+		if (fd < 0 && errno != EEXIST) {
+			e = errno;
+			return store_fail(e == EACCES ? STORE_EPERM : STORE_EIO,
+			    errmsg, "cannot create a file in %s: %s", fs->dir,
+			    strerror(e));
+		}
+	}
+	if (fd < 0)
+		return store_fail(STORE_EIO, errmsg, "cannot create a temporary "
+		    "file in %s", fs->dir);
+	*fdp = fd;
+	return STORE_OK;
+}
+
 static int
 file_put(void *be, const char *account, const char *kind, const char *secret,
     char **errmsg)
 {
 	struct file_store *fs = be;
 	char name[STORE_FILE_NAME_SIZE], tmp[64];
-	int dfd = -1, fd = -1, tmp_made = 0, rc, e, i;
+	int dfd = -1, fd = -1, tmp_made = 0, rc, e;
 
 	rc = store_file_name(account, kind, name, errmsg);
 	if (rc != STORE_OK)
@@ -353,28 +384,9 @@ file_put(void *be, const char *account, const char *kind, const char *secret,
 	if (rc != STORE_OK)
 		goto out;
 	remove_stale_tmp(dfd);
-
-	for (i = 0; i < FILE_TMP_TRIES && fd < 0; i++) {
-		if (tmp_name(tmp, sizeof(tmp)) != 0) {
-			rc = store_fail(STORE_EIO, errmsg, "cannot make a "
-			    "temporary file name in %s", fs->dir);
-			goto out;
-		}
-		fd = openat(dfd, tmp, O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY |
-		    O_CLOEXEC, 0600);
-		if (fd < 0 && errno != EEXIST) {
-			e = errno;
-			rc = store_fail(e == EACCES ? STORE_EPERM : STORE_EIO,
-			    errmsg, "cannot create a file in %s: %s", fs->dir,
-			    strerror(e));
-			goto out;
-		}
-	}
-	if (fd < 0) {
-		rc = store_fail(STORE_EIO, errmsg, "cannot create a temporary "
-		    "file in %s", fs->dir);
+	rc = create_tmp(fs, dfd, tmp, sizeof(tmp), &fd, errmsg);
+	if (rc != STORE_OK)
 		goto out;
-	}
 	tmp_made = 1;
 	/* Exactly 0600 whatever the umask took away. */
 	if (fchmod(fd, 0600) != 0 || write_all(fd, secret, strlen(secret)) != 0 ||

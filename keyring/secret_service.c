@@ -3,22 +3,40 @@
  * KeePassXC, ...) through libsecret.
  *
  * Items use the schema "org.mailcred.Secret" with the attributes "account"
- * and "kind"; they only name the item, the secret travels as the item's
- * text/plain value. New items go to the default collection.
+ * and "kind" (and "xdg:schema", as libsecret writes it, so that lookups by
+ * schema find them); they only name the item, the secret travels as the
+ * item's text/plain value. New items go to the collection the "default"
+ * alias names.
  *
  * Every call has a deadline. libsecret's synchronous calls wait for D-Bus's
  * own 25 s timeout, twice over when the service is frozen, so each call here
- * runs libsecret's asynchronous API on a private GMainContext and a timeout
- * source cancels it. A cancelled step is still waited for (briefly), so no
- * callback runs later on memory that is gone.
+ * runs asynchronous D-Bus calls on a private GMainContext and a timeout
+ * source cancels them. A cancelled step is still waited for (briefly), so
+ * no callback runs later on memory that is gone.
  *
- * The success path of a get makes the same D-Bus calls as `secret-tool
- * lookup`: connect, the service proxy, OpenSession, SearchItems, GetSecrets.
- * Unlike secret_service_lookup() it never asks the service to unlock (a
- * prompt cut short by the deadline helps nobody): a match that is locked
- * is STORE_ELOCKED. When nothing matches it asks whether the default
- * collection is locked, since a service may hide a locked collection's
- * items, before it says STORE_ENOTFOUND.
+ * Nothing here ever prompts: no unlock dialog, no "create a keyring"
+ * dialog, no confirmation. libsecret's helpers that may prompt
+ * (secret_service_lookup, _store, _clear, _create_item_dbus_path,
+ * _delete_item_dbus_path) are not used. The two methods that may answer
+ * with a prompt, Collection.CreateItem and Item.Delete, are called
+ * directly; a prompt in their answer is dismissed unseen, and the store
+ * reports STORE_ELOCKED.
+ *
+ *   get     OpenSession, SearchItems, GetSecrets: the D-Bus calls of
+ *           `secret-tool lookup` when it succeeds. A match that is locked
+ *           is STORE_ELOCKED. When nothing matches it asks whether the
+ *           default collection is locked, since a service may hide a
+ *           locked collection's items, before it says STORE_ENOTFOUND.
+ *   put     ReadAlias("default"): "/" (no default collection) is
+ *           STORE_ENOCOLLECTION; then CreateItem there, replacing an item
+ *           with the same attributes. A locked collection (gnome-keyring:
+ *           "Cannot create an item in a locked collection") or a prompt is
+ *           STORE_ELOCKED.
+ *   delete  SearchItems, then Item.Delete on each unlocked match; only
+ *           locked matches is STORE_ELOCKED, none STORE_ENOTFOUND.
+ *
+ * No D-Bus session bus at all is STORE_ENOBUS; a bus without the Secret
+ * Service on it, STORE_ENOSERVICE.
  */
 #define SECRET_API_SUBJECT_TO_CHANGE 1
 
@@ -36,6 +54,13 @@
 
 /* The object path of the "default" alias (SECRET_COLLECTION_DEFAULT). */
 #define SS_DEFAULT_PATH "/org/freedesktop/secrets/aliases/default"
+
+#define SS_SERVICE_PATH "/org/freedesktop/secrets"
+#define SS_IFACE_SERVICE "org.freedesktop.Secret.Service"
+#define SS_IFACE_COLLECTION "org.freedesktop.Secret.Collection"
+#define SS_IFACE_ITEM "org.freedesktop.Secret.Item"
+#define SS_IFACE_PROMPT "org.freedesktop.Secret.Prompt"
+#define SS_ERROR_IS_LOCKED "org.freedesktop.Secret.Error.IsLocked"
 
 static const SecretSchema ss_schema = {
 	.name = "org.mailcred.Secret",
@@ -194,6 +219,30 @@ ss_noservice(char **errmsg)
 	    "machine use store = file)");
 }
 
+static int
+ss_nocollection(char **errmsg)
+{
+	return store_fail(STORE_ENOCOLLECTION, errmsg, "the Secret Service has "
+	    "no default keyring: create one (for example in Seahorse, "
+	    "\"Passwords and Keys\") or log in to a desktop session that "
+	    "unlocks the 'login' keyring; or use store = file");
+}
+
+/* 1 if error came from the service as the D-Bus error name. */
+static int
+ss_remote_is(const GError *error, const char *name)
+{
+	gchar *remote;
+	int is;
+
+	if (!g_dbus_error_is_remote_error(error))
+		return 0;
+	remote = g_dbus_error_get_remote_error(error);
+	is = remote != NULL && strcmp(remote, name) == 0;
+	g_free(remote);
+	return is;
+}
+
 /* Turns a failed step's error into a store error; frees the error. */
 static int
 ss_fail(struct ss_call *c, GError *error, char **errmsg)
@@ -203,7 +252,8 @@ ss_fail(struct ss_call *c, GError *error, char **errmsg)
 	if (c->timed_out || g_error_matches(error, G_IO_ERROR,
 	    G_IO_ERROR_TIMED_OUT))
 		rc = ss_timeout(c, errmsg);
-	else if (g_error_matches(error, SECRET_ERROR, SECRET_ERROR_IS_LOCKED))
+	else if (g_error_matches(error, SECRET_ERROR, SECRET_ERROR_IS_LOCKED) ||
+	    ss_remote_is(error, SS_ERROR_IS_LOCKED))
 		rc = ss_locked(errmsg);
 	else if (g_error_matches(error, G_DBUS_ERROR,
 	    G_DBUS_ERROR_SERVICE_UNKNOWN) ||
@@ -259,9 +309,9 @@ ss_connect(struct ss_call *c, char **errmsg)
 			g_error_free(error);
 			return ss_timeout(c, errmsg);
 		}
-		rc = store_fail(STORE_ENOSERVICE, errmsg, "cannot reach the "
-		    "D-Bus session bus (%s): no Secret Service is available; "
-		    "on a headless machine use store = file", error->message);
+		rc = store_fail(STORE_ENOBUS, errmsg, "no D-Bus session bus "
+		    "(%s), so no Secret Service: on a machine without a "
+		    "desktop session use store = file", error->message);
 		g_error_free(error);
 		return rc;
 	}
@@ -298,6 +348,33 @@ ss_search(struct ss_call *c, GHashTable *attrs, gchar ***unlocked,
 }
 
 /*
+ * Calls method of iface on the service's object at path, within the call's
+ * deadline, never starting a service. Returns the answer (the caller
+ * unrefs it), or NULL and *error for ss_fail(): a step that the deadline
+ * cut off and that did not report back is G_IO_ERROR_CANCELLED.
+ */
+static GVariant *
+ss_dbus_call(struct ss_call *c, const char *path, const char *iface,
+    const char *method, GVariant *params, const GVariantType *type,
+    GError **error)
+{
+	GDBusProxy *proxy = G_DBUS_PROXY(c->service);
+	GDBusConnection *conn = g_dbus_proxy_get_connection(proxy);
+	GAsyncResult *res;
+
+	g_dbus_connection_call(conn, g_dbus_proxy_get_name(proxy), path, iface,
+	    method, params, type, G_DBUS_CALL_FLAGS_NO_AUTO_START, -1,
+	    c->cancel, ss_on_ready, ss_step(c));
+	res = ss_wait(c);
+	if (res == NULL) {
+		g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_CANCELLED,
+		    "cut off by the deadline");
+		return NULL;
+	}
+	return g_dbus_connection_call_finish(conn, res, error);
+}
+
+/*
  * Nothing matched: STORE_ELOCKED if the default collection is locked (a
  * service may hide a locked collection's items from a search), else
  * STORE_ENOTFOUND.
@@ -305,23 +382,14 @@ ss_search(struct ss_call *c, GHashTable *attrs, gchar ***unlocked,
 static int
 ss_missing(struct ss_call *c, char **errmsg)
 {
-	GDBusProxy *proxy = G_DBUS_PROXY(c->service);
-	GDBusConnection *conn;
-	GAsyncResult *res;
 	GError *error = NULL;
 	GVariant *reply = NULL, *locked = NULL;
 	int rc = STORE_ENOTFOUND;
 
-	conn = g_dbus_proxy_get_connection(proxy);
-	g_dbus_connection_call(conn, g_dbus_proxy_get_name(proxy),
-	    SS_DEFAULT_PATH, "org.freedesktop.DBus.Properties", "Get",
-	    g_variant_new("(ss)", "org.freedesktop.Secret.Collection", "Locked"),
-	    G_VARIANT_TYPE("(v)"), G_DBUS_CALL_FLAGS_NO_AUTO_START, -1,
-	    c->cancel, ss_on_ready, ss_step(c));
-	res = ss_wait(c);
-	if (res == NULL)
-		return ss_timeout(c, errmsg);
-	reply = g_dbus_connection_call_finish(conn, res, &error);
+	reply = ss_dbus_call(c, SS_DEFAULT_PATH,
+	    "org.freedesktop.DBus.Properties", "Get",
+	    g_variant_new("(ss)", SS_IFACE_COLLECTION, "Locked"),
+	    G_VARIANT_TYPE("(v)"), &error);
 	if (reply == NULL) {
 		/* No default collection, or a service without one: not locked. */
 		if (c->timed_out)
@@ -335,6 +403,92 @@ ss_missing(struct ss_call *c, char **errmsg)
 		rc = ss_locked(errmsg);
 	g_variant_unref(locked);
 	g_variant_unref(reply);
+	return rc;
+}
+
+/*
+ * ReadAlias("default"): the default collection's object path into *path
+ * (g_free it); STORE_ENOCOLLECTION when the alias is unset ("/").
+ */
+static int
+ss_default_collection(struct ss_call *c, gchar **path, char **errmsg)
+{
+	GError *error = NULL;
+	GVariant *reply;
+	const gchar *p = NULL;
+
+	*path = NULL;
+	reply = ss_dbus_call(c, SS_SERVICE_PATH, SS_IFACE_SERVICE, "ReadAlias",
+	    g_variant_new("(s)", "default"), G_VARIANT_TYPE("(o)"), &error);
+	if (reply == NULL)
+		return ss_fail(c, error, errmsg);
+	g_variant_get(reply, "(&o)", &p);
+	if (strcmp(p, "/") != 0)
+		*path = g_strdup(p);
+	g_variant_unref(reply);
+	return *path != NULL ? STORE_OK : ss_nocollection(errmsg);
+}
+
+/*
+ * The service answered with a prompt (to unlock, or to confirm): dismiss
+ * it without showing it, and report the keyring as locked.
+ */
+static int
+ss_dismiss(struct ss_call *c, const char *prompt, char **errmsg)
+{
+	GError *error = NULL;
+	GVariant *reply;
+
+	reply = ss_dbus_call(c, prompt, SS_IFACE_PROMPT, "Dismiss", NULL,
+	    G_VARIANT_TYPE_UNIT, &error);
+	if (reply != NULL)
+		g_variant_unref(reply);
+	g_clear_error(&error);
+	return ss_locked(errmsg);
+}
+
+/* CreateItem's properties: the label and the attributes. */
+static GVariant *
+ss_item_properties(const char *account, const char *kind, const char *label)
+{
+	GVariantBuilder props, attrs;
+
+	g_variant_builder_init(&attrs, G_VARIANT_TYPE("a{ss}"));
+	g_variant_builder_add(&attrs, "{ss}", "account", account);
+	g_variant_builder_add(&attrs, "{ss}", "kind", kind);
+	g_variant_builder_add(&attrs, "{ss}", "xdg:schema", ss_schema.name);
+	g_variant_builder_init(&props, G_VARIANT_TYPE("a{sv}"));
+	g_variant_builder_add(&props, "{sv}", "org.freedesktop.Secret.Item.Label",
+	    g_variant_new_string(label));
+	g_variant_builder_add(&props, "{sv}",
+	    "org.freedesktop.Secret.Item.Attributes",
+	    g_variant_builder_end(&attrs));
+	return g_variant_builder_end(&props);
+}
+
+/*
+ * Item.Delete on each path; a prompt (a service that asks before deleting)
+ * is dismissed: STORE_ELOCKED.
+ */
+static int
+ss_delete_items(struct ss_call *c, gchar **paths, char **errmsg)
+{
+	GError *error = NULL;
+	GVariant *reply;
+	const gchar *prompt = NULL;
+	size_t i;
+	int rc = STORE_OK;
+
+	for (i = 0; paths[i] != NULL && rc == STORE_OK; i++) {
+		reply = ss_dbus_call(c, paths[i], SS_IFACE_ITEM, "Delete", NULL,
+		    G_VARIANT_TYPE("(o)"), &error);
+		if (reply == NULL)
+			return ss_fail(c, error, errmsg);
+		g_variant_get(reply, "(&o)", &prompt);
+		if (strcmp(prompt, "/") != 0)
+			rc = ss_dismiss(c, prompt, errmsg);
+		g_variant_unref(reply);
+	}
 	return rc;
 }
 
@@ -384,6 +538,27 @@ ss_close(void *be)
 	free(ss);
 }
 
+/* The value as a C string into *secret (malloc'd): text without NUL. */
+static int
+ss_copy_value(SecretValue *value, char **secret, char **errmsg)
+{
+	const gchar *data;
+	gsize len = 0;
+	char *copy;
+
+	data = secret_value_get(value, &len);
+	if (len > STORE_SECRET_MAX || memchr(data, '\0', len) != NULL)
+		return store_fail(STORE_EIO, errmsg, "the stored secret is not "
+		    "text: store it again");
+	copy = malloc(len + 1);
+	if (copy == NULL)
+		return STORE_ENOMEM;
+	memcpy(copy, data, len);
+	copy[len] = '\0';
+	*secret = copy;
+	return STORE_OK;
+}
+
 static int
 ss_get(void *be, const char *account, const char *kind, char **secret,
     char **errmsg)
@@ -394,9 +569,6 @@ ss_get(void *be, const char *account, const char *kind, char **secret,
 	GError *error = NULL;
 	SecretValue *value = NULL;
 	gchar **unlocked = NULL, **locked = NULL;
-	const gchar *data;
-	gsize len = 0;
-	char *copy = NULL;
 	int rc;
 
 	ss_call_begin(&c, be);
@@ -435,21 +607,7 @@ ss_get(void *be, const char *account, const char *kind, char **secret,
 		goto out;
 	}
 
-	data = secret_value_get(value, &len);
-	if (len > STORE_SECRET_MAX || memchr(data, '\0', len) != NULL) {
-		rc = store_fail(STORE_EIO, errmsg, "the stored secret is not "
-		    "text: store it again");
-		goto out;
-	}
-	copy = malloc(len + 1);
-	if (copy == NULL) {
-		rc = STORE_ENOMEM;
-		goto out;
-	}
-	memcpy(copy, data, len);
-	copy[len] = '\0';
-	*secret = copy;
-	rc = STORE_OK;
+	rc = ss_copy_value(value, secret, errmsg);
 out:
 	/* libsecret keeps values in its secure memory and wipes them. */
 	if (value != NULL)
@@ -466,39 +624,50 @@ ss_put(void *be, const char *account, const char *kind, const char *secret,
     char **errmsg)
 {
 	struct ss_call c = SS_CALL_INIT;
-	GHashTable *attrs = NULL;
-	GAsyncResult *res;
 	GError *error = NULL;
+	GVariant *encoded = NULL, *reply = NULL;
 	SecretValue *value = NULL;
-	gchar *label = NULL;
+	gchar *collection = NULL, *label = NULL;
+	const gchar *prompt = NULL;
 	int rc;
 
 	ss_call_begin(&c, be);
-	attrs = ss_attributes(account, kind);
 	rc = ss_connect(&c, errmsg);
 	if (rc != STORE_OK)
 		goto out;
+	rc = ss_default_collection(&c, &collection, errmsg);
+	if (rc != STORE_OK)
+		goto out;
 
-	label = g_strdup_printf("mailcred: %s (%s)", account, kind);
+	/* Encrypted for the session when the service agreed to one. */
 	value = secret_value_new(secret, -1, "text/plain");
-	secret_service_store(c.service, &ss_schema, attrs,
-	    SECRET_COLLECTION_DEFAULT, label, value, c.cancel, ss_on_ready,
-	    ss_step(&c));
-	res = ss_wait(&c);
-	if (res == NULL) {
-		rc = ss_timeout(&c, errmsg);
+	encoded = secret_service_encode_dbus_secret(c.service, value);
+	if (encoded == NULL) {
+		rc = store_fail(STORE_EIO, errmsg, "cannot encode the secret "
+		    "for the Secret Service");
 		goto out;
 	}
-	if (!secret_service_store_finish(c.service, res, &error)) {
+	g_variant_ref_sink(encoded);
+	label = g_strdup_printf("mailcred: %s (%s)", account, kind);
+	reply = ss_dbus_call(&c, collection, SS_IFACE_COLLECTION, "CreateItem",
+	    g_variant_new("(@a{sv}@(oayays)b)", ss_item_properties(account,
+	    kind, label), encoded, TRUE), G_VARIANT_TYPE("(oo)"), &error);
+	if (reply == NULL) {
 		rc = ss_fail(&c, error, errmsg);
 		goto out;
 	}
-	rc = STORE_OK;
+	g_variant_get(reply, "(&o&o)", NULL, &prompt);
+	rc = strcmp(prompt, "/") == 0 ? STORE_OK : ss_dismiss(&c, prompt,
+	    errmsg);
 out:
+	if (reply != NULL)
+		g_variant_unref(reply);
+	if (encoded != NULL)
+		g_variant_unref(encoded);
 	if (value != NULL)
 		secret_value_unref(value);
 	g_free(label);
-	g_hash_table_unref(attrs);
+	g_free(collection);
 	ss_call_end(&c);
 	return rc;
 }
@@ -508,8 +677,6 @@ ss_del(void *be, const char *account, const char *kind, char **errmsg)
 {
 	struct ss_call c = SS_CALL_INIT;
 	GHashTable *attrs = NULL;
-	GAsyncResult *res;
-	GError *error = NULL;
 	gchar **unlocked = NULL, **locked = NULL;
 	int rc;
 
@@ -519,27 +686,13 @@ ss_del(void *be, const char *account, const char *kind, char **errmsg)
 	if (rc != STORE_OK)
 		goto out;
 
-	/* Deletes every unlocked match; FALSE without error: none. */
-	secret_service_clear(c.service, &ss_schema, attrs, c.cancel,
-	    ss_on_ready, ss_step(&c));
-	res = ss_wait(&c);
-	if (res == NULL) {
-		rc = ss_timeout(&c, errmsg);
-		goto out;
-	}
-	if (secret_service_clear_finish(c.service, res, &error)) {
-		rc = STORE_OK;
-		goto out;
-	}
-	if (error != NULL) {
-		rc = ss_fail(&c, error, errmsg);
-		goto out;
-	}
-	/* Nothing deleted: locked away, or not there. */
+	/* secret_service_clear() without its prompt. */
 	rc = ss_search(&c, attrs, &unlocked, &locked, errmsg);
 	if (rc != STORE_OK)
 		goto out;
-	if (locked != NULL && locked[0] != NULL)
+	if (unlocked != NULL && unlocked[0] != NULL)
+		rc = ss_delete_items(&c, unlocked, errmsg);
+	else if (locked != NULL && locked[0] != NULL)
 		rc = ss_locked(errmsg);
 	else
 		rc = ss_missing(&c, errmsg);

@@ -18,7 +18,15 @@
  * token set, "password" for an app password).
  *
  * Every call has a deadline (struct store_opts.timeout_ms), so a frozen
- * Secret Service cannot hang a mail client.
+ * Secret Service cannot hang a mail client, and no call ever prompts: where
+ * the Secret Service would have to ask the user (unlock a collection,
+ * create one, confirm a change) the call fails instead, STORE_ELOCKED or
+ * STORE_ENOCOLLECTION, and the message says what to do.
+ *
+ * Keyring errors, and what they mean to a caller: STORE_ENOBUS (no session
+ * bus: permanent on this machine), STORE_ENOSERVICE (a bus, but no Secret
+ * Service on it) and STORE_ENOCOLLECTION (no default collection to store
+ * into) need the user to act; STORE_ELOCKED and STORE_ETIMEOUT may pass.
  *
  * Functions return STORE_OK (0) or a negative enum store_err; where a
  * message helps they set *errmsg to a malloc'd one-line sentence (no
@@ -38,13 +46,15 @@ enum store_backend {
 enum store_err {
 	STORE_OK = 0,
 	STORE_ENOTFOUND = -1,	/* nothing stored for that account and kind */
-	STORE_ELOCKED = -2,	/* the keyring collection is locked */
-	STORE_ENOSERVICE = -3,	/* no D-Bus session or no Secret Service on it */
+	STORE_ELOCKED = -2,	/* the keyring collection is locked (or the service would ask) */
+	STORE_ENOSERVICE = -3,	/* a D-Bus session bus, but no Secret Service on it */
 	STORE_ETIMEOUT = -4,	/* the service did not answer before the deadline */
 	STORE_EPERM = -5,	/* file store: permissions too open, wrong owner, a link */
 	STORE_EIO = -6,		/* any other failure of the backend */
 	STORE_ENOMEM = -7,
 	STORE_EINVAL = -8,	/* bad account or kind name, secret with NUL, ... */
+	STORE_ENOBUS = -9,        /* no D-Bus session bus at all: permanent on this machine */
+	STORE_ENOCOLLECTION = -10, /* the Secret Service has no default collection */
 };
 
 struct store_opts {
@@ -72,11 +82,18 @@ void store_close(struct store *st);
 int store_get(struct store *st, const char *account, const char *kind,
     char **secret, char **errmsg);
 
-/* Stores (replaces) the secret for (account, kind). */
+/*
+ * Stores (replaces) the secret for (account, kind); in the keyring, into
+ * the default collection: STORE_ENOCOLLECTION when there is none,
+ * STORE_ELOCKED when it is locked.
+ */
 int store_put(struct store *st, const char *account, const char *kind,
     const char *secret, char **errmsg);
 
-/* Deletes it; STORE_ENOTFOUND when there was nothing to delete. */
+/*
+ * Deletes it; STORE_ENOTFOUND when there was nothing to delete,
+ * STORE_ELOCKED when it is there but locked away.
+ */
 int store_delete(struct store *st, const char *account, const char *kind,
     char **errmsg);
 

@@ -22,7 +22,7 @@
 # Public functions
 #   stack_init, stack_stop
 #   start_bus_only, stop_bus
-#   start_keyring, start_keyring_locked, stop_keyring
+#   start_keyring, start_keyring_locked, start_keyring_nologin, stop_keyring
 #   lock_keyring, unlock_keyring, freeze_keyring, thaw_keyring
 #   start_oauth [ARGS], restart_oauth [ARGS], stop_oauth
 #   oauth_config JSON, oauth_stats, oauth_reset_stats, oauth_reset_config
@@ -32,6 +32,10 @@
 #   start_smtp [--password USER:PASS], stop_smtp
 #   ok, not_ok, assert_eq, assert_ne, assert_match, assert_no_match,
 #   assert_status, assert_true, finish
+#
+# Variables it reads: BUS_SERVICEDIR (optional: a directory of D-Bus .service
+# files the test bus may activate, e.g. a fake prompter that records that
+# it was asked for; without it nothing can be activated).
 #
 # Variables it sets: T, TOP, MAILCRED, HOME, XDG_*_HOME, XDG_RUNTIME_DIR,
 # MAILCRED_STATE_DIR,
@@ -186,10 +190,14 @@ stack_stop() {
 # D-Bus and the Secret Service (gnome-keyring)
 
 # The bus runs from a configuration of our own with no service
-# directories: nothing can be auto-activated, so a call made while no
-# keyring runs fails ("not provided by any .service files") instead of
-# starting a stray, locked gnome-keyring that nobody would stop.
+# directories (only $BUS_SERVICEDIR, if the test sets one): nothing can be
+# auto-activated, so a call made while no keyring runs fails ("not
+# provided by any .service files") instead of starting a stray, locked
+# gnome-keyring that nobody would stop.
 _write_bus_config() {
+	local servicedir=
+	[ -z "${BUS_SERVICEDIR:-}" ] ||
+		servicedir="  <servicedir>$BUS_SERVICEDIR</servicedir>"
 	cat >"$T/bus.conf" <<EOF
 <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
@@ -197,6 +205,7 @@ _write_bus_config() {
   <type>session</type>
   <listen>unix:path=$T/bus</listen>
   <auth>EXTERNAL</auth>
+$servicedir
   <policy context="default">
     <allow send_destination="*" eavesdrop="true"/>
     <allow eavesdrop="true"/>
@@ -260,6 +269,22 @@ start_keyring() {
 start_keyring_locked() {
 	start_keyring
 	lock_keyring
+}
+
+# start_keyring_nologin: bus + gnome-keyring started without --unlock. On
+# a fresh HOME it has no login collection, so the "default" alias names
+# nothing (ReadAlias answers "/"): storing anything needs a new
+# collection, which only a prompt could create.
+start_keyring_nologin() {
+	start_bus_only
+	[ -n "${KEYRING_PID:-}" ] && return 0
+	gnome-keyring-daemon --foreground --components=secrets </dev/null \
+		>>"$T/keyring.log" 2>&1 &
+	KEYRING_PID=$!
+	export KEYRING_PID
+	_track "$KEYRING_PID"
+	gdbus wait --session --timeout 10 org.freedesktop.secrets ||
+		_fatal "gnome-keyring-daemon did not take org.freedesktop.secrets (see keyring.log)"
 }
 
 # stop_keyring: stops gnome-keyring (the bus stays up).

@@ -10,7 +10,9 @@
  * GDBus keeps one session bus connection per process, so the cases that
  * need another bus (or none) run this program again as a child:
  * `test_store_ss --child OP TIMEOUT_MS` does one store call and prints the
- * result code and message.
+ * result code and message. A third bus is for a fake Secret Service
+ * (fake_secret_service.h), this program again as `--fake-service MODE LOG`,
+ * for what gnome-keyring does not do: prompts, no default collection.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -37,6 +39,7 @@
 #include <libsecret/secret.h>
 
 #include "keyring/store.h"
+#include "tests/unit/fake_secret_service.h"
 #include "tests/unit/store_expect.h"
 
 extern char **environ;
@@ -49,13 +52,15 @@ struct ss_env {
 	char root[64];
 	char bus_addr[512];
 	char nosvc_addr[512];
+	char fake_addr[512];
 	pid_t bus_pid;
 	pid_t nosvc_pid;
+	pid_t fake_bus_pid;
 	pid_t keyring_pid;
 };
 
 static struct ss_env env = { .bus_pid = -1, .nosvc_pid = -1,
-    .keyring_pid = -1 };
+    .fake_bus_pid = -1, .keyring_pid = -1 };
 
 static const char bus_conf[] =
     "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-BUS Bus "
@@ -290,6 +295,9 @@ start_all(void)
 	if (start_bus("run/nosvc", env.nosvc_addr, sizeof(env.nosvc_addr),
 	    &env.nosvc_pid) != 0)
 		return -1;
+	if (start_bus("run/fake", env.fake_addr, sizeof(env.fake_addr),
+	    &env.fake_bus_pid) != 0)
+		return -1;
 	setenv("DBUS_SESSION_BUS_ADDRESS", env.bus_addr, 1);
 	return start_keyring();
 }
@@ -321,6 +329,9 @@ group_teardown(void **state)
 	if (env.nosvc_pid > 0)
 		kill(env.nosvc_pid, SIGTERM);
 	env.nosvc_pid = -1;
+	if (env.fake_bus_pid > 0)
+		kill(env.fake_bus_pid, SIGTERM);
+	env.fake_bus_pid = -1;
 	if (env.root[0] != '\0')
 		nftw(env.root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	env.root[0] = '\0';
@@ -374,6 +385,17 @@ items_of(const char *account)
 
 static const char ss_secret[] = "{\"refresh_token\":\"1//0g-secret\"}";
 
+/* The schema as keyring/secret_service.c defines it. */
+static const SecretSchema mc_schema = {
+	.name = "org.mailcred.Secret",
+	.flags = SECRET_SCHEMA_NONE,
+	.attributes = {
+		{ "account", SECRET_SCHEMA_ATTRIBUTE_STRING },
+		{ "kind", SECRET_SCHEMA_ATTRIBUTE_STRING },
+		{ NULL, 0 },
+	},
+};
+
 static void
 test_round_trip(void **state)
 {
@@ -383,6 +405,7 @@ test_round_trip(void **state)
 	SecretValue *value;
 	GHashTable *attrs;
 	GHashTableIter it;
+	GError *error = NULL;
 	gpointer k, v;
 	gchar *text;
 
@@ -413,6 +436,14 @@ test_round_trip(void **state)
 	assert_string_equal(secret_value_get_text(value), ss_secret);
 	secret_value_unref(value);
 	g_list_free_full(items, g_object_unref);
+
+	/* libsecret finds it by schema (secret-tool, other programs). */
+	text = secret_password_lookup_sync(&mc_schema, NULL, &error, "account",
+	    "rt@example.com", "kind", "oauth2", NULL);
+	assert_null(error);
+	assert_non_null(text);
+	assert_string_equal(text, ss_secret);
+	secret_password_free(text);
 
 	/* Kinds are separate items. */
 	expect_put(st, "rt@example.com", "password", "app password");
@@ -485,6 +516,53 @@ test_invalid(void **state)
 	free(msg);
 }
 
+/* This program's path; under valgrind /proc/self/exe names valgrind. */
+static void
+self_path(char *self, size_t size)
+{
+	ssize_t len;
+
+	len = readlink("/proc/self/exe", self, size - 1);
+	assert_true(len > 0 && (size_t)len < size - 1);
+	self[len] = '\0';
+}
+
+/*
+ * The environment for a child: ours, with DBUS_SESSION_BUS_ADDRESS set to
+ * address (unset if NULL) and XDG_RUNTIME_DIR to runtime_dir (kept if
+ * NULL). addr_var and run_var hold the new entries; free() the array.
+ */
+static char **
+child_env(const char *address, const char *runtime_dir, char *addr_var,
+    size_t addr_size, char *run_var, size_t run_size)
+{
+	char **envp;
+	size_t i, n = 0, count = 0;
+
+	while (environ[count] != NULL)
+		count++;
+	envp = calloc(count + 3, sizeof(*envp));
+	assert_non_null(envp);
+	for (i = 0; i < count; i++) {
+		if (strncmp(environ[i], "DBUS_SESSION_BUS_ADDRESS=", 25) == 0 ||
+		    (runtime_dir != NULL &&
+		    strncmp(environ[i], "XDG_RUNTIME_DIR=", 16) == 0))
+			continue;
+		envp[n++] = environ[i];
+	}
+	if (address != NULL) {
+		assert_true(snprintf(addr_var, addr_size,
+		    "DBUS_SESSION_BUS_ADDRESS=%s", address) < (int)addr_size);
+		envp[n++] = addr_var;
+	}
+	if (runtime_dir != NULL) {
+		assert_true(snprintf(run_var, run_size, "XDG_RUNTIME_DIR=%s",
+		    runtime_dir) < (int)run_size);
+		envp[n++] = run_var;
+	}
+	return envp;
+}
+
 /*
  * Runs `self --child OP TIMEOUT` with DBUS_SESSION_BUS_ADDRESS set to
  * address (unset if NULL) and XDG_RUNTIME_DIR to runtime_dir; returns the
@@ -498,37 +576,14 @@ run_child(const char *op, const char *address, const char *runtime_dir,
 	char *argv[] = { self, (char *)"--child", (char *)op, (char *)"3000",
 	    NULL };
 	char **envp, out[1024], *nl, *end, addr_var[600], run_var[200];
-	size_t i, n = 0, count = 0;
 	double start;
-	ssize_t len;
 	pid_t pid;
 	long v;
 	int fds[2];
 
-	/* Resolved first: under valgrind the link names valgrind itself. */
-	len = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	assert_true(len > 0 && (size_t)len < sizeof(self) - 1);
-	self[len] = '\0';
-	while (environ[count] != NULL)
-		count++;
-	envp = calloc(count + 3, sizeof(*envp));
-	assert_non_null(envp);
-	for (i = 0; i < count; i++) {
-		if (strncmp(environ[i], "DBUS_SESSION_BUS_ADDRESS=", 25) == 0 ||
-		    strncmp(environ[i], "XDG_RUNTIME_DIR=", 16) == 0)
-			continue;
-		envp[n++] = environ[i];
-	}
-	if (address != NULL) {
-		assert_true(snprintf(addr_var, sizeof(addr_var),
-		    "DBUS_SESSION_BUS_ADDRESS=%s", address) <
-		    (int)sizeof(addr_var));
-		envp[n++] = addr_var;
-	}
-	assert_true(snprintf(run_var, sizeof(run_var), "XDG_RUNTIME_DIR=%s",
-	    runtime_dir) < (int)sizeof(run_var));
-	envp[n++] = run_var;
-
+	self_path(self, sizeof(self));
+	envp = child_env(address, runtime_dir, addr_var, sizeof(addr_var),
+	    run_var, sizeof(run_var));
 	assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
 	start = now_s();
 	pid = spawn(argv, envp, -1, fds[1], NULL);
@@ -549,6 +604,63 @@ run_child(const char *op, const char *address, const char *runtime_dir,
 	assert_true(snprintf(msg, msg_size, "%s", nl + 1) < (int)msg_size);
 	msg[strcspn(msg, "\n")] = '\0';
 	return (int)v;
+}
+
+/* Stops a fake Secret Service (when the fake bus goes, it goes too). */
+static void
+stop_fake(pid_t pid)
+{
+	kill(pid, SIGTERM);
+	wait_exit(pid);
+}
+
+/*
+ * Starts the fake Secret Service in mode on the fake bus, logging to
+ * root/fake.log (emptied first); returns its PID once it owns its name.
+ */
+static pid_t
+start_fake(const char *mode)
+{
+	char self[4096], log[128], addr_var[600];
+	char *argv[] = { self, (char *)"--fake-service", (char *)mode, log,
+	    NULL };
+	char *wait_argv[] = { (char *)"gdbus", (char *)"wait", (char *)"--session",
+	    (char *)"--timeout", (char *)"10", (char *)"org.freedesktop.secrets",
+	    NULL };
+	char **envp;
+	pid_t pid, waiter;
+	FILE *fp;
+
+	self_path(self, sizeof(self));
+	assert_int_equal(path_of(log, sizeof(log), "fake.log"), 0);
+	fp = fopen(log, "w");
+	assert_non_null(fp);
+	fclose(fp);
+	envp = child_env(env.fake_addr, NULL, addr_var, sizeof(addr_var), NULL,
+	    0);
+	pid = spawn(argv, envp, -1, -1, NULL);
+	assert_true(pid > 0);
+	waiter = spawn(wait_argv, envp, -1, -1, NULL);
+	free(envp);
+	if (waiter < 0 || wait_exit(waiter) != 0) {
+		stop_fake(pid);
+		fail_msg("the fake Secret Service did not start");
+	}
+	return pid;
+}
+
+/* The fake service's log, into buf. */
+static void
+fake_log_text(char *buf, size_t size)
+{
+	char log[128];
+	int fd;
+
+	assert_int_equal(path_of(log, sizeof(log), "fake.log"), 0);
+	fd = open(log, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	read_all(fd, buf, size);
+	close(fd);
 }
 
 static void
@@ -573,20 +685,95 @@ test_no_service(void **state)
 	assert_int_equal(run_child("delete", env.nosvc_addr, run, msg,
 	    sizeof(msg), &t), STORE_ENOSERVICE);
 
-	/* No bus at all, and no X11 to autolaunch one. */
+	/* No bus at all, and no X11 to autolaunch one: its own case. */
 	assert_int_equal(run_child("get", NULL, empty, msg, sizeof(msg), &t),
-	    STORE_ENOSERVICE);
-	assert_string_equal(msg, "cannot reach the D-Bus session bus (Cannot "
-	    "autolaunch D-Bus without X11 $DISPLAY): no Secret Service is "
-	    "available; on a headless machine use store = file");
+	    STORE_ENOBUS);
+	assert_string_equal(msg, "no D-Bus session bus (Cannot autolaunch "
+	    "D-Bus without X11 $DISPLAY), so no Secret Service: on a machine "
+	    "without a desktop session use store = file");
 	assert_true(t < 2.0);
+	assert_int_equal(run_child("put", NULL, empty, msg, sizeof(msg), &t),
+	    STORE_ENOBUS);
+	assert_int_equal(run_child("delete", NULL, empty, msg, sizeof(msg),
+	    &t), STORE_ENOBUS);
 
-	/* An address whose socket is gone. */
+	/* An address whose socket is gone: no bus either. */
 	assert_true(snprintf(missing, sizeof(missing), "unix:path=%s/gone",
 	    run) < (int)sizeof(missing));
 	assert_int_equal(run_child("get", missing, run, msg, sizeof(msg), &t),
-	    STORE_ENOSERVICE);
-	assert_non_null(strstr(msg, "cannot reach the D-Bus session bus"));
+	    STORE_ENOBUS);
+	assert_non_null(strstr(msg, "no D-Bus session bus"));
+	assert_non_null(strstr(msg, "store = file"));
+}
+
+static const char locked_msg[] = "the keyring is locked: unlock it (log in "
+    "to the desktop, or `gnome-keyring-daemon --unlock`) or use store = "
+    "file";
+
+/*
+ * A service that answers CreateItem and Item.Delete with a prompt (as
+ * KeePassXC does to ask first): the prompt is dismissed, never shown, and
+ * the keyring is reported locked.
+ */
+static void
+test_prompt_dismissed(void **state)
+{
+	char msg[1024], run[128], log[4096];
+	pid_t fake;
+	double t;
+
+	(void)state;
+	assert_int_equal(path_of(run, sizeof(run), "run"), 0);
+	fake = start_fake("prompt");
+	assert_int_equal(run_child("put", env.fake_addr, run, msg, sizeof(msg),
+	    &t), STORE_ELOCKED);
+	assert_string_equal(msg, locked_msg);
+	assert_true(t < 2.0);
+	assert_int_equal(run_child("delete", env.fake_addr, run, msg,
+	    sizeof(msg), &t), STORE_ELOCKED);
+	assert_string_equal(msg, locked_msg);
+	stop_fake(fake);
+
+	fake_log_text(log, sizeof(log));
+	/* The item as put asks for it: replace, with the schema's name. */
+	assert_non_null(strstr(log, "ReadAlias\nCreateItem label=mailcred: "
+	    "child@example.com (oauth2) account=child@example.com kind=oauth2 "
+	    "xdg:schema=org.mailcred.Secret replace=1\nDismiss " FAKE_PROMPT
+	    "\n"));
+	assert_non_null(strstr(log, "SearchItems\nDelete " FAKE_ITEM
+	    "\nDismiss " FAKE_PROMPT "\n"));
+	assert_null(strstr(log, "\nPrompt "));
+}
+
+/* A service without a default collection: said so, nothing created. */
+static void
+test_no_default_collection(void **state)
+{
+	char msg[1024], run[128], log[4096];
+	pid_t fake;
+	double t;
+
+	(void)state;
+	assert_int_equal(path_of(run, sizeof(run), "run"), 0);
+	fake = start_fake("nocollection");
+	assert_int_equal(run_child("put", env.fake_addr, run, msg, sizeof(msg),
+	    &t), STORE_ENOCOLLECTION);
+	assert_string_equal(msg, "the Secret Service has no default keyring: "
+	    "create one (for example in Seahorse, \"Passwords and Keys\") or "
+	    "log in to a desktop session that unlocks the 'login' keyring; or "
+	    "use store = file");
+	assert_true(t < 2.0);
+	/* Nothing can be stored there, so nothing is found there. */
+	assert_int_equal(run_child("get", env.fake_addr, run, msg, sizeof(msg),
+	    &t), STORE_ENOTFOUND);
+	assert_int_equal(run_child("delete", env.fake_addr, run, msg,
+	    sizeof(msg), &t), STORE_ENOTFOUND);
+	stop_fake(fake);
+
+	fake_log_text(log, sizeof(log));
+	assert_non_null(strstr(log, "ReadAlias\n"));
+	assert_null(strstr(log, "CreateItem"));
+	assert_null(strstr(log, "Prompt"));
 }
 
 static void
@@ -722,9 +909,6 @@ teardown_unlock(void **state)
 static void
 test_locked(void **state)
 {
-	static const char locked_msg[] = "the keyring is locked: unlock it (log "
-	    "in to the desktop, or `gnome-keyring-daemon --unlock`) or use "
-	    "store = file";
 	struct store *st = *state;
 	char *msg = NULL;
 
@@ -790,6 +974,8 @@ main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_not_found, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_invalid, setup, teardown),
 		cmocka_unit_test(test_no_service),
+		cmocka_unit_test(test_prompt_dismissed),
+		cmocka_unit_test(test_no_default_collection),
 		cmocka_unit_test_setup_teardown(test_timeout, setup,
 		    teardown_cont),
 		cmocka_unit_test_setup_teardown(test_locked, setup,
@@ -798,5 +984,7 @@ main(int argc, char **argv)
 
 	if (argc == 4 && strcmp(argv[1], "--child") == 0)
 		return child_main(argv[2], argv[3]);
+	if (argc == 4 && strcmp(argv[1], "--fake-service") == 0)
+		return fake_service_main(argv[2], argv[3]);
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
