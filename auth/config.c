@@ -21,7 +21,13 @@ enum key_flags {
 	KF_SECRET = 2,		/* wiped on free; file permission warning */
 };
 
-/* The keys, in the order of DESIGN.md's table. */
+/*
+ * The keys a section may set, in the order mailcred.conf(5) lists them.
+ * offset is where resolution copies the value as a string into struct
+ * mc_account; 0 (where the name is, never a key's field) marks the keys
+ * resolve_enums() turns into an enum or a number instead: auth, flow,
+ * store, timeout.
+ */
 static const struct key_def {
 	const char *name;
 	size_t offset;		/* of the char * in struct mc_account */
@@ -717,15 +723,175 @@ layer_preset(struct layer *l, const struct preset *p)
 	}
 }
 
-static int
-pick(const char *value, const char *const *names, size_t n)
+/* The index in keys[] of a key that exists. */
+static size_t
+key_index(const char *name)
 {
-	size_t i;
+	int k = find_key(name, strlen(name));
 
+	return k >= 0 ? (size_t)k : 0;
+}
+
+/*
+ * Layers what applies to [account name], weakest first: the built-in
+ * preset of its provider, a [provider NAME] section of the same name, the
+ * account's own keys.
+ */
+static int
+resolve_layers(const struct mc_config *cfg, const char *name, struct layer *l,
+    char **errmsg)
+{
+	const struct section *acct_sec, *prov_sec;
+	size_t i, kp = key_index("provider");
+	const char *prov;
+	int known = 0;
+
+	memset(l, 0, sizeof(*l));
+	acct_sec = find_section(cfg, SEC_ACCOUNT, name);
+	if (acct_sec == NULL)
+		return mc_fail(MC_ERR_CONFIG, errmsg,
+		    "no [account %s] in %s: add one (see mailcred.conf(5))",
+		    name, cfg->path);
+	layer_section(l, acct_sec);
+	prov = l->value[kp];
+	if (prov == NULL || *prov == '\0')
+		return MC_OK;
+	for (i = 0; i < NPRESETS; i++)
+		if (strcmp(prov, presets[i].name) == 0) {
+			layer_preset(l, &presets[i]);
+			known = 1;
+		}
+	prov_sec = find_section(cfg, SEC_PROVIDER, prov);
+	if (prov_sec != NULL)
+		layer_section(l, prov_sec);
+	else if (!known)
+		return mc_fail(MC_ERR_CONFIG, errmsg,
+		    "%s:%d: unknown provider '%s': use google, microsoft or "
+		    "define [provider %s]", cfg->path, l->line[kp], prov, prov);
+	layer_section(l, acct_sec);
+	return MC_OK;
+}
+
+/* A new account holding copies of the layered string values. */
+static int
+account_from_layers(const char *name, const struct layer *l,
+    struct mc_account **out)
+{
+	struct mc_account *a = NULL;
+	char **f;
+	size_t i;
+	int rc;
+
+	*out = NULL;
+	a = calloc(1, sizeof(*a));
+	if (a == NULL)
+		return MC_ERR_NOMEM;
+	a->name = strdup(name);
+	if (a->name == NULL) {
+		rc = MC_ERR_NOMEM;
+		goto out;
+	}
+	for (i = 0; i < NKEYS; i++) {
+		if (keys[i].offset == 0 || l->value[i] == NULL)
+			continue;
+		f = (char **)((char *)a + keys[i].offset);
+		*f = strdup(l->value[i]);
+		if (*f == NULL) {
+			rc = MC_ERR_NOMEM;
+			goto out;
+		}
+	}
+	if (a->user == NULL || a->user[0] == '\0') {
+		free(a->user);
+		a->user = strdup(name);
+		if (a->user == NULL) {
+			rc = MC_ERR_NOMEM;
+			goto out;
+		}
+	}
+	if (a->provider != NULL && a->provider[0] == '\0') {
+		free(a->provider);
+		a->provider = NULL;
+	}
+	*out = a;
+	a = NULL;
+	rc = MC_OK;
+out:
+	mc_account_free(a);
+	return rc;
+}
+
+static int
+bad_value(const struct mc_config *cfg, const struct layer *l, size_t k,
+    const char *want, char **errmsg)
+{
+	if (l->line[k] > 0)
+		return mc_fail(MC_ERR_CONFIG, errmsg,
+		    "%s:%d: %s = %s: expected %s", cfg->path, l->line[k],
+		    keys[k].name, l->value[k], want);
+	return mc_fail(MC_ERR_CONFIG, errmsg, "%s: %s: expected %s",
+	    cfg->path, keys[k].name, want);
+}
+
+/*
+ * Sets *v to the index of key's value in names[n], or to dflt when the key
+ * is not set; want describes the allowed values for the message.
+ */
+static int
+pick(const struct mc_config *cfg, const struct layer *l, const char *key,
+    const char *const *names, size_t n, int dflt, const char *want, int *v,
+    char **errmsg)
+{
+	size_t i, k = key_index(key);
+
+	*v = dflt;
+	if (l->value[k] == NULL)
+		return MC_OK;
 	for (i = 0; i < n; i++)
-		if (strcmp(value, names[i]) == 0)
-			return (int)i;
-	return -1;
+		if (strcmp(l->value[k], names[i]) == 0) {
+			*v = (int)i;
+			return MC_OK;
+		}
+	return bad_value(cfg, l, k, want, errmsg);
+}
+
+/* The enumerated and numeric keys: auth, flow, store, timeout. */
+static int
+resolve_enums(const struct mc_config *cfg, const struct layer *l,
+    struct mc_account *a, char **errmsg)
+{
+	static const char *const store_names[] = { "keyring", "file" };
+	size_t k = key_index("timeout");
+	int rc, v;
+	long t;
+	char *end;
+
+	if ((rc = pick(cfg, l, "auth", auth_names, 2, MC_AUTH_OAUTH2,
+	    "oauth2 or password", &v, errmsg)) != MC_OK)
+		return rc;
+	a->auth = (enum mc_auth)v;
+	/* Without a flow: device when only the device endpoint is known. */
+	v = a->device_authorization_endpoint != NULL &&
+	    a->authorization_endpoint == NULL ? MC_FLOW_DEVICE :
+	    MC_FLOW_BROWSER;
+	if ((rc = pick(cfg, l, "flow", flow_names, 3, v,
+	    "device, browser or manual", &v, errmsg)) != MC_OK)
+		return rc;
+	a->flow = (enum mc_flow)v;
+	if ((rc = pick(cfg, l, "store", store_names, 2, STORE_KEYRING,
+	    "keyring or file", &v, errmsg)) != MC_OK)
+		return rc;
+	a->store = (enum store_backend)v;
+	a->timeout = 30;
+	if (l->value[k] == NULL)
+		return MC_OK;
+	errno = 0;
+	t = strtol(l->value[k], &end, 10);
+	if (errno != 0 || end == l->value[k] || *end != '\0' || t < 1 ||
+	    t > 600)
+		return bad_value(cfg, l, k, "seconds from 1 to 600", errmsg);
+	a->timeout = (int)t;
+	return MC_OK;
 }
 
 /* Replaces every "{tenant}" in *s by tenant. */
@@ -745,186 +911,73 @@ subst_tenant(char **s, const char *tenant)
 	return MC_OK;
 }
 
+/* The tenant (default common), put into the endpoints. */
 static int
-bad_value(const struct mc_config *cfg, const struct layer *l, int k,
-    const char *want, char **errmsg)
+resolve_endpoints(const struct mc_config *cfg, const struct layer *l,
+    struct mc_account *a, char **errmsg)
 {
-	if (l->line[k] > 0)
-		return mc_fail(MC_ERR_CONFIG, errmsg,
-		    "%s:%d: %s = %s: expected %s", cfg->path, l->line[k],
-		    keys[k].name, l->value[k], want);
-	return mc_fail(MC_ERR_CONFIG, errmsg, "%s: %s: expected %s",
-	    cfg->path, keys[k].name, want);
-}
-
-int
-mc_account_resolve(const struct mc_config *cfg, const char *name,
-    struct mc_account **out, char **errmsg)
-{
-	static const char *const store_names[] = { "keyring", "file" };
-	const struct section *acct_sec, *prov_sec;
-	struct mc_account *a = NULL;
-	struct layer l;
-	const char *prov;
-	size_t i;
-	long t;
-	char *end;
-	int k, rc, v;
-
-	*out = NULL;
-	memset(&l, 0, sizeof(l));
-	acct_sec = find_section(cfg, SEC_ACCOUNT, name);
-	if (acct_sec == NULL)
-		return mc_fail(MC_ERR_CONFIG, errmsg,
-		    "no [account %s] in %s: add one (see mailcred.conf(5))",
-		    name, cfg->path);
-	layer_section(&l, acct_sec);
-	prov = l.value[find_key("provider", 8)];
-	if (prov != NULL && *prov != '\0') {
-		int known = 0;
-
-		for (i = 0; i < NPRESETS; i++)
-			if (strcmp(prov, presets[i].name) == 0) {
-				layer_preset(&l, &presets[i]);
-				known = 1;
-			}
-		prov_sec = find_section(cfg, SEC_PROVIDER, prov);
-		if (prov_sec != NULL)
-			layer_section(&l, prov_sec);
-		else if (!known)
-			return mc_fail(MC_ERR_CONFIG, errmsg,
-			    "%s:%d: unknown provider '%s': use google, "
-			    "microsoft or define [provider %s]", cfg->path,
-			    l.line[find_key("provider", 8)], prov, prov);
-		layer_section(&l, acct_sec);
-	}
-
-	a = calloc(1, sizeof(*a));
-	if (a == NULL)
-		return MC_ERR_NOMEM;
-	a->name = strdup(name);
-	if (a->name == NULL) {
-		rc = MC_ERR_NOMEM;
-		goto out;
-	}
-	for (i = 0; i < NKEYS; i++) {
-		char **f;
-
-		if (keys[i].offset == 0 || l.value[i] == NULL)
-			continue;
-		f = (char **)((char *)a + keys[i].offset);
-		*f = strdup(l.value[i]);
-		if (*f == NULL) {
-			rc = MC_ERR_NOMEM;
-			goto out;
-		}
-	}
-	if (a->user == NULL || a->user[0] == '\0') {
-		free(a->user);
-		a->user = strdup(name);
-		if (a->user == NULL) {
-			rc = MC_ERR_NOMEM;
-			goto out;
-		}
-	}
-	if (a->provider != NULL && a->provider[0] == '\0') {
-		free(a->provider);
-		a->provider = NULL;
-	}
-
-	/* Enumerated and numeric keys. */
-	k = find_key("auth", 4);
-	a->auth = MC_AUTH_OAUTH2;
-	if (l.value[k] != NULL) {
-		v = pick(l.value[k], auth_names, 2);
-		if (v < 0) {
-			rc = bad_value(cfg, &l, k, "oauth2 or password", errmsg);
-			goto out;
-		}
-		a->auth = (enum mc_auth)v;
-	}
-	k = find_key("flow", 4);
-	a->flow = a->device_authorization_endpoint != NULL &&
-	    a->authorization_endpoint == NULL ? MC_FLOW_DEVICE :
-	    MC_FLOW_BROWSER;
-	if (l.value[k] != NULL) {
-		v = pick(l.value[k], flow_names, 3);
-		if (v < 0) {
-			rc = bad_value(cfg, &l, k, "device, browser or manual",
-			    errmsg);
-			goto out;
-		}
-		a->flow = (enum mc_flow)v;
-	}
-	k = find_key("store", 5);
-	a->store = STORE_KEYRING;
-	if (l.value[k] != NULL) {
-		v = pick(l.value[k], store_names, 2);
-		if (v < 0) {
-			rc = bad_value(cfg, &l, k, "keyring or file", errmsg);
-			goto out;
-		}
-		a->store = (enum store_backend)v;
-	}
-	k = find_key("timeout", 7);
-	a->timeout = 30;
-	if (l.value[k] != NULL) {
-		errno = 0;
-		t = strtol(l.value[k], &end, 10);
-		if (errno != 0 || end == l.value[k] || *end != '\0' || t < 1 ||
-		    t > 600) {
-			rc = bad_value(cfg, &l, k, "seconds from 1 to 600",
-			    errmsg);
-			goto out;
-		}
-		a->timeout = (int)t;
-	}
+	int rc;
 
 	if (a->tenant == NULL || a->tenant[0] == '\0') {
 		free(a->tenant);
 		a->tenant = strdup("common");
-		if (a->tenant == NULL) {
-			rc = MC_ERR_NOMEM;
-			goto out;
-		}
+		if (a->tenant == NULL)
+			return MC_ERR_NOMEM;
 	}
-	if (strpbrk(a->tenant, "/?#%&") != NULL) {
-		rc = bad_value(cfg, &l, find_key("tenant", 6),
+	if (strpbrk(a->tenant, "/?#%&") != NULL)
+		return bad_value(cfg, l, key_index("tenant"),
 		    "common, organizations, consumers or a tenant ID", errmsg);
-		goto out;
-	}
 	if ((rc = subst_tenant(&a->device_authorization_endpoint,
 	    a->tenant)) != MC_OK ||
 	    (rc = subst_tenant(&a->authorization_endpoint, a->tenant)) !=
 	    MC_OK ||
 	    (rc = subst_tenant(&a->token_endpoint, a->tenant)) != MC_OK ||
 	    (rc = subst_tenant(&a->revocation_endpoint, a->tenant)) != MC_OK)
-		goto out;
-
+		return rc;
 	a->google = (a->provider != NULL && strcmp(a->provider, "google") ==
 	    0) || (a->token_endpoint != NULL &&
 	    strncmp(a->token_endpoint, "https://oauth2.googleapis.com/", 30)
 	    == 0);
+	return MC_OK;
+}
 
-	if (a->auth == MC_AUTH_OAUTH2) {
-		if (a->token_endpoint == NULL || a->token_endpoint[0] == '\0') {
-			rc = mc_fail(MC_ERR_CONFIG, errmsg,
-			    "%s: [account %s] has no token_endpoint: set "
-			    "provider = google or microsoft, or the endpoints",
-			    cfg->path, name);
-			goto out;
-		}
-		if (a->client_id == NULL || a->client_id[0] == '\0') {
-			rc = mc_fail(MC_ERR_CONFIG, errmsg,
-			    "%s: [account %s] has no client_id: register an "
-			    "OAuth client with the provider and set client_id "
-			    "(see mailcred.conf(5))", cfg->path, name);
-			goto out;
-		}
-	}
+/* What an account needs before it can be used. */
+static int
+check_account(const struct mc_config *cfg, const struct mc_account *a,
+    char **errmsg)
+{
+	if (a->auth != MC_AUTH_OAUTH2)
+		return MC_OK;
+	if (a->token_endpoint == NULL || a->token_endpoint[0] == '\0')
+		return mc_fail(MC_ERR_CONFIG, errmsg,
+		    "%s: [account %s] has no token_endpoint: set provider = "
+		    "google or microsoft, or the endpoints", cfg->path,
+		    a->name);
+	if (a->client_id == NULL || a->client_id[0] == '\0')
+		return mc_fail(MC_ERR_CONFIG, errmsg,
+		    "%s: [account %s] has no client_id: register an OAuth "
+		    "client with the provider and set client_id (see "
+		    "mailcred.conf(5))", cfg->path, a->name);
+	return MC_OK;
+}
+
+int
+mc_account_resolve(const struct mc_config *cfg, const char *name,
+    struct mc_account **out, char **errmsg)
+{
+	struct mc_account *a = NULL;
+	struct layer l;
+	int rc;
+
+	*out = NULL;
+	if ((rc = resolve_layers(cfg, name, &l, errmsg)) != MC_OK ||
+	    (rc = account_from_layers(name, &l, &a)) != MC_OK ||
+	    (rc = resolve_enums(cfg, &l, a, errmsg)) != MC_OK ||
+	    (rc = resolve_endpoints(cfg, &l, a, errmsg)) != MC_OK ||
+	    (rc = check_account(cfg, a, errmsg)) != MC_OK)
+		goto out;
 	*out = a;
 	a = NULL;
-	rc = MC_OK;
 out:
 	mc_account_free(a);
 	return rc;
