@@ -894,21 +894,57 @@ resolve_enums(const struct mc_config *cfg, const struct layer *l,
 	return MC_OK;
 }
 
-/* Replaces every "{tenant}" in *s by tenant. */
+/*
+ * Replaces each "{tenant}" of *s as written by tenant. The scan runs over
+ * the original text only, never over what it put in, so it ends whatever
+ * the tenant holds.
+ */
 static int
 subst_tenant(char **s, const char *tenant)
 {
 	static const char tag[] = "{tenant}";
-	char *p, *r = NULL;
+	const size_t taglen = sizeof(tag) - 1, tlen = strlen(tenant);
+	const char *p, *q;
+	char *r, *w;
+	size_t n = 0;
 
-	while (*s != NULL && (p = strstr(*s, tag)) != NULL) {
-		if (asprintf(&r, "%.*s%s%s", (int)(p - *s), *s, tenant,
-		    p + sizeof(tag) - 1) < 0)
-			return MC_ERR_NOMEM;
-		free(*s);
-		*s = r;
+	if (*s == NULL)
+		return MC_OK;
+	for (p = *s; (q = strstr(p, tag)) != NULL; p = q + taglen)
+		n++;
+	if (n == 0)
+		return MC_OK;
+	/* Both strings are shorter than CONFIG_MAX_LINE: no overflow. */
+	r = malloc(strlen(*s) - n * taglen + n * tlen + 1);
+	if (r == NULL)
+		return MC_ERR_NOMEM;
+	w = r;
+	for (p = *s; (q = strstr(p, tag)) != NULL; p = q + taglen) {
+		memcpy(w, p, (size_t)(q - p));
+		w += q - p;
+		memcpy(w, tenant, tlen);
+		w += tlen;
 	}
+	memcpy(w, p, strlen(p) + 1);
+	free(*s);
+	*s = r;
 	return MC_OK;
+}
+
+/*
+ * A tenant is common, organizations, consumers, a tenant ID (a GUID) or a
+ * domain: letters, digits, '.', '-' and '_' only, so that putting it into
+ * an endpoint can neither change the URL's structure nor add a tag.
+ */
+static int
+tenant_ok(const char *t)
+{
+	for (; *t != '\0'; t++)
+		if (!((*t >= 'a' && *t <= 'z') || (*t >= 'A' && *t <= 'Z') ||
+		    (*t >= '0' && *t <= '9') || *t == '.' || *t == '-' ||
+		    *t == '_'))
+			return 0;
+	return 1;
 }
 
 /* The tenant (default common), put into the endpoints. */
@@ -924,9 +960,11 @@ resolve_endpoints(const struct mc_config *cfg, const struct layer *l,
 		if (a->tenant == NULL)
 			return MC_ERR_NOMEM;
 	}
-	if (strpbrk(a->tenant, "/?#%&") != NULL)
+	if (!tenant_ok(a->tenant))
 		return bad_value(cfg, l, key_index("tenant"),
-		    "common, organizations, consumers or a tenant ID", errmsg);
+		    "common, organizations, consumers, a tenant ID or a "
+		    "domain (letters, digits, '.', '-', '_'; no '{' or '}')",
+		    errmsg);
 	if ((rc = subst_tenant(&a->device_authorization_endpoint,
 	    a->tenant)) != MC_OK ||
 	    (rc = subst_tenant(&a->authorization_endpoint, a->tenant)) !=

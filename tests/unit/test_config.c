@@ -116,6 +116,52 @@ test_microsoft_tenant(void **state)
 	    "tenant = a/b\n", "x", "test.conf:4: tenant");
 }
 
+/*
+ * {tenant} is replaced once, in the text as written: a tenant that holds
+ * the tag itself made the old loop spin or grow without end (the alarm
+ * turns a hang into a failure). Braces in a tenant are refused.
+ */
+static void
+test_tenant_substitution(void **state)
+{
+	struct mc_config *cfg;
+	struct mc_account *a;
+
+	(void)state;
+	alarm(10);
+	expect_error("[account x]\nprovider = microsoft\nclient_id = 1\n"
+	    "tenant = {tenant}\n", "x", "test.conf:4: tenant = {tenant}: "
+	    "expected");
+	expect_error("[account x]\nprovider = microsoft\nclient_id = 1\n"
+	    "tenant = x{tenant}\n", "x", "test.conf:4: tenant = x{tenant}: "
+	    "expected");
+	expect_error("[account x]\nprovider = microsoft\nclient_id = 1\n"
+	    "tenant = a}b{\n", "x", "test.conf:4: tenant");
+	expect_error("[account x]\nprovider = microsoft\nclient_id = 1\n"
+	    "tenant = a b\n", "x", "test.conf:4: tenant");
+	alarm(0);
+
+	/* Every tag of the original is replaced, and nothing else. */
+	a = resolve_ok("[provider p]\n"
+	    "token_endpoint = https://id.example/{tenant}/t/{tenant}?x={tenant}\n"
+	    "revocation_endpoint = https://id.example/{tenan}/{tenant}}\n"
+	    "[account x]\nprovider = p\nclient_id = 1\n"
+	    "tenant = contoso.onmicrosoft.com\n", "x", &cfg);
+	assert_string_equal(a->token_endpoint, "https://id.example/"
+	    "contoso.onmicrosoft.com/t/contoso.onmicrosoft.com?x="
+	    "contoso.onmicrosoft.com");
+	assert_string_equal(a->revocation_endpoint,
+	    "https://id.example/{tenan}/contoso.onmicrosoft.com}");
+	mc_account_free(a);
+	mc_config_free(cfg);
+	a = resolve_ok("[account x]\nprovider = microsoft\nclient_id = 1\n"
+	    "tenant = 9188040d-6c67-4c5b-b112-36a304b66dad\n", "x", &cfg);
+	assert_string_equal(a->token_endpoint, "https://login.microsoftonline"
+	    ".com/9188040d-6c67-4c5b-b112-36a304b66dad/oauth2/v2.0/token");
+	mc_account_free(a);
+	mc_config_free(cfg);
+}
+
 static void
 test_layering(void **state)
 {
@@ -379,6 +425,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_google_defaults),
 		cmocka_unit_test(test_microsoft_tenant),
+		cmocka_unit_test(test_tenant_substitution),
 		cmocka_unit_test(test_layering),
 		cmocka_unit_test(test_no_provider),
 		cmocka_unit_test(test_errors_name_line),
