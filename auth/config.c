@@ -588,18 +588,36 @@ holds_secret(const struct mc_config *cfg)
 	return 0;
 }
 
-int
-mc_config_load(const char *path, struct mc_config **out, char **errmsg)
+/* What a file that is not a regular file is, for messages. */
+static const char *
+file_kind(mode_t mode)
 {
-	struct mc_config *cfg = NULL;
-	struct stat st;
-	char *buf = NULL;
-	size_t len = 0;
-	ssize_t n;
-	int fd = -1, rc;
+	if (S_ISDIR(mode))
+		return "a directory";
+	if (S_ISFIFO(mode))
+		return "a FIFO";
+	if (S_ISCHR(mode))
+		return "a character device";
+	if (S_ISBLK(mode))
+		return "a block device";
+	if (S_ISSOCK(mode))
+		return "a socket";
+	return "not a file";
+}
 
-	*out = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+/*
+ * Opens path for reading and fills *st from the opened descriptor. The
+ * open does not block (a FIFO would wait for a writer for ever); anything
+ * but a regular file is refused, then reads block again as usual. A
+ * symbolic link is followed: a linked configuration is normal.
+ */
+static int
+open_config(const char *path, int *fdp, struct stat *st, char **errmsg)
+{
+	int fd = -1, flags, rc;
+
+	*fdp = -1;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
 		if (errno == ENOENT)
 			rc = mc_fail(MC_ERR_CONFIG, errmsg,
@@ -611,24 +629,53 @@ mc_config_load(const char *path, struct mc_config **out, char **errmsg)
 			    path, strerror(errno));
 		goto out;
 	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		rc = mc_fail(MC_ERR_CONFIG, errmsg,
-		    "%s is not a regular file", path);
+	if (fstat(fd, st) != 0) {
+		rc = mc_fail(MC_ERR_CONFIG, errmsg, "cannot read %s: %s", path,
+		    strerror(errno));
 		goto out;
 	}
-	if (st.st_size > CONFIG_MAX_SIZE) {
-		rc = mc_fail(MC_ERR_CONFIG, errmsg,
-		    "%s: larger than %d bytes: is this the right file?",
-		    path, CONFIG_MAX_SIZE);
+	if (!S_ISREG(st->st_mode)) {
+		rc = mc_fail(MC_ERR_CONFIG, errmsg, "%s is %s, not a regular "
+		    "file: give the path of the configuration file", path,
+		    file_kind(st->st_mode));
 		goto out;
 	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (buf == NULL) {
-		rc = MC_ERR_NOMEM;
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
+		rc = mc_fail(MC_ERR_CONFIG, errmsg, "cannot read %s: %s", path,
+		    strerror(errno));
 		goto out;
 	}
-	while (len < (size_t)st.st_size) {
-		n = read(fd, buf + len, (size_t)st.st_size - len);
+	*fdp = fd;
+	fd = -1;
+	rc = MC_OK;
+out:
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* Reads the size bytes fstat reported (fewer if the file shrank). */
+static int
+read_config(int fd, const char *path, off_t size, char **bufp, size_t *lenp,
+    char **errmsg)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	ssize_t n;
+	int rc;
+
+	*bufp = NULL;
+	*lenp = 0;
+	if (size > CONFIG_MAX_SIZE)
+		return mc_fail(MC_ERR_CONFIG, errmsg,
+		    "%s: larger than %d bytes: is this the right file?", path,
+		    CONFIG_MAX_SIZE);
+	buf = malloc((size_t)size + 1);
+	if (buf == NULL)
+		return MC_ERR_NOMEM;
+	while (len < (size_t)size) {
+		n = read(fd, buf + len, (size_t)size - len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -640,8 +687,32 @@ mc_config_load(const char *path, struct mc_config **out, char **errmsg)
 			break;
 		len += (size_t)n;
 	}
-	rc = mc_config_parse(path, buf, len, &cfg, errmsg);
-	if (rc != MC_OK)
+	*bufp = buf;
+	*lenp = len;
+	buf = NULL;
+	rc = MC_OK;
+out:
+	if (buf != NULL) {
+		mc_wipe(buf, len);
+		free(buf);
+	}
+	return rc;
+}
+
+int
+mc_config_load(const char *path, struct mc_config **out, char **errmsg)
+{
+	struct mc_config *cfg = NULL;
+	struct stat st;
+	char *buf = NULL;
+	size_t len = 0;
+	int fd = -1, rc;
+
+	*out = NULL;
+	if ((rc = open_config(path, &fd, &st, errmsg)) != MC_OK ||
+	    (rc = read_config(fd, path, st.st_size, &buf, &len, errmsg)) !=
+	    MC_OK ||
+	    (rc = mc_config_parse(path, buf, len, &cfg, errmsg)) != MC_OK)
 		goto out;
 	if ((st.st_mode & (S_IRGRP | S_IROTH)) && holds_secret(cfg)) {
 		rc = add_warning(cfg, "%s holds a client secret and others can "

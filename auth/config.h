@@ -68,7 +68,9 @@ struct mc_config;
 int mc_config_path(const char *override, char **path, char **errmsg);
 
 /*
- * Reads and parses the file at path. A missing file is MC_ERR_CONFIG with
+ * Reads and parses the file at path (a symbolic link is followed). A
+ * missing file, or anything but a regular file (a FIFO, a directory, a
+ * device: refused at once, without blocking), is MC_ERR_CONFIG with
  * advice. *out is freed with mc_config_free().
  */
 int mc_config_load(const char *path, struct mc_config **out, char **errmsg);

@@ -394,6 +394,45 @@ test_permissions_warning(void **state)
 	rmdir(dir);
 }
 
+/*
+ * A FIFO given as the configuration must not block (the old open did, for
+ * ever: the alarm turns that into a failure), nor may a directory or a
+ * device be read: each is refused at once, naming the path, exit 78.
+ */
+static void
+test_not_regular(void **state)
+{
+	char dir[] = "/tmp/mc-config-XXXXXX", fifo[64];
+	const char *paths[] = { fifo, dir, "/dev/null" };
+	const char *kinds[] = { "a FIFO", "a directory", "a character device" };
+	struct mc_config *cfg = NULL;
+	char *msg = NULL, want[128];
+	size_t i;
+	int rc;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(fifo, sizeof(fifo), "%s/config", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	alarm(10);
+	for (i = 0; i < 3; i++) {
+		msg = NULL;
+		rc = mc_config_load(paths[i], &cfg, &msg);
+		assert_int_equal(rc, MC_ERR_CONFIG);
+		assert_int_equal(mc_exit_status(rc), 78);
+		assert_null(cfg);
+		assert_non_null(msg);
+		snprintf(want, sizeof(want), "%s is %s, not a regular file",
+		    paths[i], kinds[i]);
+		if (strstr(msg, want) == NULL)
+			fail_msg("message '%s' lacks '%s'", msg, want);
+		free(msg);
+	}
+	alarm(0);
+	unlink(fifo);
+	rmdir(dir);
+}
+
 static void
 test_path(void **state)
 {
@@ -433,6 +472,7 @@ main(void)
 		cmocka_unit_test(test_crlf_bom_quotes),
 		cmocka_unit_test(test_fuzz),
 		cmocka_unit_test(test_permissions_warning),
+		cmocka_unit_test(test_not_regular),
 		cmocka_unit_test(test_path),
 	};
 
