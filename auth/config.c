@@ -294,14 +294,57 @@ has_control(const char *s, const char *e)
 	return 0;
 }
 
-/* Strips one pair of double quotes around [*s, *e). */
-static void
-unquote(const char **s, const char **e)
+/*
+ * Copies the double-quoted string at s (on its opening quote, within
+ * [s, e)) to dst, which has room for e - s bytes, undoing the only two
+ * escapes, \" and \\. Sets *end just past the closing quote. Returns NULL,
+ * or what is wrong for a message (dst is then not terminated).
+ */
+static const char *
+unquote(const char *s, const char *e, char *dst, const char **end)
 {
-	if (*e - *s >= 2 && **s == '"' && (*e)[-1] == '"') {
-		(*s)++;
-		(*e)--;
+	const char *p;
+
+	for (p = s + 1; p < e; p++) {
+		if (*p == '"') {
+			*dst = '\0';
+			*end = p + 1;
+			return NULL;
+		}
+		if (*p == '\\') {
+			if (p + 1 == e || (p[1] != '"' && p[1] != '\\'))
+				return "in quotes, a backslash must be followed "
+				    "by '\"' or '\\' (write \\\\ for one)";
+			p++;
+		}
+		*dst++ = *p;
 	}
+	return "the closing '\"' is missing";
+}
+
+/* Blanks, then nothing or a comment ('#' or ';' to the end)? */
+static int
+only_comment(const char *s, const char *e)
+{
+	while (s < e && is_blank(*s))
+		s++;
+	return s == e || *s == '#' || *s == ';';
+}
+
+/*
+ * Where the comment of a value that starts at s (just after the '=')
+ * begins: at the first '#' or ';' that follows a blank, else at e. A '#'
+ * inside a word (a URL fragment, a secret) is part of the value.
+ */
+static const char *
+comment_start(const char *s, const char *e)
+{
+	const char *p;
+
+	for (p = s + 1; p < e; p++)
+		if ((*p == '#' || *p == ';') && is_blank(p[-1]))
+			return p;
+	return e;
 }
 
 static size_t
@@ -372,65 +415,196 @@ find_section(const struct mc_config *cfg, enum section_type type,
 	return NULL;
 }
 
-/* Parses "[account NAME]" or "[provider NAME]" from [s, e) (brackets on). */
+/*
+ * Parses "[account NAME]" or "[provider NAME]" from [s, e), s on the '['.
+ * NAME may be double-quoted; a comment may follow the ']'.
+ */
 static int
 parse_section(struct mc_config *cfg, const char *s, const char *e, int line,
     char **errmsg)
 {
-	const char *p = s + 1, *q = e - 1, *name;
+	const char *p = s + 1, *q, *close, *why;
 	enum section_type type;
 	struct section *sec, *first;
+	char *name = NULL;
 	size_t len;
+	int rc;
 
-	if (e - s < 2 || e[-1] != ']')
-		return mc_fail(MC_ERR_CONFIG, errmsg,
-		    "%s:%d: section header is missing its closing ']'",
-		    cfg->path, line);
-	trim(&p, &q);
-	if (q - p > 8 && strncmp(p, "account", 7) == 0 && is_blank(p[7])) {
+	while (p < e && is_blank(*p))
+		p++;
+	if (e - p > 8 && strncmp(p, "account", 7) == 0 && is_blank(p[7])) {
 		type = SEC_ACCOUNT;
 		p += 8;
-	} else if (q - p > 9 && strncmp(p, "provider", 8) == 0 &&
+	} else if (e - p > 9 && strncmp(p, "provider", 8) == 0 &&
 	    is_blank(p[8])) {
 		type = SEC_PROVIDER;
 		p += 9;
 	} else {
+		q = memchr(p, ']', (size_t)(e - p));
+		q = q != NULL ? q : e;
+		trim(&p, &q);
 		return mc_fail(MC_ERR_CONFIG, errmsg,
 		    "%s:%d: unknown section [%.*s]: use [account NAME] or "
 		    "[provider NAME]", cfg->path, line, (int)(q - p > 64 ? 64 :
 		    q - p), p);
 	}
-	trim(&p, &q);
-	unquote(&p, &q);
-	len = (size_t)(q - p);
-	if (len == 0 || len > NAME_MAX_LEN || has_control(p, q) ||
-	    memchr(p, '\t', len) != NULL)
-		return mc_fail(MC_ERR_CONFIG, errmsg,
+	while (p < e && is_blank(*p))
+		p++;
+	if (p < e && *p == '"') {
+		name = calloc((size_t)(e - p), 1);
+		if (name == NULL)
+			return MC_ERR_NOMEM;
+		why = unquote(p, e, name, &q);
+		if (why != NULL) {
+			rc = mc_fail(MC_ERR_CONFIG, errmsg,
+			    "%s:%d: the section name: %s", cfg->path, line,
+			    why);
+			goto out;
+		}
+		while (q < e && is_blank(*q))
+			q++;
+		if (q == e || *q != ']') {
+			rc = mc_fail(MC_ERR_CONFIG, errmsg,
+			    "%s:%d: expected ']' after the quoted section name",
+			    cfg->path, line);
+			goto out;
+		}
+		close = q;
+	} else {
+		close = memchr(p, ']', (size_t)(e - p));
+		q = close != NULL ? close : e;
+		trim(&p, &q);
+		name = strndup(p, (size_t)(q - p));
+		if (name == NULL)
+			return MC_ERR_NOMEM;
+	}
+	if (close == NULL) {
+		rc = mc_fail(MC_ERR_CONFIG, errmsg,
+		    "%s:%d: section header is missing its closing ']'",
+		    cfg->path, line);
+		goto out;
+	}
+	if (!only_comment(close + 1, e)) {
+		rc = mc_fail(MC_ERR_CONFIG, errmsg,
+		    "%s:%d: only a comment ('#' or ';') may follow the ']' of "
+		    "a section header", cfg->path, line);
+		goto out;
+	}
+	len = strlen(name);
+	if (len == 0 || len > NAME_MAX_LEN || has_control(name, name + len) ||
+	    memchr(name, '\t', len) != NULL) {
+		rc = mc_fail(MC_ERR_CONFIG, errmsg,
 		    "%s:%d: a section needs a name of 1 to %d printable "
 		    "characters", cfg->path, line, NAME_MAX_LEN);
-	name = p;
+		goto out;
+	}
+	first = find_section(cfg, type, name);
+	if (first != NULL) {
+		rc = mc_fail(MC_ERR_CONFIG, errmsg,
+		    "%s:%d: [%s %s] is already defined at line %d", cfg->path,
+		    line, type == SEC_ACCOUNT ? "account" : "provider", name,
+		    first->line);
+		goto out;
+	}
 	sec = reallocarray(cfg->sec, cfg->nsec + 1, sizeof(*sec));
-	if (sec == NULL)
-		return MC_ERR_NOMEM;
+	if (sec == NULL) {
+		rc = MC_ERR_NOMEM;
+		goto out;
+	}
 	cfg->sec = sec;
-	sec = &cfg->sec[cfg->nsec];
+	sec = &cfg->sec[cfg->nsec++];
 	memset(sec, 0, sizeof(*sec));
-	sec->name = strndup(name, len);
-	if (sec->name == NULL)
-		return MC_ERR_NOMEM;
+	sec->name = name;
+	name = NULL;
 	sec->type = type;
 	sec->line = line;
-	first = find_section(cfg, type, sec->name);
-	if (first != NULL) {
-		free(sec->name);
-		sec->name = NULL;
-		return mc_fail(MC_ERR_CONFIG, errmsg,
-		    "%s:%d: [%s %.*s] is already defined at line %d",
-		    cfg->path, line, type == SEC_ACCOUNT ? "account" :
-		    "provider", (int)len, name, first->line);
+	rc = MC_OK;
+out:
+	free(name);
+	return rc;
+}
+
+/*
+ * The value of a "key = value" line; s is just after the '=', e the end
+ * of the line. A value that starts with '"' runs to the closing quote and
+ * only blanks and a comment may follow; any other value runs to its
+ * comment (a blank, then '#' or ';') or the end of the line. Blanks around
+ * it are cut. Sets *out to a malloc'd copy, which may hold a secret.
+ */
+static int
+parse_value(const struct mc_config *cfg, int line, const char *key,
+    const char *s, const char *e, char **out, char **errmsg)
+{
+	const char *v = s, *ve, *why;
+	char *val = NULL;
+	int rc;
+
+	*out = NULL;
+	while (v < e && is_blank(*v))
+		v++;
+	if (v < e && *v == '"') {
+		/* Zeroed: on error it is wiped up to its first NUL. */
+		val = calloc((size_t)(e - v), 1);
+		if (val == NULL)
+			return MC_ERR_NOMEM;
+		why = unquote(v, e, val, &ve);
+		if (why != NULL) {
+			rc = mc_fail(MC_ERR_CONFIG, errmsg,
+			    "%s:%d: the value of '%s': %s", cfg->path, line,
+			    key, why);
+			goto out;
+		}
+		if (!only_comment(ve, e)) {
+			rc = mc_fail(MC_ERR_CONFIG, errmsg,
+			    "%s:%d: the value of '%s' goes on after its "
+			    "closing '\"': only a comment may follow (write a "
+			    "quote inside quotes as \\\")", cfg->path, line,
+			    key);
+			goto out;
+		}
+	} else {
+		ve = comment_start(s, e);
+		trim(&v, &ve);
+		val = strndup(v, (size_t)(ve - v));
+		if (val == NULL)
+			return MC_ERR_NOMEM;
 	}
-	cfg->nsec++;
-	return MC_OK;
+	if (has_control(val, val + strlen(val))) {
+		rc = mc_fail(MC_ERR_CONFIG, errmsg,
+		    "%s:%d: the value of '%s' holds a control character",
+		    cfg->path, line, key);
+		goto out;
+	}
+	*out = val;
+	val = NULL;
+	rc = MC_OK;
+out:
+	mc_free_secret(val);
+	return rc;
+}
+
+/* Reports an unknown key, with the closest known one as a hint. */
+static int
+unknown_key(const struct mc_config *cfg, int line, const char *k,
+    const char *ke, char **errmsg)
+{
+	char *name = strndup(k, (size_t)(ke - k > 64 ? 64 : ke - k));
+	const char *hint;
+	int rc;
+
+	if (name == NULL)
+		return MC_ERR_NOMEM;
+	hint = closest_key(name);
+	if (hint != NULL)
+		rc = mc_fail(MC_ERR_CONFIG, errmsg,
+		    "%s:%d: unknown key '%s' (did you mean '%s'?)", cfg->path,
+		    line, name, hint);
+	else
+		rc = mc_fail(MC_ERR_CONFIG, errmsg,
+		    "%s:%d: unknown key '%s' (see mailcred.conf(5))", cfg->path,
+		    line, name);
+	free(name);
+	return rc;
 }
 
 /* Parses "key = value" from [s, e) into the last section. */
@@ -438,10 +612,11 @@ static int
 parse_pair(struct mc_config *cfg, const char *s, const char *e, int line,
     char **errmsg)
 {
-	const char *eq, *k, *ke, *v, *ve;
+	const char *eq, *k, *ke;
 	struct section *sec;
 	struct kv *kv;
-	int key;
+	char *value = NULL;
+	int key, rc;
 	size_t i;
 
 	eq = memchr(s, '=', (size_t)(e - s));
@@ -452,30 +627,9 @@ parse_pair(struct mc_config *cfg, const char *s, const char *e, int line,
 	k = s;
 	ke = eq;
 	trim(&k, &ke);
-	v = eq + 1;
-	ve = e;
-	trim(&v, &ve);
-	unquote(&v, &ve);
 	key = find_key(k, (size_t)(ke - k));
-	if (key < 0) {
-		char *name = strndup(k, (size_t)(ke - k > 64 ? 64 : ke - k));
-		const char *hint;
-		int rc;
-
-		if (name == NULL)
-			return MC_ERR_NOMEM;
-		hint = closest_key(name);
-		if (hint != NULL)
-			rc = mc_fail(MC_ERR_CONFIG, errmsg,
-			    "%s:%d: unknown key '%s' (did you mean '%s'?)",
-			    cfg->path, line, name, hint);
-		else
-			rc = mc_fail(MC_ERR_CONFIG, errmsg,
-			    "%s:%d: unknown key '%s' (see mailcred.conf(5))",
-			    cfg->path, line, name);
-		free(name);
-		return rc;
-	}
+	if (key < 0)
+		return unknown_key(cfg, line, k, ke, errmsg);
 	if (cfg->nsec == 0)
 		return mc_fail(MC_ERR_CONFIG, errmsg,
 		    "%s:%d: '%s' is outside any section: put it under "
@@ -492,21 +646,19 @@ parse_pair(struct mc_config *cfg, const char *s, const char *e, int line,
 			return mc_fail(MC_ERR_CONFIG, errmsg,
 			    "%s:%d: '%s' is already set at line %d",
 			    cfg->path, line, keys[key].name, sec->kv[i].line);
-	if (has_control(v, ve))
-		return mc_fail(MC_ERR_CONFIG, errmsg,
-		    "%s:%d: the value of '%s' holds a control character",
-		    cfg->path, line, keys[key].name);
+	if ((rc = parse_value(cfg, line, keys[key].name, eq + 1, e, &value,
+	    errmsg)) != MC_OK)
+		return rc;
 	kv = reallocarray(sec->kv, sec->nkv + 1, sizeof(*kv));
-	if (kv == NULL)
+	if (kv == NULL) {
+		mc_free_secret(value);
 		return MC_ERR_NOMEM;
+	}
 	sec->kv = kv;
-	kv = &sec->kv[sec->nkv];
-	kv->value = strndup(v, (size_t)(ve - v));
-	if (kv->value == NULL)
-		return MC_ERR_NOMEM;
+	kv = &sec->kv[sec->nkv++];
+	kv->value = value;
 	kv->key = (size_t)key;
 	kv->line = line;
-	sec->nkv++;
 	return MC_OK;
 }
 

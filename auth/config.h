@@ -3,7 +3,11 @@
  *
  * The file is INI: `[account NAME]` sections for accounts, `[provider NAME]`
  * sections for custom providers (or to adjust a built-in one), `key = value`
- * lines, `#` or `;` comment lines. An account is resolved by layering, from
+ * lines, `#` or `;` comments: a whole line, or the rest of a line from a `#`
+ * or `;` that follows a blank after a value or a section header. A value (or
+ * a section name) that starts with `"` ends at the closing `"`, with `\"`
+ * and `\\` as its only escapes; any other value is taken as written. The
+ * rules are mailcred.conf(5)'s. An account is resolved by layering, from
  * weakest to strongest: general defaults, the built-in preset (google,
  * microsoft), a `[provider NAME]` section of the same name, the account's
  * own keys. Reading the file is the only I/O here.

@@ -248,7 +248,8 @@ test_errors_name_line(void **state)
 	expect_error("[acount a]\n", NULL, "test.conf:1: unknown section");
 	expect_error("[account a\n", NULL, "test.conf:1: section header is "
 	    "missing its closing ']'");
-	expect_error("[account ]\n", NULL, "test.conf:1: unknown section");
+	expect_error("[account ]\n", NULL, "test.conf:1: a section needs a "
+	    "name");
 	expect_error("[account \"\"]\n", NULL, "test.conf:1: a section needs "
 	    "a name");
 	expect_error("[account a]\nuser = x\nuser = y\n", NULL,
@@ -321,6 +322,72 @@ test_crlf_bom_quotes(void **state)
 	assert_int_equal(a->auth, MC_AUTH_PASSWORD);
 	mc_account_free(a);
 	mc_config_free(cfg);
+}
+
+/*
+ * Trailing comments: a blank, then '#' or ';', after a value or a section
+ * header. A '#' inside a word stays; a quoted value holds anything.
+ */
+static void
+test_trailing_comments(void **state)
+{
+	struct mc_config *cfg;
+	struct mc_account *a;
+
+	(void)state;
+	/* README's example, which used to fail with "unknown provider". */
+	a = resolve_ok("[account me@example.com]\n"
+	    "provider = microsoft          # or google, or your own "
+	    "[provider NAME]\n"
+	    "client_id = 0123abcd-...      # your OAuth client's ID\n",
+	    "me@example.com", &cfg);
+	assert_string_equal(a->provider, "microsoft");
+	assert_string_equal(a->client_id, "0123abcd-...");
+	mc_account_free(a);
+	mc_config_free(cfg);
+
+	a = resolve_ok("[account a]   # the work account\n"
+	    "auth = password\t; an app password\n"
+	    "user =#x\n"
+	    "smtp = smtps://mail.example:465/#frag;x # comment\n"
+	    "client_secret = ab#cd;ef\n"
+	    "on_reauth = notify-send \"mailcred\" \"log in\"  # quotes kept\n"
+	    "scope =   # nothing\n"
+	    "imap = \"imaps://x # not a comment ; nor this\"# but this\n"
+	    "pop = \"say \\\"hi\\\" \\\\ there\" ; escapes\n"
+	    "[provider p] ; a comment\n"
+	    "[account \"b\"] # quoted name\n"
+	    "auth = password\n", "a", &cfg);
+	assert_int_equal(a->auth, MC_AUTH_PASSWORD);
+	assert_string_equal(a->user, "#x");
+	assert_string_equal(a->smtp, "smtps://mail.example:465/#frag;x");
+	assert_string_equal(a->client_secret, "ab#cd;ef");
+	assert_string_equal(a->on_reauth, "notify-send \"mailcred\" \"log in\"");
+	assert_string_equal(a->scope, "");
+	assert_string_equal(a->imap, "imaps://x # not a comment ; nor this");
+	assert_string_equal(a->pop, "say \"hi\" \\ there");
+	assert_string_equal(mc_config_account_name(cfg, 1), "b");
+	mc_account_free(a);
+	mc_config_free(cfg);
+
+	expect_error("[account a]\nuser = \"abc\n", NULL,
+	    "test.conf:2: the value of 'user': the closing '\"' is missing");
+	expect_error("[account a]\nuser = \"a\\nb\"\n", NULL,
+	    "test.conf:2: the value of 'user': in quotes, a backslash must");
+	expect_error("[account a]\nuser = \"a\\\"\n", NULL,
+	    "test.conf:2: the value of 'user': the closing '\"' is missing");
+	expect_error("[account a]\non_reauth = \"a\" \"b\"\n", NULL,
+	    "test.conf:2: the value of 'on_reauth' goes on after its closing "
+	    "'\"': only a comment may follow");
+	expect_error("[account a] b\n", NULL, "test.conf:1: only a comment");
+	expect_error("[account \"a\" b]\n", NULL, "test.conf:1: expected ']' "
+	    "after the quoted section name");
+	expect_error("[account \"a]\n", NULL, "test.conf:1: the section name: "
+	    "the closing '\"' is missing");
+	expect_error("[account a # b\n", NULL, "test.conf:1: section header is "
+	    "missing its closing ']'");
+	expect_error("[account a]\nuser = \"x\033\"\n", NULL,
+	    "test.conf:2: the value of 'user' holds a control character");
 }
 
 /* Random and mutated input must never crash or leak; errors are clean. */
@@ -470,6 +537,7 @@ main(void)
 		cmocka_unit_test(test_errors_name_line),
 		cmocka_unit_test(test_hostile_bytes),
 		cmocka_unit_test(test_crlf_bom_quotes),
+		cmocka_unit_test(test_trailing_comments),
 		cmocka_unit_test(test_fuzz),
 		cmocka_unit_test(test_permissions_warning),
 		cmocka_unit_test(test_not_regular),
