@@ -1,6 +1,7 @@
 /* auth/config.c - INI parsing, provider presets, account resolution. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "auth/config.h"
 #include "auth/err.h"
 #include "auth/secmem.h"
+#include "auth/url.h"
 
 #define CONFIG_MAX_SIZE	(1024 * 1024)
 #define CONFIG_MAX_LINE	8192
@@ -851,6 +853,93 @@ out:
 	return rc;
 }
 
+/* The directory part of path ("." or "/" where it has none), malloc'd. */
+static char *
+dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (slash == NULL)
+		return strdup(".");
+	while (slash > path && slash[-1] == '/')
+		slash--;
+	if (slash == path)
+		return strdup("/");
+	return strndup(path, (size_t)(slash - path));
+}
+
+/* Refuses dir if others may change what it holds: writable, not sticky. */
+static int
+check_dir(const char *path, const char *dir, char **errmsg)
+{
+	struct stat st;
+
+	if (stat(dir, &st) != 0)
+		return mc_fail(MC_ERR_CONFIG, errmsg, "%s: cannot check its "
+		    "directory %s: %s", path, dir, strerror(errno));
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
+		return mc_fail(MC_ERR_CONFIG, errmsg, "%s: its directory %s "
+		    "can be changed by others (mode %04o), who could replace "
+		    "the configuration: chmod go-w %s", path, dir,
+		    (unsigned int)(st.st_mode & 07777), dir);
+	return MC_OK;
+}
+
+/*
+ * The file decides where refresh tokens are sent and what on_reauth runs,
+ * so, as OpenSSH's StrictModes does, it is refused unless it is owned by
+ * the effective user or root and is writable by its owner alone, and
+ * unless its directory (that of the path as given, and that of the file a
+ * symbolic link leads to) cannot be changed by others or has the sticky
+ * bit. st is the opened file's.
+ */
+static int
+check_trust(const char *path, const struct stat *st, char **errmsg)
+{
+	const struct passwd *pw;
+	char *dir = NULL, *real = NULL, *rdir = NULL, uid[16];
+	int rc;
+
+	if (st->st_uid != geteuid() && st->st_uid != 0) {
+		pw = getpwuid(geteuid());
+		snprintf(uid, sizeof(uid), "%u", (unsigned int)geteuid());
+		return mc_fail(MC_ERR_CONFIG, errmsg, "%s belongs to uid %u, not "
+		    "to you or root, and could send your tokens anywhere: "
+		    "chown %s %s (as root)", path, (unsigned int)st->st_uid,
+		    pw != NULL ? pw->pw_name : uid, path);
+	}
+	if (st->st_mode & (S_IWGRP | S_IWOTH))
+		return mc_fail(MC_ERR_CONFIG, errmsg, "%s can be changed by "
+		    "others (mode %04o), who could send your tokens anywhere: "
+		    "chmod go-w %s", path, (unsigned int)(st->st_mode & 07777),
+		    path);
+	dir = dir_of(path);
+	if (dir == NULL) {
+		rc = MC_ERR_NOMEM;
+		goto out;
+	}
+	if ((rc = check_dir(path, dir, errmsg)) != MC_OK)
+		goto out;
+	real = realpath(path, NULL);
+	if (real == NULL) {
+		rc = mc_fail(MC_ERR_CONFIG, errmsg, "cannot resolve %s: %s",
+		    path, strerror(errno));
+		goto out;
+	}
+	rdir = dir_of(real);
+	if (rdir == NULL) {
+		rc = MC_ERR_NOMEM;
+		goto out;
+	}
+	if (strcmp(rdir, dir) != 0)
+		rc = check_dir(path, rdir, errmsg);
+out:
+	free(dir);
+	free(real);
+	free(rdir);
+	return rc;
+}
+
 int
 mc_config_load(const char *path, struct mc_config **out, char **errmsg)
 {
@@ -862,6 +951,7 @@ mc_config_load(const char *path, struct mc_config **out, char **errmsg)
 
 	*out = NULL;
 	if ((rc = open_config(path, &fd, &st, errmsg)) != MC_OK ||
+	    (rc = check_trust(path, &st, errmsg)) != MC_OK ||
 	    (rc = read_config(fd, path, st.st_size, &buf, &len, errmsg)) !=
 	    MC_OK ||
 	    (rc = mc_config_parse(path, buf, len, &cfg, errmsg)) != MC_OK)
@@ -869,12 +959,6 @@ mc_config_load(const char *path, struct mc_config **out, char **errmsg)
 	if ((st.st_mode & (S_IRGRP | S_IROTH)) && holds_secret(cfg)) {
 		rc = add_warning(cfg, "%s holds a client secret and others can "
 		    "read it: chmod 600 %s", path, path);
-		if (rc != MC_OK)
-			goto out;
-	}
-	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-		rc = add_warning(cfg, "%s can be changed by others: chmod "
-		    "go-w %s", path, path);
 		if (rc != MC_OK)
 			goto out;
 	}
@@ -1202,6 +1286,59 @@ resolve_endpoints(const struct mc_config *cfg, const struct layer *l,
 	return MC_OK;
 }
 
+/*
+ * Each endpoint and the redirect URI that is set must be a URL fit for
+ * its use (auth/url.h): the endpoints https://, or http:// to a loopback
+ * host; the redirect URI http:// to a loopback host. The message names
+ * the line the value came from, or the account for a built-in value.
+ */
+static int
+check_urls(const struct mc_config *cfg, const struct layer *l,
+    const struct mc_account *a, char **errmsg)
+{
+	static const struct {
+		const char *key;
+		size_t offset;
+		enum mc_url_use use;
+	} urls[] = {
+		{ "device_authorization_endpoint", offsetof(struct mc_account,
+		    device_authorization_endpoint), MC_URL_ENDPOINT },
+		{ "authorization_endpoint", offsetof(struct mc_account,
+		    authorization_endpoint), MC_URL_ENDPOINT },
+		{ "token_endpoint", offsetof(struct mc_account, token_endpoint),
+		    MC_URL_ENDPOINT },
+		{ "revocation_endpoint", offsetof(struct mc_account,
+		    revocation_endpoint), MC_URL_ENDPOINT },
+		{ "redirect_uri", offsetof(struct mc_account, redirect_uri),
+		    MC_URL_REDIRECT },
+	};
+	const char *v;
+	char *what = NULL;
+	size_t i, k;
+	int n, rc;
+
+	for (i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+		v = *(char *const *)((const char *)a + urls[i].offset);
+		/* Quietly first: the message is built only when needed. */
+		if (v == NULL || v[0] == '\0' ||
+		    mc_url_check(v, urls[i].use, "", NULL) == MC_OK)
+			continue;
+		k = key_index(urls[i].key);
+		if (l->line[k] > 0)
+			n = asprintf(&what, "%s:%d: %s =", cfg->path,
+			    l->line[k], urls[i].key);
+		else
+			n = asprintf(&what, "%s: [account %s] %s =",
+			    cfg->path, a->name, urls[i].key);
+		if (n < 0)
+			return MC_ERR_NOMEM;
+		rc = mc_url_check(v, urls[i].use, what, errmsg);
+		free(what);
+		return rc;
+	}
+	return MC_OK;
+}
+
 /* What an account needs before it can be used. */
 static int
 check_account(const struct mc_config *cfg, const struct mc_account *a,
@@ -1235,6 +1372,7 @@ mc_account_resolve(const struct mc_config *cfg, const char *name,
 	    (rc = account_from_layers(name, &l, &a)) != MC_OK ||
 	    (rc = resolve_enums(cfg, &l, a, errmsg)) != MC_OK ||
 	    (rc = resolve_endpoints(cfg, &l, a, errmsg)) != MC_OK ||
+	    (rc = check_urls(cfg, &l, a, errmsg)) != MC_OK ||
 	    (rc = check_account(cfg, a, errmsg)) != MC_OK)
 		goto out;
 	*out = a;
