@@ -418,38 +418,50 @@ find_section(const struct mc_config *cfg, enum section_type type,
 }
 
 /*
- * Parses "[account NAME]" or "[provider NAME]" from [s, e), s on the '['.
- * NAME may be double-quoted; a comment may follow the ']'.
+ * The kind of section "[account ..." or "[provider ..." starts; *p goes
+ * from just after the '[' to just after the word.
  */
 static int
-parse_section(struct mc_config *cfg, const char *s, const char *e, int line,
-    char **errmsg)
+section_type(const struct mc_config *cfg, int line, const char **p,
+    const char *e, enum section_type *type, char **errmsg)
 {
-	const char *p = s + 1, *q, *close, *why;
-	enum section_type type;
-	struct section *sec, *first;
+	const char *s = *p, *q;
+
+	while (s < e && is_blank(*s))
+		s++;
+	if (e - s > 8 && strncmp(s, "account", 7) == 0 && is_blank(s[7])) {
+		*type = SEC_ACCOUNT;
+		*p = s + 8;
+		return MC_OK;
+	}
+	if (e - s > 9 && strncmp(s, "provider", 8) == 0 && is_blank(s[8])) {
+		*type = SEC_PROVIDER;
+		*p = s + 9;
+		return MC_OK;
+	}
+	q = memchr(s, ']', (size_t)(e - s));
+	q = q != NULL ? q : e;
+	trim(&s, &q);
+	return mc_fail(MC_ERR_CONFIG, errmsg, "%s:%d: unknown section [%.*s]: "
+	    "use [account NAME] or [provider NAME]", cfg->path, line,
+	    (int)(q - s > 64 ? 64 : q - s), s);
+}
+
+/*
+ * The NAME of a section header, from p (after the kind) to the end of the
+ * line e: quoted or up to the ']', then only a comment may follow. Sets
+ * *out to a malloc'd copy.
+ */
+static int
+section_name(const struct mc_config *cfg, int line, const char *p,
+    const char *e, char **out, char **errmsg)
+{
+	const char *q, *close, *why;
 	char *name = NULL;
 	size_t len;
 	int rc;
 
-	while (p < e && is_blank(*p))
-		p++;
-	if (e - p > 8 && strncmp(p, "account", 7) == 0 && is_blank(p[7])) {
-		type = SEC_ACCOUNT;
-		p += 8;
-	} else if (e - p > 9 && strncmp(p, "provider", 8) == 0 &&
-	    is_blank(p[8])) {
-		type = SEC_PROVIDER;
-		p += 9;
-	} else {
-		q = memchr(p, ']', (size_t)(e - p));
-		q = q != NULL ? q : e;
-		trim(&p, &q);
-		return mc_fail(MC_ERR_CONFIG, errmsg,
-		    "%s:%d: unknown section [%.*s]: use [account NAME] or "
-		    "[provider NAME]", cfg->path, line, (int)(q - p > 64 ? 64 :
-		    q - p), p);
-	}
+	*out = NULL;
 	while (p < e && is_blank(*p))
 		p++;
 	if (p < e && *p == '"') {
@@ -500,6 +512,32 @@ parse_section(struct mc_config *cfg, const char *s, const char *e, int line,
 		    "characters", cfg->path, line, NAME_MAX_LEN);
 		goto out;
 	}
+	*out = name;
+	name = NULL;
+	rc = MC_OK;
+out:
+	free(name);
+	return rc;
+}
+
+/*
+ * Parses "[account NAME]" or "[provider NAME]" from [s, e), s on the '[',
+ * and adds the section. NAME may be double-quoted; a comment may follow
+ * the ']'.
+ */
+static int
+parse_section(struct mc_config *cfg, const char *s, const char *e, int line,
+    char **errmsg)
+{
+	const char *p = s + 1;
+	enum section_type type = SEC_ACCOUNT;
+	struct section *sec, *first;
+	char *name = NULL;
+	int rc;
+
+	if ((rc = section_type(cfg, line, &p, e, &type, errmsg)) != MC_OK ||
+	    (rc = section_name(cfg, line, p, e, &name, errmsg)) != MC_OK)
+		return rc;
 	first = find_section(cfg, type, name);
 	if (first != NULL) {
 		rc = mc_fail(MC_ERR_CONFIG, errmsg,
