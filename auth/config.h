@@ -3,15 +3,21 @@
  *
  * The file is INI: `[account NAME]` sections for accounts, `[provider NAME]`
  * sections for custom providers (or to adjust a built-in one), `key = value`
- * lines, `#` or `;` comment lines. An account is resolved by layering, from
+ * lines, `#` or `;` comments: a whole line, or the rest of a line from a `#`
+ * or `;` that follows a blank after a value or a section header. A value (or
+ * a section name) that starts with `"` ends at the closing `"`, with `\"`
+ * and `\\` as its only escapes; any other value is taken as written. The
+ * rules are mailcred.conf(5)'s. An account is resolved by layering, from
  * weakest to strongest: general defaults, the built-in preset (google,
  * microsoft), a `[provider NAME]` section of the same name, the account's
  * own keys. Reading the file is the only I/O here.
  *
  * Errors name the file and line ("PATH:LINE: ..."); unknown keys, unknown
- * sections and duplicates are errors. Problems that do not stop the run
- * (a client secret in a file others can read) become warnings in
- * struct mc_config for the caller to print.
+ * sections and duplicates are errors. The file decides where refresh
+ * tokens go and what on_reauth runs, so one that others could change is
+ * refused (see mc_config_load). A client secret in a file others can read
+ * does not stop the run: it becomes a warning in struct mc_config for the
+ * caller to print.
  */
 #ifndef MAILCRED_AUTH_CONFIG_H
 #define MAILCRED_AUTH_CONFIG_H
@@ -68,8 +74,15 @@ struct mc_config;
 int mc_config_path(const char *override, char **path, char **errmsg);
 
 /*
- * Reads and parses the file at path. A missing file is MC_ERR_CONFIG with
- * advice. *out is freed with mc_config_free().
+ * Reads and parses the file at path (a symbolic link is followed). A
+ * missing file, or anything but a regular file (a FIFO, a directory, a
+ * device: refused at once, without blocking), is MC_ERR_CONFIG with
+ * advice. So is, as with OpenSSH's StrictModes, a file owned by someone
+ * other than the effective user or root, a file writable by group or
+ * others, and a file whose directory (as named, or where a symbolic link
+ * leads) is writable by group or others without the sticky bit; the
+ * message holds the chmod or chown that fixes it. *out is freed with
+ * mc_config_free().
  */
 int mc_config_load(const char *path, struct mc_config **out, char **errmsg);
 
@@ -94,8 +107,11 @@ const char *mc_config_file(const struct mc_config *cfg);
 /*
  * Resolves the account NAME: presets, provider section, account keys,
  * defaults, checks (client_id and token_endpoint for oauth2, values of
- * enumerated keys, timeout range). MC_ERR_CONFIG with a message naming the
- * file (and line where there is one) on any problem. *out is freed with
+ * enumerated keys, timeout range, the tenant, and the URLs: the four
+ * endpoints must be https:// or http:// to a loopback host, redirect_uri
+ * http:// to a loopback host, as auth/url.h reads them; libcurl is not
+ * loaded). MC_ERR_CONFIG with a message naming the file (and line where
+ * there is one), the key and the fix on any problem. *out is freed with
  * mc_account_free().
  */
 int mc_account_resolve(const struct mc_config *cfg, const char *name,

@@ -1,5 +1,4 @@
 /* auth/http.c - form POST to JSON over libcurl, with the TLS policy. */
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #include "auth/err.h"
 #include "auth/http.h"
 #include "auth/secmem.h"
+#include "auth/url.h"
 
 static const char *const secret_keys[] = {
 	"access_token", "refresh_token", "id_token", "device_code", "code",
@@ -47,65 +47,15 @@ mc_http_global_init(char **errmsg)
 	return MC_OK;
 }
 
-static int
-host_is_loopback(const char *host)
-{
-	struct in_addr a4;
-	struct in6_addr a6;
-	char buf[64];
-	size_t len = strlen(host);
-
-	if (strcasecmp(host, "localhost") == 0)
-		return 1;
-	if (inet_pton(AF_INET, host, &a4) == 1)
-		return (ntohl(a4.s_addr) >> 24) == 127;
-	/* curl gives IPv6 hosts in brackets. */
-	if (len > 2 && len < sizeof(buf) && host[0] == '[' &&
-	    host[len - 1] == ']') {
-		memcpy(buf, host + 1, len - 2);
-		buf[len - 2] = '\0';
-		if (inet_pton(AF_INET6, buf, &a6) == 1)
-			return IN6_IS_ADDR_LOOPBACK(&a6);
-	}
-	return 0;
-}
-
 int
 mc_http_url_check(const char *url, const char *what, char **errmsg)
 {
-	CURLU *u = NULL;
-	char *scheme = NULL, *host = NULL;
 	int rc;
 
+	/* mc_http_post_form relies on this call to load libcurl. */
 	if ((rc = mc_http_global_init(errmsg)) != MC_OK)
 		return rc;
-	u = curl_url();
-	if (u == NULL)
-		return MC_ERR_NOMEM;
-	if (url == NULL || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
-		rc = mc_fail(MC_ERR_CONFIG, errmsg, "%s '%s' is not a valid URL",
-		    what, url != NULL ? url : "");
-		goto out;
-	}
-	if (strcasecmp(scheme, "https") == 0) {
-		rc = MC_OK;
-	} else if (strcasecmp(scheme, "http") == 0 && host_is_loopback(host)) {
-		rc = MC_OK;
-	} else if (strcasecmp(scheme, "http") == 0) {
-		rc = mc_fail(MC_ERR_CONFIG, errmsg,
-		    "%s %s uses plain http to a host that is not loopback: "
-		    "use https://", what, url);
-	} else {
-		rc = mc_fail(MC_ERR_CONFIG, errmsg,
-		    "%s %s: only https:// URLs are allowed", what, url);
-	}
-out:
-	curl_free(scheme);
-	curl_free(host);
-	curl_url_cleanup(u);
-	return rc;
+	return mc_url_check(url, MC_URL_ENDPOINT, what, errmsg);
 }
 
 /* Adds ca_file to the trust store curl's OpenSSL context already has. */

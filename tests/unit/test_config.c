@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +117,52 @@ test_microsoft_tenant(void **state)
 	    "tenant = a/b\n", "x", "test.conf:4: tenant");
 }
 
+/*
+ * {tenant} is replaced once, in the text as written: a tenant that holds
+ * the tag itself made the old loop spin or grow without end (the alarm
+ * turns a hang into a failure). Braces in a tenant are refused.
+ */
+static void
+test_tenant_substitution(void **state)
+{
+	struct mc_config *cfg;
+	struct mc_account *a;
+
+	(void)state;
+	alarm(10);
+	expect_error("[account x]\nprovider = microsoft\nclient_id = 1\n"
+	    "tenant = {tenant}\n", "x", "test.conf:4: tenant = {tenant}: "
+	    "expected");
+	expect_error("[account x]\nprovider = microsoft\nclient_id = 1\n"
+	    "tenant = x{tenant}\n", "x", "test.conf:4: tenant = x{tenant}: "
+	    "expected");
+	expect_error("[account x]\nprovider = microsoft\nclient_id = 1\n"
+	    "tenant = a}b{\n", "x", "test.conf:4: tenant");
+	expect_error("[account x]\nprovider = microsoft\nclient_id = 1\n"
+	    "tenant = a b\n", "x", "test.conf:4: tenant");
+	alarm(0);
+
+	/* Every tag of the original is replaced, and nothing else. */
+	a = resolve_ok("[provider p]\n"
+	    "token_endpoint = https://id.example/{tenant}/t/{tenant}?x={tenant}\n"
+	    "revocation_endpoint = https://id.example/x{tenant}{tenant}y\n"
+	    "[account x]\nprovider = p\nclient_id = 1\n"
+	    "tenant = contoso.onmicrosoft.com\n", "x", &cfg);
+	assert_string_equal(a->token_endpoint, "https://id.example/"
+	    "contoso.onmicrosoft.com/t/contoso.onmicrosoft.com?x="
+	    "contoso.onmicrosoft.com");
+	assert_string_equal(a->revocation_endpoint, "https://id.example/"
+	    "xcontoso.onmicrosoft.comcontoso.onmicrosoft.comy");
+	mc_account_free(a);
+	mc_config_free(cfg);
+	a = resolve_ok("[account x]\nprovider = microsoft\nclient_id = 1\n"
+	    "tenant = 9188040d-6c67-4c5b-b112-36a304b66dad\n", "x", &cfg);
+	assert_string_equal(a->token_endpoint, "https://login.microsoftonline"
+	    ".com/9188040d-6c67-4c5b-b112-36a304b66dad/oauth2/v2.0/token");
+	mc_account_free(a);
+	mc_config_free(cfg);
+}
+
 static void
 test_layering(void **state)
 {
@@ -202,7 +249,8 @@ test_errors_name_line(void **state)
 	expect_error("[acount a]\n", NULL, "test.conf:1: unknown section");
 	expect_error("[account a\n", NULL, "test.conf:1: section header is "
 	    "missing its closing ']'");
-	expect_error("[account ]\n", NULL, "test.conf:1: unknown section");
+	expect_error("[account ]\n", NULL, "test.conf:1: a section needs a "
+	    "name");
 	expect_error("[account \"\"]\n", NULL, "test.conf:1: a section needs "
 	    "a name");
 	expect_error("[account a]\nuser = x\nuser = y\n", NULL,
@@ -277,6 +325,72 @@ test_crlf_bom_quotes(void **state)
 	mc_config_free(cfg);
 }
 
+/*
+ * Trailing comments: a blank, then '#' or ';', after a value or a section
+ * header. A '#' inside a word stays; a quoted value holds anything.
+ */
+static void
+test_trailing_comments(void **state)
+{
+	struct mc_config *cfg;
+	struct mc_account *a;
+
+	(void)state;
+	/* README's example, which used to fail with "unknown provider". */
+	a = resolve_ok("[account me@example.com]\n"
+	    "provider = microsoft          # or google, or your own "
+	    "[provider NAME]\n"
+	    "client_id = 0123abcd-...      # your OAuth client's ID\n",
+	    "me@example.com", &cfg);
+	assert_string_equal(a->provider, "microsoft");
+	assert_string_equal(a->client_id, "0123abcd-...");
+	mc_account_free(a);
+	mc_config_free(cfg);
+
+	a = resolve_ok("[account a]   # the work account\n"
+	    "auth = password\t; an app password\n"
+	    "user =#x\n"
+	    "smtp = smtps://mail.example:465/#frag;x # comment\n"
+	    "client_secret = ab#cd;ef\n"
+	    "on_reauth = notify-send \"mailcred\" \"log in\"  # quotes kept\n"
+	    "scope =   # nothing\n"
+	    "imap = \"imaps://x # not a comment ; nor this\"# but this\n"
+	    "pop = \"say \\\"hi\\\" \\\\ there\" ; escapes\n"
+	    "[provider p] ; a comment\n"
+	    "[account \"b\"] # quoted name\n"
+	    "auth = password\n", "a", &cfg);
+	assert_int_equal(a->auth, MC_AUTH_PASSWORD);
+	assert_string_equal(a->user, "#x");
+	assert_string_equal(a->smtp, "smtps://mail.example:465/#frag;x");
+	assert_string_equal(a->client_secret, "ab#cd;ef");
+	assert_string_equal(a->on_reauth, "notify-send \"mailcred\" \"log in\"");
+	assert_string_equal(a->scope, "");
+	assert_string_equal(a->imap, "imaps://x # not a comment ; nor this");
+	assert_string_equal(a->pop, "say \"hi\" \\ there");
+	assert_string_equal(mc_config_account_name(cfg, 1), "b");
+	mc_account_free(a);
+	mc_config_free(cfg);
+
+	expect_error("[account a]\nuser = \"abc\n", NULL,
+	    "test.conf:2: the value of 'user': the closing '\"' is missing");
+	expect_error("[account a]\nuser = \"a\\nb\"\n", NULL,
+	    "test.conf:2: the value of 'user': in quotes, a backslash must");
+	expect_error("[account a]\nuser = \"a\\\"\n", NULL,
+	    "test.conf:2: the value of 'user': the closing '\"' is missing");
+	expect_error("[account a]\non_reauth = \"a\" \"b\"\n", NULL,
+	    "test.conf:2: the value of 'on_reauth' goes on after its closing "
+	    "'\"': only a comment may follow");
+	expect_error("[account a] b\n", NULL, "test.conf:1: only a comment");
+	expect_error("[account \"a\" b]\n", NULL, "test.conf:1: expected ']' "
+	    "after the quoted section name");
+	expect_error("[account \"a]\n", NULL, "test.conf:1: the section name: "
+	    "the closing '\"' is missing");
+	expect_error("[account a # b\n", NULL, "test.conf:1: section header is "
+	    "missing its closing ']'");
+	expect_error("[account a]\nuser = \"x\033\"\n", NULL,
+	    "test.conf:2: the value of 'user' holds a control character");
+}
+
 /* Random and mutated input must never crash or leak; errors are clean. */
 static void
 test_fuzz(void **state)
@@ -348,6 +462,248 @@ test_permissions_warning(void **state)
 	rmdir(dir);
 }
 
+/*
+ * A FIFO given as the configuration must not block (the old open did, for
+ * ever: the alarm turns that into a failure), nor may a directory or a
+ * device be read: each is refused at once, naming the path, exit 78.
+ */
+static void
+test_not_regular(void **state)
+{
+	char dir[] = "/tmp/mc-config-XXXXXX", fifo[64];
+	const char *paths[] = { fifo, dir, "/dev/null" };
+	const char *kinds[] = { "a FIFO", "a directory", "a character device" };
+	struct mc_config *cfg = NULL;
+	char *msg = NULL, want[128];
+	size_t i;
+	int rc;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(fifo, sizeof(fifo), "%s/config", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	alarm(10);
+	for (i = 0; i < 3; i++) {
+		msg = NULL;
+		rc = mc_config_load(paths[i], &cfg, &msg);
+		assert_int_equal(rc, MC_ERR_CONFIG);
+		assert_int_equal(mc_exit_status(rc), 78);
+		assert_null(cfg);
+		assert_non_null(msg);
+		snprintf(want, sizeof(want), "%s is %s, not a regular file",
+		    paths[i], kinds[i]);
+		if (strstr(msg, want) == NULL)
+			fail_msg("message '%s' lacks '%s'", msg, want);
+		free(msg);
+	}
+	alarm(0);
+	unlink(fifo);
+	rmdir(dir);
+}
+
+/* Writes text to path with mode; returns path for chaining. */
+static const char *
+write_file(const char *path, const char *text, mode_t mode)
+{
+	int fd;
+
+	unlink(path);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	assert_int_equal(fchmod(fd, mode), 0);
+	close(fd);
+	return path;
+}
+
+/* Expects mc_config_load to refuse path, exit 78, saying want. */
+static void
+expect_refused(const char *path, const char *want)
+{
+	struct mc_config *cfg = NULL;
+	char *msg = NULL;
+	int rc;
+
+	rc = mc_config_load(path, &cfg, &msg);
+	assert_int_equal(rc, MC_ERR_CONFIG);
+	assert_int_equal(mc_exit_status(rc), 78);
+	assert_null(cfg);
+	assert_non_null(msg);
+	if (strstr(msg, want) == NULL)
+		fail_msg("message '%s' lacks '%s'", msg, want);
+	assert_null(strchr(msg, '\n'));
+	free(msg);
+}
+
+static void
+expect_loaded(const char *path)
+{
+	struct mc_config *cfg = NULL;
+	char *msg = NULL;
+
+	if (mc_config_load(path, &cfg, &msg) != MC_OK)
+		fail_msg("%s refused: %s", path, msg);
+	mc_config_free(cfg);
+}
+
+/*
+ * The configuration decides where tokens go and what on_reauth runs: as
+ * with OpenSSH's StrictModes, it must be the user's or root's, writable by
+ * its owner only, in a directory that others cannot change (or that has
+ * the sticky bit), whether named directly or through a symbolic link.
+ */
+static void
+test_trust(void **state)
+{
+	static const char text[] = "[account a]\nauth = password\n";
+	char dir[] = "/tmp/mc-config-XXXXXX", sub[64], path[96], link[96];
+	char other[96], want[256];
+	struct passwd *pw;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/config", dir);
+	expect_loaded(write_file(path, text, 0600));
+	expect_loaded(write_file(path, text, 0644));
+	expect_loaded(write_file(path, text, 0400));
+
+	snprintf(want, sizeof(want), "%s can be changed by others (mode "
+	    "0620)", path);
+	expect_refused(write_file(path, text, 0620), want);
+	snprintf(want, sizeof(want), "chmod go-w %s", path);
+	expect_refused(path, want);
+	expect_refused(write_file(path, text, 0602), want);
+	expect_refused(write_file(path, text, 0666), want);
+
+	/* The directory: not writable by others unless sticky. */
+	write_file(path, text, 0600);
+	assert_int_equal(chmod(dir, 0770), 0);
+	snprintf(want, sizeof(want), "its directory %s can be changed by "
+	    "others (mode 0770), who could replace the configuration: chmod "
+	    "go-w %s", dir, dir);
+	expect_refused(path, want);
+	assert_int_equal(chmod(dir, 0703), 0);
+	expect_refused(path, "can be changed by others (mode 0703)");
+	assert_int_equal(chmod(dir, 01777), 0);
+	expect_loaded(path);
+	assert_int_equal(chmod(dir, 0755), 0);
+	expect_loaded(path);
+
+	/* Through a symbolic link: both directories count. */
+	snprintf(sub, sizeof(sub), "%s/real", dir);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	snprintf(other, sizeof(other), "%s/config", sub);
+	write_file(other, text, 0600);
+	snprintf(link, sizeof(link), "%s/link", dir);
+	assert_int_equal(symlink(other, link), 0);
+	expect_loaded(link);
+	assert_int_equal(chmod(sub, 0777), 0);
+	snprintf(want, sizeof(want), "its directory %s can be changed by "
+	    "others (mode 0777)", sub);
+	expect_refused(link, want);
+	assert_int_equal(chmod(sub, 0700), 0);
+	assert_int_equal(chmod(dir, 0777), 0);
+	snprintf(want, sizeof(want), "its directory %s can be changed by "
+	    "others (mode 0777)", dir);
+	expect_refused(link, want);
+	assert_int_equal(chmod(dir, 0700), 0);
+
+	/* Another user's file (root can make one). */
+	if (geteuid() == 0) {
+		assert_int_equal(chown(path, 65534, 65534), 0);
+		pw = getpwuid(geteuid());
+		assert_non_null(pw);
+		snprintf(want, sizeof(want), "%s belongs to uid 65534, not to "
+		    "you or root", path);
+		expect_refused(path, want);
+		snprintf(want, sizeof(want), "chown %s %s", pw->pw_name, path);
+		expect_refused(path, want);
+	} else {
+		print_message("not root: another user's file is not tested\n");
+	}
+
+	unlink(link);
+	unlink(other);
+	rmdir(sub);
+	unlink(path);
+	rmdir(dir);
+}
+
+/* Does this process have libcurl mapped? */
+static int
+curl_loaded(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+	int found = 0;
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strstr(line, "libcurl") != NULL)
+			found = 1;
+	fclose(f);
+	return found;
+}
+
+/*
+ * Endpoint URLs are checked when the account is resolved, naming the line
+ * they came from, without loading libcurl.
+ */
+static void
+test_endpoint_urls(void **state)
+{
+	struct mc_config *cfg;
+	struct mc_account *a;
+
+	(void)state;
+	expect_error("[account a]\nclient_id = x\n"
+	    "token_endpoint = http://id.example/token\n", "a",
+	    "test.conf:3: token_endpoint = http://id.example/token uses "
+	    "plain http to a host that is not loopback: use https://");
+	expect_error("[provider p]\n"
+	    "device_authorization_endpoint = http://127.0.0.1@evil/d\n"
+	    "[account a]\nprovider = p\nclient_id = x\n"
+	    "token_endpoint = https://id.example/t\n", "a",
+	    "test.conf:2: device_authorization_endpoint = "
+	    "http://127.0.0.1@evil/d is not a valid URL: it holds '@' before "
+	    "the host");
+	expect_error("[account a]\nprovider = google\nclient_id = x\n"
+	    "authorization_endpoint = https://127.1/auth\n", "a",
+	    "test.conf:4: authorization_endpoint = https://127.1/auth is not "
+	    "a valid URL");
+	expect_error("[account a]\nprovider = google\nclient_id = x\n"
+	    "revocation_endpoint = ftp://id.example/revoke\n", "a",
+	    "test.conf:4: revocation_endpoint = ftp://id.example/revoke: only "
+	    "https:// URLs are allowed");
+	expect_error("[account a]\nprovider = microsoft\nclient_id = x\n"
+	    "redirect_uri = https://127.0.0.1/\n", "a",
+	    "test.conf:4: redirect_uri = https://127.0.0.1/ must be http:// "
+	    "to a loopback host");
+	expect_error("[account a]\nprovider = google\nclient_id = x\n"
+	    "redirect_uri = http://192.168.1.1/\n", "a",
+	    "test.conf:4: redirect_uri = http://192.168.1.1/ must be http://");
+	/* An app-password account is no exception. */
+	expect_error("[account a]\nauth = password\n"
+	    "token_endpoint = http://id.example/token\n", "a",
+	    "test.conf:3: token_endpoint");
+
+	a = resolve_ok("[provider p]\n"
+	    "device_authorization_endpoint = http://[::1]:9/device\n"
+	    "token_endpoint = http://localhost:9/token\n"
+	    "revocation_endpoint =\n"
+	    "redirect_uri = http://127.0.0.1:8080/cb\n"
+	    "[account a]\nprovider = p\nclient_id = x\n", "a", &cfg);
+	assert_string_equal(a->token_endpoint, "http://localhost:9/token");
+	mc_account_free(a);
+	mc_config_free(cfg);
+	a = resolve_ok("[account a]\nprovider = microsoft\nclient_id = x\n"
+	    "tenant = contoso.onmicrosoft.com\n", "a", &cfg);
+	mc_account_free(a);
+	mc_config_free(cfg);
+	assert_false(curl_loaded());
+}
+
 static void
 test_path(void **state)
 {
@@ -379,13 +735,18 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_google_defaults),
 		cmocka_unit_test(test_microsoft_tenant),
+		cmocka_unit_test(test_tenant_substitution),
 		cmocka_unit_test(test_layering),
 		cmocka_unit_test(test_no_provider),
 		cmocka_unit_test(test_errors_name_line),
 		cmocka_unit_test(test_hostile_bytes),
 		cmocka_unit_test(test_crlf_bom_quotes),
+		cmocka_unit_test(test_trailing_comments),
 		cmocka_unit_test(test_fuzz),
 		cmocka_unit_test(test_permissions_warning),
+		cmocka_unit_test(test_not_regular),
+		cmocka_unit_test(test_trust),
+		cmocka_unit_test(test_endpoint_urls),
 		cmocka_unit_test(test_path),
 	};
 
