@@ -32,13 +32,7 @@
 	X(curl_slist_append, struct curl_slist *(*)(struct curl_slist *, \
 	    const char *)) \
 	X(curl_slist_free_all, void (*)(struct curl_slist *)) \
-	X(curl_version_info, curl_version_info_data *(*)(CURLversion)) \
-	X(curl_url, CURLU *(*)(void)) \
-	X(curl_url_cleanup, void (*)(CURLU *)) \
-	X(curl_url_set, CURLUcode (*)(CURLU *, CURLUPart, const char *, \
-	    unsigned int)) \
-	X(curl_url_get, CURLUcode (*)(CURLU *, CURLUPart, char **, \
-	    unsigned int))
+	X(curl_version_info, curl_version_info_data *(*)(CURLversion))
 
 static struct {
 	int loaded;
@@ -199,33 +193,4 @@ curl_version_info_data *
 curl_version_info(CURLversion v)
 {
 	return fn.loaded ? fn.curl_version_info(v) : NULL;
-}
-
-CURLU *
-curl_url(void)
-{
-	return fn.loaded ? fn.curl_url() : NULL;
-}
-
-void
-curl_url_cleanup(CURLU *u)
-{
-	if (fn.loaded)
-		fn.curl_url_cleanup(u);
-}
-
-CURLUcode
-curl_url_set(CURLU *u, CURLUPart part, const char *content, unsigned int flags)
-{
-	if (!fn.loaded)
-		return CURLUE_OUT_OF_MEMORY;
-	return fn.curl_url_set(u, part, content, flags);
-}
-
-CURLUcode
-curl_url_get(CURLU *u, CURLUPart part, char **out, unsigned int flags)
-{
-	if (!fn.loaded)
-		return CURLUE_OUT_OF_MEMORY;
-	return fn.curl_url_get(u, part, out, flags);
 }

@@ -50,11 +50,6 @@ mc_http_global_init(char **errmsg)
 int
 mc_http_url_check(const char *url, const char *what, char **errmsg)
 {
-	int rc;
-
-	/* mc_http_post_form relies on this call to load libcurl. */
-	if ((rc = mc_http_global_init(errmsg)) != MC_OK)
-		return rc;
 	return mc_url_check(url, MC_URL_ENDPOINT, what, errmsg);
 }
 
