@@ -26,7 +26,7 @@ mc_http_secret_key(const char *key)
 	size_t i;
 
 	for (i = 0; secret_keys[i] != NULL; i++)
-		if (strcmp(key, secret_keys[i]) == 0)
+		if (strcasecmp(key, secret_keys[i]) == 0)
 			return 1;
 	return 0;
 }
@@ -399,24 +399,37 @@ request_setup(struct request *r, const struct mc_http_opts *opts,
 	return mc_http_apply_tls(r->curl, opts->ca_file, errmsg);
 }
 
-/* Turns a failed transfer into an error code and a message. */
+/*
+ * Turns a failed transfer into an error code and a message. Once the
+ * request went out, the server may have acted on it (rotated a refresh
+ * token) though its answer never came: the message says so.
+ */
 static int
 request_failed(const struct request *r, CURLcode cc, char **errmsg)
 {
 	const char *why = r->errbuf[0] != '\0' ? r->errbuf :
 	    curl_easy_strerror(cc);
+	const char *lost = "; if the provider rotates refresh tokens and "
+	    "refuses the next try, log in again";
+	long sent = 0;
 
+	if (curl_easy_getinfo(r->curl, CURLINFO_REQUEST_SIZE, &sent) !=
+	    CURLE_OK)
+		sent = 0;
 	if (r->b.too_large)
 		return mc_fail(MC_ERR_SERVICE, errmsg, "%s sent an answer "
 		    "larger than %d bytes", r->host, MC_HTTP_MAX_BODY);
 	if (cc == CURLE_OPERATION_TIMEDOUT)
 		return mc_fail(MC_ERR_NET, errmsg, "%s did not answer within "
-		    "%ld s: check the network and try again", r->host,
-		    r->timeout);
+		    "%ld s: check the network and try again%s", r->host,
+		    r->timeout, sent > 0 ? lost : "");
 	if (cc == CURLE_PEER_FAILED_VERIFICATION ||
 	    cc == CURLE_SSL_CACERT_BADFILE || cc == CURLE_SSL_CONNECT_ERROR)
 		return mc_fail(MC_ERR_NET, errmsg, "TLS with %s failed: %s (a "
 		    "proxy or private CA? set ca_file)", r->host, why);
+	if (sent > 0)
+		return mc_fail(MC_ERR_NET, errmsg, "%s took the request but its "
+		    "answer was lost (%s): try again%s", r->host, why, lost);
 	return mc_fail(MC_ERR_NET, errmsg, "cannot reach %s: %s; check the "
 	    "network and try again", r->host, why);
 }

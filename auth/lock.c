@@ -1,7 +1,6 @@
-/* auth/lock.c - the per-user state directory and per-account flock(2). */
+/* auth/lock.c - per-account flock(2) in the store's state directory. */
 #include <errno.h>
 #include <fcntl.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,32 +12,6 @@
 #include "auth/err.h"
 #include "auth/lock.h"
 #include "keyring/store.h"
-
-int
-mc_state_dir(char **dir, char **errmsg)
-{
-	const char *env = getenv("MAILCRED_STATE_DIR");
-	struct passwd *pw;
-
-	*dir = NULL;
-	if (env != NULL && env[0] == '/') {
-		*dir = strdup(env);
-		return *dir != NULL ? MC_OK : MC_ERR_NOMEM;
-	}
-	errno = 0;
-	pw = getpwuid(geteuid());
-	if (pw == NULL || pw->pw_dir == NULL || pw->pw_dir[0] != '/')
-		return mc_fail(MC_ERR_IO, errmsg, "cannot place mailcred's "
-		    "lock files: uid %u has no home directory in the password "
-		    "database; set MAILCRED_STATE_DIR to a directory of yours",
-		    (unsigned int)geteuid());
-	if (asprintf(dir, "%s/.local/state/mailcred",
-	    strcmp(pw->pw_dir, "/") == 0 ? "" : pw->pw_dir) < 0) {
-		*dir = NULL;
-		return MC_ERR_NOMEM;
-	}
-	return MC_OK;
-}
 
 /* A store error about the state directory or a file in it, as ours. */
 static int
@@ -68,17 +41,14 @@ state_error(int serr, char *msg, char **errmsg)
 
 /* Opens (creating) account's lock file, checked to be a file of ours. */
 static int
-open_lock_file(const char *account, int *fd, char **errmsg)
+open_lock_file(const char *dir, const char *account, int *fd, char **errmsg)
 {
 	char name[STORE_FILE_NAME_SIZE];
-	char *dir = NULL, *msg = NULL;
+	char *msg = NULL;
 	struct stat sb;
 	int dfd = -1, f = -1, serr, rc;
 
 	*fd = -1;
-	rc = mc_state_dir(&dir, errmsg);
-	if (rc != MC_OK)
-		goto out;
 	serr = store_file_name(account, "lock", name, &msg);
 	if (serr == STORE_OK)
 		serr = store_private_dir(dir, 1, &dfd, &msg);
@@ -108,7 +78,6 @@ out:
 		close(f);
 	if (dfd >= 0)
 		close(dfd);
-	free(dir);
 	return rc;
 }
 
@@ -122,14 +91,15 @@ now_ms(void)
 }
 
 int
-mc_lock_acquire(const char *account, int timeout_ms, int *fd, char **errmsg)
+mc_lock_acquire(const char *dir, const char *account, int timeout_ms, int *fd,
+    char **errmsg)
 {
 	struct timespec pause = { 0, 10 * 1000 * 1000 };
 	long long deadline = now_ms() + timeout_ms;
 	int f = -1, rc;
 
 	*fd = -1;
-	rc = open_lock_file(account, &f, errmsg);
+	rc = open_lock_file(dir, account, &f, errmsg);
 	if (rc != MC_OK)
 		goto out;
 	while (flock(f, LOCK_EX | LOCK_NB) != 0) {

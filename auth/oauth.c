@@ -77,8 +77,9 @@ get_string(json_t *obj, const char *key, int required, char **out)
 }
 
 /*
- * The value of a JSON number, or of a string holding a decimal integer,
- * saturated to [LLONG_MIN, LLONG_MAX] (a real is compared before it is
+ * The value of a JSON number, or of a string holding a number (blanks
+ * around it allowed), cut to an integer and saturated to [LLONG_MIN,
+ * LLONG_MAX] (a real is compared before it is
  * converted: converting one out of range is undefined). -1 when v is
  * neither, or is NaN.
  */
@@ -103,10 +104,17 @@ number_value(json_t *v, long long *out)
 	}
 	if (!json_is_string(v))
 		return -1;
+	/* "3600", " 3600 ", "3600.0": all seen; saturated like a real. */
 	s = json_string_value(v);
-	errno = 0;
-	*out = strtoll(s, &end, 10);	/* ERANGE saturates, as wanted */
-	return end == s || *end != '\0' ? -1 : 0;
+	d = strtod(s, &end);
+	if (end == s || d != d)
+		return -1;
+	end += strspn(end, " \t");
+	if (*end != '\0')
+		return -1;
+	*out = d >= 0x1p63 ? LLONG_MAX : d <= -0x1p63 ? LLONG_MIN :
+	    (long long)d;
+	return 0;
 }
 
 /* A member from 0 to max; def if missing; -1 if malformed or outside. */
@@ -283,7 +291,9 @@ mc_token_set_serialize(const struct mc_token_set *ts, char **out)
 	    (ts->scope != NULL && json_object_set_new(o, "scope",
 	    json_string(ts->scope)) != 0) ||
 	    json_object_set_new(o, "expires_at",
-	    json_integer(ts->expires_at)) != 0)
+	    json_integer(ts->expires_at)) != 0 ||
+	    (ts->generation > 0 && json_object_set_new(o, "generation",
+	    json_integer(ts->generation)) != 0))
 		goto out;
 	text = json_dumps(o, JSON_COMPACT);
 	if (text == NULL)
@@ -313,6 +323,7 @@ mc_token_set_parse(const char *blob, struct mc_token_set *out,
 	    get_string(o, "token_type", 0, &out->token_type) != 0 ||
 	    get_string(o, "scope", 0, &out->scope) != 0 ||
 	    get_number(o, "expires_at", 0, 1LL << 40, &out->expires_at) != 0 ||
+	    get_number(o, "generation", 0, 1LL << 62, &out->generation) != 0 ||
 	    (out->access_token == NULL && out->refresh_token == NULL)) {
 		mc_token_set_clear(out);
 		rc = mc_fail(MC_ERR_NOT_LOGGED_IN, errmsg,
@@ -525,6 +536,13 @@ mc_device_wait(const struct mc_account *acct,
 		msg = NULL;
 		sent = io->now(io->ctx);
 		rc = io->poll(io->ctx, &status, &resp, &msg);
+		if (rc == MC_OK &&
+		    mc_device_poll_classify(status, resp) == MC_POLL_ERROR) {
+			/* An OAuth error; server_error or a 5xx is passing. */
+			rc = mc_oauth_error(acct, "login", status, resp, &msg);
+			json_decref(resp);
+			resp = NULL;
+		}
 		if (rc == MC_ERR_NET || rc == MC_ERR_TEMP) {
 			/* RFC 8628 3.5: back off and try again, a few times. */
 			free(last_msg);
@@ -571,11 +589,8 @@ mc_device_wait(const struct mc_account *acct,
 			return mc_fail(MC_ERR_AUTH, errmsg,
 			    "the code expired before it was approved: run "
 			    "'mailcred login %s' again", acct->name);
-		case MC_POLL_ERROR:
-			rc = mc_oauth_error(acct, "login", status, resp,
-			    errmsg);
-			json_decref(resp);
-			return rc;
+		case MC_POLL_ERROR:	/* answered above */
+			break;
 		}
 		json_decref(resp);
 	}

@@ -23,9 +23,14 @@ struct mc_token_set {
 	char *token_type;	/* "Bearer" */
 	char *scope;		/* NULL when unknown */
 	long long expires_at;	/* epoch seconds; 0 when unknown */
+	/*
+	 * Set by auth/token.c when the set is saved: larger for a later save
+	 * (which of the store and a recovery file is newer); 0 when unknown.
+	 */
+	long long generation;
 };
 
-#define MC_TOKEN_SET_INIT { NULL, NULL, NULL, NULL, 0 }
+#define MC_TOKEN_SET_INIT { NULL, NULL, NULL, NULL, 0, 0 }
 
 /*
  * The longest lifetime an access token is believed to have, whatever
@@ -131,8 +136,9 @@ struct mc_device_io {
 /*
  * Polls until the user approves, denies, or the code expires: waits
  * `interval` before each poll, adds 5 s on each slow_down, keeps going on
- * authorization_pending. A network failure or a 5xx during the wait is a
- * reason to wait longer and try again (the extra wait doubling, as RFC
+ * authorization_pending. A network failure, a 5xx or an OAuth error that
+ * mc_oauth_error() calls temporary (server_error, temporarily_unavailable)
+ * during the wait is a reason to wait longer and try again (the extra wait doubling, as RFC
  * 8628 section 3.5 asks), but after 4 in a row, or when the code runs out
  * while the last poll failed, the wait ends with that failure
  * (MC_ERR_NET or MC_ERR_TEMP, naming the token endpoint), not with a

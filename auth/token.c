@@ -76,17 +76,26 @@ mc_token_usable(const struct mc_token_set *ts, time_t now, int min_valid)
 	    ts->expires_at;
 }
 
+/*
+ * How long a caller waits for another's refresh: the holder may spend the
+ * network timeout on the request plus a few store deadlines (5 s each) on
+ * reads and writes.
+ */
+#define LOCK_WAIT_MS(acct) (((acct)->timeout + 30) * 1000)
+
 /* One call's view of an account: its store, and its recovery file. */
 struct tok {
 	const struct mc_account *acct;
 	const struct mc_token_opts *opts;
 	struct store *st;
 	struct store *rs;	/* the state directory as a file store */
-	char *state_dir;
+	char *state_dir;	/* the store's (keyring/store.h) */
 	int pending;		/* the set in hand came from the recovery file */
+	int stale;		/* a recovery file older than the store exists */
+	long long gen_seen;	/* the largest generation read so far */
 };
 
-#define TOK_INIT { NULL, NULL, NULL, NULL, NULL, 0 }
+#define TOK_INIT { NULL, NULL, NULL, NULL, NULL, 0, 0, 0 }
 
 static void
 tok_clear(struct tok *t)
@@ -131,9 +140,9 @@ tok_open(struct tok *t, const struct mc_account *acct,
 	rc = mc_store_open(acct, opts->store_timeout_ms, &t->st, errmsg);
 	if (rc != MC_OK)
 		return rc;
-	rc = mc_state_dir(&t->state_dir, errmsg);
-	if (rc != MC_OK)
-		return rc;
+	rc = store_state_dir(t->st, &t->state_dir, &msg);
+	if (rc != STORE_OK)
+		return mc_store_error(rc, msg, "", errmsg);
 	so.backend = STORE_FILE;
 	so.dir = t->state_dir;
 	rc = store_open(&so, &t->rs, &msg);
@@ -212,67 +221,143 @@ write_set(struct store *st, const struct mc_account *acct, const char *kind,
 	return serr;
 }
 
+static int
+same(const char *a, const char *b)
+{
+	return a != NULL && b != NULL && strcmp(a, b) == 0;
+}
+
+/* Moves src into dst (dst cleared first). */
+static void
+take(struct mc_token_set *dst, struct mc_token_set *src)
+{
+	mc_token_set_clear(dst);
+	*dst = *src;
+	memset(src, 0, sizeof(*src));
+}
+
+/* Notes the generation of a set read, so the next save is newer. */
+static void
+note_generation(struct tok *t, const struct mc_token_set *ts)
+{
+	if (ts->generation > t->gen_seen)
+		t->gen_seen = ts->generation;
+}
+
 /*
- * The account's token set: the recovery file when there is one (it is
- * newer than the store: every successful store write removes it), else
- * the store. Sets t->pending accordingly. A recovery file that exists but
- * cannot be read now is an error, never a reason to fall back on the
- * store's older refresh token; only one whose contents are not a token
- * set (it is useless) is passed over, with a warning.
+ * Reads the recovery file into *out: MC_OK, MC_ERR_NOT_LOGGED_IN when
+ * there is none (or it holds no tokens, which makes it useless: a
+ * warning), or an error when it cannot be looked for or read: never a
+ * reason to fall back on what may be an older refresh token.
  */
 static int
-read_current(struct tok *t, struct mc_token_set *out, char **errmsg)
+read_recovery(struct tok *t, struct mc_token_set *out, char **errmsg)
 {
 	char where[PATH_MAX + 64];
 	char *blob = NULL, *msg = NULL;
 	int serr, rc;
 
-	t->pending = 0;
 	memset(out, 0, sizeof(*out));
 	serr = store_get(t->rs, t->acct->name, recovery_kind(t->acct), &blob,
 	    &msg);
-	if (serr == STORE_OK) {
+	recovery_path(t, where, sizeof(where));
+	if (serr == STORE_ENOTFOUND) {
 		free(msg);
-		rc = mc_token_set_parse(blob, out, NULL);
-		store_secret_free(blob);
-		if (rc == MC_OK) {
-			t->pending = 1;
-			return MC_OK;
-		}
-		recovery_path(t, where, sizeof(where));
-		warn(t, "warning: the recovery file %s does not hold tokens: it "
-		    "is passed over", where);
-	} else if (serr != STORE_ENOTFOUND) {
-		recovery_path(t, where, sizeof(where));
+		return MC_ERR_NOT_LOGGED_IN;
+	}
+	if (serr != STORE_OK) {
 		rc = serr == STORE_EPERM ? MC_ERR_STORE_PERM :
 		    serr == STORE_ENOMEM ? MC_ERR_NOMEM : MC_ERR_STORE;
-		rc = mc_fail(rc, errmsg, "the recovery file %s, which holds the "
-		    "newest tokens, cannot be read: %s", where, msg != NULL ?
-		    msg : "failed");
+		rc = mc_fail(rc, errmsg, "cannot look for a recovery file "
+		    "(%s): %s", where, msg != NULL ? msg : "failed");
 		free(msg);
 		return rc;
-	} else {
-		free(msg);
 	}
-	return read_set(t->st, t->acct, MC_KIND_OAUTH2, out, errmsg);
+	free(msg);
+	rc = mc_token_set_parse(blob, out, NULL);
+	store_secret_free(blob);
+	if (rc == MC_OK)
+		return MC_OK;
+	warn(t, "warning: the recovery file %s does not hold tokens: it is "
+	    "passed over", where);
+	return MC_ERR_NOT_LOGGED_IN;
 }
 
-/* After the store took the set: the recovery file is stale, remove it. */
+/*
+ * The account's token set: the recovery file when there is one that is
+ * newer than what the store holds (or the store cannot be read), else the
+ * store. Sets t->pending (the set came from the recovery file) and
+ * t->stale (a recovery file older than the store is left over: a save
+ * whose clean-up failed or was killed; it must never win).
+ */
+static int
+read_current(struct tok *t, struct mc_token_set *out, char **errmsg)
+{
+	struct mc_token_set rec = MC_TOKEN_SET_INIT, st = MC_TOKEN_SET_INIT;
+	int rc;
+
+	t->pending = 0;
+	t->stale = 0;
+	memset(out, 0, sizeof(*out));
+	rc = read_recovery(t, &rec, errmsg);
+	if (rc == MC_ERR_NOT_LOGGED_IN) {
+		rc = read_set(t->st, t->acct, MC_KIND_OAUTH2, out, errmsg);
+		if (rc == MC_OK)
+			note_generation(t, out);
+		return rc;
+	}
+	if (rc != MC_OK)
+		return rc;
+	note_generation(t, &rec);
+	if (read_set(t->st, t->acct, MC_KIND_OAUTH2, &st, NULL) == MC_OK &&
+	    st.generation >= rec.generation) {
+		note_generation(t, &st);
+		t->stale = 1;
+		take(out, &st);
+	} else {
+		t->pending = 1;
+		take(out, &rec);
+	}
+	mc_token_set_clear(&rec);
+	mc_token_set_clear(&st);
+	return MC_OK;
+}
+
+/* The store took the set (or has a newer one): the recovery file goes. */
 static void
-drop_recovery(struct tok *t, const struct mc_token_set *ts)
+drop_recovery(struct tok *t)
 {
 	char *msg = NULL;
+
+	/* If this fails, the file is older than the store and never wins. */
+	store_delete(t->rs, t->acct->name, recovery_kind(t->acct), &msg);
+	free(msg);
+	t->pending = 0;
+	t->stale = 0;
+}
+
+/*
+ * Writes ts as the account's set into st (the store or the recovery file)
+ * with a generation larger than any read or written by this call, and no
+ * smaller than the clock in milliseconds (for saves that read nothing);
+ * returns the store's own error code.
+ */
+static int
+save_set(struct tok *t, struct store *st, const char *kind,
+    const struct mc_token_set *ts, char **storemsg)
+{
+	struct mc_token_set w = *ts;
+	struct timespec now;
+	long long ms;
 	int serr;
 
-	serr = store_delete(t->rs, t->acct->name, recovery_kind(t->acct),
-	    &msg);
-	free(msg);
-	msg = NULL;
-	if (serr == STORE_OK || serr == STORE_ENOTFOUND)
-		return;
-	/* It must not stay behind older than the store: bring it level. */
-	serr = write_set(t->rs, t->acct, recovery_kind(t->acct), ts, &msg);
-	free(msg);
+	clock_gettime(CLOCK_REALTIME, &now);
+	ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	w.generation = t->gen_seen + 1 > ms ? t->gen_seen + 1 : ms;
+	serr = write_set(st, t->acct, kind, &w, storemsg);
+	if (serr == STORE_OK)
+		t->gen_seen = w.generation;
+	return serr;
 }
 
 /* Store errors worth a second try: the service was busy or the disk hiccupped. */
@@ -302,10 +387,10 @@ persist(struct tok *t, const struct mc_token_set *ts, int keep,
 	for (i = 0;; i++) {
 		free(smsg);
 		smsg = NULL;
-		serr = write_set(t->st, t->acct, MC_KIND_OAUTH2, ts, &smsg);
+		serr = save_set(t, t->st, MC_KIND_OAUTH2, ts, &smsg);
 		if (serr == STORE_OK) {
 			free(smsg);
-			drop_recovery(t, ts);
+			drop_recovery(t);
 			return MC_OK;
 		}
 		if (!keep || !worth_retry(serr) || i == 2)
@@ -321,7 +406,7 @@ persist(struct tok *t, const struct mc_token_set *ts, int keep,
 		free(smsg);
 		return MC_OK;
 	}
-	rerr = write_set(t->rs, t->acct, recovery_kind(t->acct), ts, &rmsg);
+	rerr = save_set(t, t->rs, recovery_kind(t->acct), ts, &rmsg);
 	recovery_path(t, where, sizeof(where));
 	if (rerr == STORE_OK) {
 		warn(t, "warning: the %s refused %s (%s): they are kept in %s "
@@ -344,6 +429,29 @@ persist(struct tok *t, const struct mc_token_set *ts, int keep,
 }
 
 int
+mc_token_store_ready(const struct mc_account *acct, int store_timeout_ms,
+    char **errmsg)
+{
+	struct mc_token_set ts = MC_TOKEN_SET_INIT;
+	struct store *st = NULL;
+	char *msg = NULL;
+	int rc;
+
+	rc = mc_store_open(acct, store_timeout_ms, &st, errmsg);
+	if (rc == MC_OK)
+		rc = read_set(st, acct, MC_KIND_OAUTH2, &ts, &msg);
+	if (rc == MC_ERR_NOT_LOGGED_IN)
+		rc = MC_OK;
+	else if (rc != MC_OK)
+		rc = mc_fail(rc, errmsg, "%s", msg != NULL ? msg :
+		    "the store cannot be used");
+	free(msg);
+	mc_token_set_clear(&ts);
+	store_close(st);
+	return rc;
+}
+
+int
 mc_token_load(const struct mc_account *acct, int store_timeout_ms,
     struct mc_token_set *out, char **errmsg)
 {
@@ -360,35 +468,30 @@ mc_token_load(const struct mc_account *acct, int store_timeout_ms,
 	return rc;
 }
 
-static int
-same(const char *a, const char *b)
-{
-	return a != NULL && b != NULL && strcmp(a, b) == 0;
-}
-
-/* Moves src into dst (dst cleared first). */
-static void
-take(struct mc_token_set *dst, struct mc_token_set *src)
-{
-	mc_token_set_clear(dst);
-	*dst = *src;
-	memset(src, 0, sizeof(*src));
-}
-
-/* With the lock held: a recovery file goes back into the store if it can. */
+/*
+ * With the lock held: a recovery file goes back into the store if it can;
+ * one older than the store is removed. While the store refuses, every
+ * call says so: the tokens are in a file the user did not choose.
+ */
 static void
 merge_recovery(struct tok *t, const struct mc_token_set *cur)
 {
 	char *msg = NULL, where[PATH_MAX + 64];
 
+	if (t->stale)
+		drop_recovery(t);
 	if (!t->pending)
 		return;
-	if (write_set(t->st, t->acct, MC_KIND_OAUTH2, cur, &msg) == STORE_OK) {
-		recovery_path(t, where, sizeof(where));
-		drop_recovery(t, cur);
-		t->pending = 0;
+	recovery_path(t, where, sizeof(where));
+	if (save_set(t, t->st, MC_KIND_OAUTH2, cur, &msg) == STORE_OK) {
+		drop_recovery(t);
 		warn(t, "note: the tokens kept in %s are back in the %s", where,
 		    store_backend_name(t->acct->store));
+	} else {
+		warn(t, "warning: the tokens are still only in %s: the %s "
+		    "refuses them (%s)", where,
+		    store_backend_name(t->acct->store), msg != NULL ? msg :
+		    "failed");
 	}
 	free(msg);
 }
@@ -460,8 +563,8 @@ mc_token_get(const struct mc_account *acct,
 	}
 
 	/* One refresh for all: take the lock, then look again. */
-	rc = mc_lock_acquire(acct->name, (acct->timeout + 20) * 1000, &lockfd,
-	    errmsg);
+	rc = mc_lock_acquire(t.state_dir, acct->name, LOCK_WAIT_MS(acct),
+	    &lockfd, errmsg);
 	if (rc != MC_OK)
 		goto out;
 	rc = read_current(&t, &cur, errmsg);
@@ -509,8 +612,8 @@ mc_token_save(const struct mc_account *acct, const struct mc_token_set *ts,
 	rc = tok_open(&t, acct, opts, errmsg);
 	if (rc != MC_OK)
 		goto out;
-	rc = mc_lock_acquire(acct->name, (acct->timeout + 20) * 1000, &lockfd,
-	    errmsg);
+	rc = mc_lock_acquire(t.state_dir, acct->name, LOCK_WAIT_MS(acct),
+	    &lockfd, errmsg);
 	if (rc != MC_OK)
 		goto out;
 	merged = *ts;

@@ -5,8 +5,9 @@
  * (refresh token, cached access token with its absolute expiry, scope) as
  * JSON. mc_token_get() answers from it while the access token has enough
  * time left, and otherwise refreshes under the account's lock
- * (auth/lock.h, shared by every process of the user whatever its
- * environment), reading the store again once the lock is held: a caller
+ * (auth/lock.h, in the store's state directory: shared by every process
+ * that reaches the store, whatever its environment), reading the store
+ * again once the lock is held: a caller
  * that finds a token other than the one it saw before waiting takes it,
  * whatever its lifetime, so any number of concurrent callers cause one
  * refresh.
@@ -14,13 +15,17 @@
  * A refresh token is never dropped. A rotated one is written before the
  * new access token is returned; when the store refuses the write (locked,
  * timed out, I/O) it is tried again, and if it still refuses, the token
- * set goes to a recovery file: a 0600 file in the state directory
- * (auth/lock.h) named like a file store item of kind "recovery-keyring"
- * or "recovery-file". Through opts->warn the caller is told so, and the
- * token is handed out. While a recovery file exists it is the account's
- * token set (it is newer than anything in the store): it is read first,
- * serves callers even while the store is locked, and is written back into
- * the store and removed at the first chance, under the lock. When neither
+ * set goes to a recovery file: a 0600 file in the store's state directory
+ * (keyring/store.h store_state_dir()) named like a file store item of
+ * kind "recovery-keyring" or "recovery-file". Through opts->warn the
+ * caller is told so, and the token is handed out. Every saved set carries
+ * a generation, larger for a later save; a recovery file with a larger
+ * generation than the store's set is the account's token set: it serves
+ * callers even while the store is locked (each such call warns that the
+ * tokens are still outside the store), and is written back into the store
+ * and removed at the first chance, under the lock. One that is not newer
+ * (a save whose clean-up failed or was killed) never wins, and is removed
+ * under the lock. When neither
  * the store nor the recovery file takes a new refresh token, the call
  * fails with MC_ERR_AUTH (the grant may be lost: never "try again") and
  * says what happened. A refresh that rotated nothing only loses its cache
@@ -92,6 +97,17 @@ int mc_token_save(const struct mc_account *acct, const struct mc_token_set *ts,
  */
 int mc_token_load(const struct mc_account *acct, int store_timeout_ms,
     struct mc_token_set *out, char **errmsg);
+
+/*
+ * Can acct's store keep tokens now? Reads its item, not a recovery file:
+ * MC_OK when it holds one or nothing, else the store's error (locked, no
+ * bus, no Secret Service, no default collection, permissions). For a
+ * login, before the user is asked to approve anything: an approval that
+ * only a recovery file could keep would leave tokens outside the chosen
+ * store.
+ */
+int mc_token_store_ready(const struct mc_account *acct, int store_timeout_ms,
+    char **errmsg);
 
 /* Opens acct's store; errors mapped as above. */
 int mc_store_open(const struct mc_account *acct, int timeout_ms,

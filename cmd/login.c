@@ -90,12 +90,20 @@ login_device(const struct mc_account *acct, int json)
 	rc = mc_device_wait(acct, &da, &io, &ts, &msg);
 	if (rc != MC_OK) {
 		/* An unusable answer may still have granted a refresh token. */
-		if (ts.refresh_token != NULL &&
-		    mc_token_save(acct, &ts, &to, NULL) == MC_OK)
-			cmd_note("%s: the provider's answer could not be used, "
-			    "but the refresh token it granted was saved: "
-			    "'mailcred token %s' will try it", acct->name,
-			    acct->name);
+		if (ts.refresh_token != NULL) {
+			char *smsg = NULL;
+
+			if (mc_token_save(acct, &ts, &to, &smsg) == MC_OK)
+				cmd_note("%s: the provider's answer could not "
+				    "be used, but the refresh token it granted "
+				    "was saved: 'mailcred token %s' will try it",
+				    acct->name, acct->name);
+			else
+				cmd_note("%s: the refresh token the provider "
+				    "granted could not be saved either: %s",
+				    acct->name, smsg != NULL ? smsg : "failed");
+			free(smsg);
+		}
 		rc = cmd_fail(acct->name, rc, msg);
 		goto out;
 	}
@@ -134,15 +142,12 @@ out:
 static int
 check_store(const struct mc_account *acct)
 {
-	struct mc_token_set old = MC_TOKEN_SET_INIT;
 	char *msg = NULL;
 	int rc;
 
-	rc = mc_token_load(acct, 0, &old, &msg);
-	mc_token_set_clear(&old);
-	if (rc == MC_ERR_STORE || rc == MC_ERR_STORE_PERM || rc == MC_ERR_NOMEM)
+	rc = mc_token_store_ready(acct, 0, &msg);
+	if (rc != MC_OK)
 		return cmd_fail(acct->name, rc, msg);
-	free(msg);
 	return 0;
 }
 

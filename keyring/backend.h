@@ -34,6 +34,8 @@ struct store_ops {
 	    const char *secret, char **errmsg);
 	int (*del)(void *be, const char *account, const char *kind,
 	    char **errmsg);
+	/* store_state_dir() for this backend: a malloc'd path. */
+	int (*state_dir)(void *be, char **dir, char **errmsg);
 };
 
 extern const struct store_ops store_secret_service_ops;
@@ -52,6 +54,13 @@ int store_fail(int err, char **errmsg, const char *fmt, ...)
  * STORE_EINVAL with a message saying what is wrong.
  */
 int store_check_names(const char *account, const char *kind, char **errmsg);
+
+/*
+ * ~/.local/state/mailcred with ~ the effective user's home directory in
+ * the password database (malloc'd into *dir): the same for every process
+ * of the user, whatever its environment.
+ */
+int store_user_state_dir(char **dir, char **errmsg);
 
 /* Wipes len bytes at p; accepts NULL. */
 void store_wipe(void *p, size_t len);

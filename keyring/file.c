@@ -452,6 +452,19 @@ out:
 	return rc;
 }
 
+static int
+file_state_dir(void *be, char **dir, char **errmsg)
+{
+	struct file_store *fs = be;
+
+	(void)errmsg;
+	if (asprintf(dir, "%s/.state", fs->dir) < 0) {
+		*dir = NULL;
+		return STORE_ENOMEM;
+	}
+	return STORE_OK;
+}
+
 const struct store_ops store_file_ops = {
 	.name = "file",
 	.open = file_open,
@@ -459,4 +472,5 @@ const struct store_ops store_file_ops = {
 	.get = file_get,
 	.put = file_put,
 	.del = file_del,
+	.state_dir = file_state_dir,
 };

@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -261,4 +263,24 @@ out:
 		close(fd);
 	free(dir);
 	return rc;
+}
+
+int
+store_user_state_dir(char **dir, char **errmsg)
+{
+	struct passwd *pw;
+
+	*dir = NULL;
+	pw = getpwuid(geteuid());
+	if (pw == NULL || pw->pw_dir == NULL || pw->pw_dir[0] != '/')
+		return store_fail(STORE_EIO, errmsg, "uid %u has no home "
+		    "directory in the password database, so the keyring's "
+		    "lock files have no place: use store = file",
+		    (unsigned int)geteuid());
+	if (asprintf(dir, "%s/.local/state/mailcred",
+	    strcmp(pw->pw_dir, "/") == 0 ? "" : pw->pw_dir) < 0) {
+		*dir = NULL;
+		return STORE_ENOMEM;
+	}
+	return STORE_OK;
 }

@@ -704,6 +704,13 @@ out:
 	return rc;
 }
 
+static int
+ss_state_dir(void *be, char **dir, char **errmsg)
+{
+	(void)be;
+	return store_user_state_dir(dir, errmsg);
+}
+
 const struct store_ops store_secret_service_ops = {
 	.name = "keyring",
 	.open = ss_open,
@@ -711,4 +718,5 @@ const struct store_ops store_secret_service_ops = {
 	.get = ss_get,
 	.put = ss_put,
 	.del = ss_del,
+	.state_dir = ss_state_dir,
 };

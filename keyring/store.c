@@ -228,6 +228,18 @@ store_delete(struct store *st, const char *account, const char *kind,
 	return st->ops->del(st->be, account, kind, errmsg);
 }
 
+int
+store_state_dir(struct store *st, char **dir, char **errmsg)
+{
+	if (dir != NULL)
+		*dir = NULL;
+	if (errmsg != NULL)
+		*errmsg = NULL;
+	if (st == NULL || dir == NULL)
+		return STORE_EINVAL;
+	return st->ops->state_dir(st->be, dir, errmsg);
+}
+
 void
 store_secret_free(char *secret)
 {

@@ -97,6 +97,24 @@ int store_put(struct store *st, const char *account, const char *kind,
 int store_delete(struct store *st, const char *account, const char *kind,
     char **errmsg);
 
+/*
+ * The directory for what goes with this store's secrets without being one:
+ * the per-account lock files and recovery files of auth/lock.h and
+ * auth/token.h. It is a function of the store alone, so every process
+ * that reaches the same store shares it, whatever else differs in its
+ * environment (a desktop session, cron, a systemd unit):
+ *   file store      "<its directory>/.state" (no account file's name
+ *                   starts with '.', so nothing there can clash);
+ *   Secret Service  ~/.local/state/mailcred, with ~ the home directory in
+ *                   the password database: not $HOME, $XDG_RUNTIME_DIR or
+ *                   $XDG_STATE_HOME, which differ between such processes
+ *                   while the keyring they reach is the same.
+ * A malloc'd path into *dir; nothing is created (store_private_dir() does
+ * that, with its checks). STORE_EIO when the user has no home directory
+ * in the password database.
+ */
+int store_state_dir(struct store *st, char **dir, char **errmsg);
+
 /* Wipes and frees a secret returned by store_get(); accepts NULL. */
 void store_secret_free(char *secret);
 

@@ -19,6 +19,13 @@
 # Written for `set -u`; it does not rely on `set -e` (and tests should not
 # use it: a failing command is something to assert on).
 #
+# One thing is outside $T by design: the lock files (and, while the
+# keyring refuses a write, recovery files) of keyring accounts live in
+# ~/.local/state/mailcred of the user running the tests, with ~ from the
+# password database, whatever HOME says (auth/lock.h). They are empty
+# lock files named after the test accounts; a test that makes recovery
+# files uses account names of its own and removes what it made.
+#
 # Public functions
 #   stack_init, stack_stop
 #   start_bus_only, stop_bus
@@ -38,7 +45,6 @@
 # it was asked for; without it nothing can be activated).
 #
 # Variables it sets: T, TOP, MAILCRED, HOME, XDG_*_HOME, XDG_RUNTIME_DIR,
-# MAILCRED_STATE_DIR,
 # DBUS_SESSION_BUS_ADDRESS, BUS_PID, KEYRING_PID, KEYRING_PASSWORD,
 # OAUTH_URL, OAUTH_PORT, OAUTH_PID, SMTP_PORT, SMTPS_PORT, SMTP_PID.
 
@@ -89,9 +95,6 @@ stack_init() {
 	export XDG_DATA_HOME=$HOME/.local/share
 	export XDG_CACHE_HOME=$HOME/.cache
 	export XDG_RUNTIME_DIR=$T/run
-	# Locks and recovery files (auth/lock.h); without it they would go
-	# to the real ~/.local/state/mailcred of the user running the tests.
-	export MAILCRED_STATE_DIR=$T/state
 	mkdir -p "$XDG_CONFIG_HOME" "$XDG_DATA_HOME" "$XDG_CACHE_HOME"
 	mkdir -m 700 "$XDG_RUNTIME_DIR"
 	# Nothing of the caller's desktop or configuration may leak in.

@@ -10,8 +10,12 @@
 stack_init
 start_keyring
 start_oauth --rotate
-K=keyring@example.test
+# Keyring accounts keep their state under the real home (auth/lock.h):
+# names of this run's own, and what they leave is removed at the end.
+K=keyring-$$-$RANDOM@example.test
 F=file@example.test
+PWHOME=$(getent passwd "$(id -u)" | cut -d: -f6)
+STATE=${PWHOME%/}/.local/state/mailcred
 write_config "$K"
 write_config "$F" "store = file"
 oauth_config '{"device_interval":1}'
@@ -23,8 +27,8 @@ assert_status "$LOGIN_RC" 0 "device login (file store) succeeds"
 file_blob() {	# what the file store holds for NAME's tokens
 	cat "$XDG_DATA_HOME/mailcred/$1.oauth2" 2>/dev/null
 }
-rec_keyring=$MAILCRED_STATE_DIR/$K.recovery-keyring
-rec_file=$MAILCRED_STATE_DIR/$F.recovery-file
+rec_keyring=$STATE/$K.recovery-keyring
+rec_file=$XDG_DATA_HOME/mailcred/.state/$F.recovery-file
 
 # 1a. The keyring is locked while a rotating refresh is under way: the new
 # refresh token goes to the recovery file, the token is handed out.
@@ -41,7 +45,7 @@ assert_ne "$at1" "" "keyring locked during a refresh: a token on stdout"
 assert_match "$(cat "$T/k.err")" "^mailcred: $K: warning: the keyring refused the new tokens \(.*locked.*\): they are kept in $rec_keyring" "keyring locked: says where the tokens are kept"
 assert_true "[ -f '$rec_keyring' ]" "the recovery file exists"
 assert_eq "$(stat -c %a "$rec_keyring")" 600 "the recovery file is 0600"
-assert_eq "$(stat -c %a "$MAILCRED_STATE_DIR")" 700 "the state directory is 0700"
+assert_eq "$(stat -c %a "$STATE")" 700 "the state directory is 0700"
 rt1=$(jq -r .refresh_token "$rec_keyring")
 assert_ne "$rt1" "$rt0" "the recovery file holds the rotated refresh token"
 oauth_config '{"refresh_delay_ms":0}'
@@ -100,8 +104,7 @@ oauth_config '{"refresh_delay_ms":0}'
 
 # 3. Callers in different environments (a desktop session with
 # XDG_RUNTIME_DIR, a cron job without it and with another HOME and cache)
-# share one lock: one refresh, not two. The default state directory is used
-# here, so MAILCRED_STATE_DIR is unset for both.
+# share one lock: one refresh, not two.
 restart_oauth --rotate
 E=env-$$-$RANDOM@example.test
 write_config "$E"
@@ -111,9 +114,9 @@ set_stored_blob "$E" "$(stored_blob "$E" | jq -c '.expires_at = 1000')"
 oauth_reset_stats
 oauth_config '{"refresh_delay_ms":1000}'
 mkdir -p "$T/cronhome"
-env -u MAILCRED_STATE_DIR "$MAILCRED" -c "$CONF" token "$E" >"$T/e1.out" 2>"$T/e1.err" &
+"$MAILCRED" -c "$CONF" token "$E" >"$T/e1.out" 2>"$T/e1.err" &
 p1=$!
-env -u MAILCRED_STATE_DIR -u XDG_RUNTIME_DIR -u XDG_CACHE_HOME -u XDG_DATA_HOME \
+env -u XDG_RUNTIME_DIR -u XDG_CACHE_HOME -u XDG_DATA_HOME -u XDG_STATE_HOME \
 	HOME="$T/cronhome" "$MAILCRED" -c "$CONF" token "$E" >"$T/e2.out" 2>"$T/e2.err" &
 p2=$!
 wait "$p1"
@@ -123,9 +126,7 @@ r2=$?
 assert_eq "$r1/$r2" "0/0" "both callers succeed"
 assert_eq "$(oauth_stats | jq .refresh_grants)" 1 "callers in different environments cause one refresh"
 assert_eq "$(cat "$T/e1.out")" "$(cat "$T/e2.out")" "and print the same token"
-home=$(getent passwd "$(id -u)" | cut -d: -f6)
-assert_true "[ -f '$home/.local/state/mailcred/$E.lock' ]" "the default lock is under the password database's home"
-rm -f "$home/.local/state/mailcred/$E.lock"
+assert_true "[ -f '$STATE/$E.lock' ]" "the keyring's lock is under the password database's home"
 oauth_config '{"refresh_delay_ms":0}'
 
 # 4. expires_in 0: concurrent callers still cause one refresh, and such a
@@ -173,4 +174,5 @@ exp=$(jq .expires_at <<<"$out")
 assert_true "[ $exp -le $((before + 3601)) ]" "expires_at is counted from the request ($exp vs $before)"
 oauth_reset_config
 
+rm -f "$STATE/$K.lock" "$STATE/$E.lock" "$rec_keyring" "$STATE/$E.recovery-keyring"
 finish

@@ -144,6 +144,10 @@ test_token_response_lenient(void **state)
 		    NULL },
 		{ "{\"access_token\":\"A\",\"expires_in\":3599.9}", 4599,
 		    NULL },
+		{ "{\"access_token\":\"A\",\"expires_in\":\"3600.0\"}", 4600,
+		    NULL },
+		{ "{\"access_token\":\"A\",\"expires_in\":\" 3600 \"}", 4600,
+		    NULL },
 		/* scope as an array; token_type in any case. */
 		{ "{\"access_token\":\"A\",\"token_type\":\"BEARER\","
 		    "\"scope\":[\"openid\",\"email\"]}", 4600, "openid email" },
@@ -192,7 +196,7 @@ test_token_response_keeps_refresh_token(void **state)
 static void
 test_serialize_roundtrip(void **state)
 {
-	struct mc_token_set a = { "AT", "RT", "Bearer", "s1 s2", 1700000000 };
+	struct mc_token_set a = { "AT", "RT", "Bearer", "s1 s2", 1700000000, 0 };
 	struct mc_token_set b;
 	char *blob = NULL, *msg = NULL;
 
@@ -528,6 +532,28 @@ test_device_wait_network_gives_up(void **state)
 	acct.token_endpoint = NULL;
 }
 
+/*
+ * A passing server error, as an OAuth answer or a bare 5xx, is waited out
+ * like a network failure: the user's approval is not wasted.
+ */
+static void
+test_device_wait_server_error(void **state)
+{
+	struct script s = { .answers = {
+		"{\"error\":\"server_error\"}",
+		"{\"error\":\"temporarily_unavailable\"}",
+		"{}",
+		"{\"access_token\":\"AT\"}",
+	}, .statuses = { 500, 400, 503, 200 } };
+	struct mc_token_set ts;
+
+	(void)state;
+	assert_int_equal(run(&s, 5, 1800, &ts, NULL), MC_OK);
+	assert_int_equal(s.next, 4);
+	assert_string_equal(ts.access_token, "AT");
+	mc_token_set_clear(&ts);
+}
+
 static void
 test_device_wait_other_error(void **state)
 {
@@ -559,6 +585,7 @@ main(void)
 		cmocka_unit_test(test_device_wait_expired),
 		cmocka_unit_test(test_device_wait_network_backoff),
 		cmocka_unit_test(test_device_wait_network_gives_up),
+		cmocka_unit_test(test_device_wait_server_error),
 		cmocka_unit_test(test_device_wait_other_error),
 	};
 

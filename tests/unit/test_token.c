@@ -25,7 +25,7 @@
 #include "auth/token.h"
 
 static char tmpdir[] = "/tmp/mc-token-XXXXXX";
-static char statedir[64];
+static char statedir[128];
 
 static struct mc_account account = {
 	.name = "me@example.org", .user = "me@example.org",
@@ -46,8 +46,7 @@ setup(void **state)
 	setenv("XDG_RUNTIME_DIR", tmpdir, 1);
 	snprintf(sub, sizeof(sub), "%s/data", tmpdir);
 	setenv("XDG_DATA_HOME", sub, 1);
-	snprintf(statedir, sizeof(statedir), "%s/state", tmpdir);
-	setenv("MAILCRED_STATE_DIR", statedir, 1);
+	snprintf(statedir, sizeof(statedir), "%s/data/mailcred/.state", tmpdir);
 	return 0;
 }
 
@@ -65,7 +64,7 @@ static void
 put_set(const char *at, const char *rt, long long expires_at)
 {
 	struct mc_token_set ts = { (char *)at, (char *)rt, "Bearer", "mail",
-	    expires_at };
+	    expires_at, 0 };
 	struct store *st = NULL;
 	char *blob = NULL;
 
@@ -86,7 +85,7 @@ get_set(struct mc_token_set *ts)
 static void
 test_usable(void **state)
 {
-	struct mc_token_set ts = { "AT", NULL, NULL, NULL, 1000 };
+	struct mc_token_set ts = { "AT", NULL, NULL, NULL, 1000, 0 };
 
 	(void)state;
 	assert_true(mc_token_usable(&ts, 900, 60));
@@ -104,38 +103,50 @@ test_usable(void **state)
 }
 
 /*
- * The state directory (locks, recovery files) does not follow the
- * environment: HOME, XDG_RUNTIME_DIR and the XDG dirs change nothing
- * (issue 6.3); only MAILCRED_STATE_DIR does.
+ * The state directory (locks, recovery files) is a function of the store:
+ * for the keyring, HOME, XDG_RUNTIME_DIR and the XDG dirs change nothing
+ * (issue 6.3); the file store's is beside its files.
  */
 static void
-test_state_dir_ignores_environment(void **state)
+test_state_dir_is_the_stores(void **state)
 {
-	char *a = NULL, *b = NULL;
+	struct store_opts so = STORE_OPTS_INIT;
 	struct passwd *pw = getpwuid(geteuid());
-	char want[512];
+	struct store *st = NULL;
+	char *a = NULL, *b = NULL, want[512], *home = NULL, *xdg = NULL;
 
 	(void)state;
 	assert_non_null(pw);
 	snprintf(want, sizeof(want), "%s/.local/state/mailcred",
 	    strcmp(pw->pw_dir, "/") == 0 ? "" : pw->pw_dir);
-	unsetenv("MAILCRED_STATE_DIR");
+	home = mc_strdup(getenv("HOME"));
+	xdg = mc_strdup(getenv("XDG_DATA_HOME"));
+	assert_int_equal(store_open(&so, &st, NULL), STORE_OK);
 	setenv("HOME", "/nonexistent/a", 1);
 	unsetenv("XDG_RUNTIME_DIR");
-	assert_int_equal(mc_state_dir(&a, NULL), MC_OK);
+	assert_int_equal(store_state_dir(st, &a, NULL), STORE_OK);
 	setenv("HOME", "/nonexistent/b", 1);
 	setenv("XDG_RUNTIME_DIR", tmpdir, 1);
 	setenv("XDG_STATE_HOME", tmpdir, 1);
 	setenv("XDG_CACHE_HOME", tmpdir, 1);
-	assert_int_equal(mc_state_dir(&b, NULL), MC_OK);
+	assert_int_equal(store_state_dir(st, &b, NULL), STORE_OK);
 	assert_string_equal(a, b);
 	assert_string_equal(a, want);
 	free(a);
 	free(b);
-	setenv("MAILCRED_STATE_DIR", statedir, 1);
-	assert_int_equal(mc_state_dir(&a, NULL), MC_OK);
+	store_close(st);
+	if (home != NULL)
+		setenv("HOME", home, 1);
+	free(home);
+	/* The file store's: beside its files. */
+	setenv("XDG_DATA_HOME", xdg, 1);
+	so.backend = STORE_FILE;
+	assert_int_equal(store_open(&so, &st, NULL), STORE_OK);
+	assert_int_equal(store_state_dir(st, &a, NULL), STORE_OK);
 	assert_string_equal(a, statedir);
 	free(a);
+	free(xdg);
+	store_close(st);
 }
 
 /* The lock file is in the state directory, and that directory is checked. */
@@ -148,7 +159,7 @@ test_lock_location_checked(void **state)
 	int fd = -1;
 
 	(void)state;
-	assert_int_equal(mc_lock_acquire(account.name, 100, &fd, NULL), MC_OK);
+	assert_int_equal(mc_lock_acquire(statedir, account.name, 100, &fd, NULL), MC_OK);
 	mc_lock_release(fd);
 	snprintf(path, sizeof(path), "%s/%s.lock", statedir, account.name);
 	assert_int_equal(stat(path, &sb), 0);
@@ -157,13 +168,13 @@ test_lock_location_checked(void **state)
 	assert_int_equal(sb.st_mode & 0777, 0700);
 	/* A state directory others can enter is refused, with the fix. */
 	assert_int_equal(chmod(statedir, 0755), 0);
-	assert_int_equal(mc_lock_acquire(account.name, 100, &fd, &msg),
+	assert_int_equal(mc_lock_acquire(statedir, account.name, 100, &fd, &msg),
 	    MC_ERR_STORE_PERM);
 	assert_non_null(strstr(msg, "chmod 700"));
 	free(msg);
 	assert_int_equal(chmod(statedir, 0700), 0);
 	/* A valid account whose encoded name is too long for a file name. */
-	assert_int_equal(mc_lock_acquire("\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6"
+	assert_int_equal(mc_lock_acquire(statedir, "\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6"
 	    "\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6"
 	    "\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6"
 	    "\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6"
@@ -257,7 +268,7 @@ single_flight_lifetime(int min_valid, int force, int lifetime)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		if (mc_lock_acquire(account.name, 1000, &fd, NULL) != MC_OK)
+		if (mc_lock_acquire(statedir, account.name, 1000, &fd, NULL) != MC_OK)
 			_exit(1);
 		if (write(ready[1], "r", 1) != 1 || read(go[0], &c, 1) != 1)
 			_exit(2);
@@ -329,20 +340,20 @@ test_lock_timeout(void **state)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		if (mc_lock_acquire("other", 1000, &fd, NULL) != MC_OK ||
+		if (mc_lock_acquire(statedir, "other", 1000, &fd, NULL) != MC_OK ||
 		    write(ready[1], "r", 1) != 1)
 			_exit(1);
 		usleep(400 * 1000);
 		_exit(0);	/* the lock dies with the process */
 	}
 	assert_int_equal(read(ready[0], &c, 1), 1);
-	assert_int_equal(mc_lock_acquire("other", 100, &fd, &msg), MC_ERR_TEMP);
+	assert_int_equal(mc_lock_acquire(statedir, "other", 100, &fd, &msg), MC_ERR_TEMP);
 	assert_non_null(strstr(msg, "another mailcred process"));
 	free(msg);
 	/* A different account is not blocked. */
-	assert_int_equal(mc_lock_acquire("third", 100, &fd, NULL), MC_OK);
+	assert_int_equal(mc_lock_acquire(statedir, "third", 100, &fd, NULL), MC_OK);
 	mc_lock_release(fd);
-	assert_int_equal(mc_lock_acquire("other", 5000, &fd, NULL), MC_OK);
+	assert_int_equal(mc_lock_acquire(statedir, "other", 5000, &fd, NULL), MC_OK);
 	mc_lock_release(fd);
 	waitpid(pid, NULL, 0);
 	close(ready[0]);
@@ -354,7 +365,7 @@ test_save_keeps_refresh_token(void **state)
 {
 	const struct mc_token_opts opts = MC_TOKEN_OPTS_INIT;
 	struct mc_token_set in = { "AT-new", NULL, "Bearer", "mail",
-	    time(NULL) + 3600 };
+	    time(NULL) + 3600, 0 };
 	struct mc_token_set ts;
 
 	(void)state;
@@ -390,7 +401,7 @@ test_save_unreadable_store(void **state)
 {
 	const struct mc_token_opts opts = MC_TOKEN_OPTS_INIT;
 	struct mc_token_set in = { "AT-new", NULL, "Bearer", "mail",
-	    time(NULL) + 3600 };
+	    time(NULL) + 3600, 0 };
 	struct mc_token_set ts;
 	char *msg = NULL;
 
@@ -431,7 +442,7 @@ test_recovery_file(void **state)
 {
 	struct mc_token_opts opts = MC_TOKEN_OPTS_INIT;
 	struct mc_token_set in = { "AT-rec", "RT-rec", "Bearer", "mail",
-	    time(NULL) + 3600 };
+	    time(NULL) + 3600, 0 };
 	struct mc_token_set ts;
 	struct warnings w = { .n = 0 };
 	char dir[128], rec[256];
@@ -483,7 +494,7 @@ test_recovery_refused_too(void **state)
 {
 	struct mc_token_opts opts = MC_TOKEN_OPTS_INIT;
 	struct mc_token_set in = { "AT-x", "RT-x", "Bearer", "mail",
-	    time(NULL) + 3600 };
+	    time(NULL) + 3600, 0 };
 	char dir[128], rec[256];
 	char *msg = NULL;
 
@@ -551,12 +562,81 @@ test_recovery_unreadable(void **state)
 	assert_int_equal(unlink(rec), 0);
 }
 
+/* Writes a recovery file for the account by hand. */
+static void
+put_recovery(const char *json)
+{
+	char rec[256];
+	FILE *f;
+
+	mkdir(statedir, 0700);
+	snprintf(rec, sizeof(rec), "%s/%s.recovery-file", statedir,
+	    account.name);
+	f = fopen(rec, "w");
+	assert_non_null(f);
+	fputs(json, f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(chmod(rec, 0600), 0);
+}
+
+/*
+ * A recovery file older than the store (its clean-up failed, or the save
+ * was killed between the store write and the removal) never wins: it
+ * would put back a refresh token the server has retired.
+ */
+static void
+test_recovery_stale_never_wins(void **state)
+{
+	struct mc_token_opts opts = MC_TOKEN_OPTS_INIT;
+	struct mc_token_set ts = MC_TOKEN_SET_INIT;
+	struct mc_token_set in = { "AT-new", "RT-new", "Bearer", "mail",
+	    time(NULL) + 3600, 0 };
+	char rec[256], *msg = NULL;
+	struct stat sb;
+
+	(void)state;
+	snprintf(rec, sizeof(rec), "%s/%s.recovery-file", statedir,
+	    account.name);
+	/* A save writes a generation newer than any recovery file. */
+	put_recovery("{\"access_token\":\"AT-old\",\"refresh_token\":"
+	    "\"RT-old\",\"expires_at\":9999999999,\"generation\":5}");
+	assert_int_equal(mc_token_save(&account, &in, &opts, NULL), MC_OK);
+	assert_int_equal(stat(rec, &sb), -1);	/* cleaned up */
+	put_recovery("{\"access_token\":\"AT-old\",\"refresh_token\":"
+	    "\"RT-old\",\"expires_at\":9999999999,\"generation\":5}");
+	assert_int_equal(mc_token_load(&account, 0, &ts, NULL), MC_OK);
+	assert_string_equal(ts.refresh_token, "RT-new");
+	mc_token_set_clear(&ts);
+	assert_int_equal(mc_token_get(&account, &http, &opts, &ts, NULL),
+	    MC_OK);
+	assert_string_equal(ts.access_token, "AT-new");
+	mc_token_set_clear(&ts);
+	/* A call that takes the lock removes it; the store is untouched. */
+	opts.force = 1;
+	assert_int_equal(mc_token_get(&account, &http, &opts, &ts, &msg),
+	    MC_ERR_NET);	/* the refresh itself has no server here */
+	free(msg);
+	assert_int_equal(stat(rec, &sb), -1);
+	get_set(&ts);
+	assert_string_equal(ts.refresh_token, "RT-new");
+	mc_token_set_clear(&ts);
+	/* A newer one (or one beside a store written before generations)
+	 * wins. */
+	put_recovery("{\"access_token\":\"AT-rec\",\"refresh_token\":"
+	    "\"RT-rec\",\"expires_at\":9999999999,\"generation\":"
+	    "99999999999999}");
+	assert_int_equal(mc_token_load(&account, 0, &ts, NULL), MC_OK);
+	assert_string_equal(ts.refresh_token, "RT-rec");
+	mc_token_set_clear(&ts);
+	assert_int_equal(unlink(rec), 0);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_usable),
-		cmocka_unit_test(test_state_dir_ignores_environment),
+		cmocka_unit_test(test_state_dir_is_the_stores),
 		cmocka_unit_test(test_lock_location_checked),
 		cmocka_unit_test(test_not_logged_in),
 		cmocka_unit_test(test_cached),
@@ -570,6 +650,7 @@ main(void)
 		cmocka_unit_test(test_recovery_file),
 		cmocka_unit_test(test_recovery_refused_too),
 		cmocka_unit_test(test_recovery_unreadable),
+		cmocka_unit_test(test_recovery_stale_never_wins),
 	};
 
 	mc_json_use_wiping_alloc();
