@@ -174,5 +174,16 @@ exp=$(jq .expires_at <<<"$out")
 assert_true "[ $exp -le $((before + 3601)) ]" "expires_at is counted from the request ($exp vs $before)"
 oauth_reset_config
 
+# A login never collects an approval that only a recovery file could keep:
+# with no Secret Service it stops before asking.
+N=nostore-$$-$RANDOM@example.test
+write_config "$N"
+stop_keyring
+out=$(mc login "$N" --flow device 2>"$T/ns.err")
+assert_status $? 69 "login without a Secret Service exits 69 before asking"
+assert_eq "$out" "" "login without a Secret Service: nothing on stdout"
+assert_match "$(cat "$T/ns.err")" "^mailcred: $N: no Secret Service" "login without a Secret Service: says so"
+assert_true "[ ! -e '$STATE/$N.recovery-keyring' ]" "login without a Secret Service leaves no recovery file"
+
 rm -f "$STATE/$K.lock" "$STATE/$E.lock" "$rec_keyring" "$STATE/$E.recovery-keyring"
 finish

@@ -20,6 +20,11 @@ mc -v token "$A" --refresh >"$T/n.out" 2>"$T/n.err"
 assert_status $? 0 "token -v --refresh succeeds"
 assert_match "$(cat "$T/n.err")" '"extra":\{"list":\[\{"id_token":"\[redacted\]"\}\],"refresh_token":"\[redacted\]"\}' "nested secret members are shown redacted"
 assert_no_match "$(cat "$T/n.err")" "$NESTED" "a nested secret never appears in the trace"
+# Member names in another case are the same secrets.
+oauth_config "{\"token_rewrite\":{\"Refresh_Token\":\"$NESTED\"}}"
+mc -v token "$A" --refresh >/dev/null 2>"$T/c.err"
+assert_match "$(cat "$T/c.err")" '"Refresh_Token":"\[redacted\]"' "a secret member in another case is shown redacted"
+assert_no_match "$(cat "$T/c.err")" "$NESTED" "and never in the clear"
 oauth_reset_config
 
 # A proxy with credentials: its Proxy-Authorization header is redacted.

@@ -323,6 +323,12 @@ test_pipe(void **state)
 int
 main(void)
 {
+	/*
+	 * Known dispositions however the test is started: a background job
+	 * of a non-interactive shell inherits SIGINT and SIGQUIT ignored,
+	 * and cmd_read_secret rightly leaves ignored signals ignored.
+	 */
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tty_reads_without_echo),
 		cmocka_unit_test(test_tty_sigint_restores_echo),
@@ -332,6 +338,9 @@ main(void)
 		cmocka_unit_test(test_tty_takes_max_bytes),
 		cmocka_unit_test(test_pipe),
 	};
+	size_t k;
 
+	for (k = 0; k < sizeof(sigs) / sizeof(sigs[0]); k++)
+		signal(sigs[k], SIG_DFL);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
