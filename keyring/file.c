@@ -224,6 +224,23 @@ out:
 	return rc;
 }
 
+/*
+ * The file name of (account, kind) into name[STORE_FILE_NAME_SIZE], and
+ * the store directory, checked (created first when create), into *dfd.
+ */
+static int
+locate(const struct file_store *fs, const char *account, const char *kind,
+    int create, char *name, int *dfd, char **errmsg)
+{
+	int rc;
+
+	*dfd = -1;
+	rc = store_file_name(account, kind, name, errmsg);
+	if (rc == STORE_OK)
+		rc = store_private_dir(fs->dir, create, dfd, errmsg);
+	return rc;
+}
+
 static int
 file_get(void *be, const char *account, const char *kind, char **secret,
     char **errmsg)
@@ -233,10 +250,7 @@ file_get(void *be, const char *account, const char *kind, char **secret,
 	size_t size = 0;
 	int dfd = -1, fd = -1, rc;
 
-	rc = store_file_name(account, kind, name, errmsg);
-	if (rc != STORE_OK)
-		goto out;
-	rc = store_private_dir(fs->dir, 0, &dfd, errmsg);
+	rc = locate(fs, account, kind, 0, name, &dfd, errmsg);
 	if (rc != STORE_OK)
 		goto out;
 	rc = open_secret(fs, dfd, name, &fd, &size, errmsg);
@@ -377,10 +391,7 @@ file_put(void *be, const char *account, const char *kind, const char *secret,
 	char name[STORE_FILE_NAME_SIZE], tmp[64];
 	int dfd = -1, fd = -1, tmp_made = 0, rc, e;
 
-	rc = store_file_name(account, kind, name, errmsg);
-	if (rc != STORE_OK)
-		goto out;
-	rc = store_private_dir(fs->dir, 1, &dfd, errmsg);
+	rc = locate(fs, account, kind, 1, name, &dfd, errmsg);
 	if (rc != STORE_OK)
 		goto out;
 	remove_stale_tmp(dfd);
@@ -429,10 +440,7 @@ file_del(void *be, const char *account, const char *kind, char **errmsg)
 	char name[STORE_FILE_NAME_SIZE];
 	int dfd = -1, rc, e;
 
-	rc = store_file_name(account, kind, name, errmsg);
-	if (rc != STORE_OK)
-		goto out;
-	rc = store_private_dir(fs->dir, 0, &dfd, errmsg);
+	rc = locate(fs, account, kind, 0, name, &dfd, errmsg);
 	if (rc != STORE_OK)
 		goto out;
 	if (unlinkat(dfd, name, 0) != 0) {
