@@ -617,9 +617,10 @@ mc_token_save(const struct mc_account *acct, const struct mc_token_set *ts,
 	if (rc != MC_OK)
 		goto out;
 	merged = *ts;
+	/* Read first, also to learn the generation this save must pass. */
+	rc = read_current(&t, &old, &msg);
 	if (ts->refresh_token == NULL) {
 		/* Keep the refresh token we have; never guess it is gone. */
-		rc = read_current(&t, &old, &msg);
 		if (rc != MC_OK && rc != MC_ERR_NOT_LOGGED_IN) {
 			rc = mc_fail(rc, errmsg, "%s", msg != NULL ? msg :
 			    "cannot read what the store holds");
@@ -627,6 +628,8 @@ mc_token_save(const struct mc_account *acct, const struct mc_token_set *ts,
 		}
 		merged.refresh_token = old.refresh_token;
 	}
+	if (t.stale)
+		drop_recovery(&t);
 	rc = persist(&t, &merged, 1, "the tokens of this login", errmsg);
 out:
 	free(msg);
