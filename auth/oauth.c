@@ -291,9 +291,7 @@ mc_token_set_serialize(const struct mc_token_set *ts, char **out)
 	    (ts->scope != NULL && json_object_set_new(o, "scope",
 	    json_string(ts->scope)) != 0) ||
 	    json_object_set_new(o, "expires_at",
-	    json_integer(ts->expires_at)) != 0 ||
-	    (ts->generation > 0 && json_object_set_new(o, "generation",
-	    json_integer(ts->generation)) != 0))
+	    json_integer(ts->expires_at)) != 0)
 		goto out;
 	text = json_dumps(o, JSON_COMPACT);
 	if (text == NULL)
@@ -323,7 +321,6 @@ mc_token_set_parse(const char *blob, struct mc_token_set *out,
 	    get_string(o, "token_type", 0, &out->token_type) != 0 ||
 	    get_string(o, "scope", 0, &out->scope) != 0 ||
 	    get_number(o, "expires_at", 0, 1LL << 40, &out->expires_at) != 0 ||
-	    get_number(o, "generation", 0, 1LL << 62, &out->generation) != 0 ||
 	    (out->access_token == NULL && out->refresh_token == NULL)) {
 		mc_token_set_clear(out);
 		rc = mc_fail(MC_ERR_NOT_LOGGED_IN, errmsg,
@@ -482,8 +479,8 @@ mc_device_poll_classify(long status, json_t *resp)
 	const char *err;
 
 	if (e == NULL) {
-		if (status >= 200 && status < 300 &&
-		    json_is_string(json_object_get(resp, "access_token")))
+		/* A grant; the parser says what is wrong with a bad one. */
+		if (status >= 200 && status < 300)
 			return MC_POLL_DONE;
 		return MC_POLL_ERROR;
 	}

@@ -23,14 +23,9 @@ struct mc_token_set {
 	char *token_type;	/* "Bearer" */
 	char *scope;		/* NULL when unknown */
 	long long expires_at;	/* epoch seconds; 0 when unknown */
-	/*
-	 * Set by auth/token.c when the set is saved: larger for a later save
-	 * (which of the store and a recovery file is newer); 0 when unknown.
-	 */
-	long long generation;
 };
 
-#define MC_TOKEN_SET_INIT { NULL, NULL, NULL, NULL, 0, 0 }
+#define MC_TOKEN_SET_INIT { NULL, NULL, NULL, NULL, 0 }
 
 /*
  * The longest lifetime an access token is believed to have, whatever
@@ -121,7 +116,11 @@ enum mc_poll {
 	MC_POLL_ERROR,		/* anything else */
 };
 
-/* Classifies a token endpoint answer to a device_code grant by its JSON. */
+/*
+ * Classifies a token endpoint answer to a device_code grant by its JSON:
+ * any 2xx without an "error" member is MC_POLL_DONE (the token parser
+ * then judges it, and keeps a refresh token even from a bad one).
+ */
 enum mc_poll mc_device_poll_classify(long status, json_t *resp);
 
 /* The world of the polling loop: the network and the clock. */

@@ -1,10 +1,12 @@
 /* auth/token.c - cached access tokens, single-flight refresh, recovery. */
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "auth/err.h"
 #include "auth/lock.h"
@@ -91,11 +93,9 @@ struct tok {
 	struct store *rs;	/* the state directory as a file store */
 	char *state_dir;	/* the store's (keyring/store.h) */
 	int pending;		/* the set in hand came from the recovery file */
-	int stale;		/* a recovery file older than the store exists */
-	long long gen_seen;	/* the largest generation read so far */
 };
 
-#define TOK_INIT { NULL, NULL, NULL, NULL, NULL, 0, 0, 0 }
+#define TOK_INIT { NULL, NULL, NULL, NULL, NULL, 0 }
 
 static void
 tok_clear(struct tok *t)
@@ -236,26 +236,19 @@ take(struct mc_token_set *dst, struct mc_token_set *src)
 	memset(src, 0, sizeof(*src));
 }
 
-/* Notes the generation of a set read, so the next save is newer. */
-static void
-note_generation(struct tok *t, const struct mc_token_set *ts)
-{
-	if (ts->generation > t->gen_seen)
-		t->gen_seen = ts->generation;
-}
-
 /*
  * Reads the recovery file into *out: MC_OK, MC_ERR_NOT_LOGGED_IN when
- * there is none (or it holds no tokens, which makes it useless: a
- * warning), or an error when it cannot be looked for or read: never a
- * reason to fall back on what may be an older refresh token.
+ * there is none (an empty one was emptied on purpose: see drop_recovery;
+ * one that holds no tokens is useless, with a warning), or an error when
+ * it cannot be looked for or read: never a reason to fall back on the
+ * store's older refresh token.
  */
 static int
 read_recovery(struct tok *t, struct mc_token_set *out, char **errmsg)
 {
 	char where[PATH_MAX + 64];
 	char *blob = NULL, *msg = NULL;
-	int serr, rc;
+	int serr, rc, empty;
 
 	memset(out, 0, sizeof(*out));
 	serr = store_get(t->rs, t->acct->name, recovery_kind(t->acct), &blob,
@@ -274,90 +267,110 @@ read_recovery(struct tok *t, struct mc_token_set *out, char **errmsg)
 		return rc;
 	}
 	free(msg);
-	rc = mc_token_set_parse(blob, out, NULL);
+	empty = blob[0] == '\0';
+	rc = empty ? MC_ERR_NOT_LOGGED_IN : mc_token_set_parse(blob, out,
+	    NULL);
 	store_secret_free(blob);
-	if (rc == MC_OK)
-		return MC_OK;
+	if (rc == MC_OK || empty)
+		return rc;
 	warn(t, "warning: the recovery file %s does not hold tokens: it is "
 	    "passed over", where);
 	return MC_ERR_NOT_LOGGED_IN;
 }
 
 /*
- * The account's token set: the recovery file when there is one that is
- * newer than what the store holds (or the store cannot be read), else the
- * store. Sets t->pending (the set came from the recovery file) and
- * t->stale (a recovery file older than the store is left over: a save
- * whose clean-up failed or was killed; it must never win).
+ * The account's token set: the recovery file when there is one, else the
+ * store. A recovery file is always the newest set while it exists: it is
+ * made only when the store refused a newer set, it is brought level
+ * before any later store write, and it is removed (or emptied) after one.
+ * Sets t->pending when the set came from it.
  */
 static int
 read_current(struct tok *t, struct mc_token_set *out, char **errmsg)
 {
-	struct mc_token_set rec = MC_TOKEN_SET_INIT, st = MC_TOKEN_SET_INIT;
 	int rc;
 
 	t->pending = 0;
-	t->stale = 0;
-	memset(out, 0, sizeof(*out));
-	rc = read_recovery(t, &rec, errmsg);
-	if (rc == MC_ERR_NOT_LOGGED_IN) {
-		rc = read_set(t->st, t->acct, MC_KIND_OAUTH2, out, errmsg);
-		if (rc == MC_OK)
-			note_generation(t, out);
-		return rc;
-	}
-	if (rc != MC_OK)
-		return rc;
-	note_generation(t, &rec);
-	if (read_set(t->st, t->acct, MC_KIND_OAUTH2, &st, NULL) == MC_OK &&
-	    st.generation >= rec.generation) {
-		note_generation(t, &st);
-		t->stale = 1;
-		take(out, &st);
-	} else {
+	rc = read_recovery(t, out, errmsg);
+	if (rc == MC_OK) {
 		t->pending = 1;
-		take(out, &rec);
+		return MC_OK;
 	}
-	mc_token_set_clear(&rec);
-	mc_token_set_clear(&st);
-	return MC_OK;
-}
-
-/* The store took the set (or has a newer one): the recovery file goes. */
-static void
-drop_recovery(struct tok *t)
-{
-	char *msg = NULL;
-
-	/* If this fails, the file is older than the store and never wins. */
-	store_delete(t->rs, t->acct->name, recovery_kind(t->acct), &msg);
-	free(msg);
-	t->pending = 0;
-	t->stale = 0;
+	if (rc != MC_ERR_NOT_LOGGED_IN)
+		return rc;
+	return read_set(t->st, t->acct, MC_KIND_OAUTH2, out, errmsg);
 }
 
 /*
- * Writes ts as the account's set into st (the store or the recovery file)
- * with a generation larger than any read or written by this call, and no
- * smaller than the clock in milliseconds (for saves that read nothing);
- * returns the store's own error code.
+ * Empties the recovery file in place, for when it cannot be removed (its
+ * directory refuses changes): an empty file is no recovery file.
  */
 static int
-save_set(struct tok *t, struct store *st, const char *kind,
-    const struct mc_token_set *ts, char **storemsg)
+empty_recovery(struct tok *t)
 {
-	struct mc_token_set w = *ts;
-	struct timespec now;
-	long long ms;
+	char name[STORE_FILE_NAME_SIZE];
+	int dfd = -1, fd = -1, rc = -1;
+
+	if (store_file_name(t->acct->name, recovery_kind(t->acct), name,
+	    NULL) != STORE_OK ||
+	    store_private_dir(t->state_dir, 0, &dfd, NULL) != STORE_OK)
+		goto out;
+	fd = openat(dfd, name, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_NONBLOCK |
+	    O_NOCTTY | O_CLOEXEC);
+	if (fd >= 0 && fsync(fd) == 0)
+		rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (dfd >= 0)
+		close(dfd);
+	return rc;
+}
+
+/*
+ * The store took the newest set: the recovery file goes, or, when it
+ * cannot be removed, is emptied, so it never puts an older refresh token
+ * back. Returns -1 (with a warning) only when neither worked.
+ */
+static int
+drop_recovery(struct tok *t)
+{
+	char *msg = NULL, where[PATH_MAX + 64];
 	int serr;
 
-	clock_gettime(CLOCK_REALTIME, &now);
-	ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-	w.generation = t->gen_seen + 1 > ms ? t->gen_seen + 1 : ms;
-	serr = write_set(st, t->acct, kind, &w, storemsg);
+	serr = store_delete(t->rs, t->acct->name, recovery_kind(t->acct),
+	    &msg);
+	free(msg);
+	t->pending = 0;
+	if (serr == STORE_OK || serr == STORE_ENOTFOUND ||
+	    empty_recovery(t) == 0)
+		return 0;
+	recovery_path(t, where, sizeof(where));
+	warn(t, "warning: %s holds older tokens than the %s and cannot be "
+	    "removed: remove it by hand before anything else", where,
+	    store_backend_name(t->acct->store));
+	return -1;
+}
+
+/*
+ * With the lock held, before the store is given a set newer than the
+ * recovery file in hand: the file gets it first, so no crash or kill
+ * between the two writes leaves it older than the store. Failing that it
+ * must go now.
+ */
+static int
+level_recovery(struct tok *t, const struct mc_token_set *ts)
+{
+	char *msg = NULL;
+	int serr;
+
+	if (!t->pending)
+		return 0;
+	serr = write_set(t->rs, t->acct, recovery_kind(t->acct), ts, &msg);
+	free(msg);
 	if (serr == STORE_OK)
-		t->gen_seen = w.generation;
-	return serr;
+		return 0;
+	return drop_recovery(t);
 }
 
 /* Store errors worth a second try: the service was busy or the disk hiccupped. */
@@ -382,15 +395,21 @@ persist(struct tok *t, const struct mc_token_set *ts, int keep,
 	static const long pause_ms[] = { 250, 750 };
 	char *smsg = NULL, *rmsg = NULL, where[PATH_MAX + 64];
 	struct timespec ts_pause;
-	int serr, rerr, i, rc;
+	int pending = t->pending, serr, rerr, i, rc;
 
+	if (level_recovery(t, ts) != 0)
+		return mc_fail(MC_ERR_AUTH, errmsg, "%s were not saved: an "
+		    "older recovery file cannot be updated or removed; remove "
+		    "it, and if mail then fails, run 'mailcred login %s'", what,
+		    t->acct->name);
 	for (i = 0;; i++) {
 		free(smsg);
 		smsg = NULL;
-		serr = save_set(t, t->st, MC_KIND_OAUTH2, ts, &smsg);
+		serr = write_set(t->st, t->acct, MC_KIND_OAUTH2, ts, &smsg);
 		if (serr == STORE_OK) {
 			free(smsg);
-			drop_recovery(t);
+			if (pending)
+				drop_recovery(t);
 			return MC_OK;
 		}
 		if (!keep || !worth_retry(serr) || i == 2)
@@ -406,7 +425,7 @@ persist(struct tok *t, const struct mc_token_set *ts, int keep,
 		free(smsg);
 		return MC_OK;
 	}
-	rerr = save_set(t, t->rs, recovery_kind(t->acct), ts, &rmsg);
+	rerr = write_set(t->rs, t->acct, recovery_kind(t->acct), ts, &rmsg);
 	recovery_path(t, where, sizeof(where));
 	if (rerr == STORE_OK) {
 		warn(t, "warning: the %s refused %s (%s): they are kept in %s "
@@ -432,22 +451,38 @@ int
 mc_token_store_ready(const struct mc_account *acct, int store_timeout_ms,
     char **errmsg)
 {
+	struct mc_token_opts opts = MC_TOKEN_OPTS_INIT;
 	struct mc_token_set ts = MC_TOKEN_SET_INIT;
-	struct store *st = NULL;
+	struct tok t = TOK_INIT;
 	char *msg = NULL;
-	int rc;
+	int lockfd = -1, rc;
 
-	rc = mc_store_open(acct, store_timeout_ms, &st, errmsg);
-	if (rc == MC_OK)
-		rc = read_set(st, acct, MC_KIND_OAUTH2, &ts, &msg);
-	if (rc == MC_ERR_NOT_LOGGED_IN)
-		rc = MC_OK;
-	else if (rc != MC_OK)
+	opts.store_timeout_ms = store_timeout_ms;
+	rc = tok_open(&t, acct, &opts, errmsg);
+	if (rc != MC_OK)
+		goto out;
+	/* The lock (and so the state directory) must be there for a save. */
+	rc = mc_lock_acquire(t.state_dir, acct->name, LOCK_WAIT_MS(acct),
+	    &lockfd, errmsg);
+	if (rc != MC_OK)
+		goto out;
+	rc = read_set(t.st, acct, MC_KIND_OAUTH2, &ts, &msg);
+	if (rc != MC_OK && rc != MC_ERR_NOT_LOGGED_IN) {
 		rc = mc_fail(rc, errmsg, "%s", msg != NULL ? msg :
 		    "the store cannot be used");
+		goto out;
+	}
 	free(msg);
+	msg = NULL;
+	/* Readable is not enough: a keyring without a default collection. */
+	rc = store_ready(t.st, &msg);
+	rc = mc_store_error(rc, msg, "", errmsg);
+	msg = NULL;	/* taken by mc_store_error */
+out:
+	free(msg);
+	mc_lock_release(lockfd);
 	mc_token_set_clear(&ts);
-	store_close(st);
+	tok_clear(&t);
 	return rc;
 }
 
@@ -469,24 +504,22 @@ mc_token_load(const struct mc_account *acct, int store_timeout_ms,
 }
 
 /*
- * With the lock held: a recovery file goes back into the store if it can;
- * one older than the store is removed. While the store refuses, every
- * call says so: the tokens are in a file the user did not choose.
+ * With the lock held: the recovery file goes back into the store if it
+ * can. While the store refuses, every call says so: the tokens are in a
+ * file the user did not choose.
  */
 static void
 merge_recovery(struct tok *t, const struct mc_token_set *cur)
 {
 	char *msg = NULL, where[PATH_MAX + 64];
 
-	if (t->stale)
-		drop_recovery(t);
 	if (!t->pending)
 		return;
 	recovery_path(t, where, sizeof(where));
-	if (save_set(t, t->st, MC_KIND_OAUTH2, cur, &msg) == STORE_OK) {
-		drop_recovery(t);
-		warn(t, "note: the tokens kept in %s are back in the %s", where,
-		    store_backend_name(t->acct->store));
+	if (write_set(t->st, t->acct, MC_KIND_OAUTH2, cur, &msg) == STORE_OK) {
+		if (drop_recovery(t) == 0)
+			warn(t, "note: the tokens kept in %s are back in the %s",
+			    where, store_backend_name(t->acct->store));
 	} else {
 		warn(t, "warning: the tokens are still only in %s: the %s "
 		    "refuses them (%s)", where,
@@ -617,7 +650,7 @@ mc_token_save(const struct mc_account *acct, const struct mc_token_set *ts,
 	if (rc != MC_OK)
 		goto out;
 	merged = *ts;
-	/* Read first, also to learn the generation this save must pass. */
+	/* Read first: a recovery file in hand is brought level by persist. */
 	rc = read_current(&t, &old, &msg);
 	if (ts->refresh_token == NULL) {
 		/* Keep the refresh token we have; never guess it is gone. */
@@ -628,8 +661,6 @@ mc_token_save(const struct mc_account *acct, const struct mc_token_set *ts,
 		}
 		merged.refresh_token = old.refresh_token;
 	}
-	if (t.stale)
-		drop_recovery(&t);
 	rc = persist(&t, &merged, 1, "the tokens of this login", errmsg);
 out:
 	free(msg);

@@ -18,13 +18,15 @@
  * set goes to a recovery file: a 0600 file in the store's state directory
  * (keyring/store.h store_state_dir()) named like a file store item of
  * kind "recovery-keyring" or "recovery-file". Through opts->warn the
- * caller is told so, and the token is handed out. Every saved set carries
- * a generation, larger for a later save; a recovery file with a larger
- * generation than the store's set is the account's token set: it serves
- * callers even while the store is locked (each such call warns that the
- * tokens are still outside the store), and is written back into the store
- * and removed at the first chance, under the lock. One that is not newer
- * (a save whose clean-up failed or was killed) never wins, and is removed
+ * caller is told so, and the token is handed out. A recovery file, while
+ * it exists, is the account's token set and always the newest one: it is
+ * made only when the store refused a newer set; before any later store
+ * write it is brought level with what is written (or removed), so no
+ * crash or kill between the two writes leaves it older than the store;
+ * after one it is removed, or emptied in place when its directory refuses
+ * (an empty file is no recovery file). It serves callers even while the
+ * store is locked (each such call warns that the tokens are outside the
+ * store), and goes back into the store at the first chance,
  * under the lock. When neither
  * the store nor the recovery file takes a new refresh token, the call
  * fails with MC_ERR_AUTH (the grant may be lost: never "try again") and

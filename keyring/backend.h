@@ -36,6 +36,8 @@ struct store_ops {
 	    char **errmsg);
 	/* store_state_dir() for this backend: a malloc'd path. */
 	int (*state_dir)(void *be, char **dir, char **errmsg);
+	/* store_ready() for this backend. */
+	int (*ready)(void *be, char **errmsg);
 };
 
 extern const struct store_ops store_secret_service_ops;

@@ -473,6 +473,18 @@ file_state_dir(void *be, char **dir, char **errmsg)
 	return STORE_OK;
 }
 
+static int
+file_ready(void *be, char **errmsg)
+{
+	struct file_store *fs = be;
+	int dfd = -1, rc;
+
+	rc = store_private_dir(fs->dir, 1, &dfd, errmsg);
+	if (dfd >= 0)
+		close(dfd);
+	return rc;
+}
+
 const struct store_ops store_file_ops = {
 	.name = "file",
 	.open = file_open,
@@ -481,4 +493,5 @@ const struct store_ops store_file_ops = {
 	.put = file_put,
 	.del = file_del,
 	.state_dir = file_state_dir,
+	.ready = file_ready,
 };

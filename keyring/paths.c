@@ -148,8 +148,10 @@ make_one(const char *path, int *created, char **errmsg)
 	e = errno;
 	if (e == EEXIST)
 		return STORE_OK;
-	return store_fail(e == EACCES ? STORE_EPERM : STORE_EIO, errmsg,
-	    "cannot create the directory %s: %s", path, strerror(e));
+	return store_fail(e == EACCES || e == EROFS ? STORE_EPERM : STORE_EIO,
+	    errmsg, "cannot create the directory %s: %s: make its parent "
+	    "writable (a systemd unit may need ReadWritePaths=%s)", path,
+	    strerror(e), path);
 }
 
 /* mkdir -p: the directory and any missing parent, the last one 0700. */
@@ -193,6 +195,10 @@ open_failed(const char *dir, int e, int create, char **errmsg)
 		    "link with a directory (mkdir -m 700 %s)", dir, dir);
 	if (e == ENOENT && !create)
 		return STORE_ENOTFOUND;
+	if (e == ENOTDIR)
+		return store_fail(STORE_EPERM, errmsg, "%s is not a directory: "
+		    "move it away, and mailcred makes the directory it needs",
+		    dir);
 	return store_fail(e == EACCES ? STORE_EPERM : STORE_EIO, errmsg,
 	    "cannot open the directory %s: %s", dir, strerror(e));
 }

@@ -704,6 +704,43 @@ out:
 	return rc;
 }
 
+/* The default collection exists and is unlocked: a put would not fail. */
+static int
+ss_ready(void *be, char **errmsg)
+{
+	struct ss_call c = SS_CALL_INIT;
+	GError *error = NULL;
+	GVariant *reply = NULL, *locked = NULL;
+	gchar *path = NULL;
+	int rc;
+
+	ss_call_begin(&c, be);
+	rc = ss_connect(&c, errmsg);
+	if (rc == STORE_OK)
+		rc = ss_default_collection(&c, &path, errmsg);
+	if (rc != STORE_OK)
+		goto out;
+	reply = ss_dbus_call(&c, path, "org.freedesktop.DBus.Properties",
+	    "Get", g_variant_new("(ss)", SS_IFACE_COLLECTION, "Locked"),
+	    G_VARIANT_TYPE("(v)"), &error);
+	if (reply == NULL) {
+		rc = ss_fail(&c, error, errmsg);
+		goto out;
+	}
+	g_variant_get(reply, "(v)", &locked);
+	if (g_variant_is_of_type(locked, G_VARIANT_TYPE_BOOLEAN) &&
+	    g_variant_get_boolean(locked))
+		rc = ss_locked(errmsg);
+out:
+	if (locked != NULL)
+		g_variant_unref(locked);
+	if (reply != NULL)
+		g_variant_unref(reply);
+	g_free(path);
+	ss_call_end(&c);
+	return rc;
+}
+
 static int
 ss_state_dir(void *be, char **dir, char **errmsg)
 {
@@ -719,4 +756,5 @@ const struct store_ops store_secret_service_ops = {
 	.put = ss_put,
 	.del = ss_del,
 	.state_dir = ss_state_dir,
+	.ready = ss_ready,
 };

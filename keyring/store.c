@@ -229,6 +229,16 @@ store_delete(struct store *st, const char *account, const char *kind,
 }
 
 int
+store_ready(struct store *st, char **errmsg)
+{
+	if (errmsg != NULL)
+		*errmsg = NULL;
+	if (st == NULL)
+		return STORE_EINVAL;
+	return st->ops->ready(st->be, errmsg);
+}
+
+int
 store_state_dir(struct store *st, char **dir, char **errmsg)
 {
 	if (dir != NULL)

@@ -98,6 +98,16 @@ int store_delete(struct store *st, const char *account, const char *kind,
     char **errmsg);
 
 /*
+ * Could a put succeed now, as far as can be told without writing? The
+ * file store: its directory exists (it is created) and is safe. The Secret
+ * Service: it answers, has a default collection, and that collection is
+ * unlocked. Never prompts. STORE_OK, or what a put would fail with
+ * (STORE_ELOCKED, STORE_ENOCOLLECTION, STORE_ENOSERVICE, STORE_ENOBUS,
+ * STORE_EPERM, ...), with a message.
+ */
+int store_ready(struct store *st, char **errmsg);
+
+/*
  * The directory for what goes with this store's secrets without being one:
  * the per-account lock files and recovery files of auth/lock.h and
  * auth/token.h. It is a function of the store alone, so every process

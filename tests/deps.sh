@@ -3,7 +3,7 @@
 #   pkg-config modules  libcurl jansson openssl libsecret-1 cmocka
 #   commands            cc make pkg-config node npm dbus-daemon
 #                       gnome-keyring-daemon gdbus secret-tool msmtp openssl
-#                       curl jq timeout
+#                       curl jq timeout strace
 #   tests/node_modules  the test servers, pinned by tests/package-lock.json
 # As root on Debian or Ubuntu it installs what is missing (apt-get, then
 # npm ci in tests/); otherwise it prints the command to run and exits 1.
@@ -25,7 +25,7 @@ need() {	# need WHAT PACKAGE: note a missing command or library
 for c in cc:build-essential make:build-essential pkg-config:pkg-config \
     dbus-daemon:dbus gnome-keyring-daemon:gnome-keyring \
     gdbus:libglib2.0-bin secret-tool:libsecret-tools msmtp:msmtp \
-    openssl:openssl curl:curl jq:jq timeout:coreutils; do
+    openssl:openssl curl:curl jq:jq timeout:coreutils strace:strace; do
 	command -v "${c%%:*}" >/dev/null 2>&1 || need "${c%%:*}" "${c#*:}"
 done
 

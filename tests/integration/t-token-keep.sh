@@ -84,6 +84,33 @@ assert_true "[ ! -e '$rec_file' ]" "the recovery file is gone"
 mc token "$F" --refresh >/dev/null 2>&1
 assert_status $? 0 "the kept refresh token works"
 
+# 1b'. A kill between the store write and the removal of the recovery
+# file never leaves it older than the store: it is brought level first.
+oauth_config '{"refresh_delay_ms":1500}'
+mc token "$F" --refresh >/dev/null 2>&1 &
+pid=$!
+sleep 0.5
+chmod 755 "$XDG_DATA_HOME/mailcred"
+wait "$pid"
+assert_true "[ -s '$rec_file' ]" "a recovery file again, to be merged by a refresh"
+oauth_config '{"refresh_delay_ms":2000}'
+# SIGKILL at the first unlinkat: the removal of the recovery file, after
+# the store took the new tokens.
+strace -f -qq -o /dev/null -e trace=unlinkat -e inject=unlinkat:signal=SIGKILL:when=1 \
+	"$MAILCRED" -c "$CONF" token "$F" --refresh >/dev/null 2>"$T/kill.err" &
+pid=$!
+sleep 0.7
+chmod 700 "$XDG_DATA_HOME/mailcred"
+wait "$pid"
+assert_status $? 137 "the refresh was killed (strace injected SIGKILL)"
+assert_eq "$(jq -r .refresh_token "$rec_file")" "$(file_blob "$F" | jq -r .refresh_token)" "the recovery file left behind is level with the store"
+oauth_config '{"refresh_delay_ms":0}'
+mc token "$F" --refresh >/dev/null 2>"$T/k2.err"
+assert_status $? 0 "after the kill the account still works without a new login"
+assert_true "[ ! -e '$rec_file' ]" "and the recovery file is gone"
+mc token "$F" --refresh >/dev/null 2>&1
+assert_status $? 0 "and keeps working"
+
 # 1c. The store and the recovery file both refuse: never exit 75 ("nothing
 # was lost"), nothing on stdout, and the message says what happened.
 oauth_config '{"refresh_delay_ms":1500}'
@@ -184,6 +211,16 @@ assert_status $? 69 "login without a Secret Service exits 69 before asking"
 assert_eq "$out" "" "login without a Secret Service: nothing on stdout"
 assert_match "$(cat "$T/ns.err")" "^mailcred: $N: no Secret Service" "login without a Secret Service: says so"
 assert_true "[ ! -e '$STATE/$N.recovery-keyring' ]" "login without a Secret Service leaves no recovery file"
+# Nor with a Secret Service that has no default collection (storing would
+# need a prompt to create one).
+stop_bus
+rm -rf "$XDG_DATA_HOME/keyrings"
+start_keyring_nologin
+out=$(mc login "$N" --flow device 2>"$T/nc.err")
+assert_status $? 69 "login with no default collection exits 69 before asking"
+assert_match "$(cat "$T/nc.err")" "^mailcred: $N: .*default" "login with no default collection: says so"
+assert_true "[ ! -e '$STATE/$N.recovery-keyring' ]" "login with no default collection leaves no recovery file"
+rm -f "$STATE/$N.lock"
 
 rm -f "$STATE/$K.lock" "$STATE/$E.lock" "$rec_keyring" "$STATE/$E.recovery-keyring"
 finish

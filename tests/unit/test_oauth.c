@@ -196,7 +196,7 @@ test_token_response_keeps_refresh_token(void **state)
 static void
 test_serialize_roundtrip(void **state)
 {
-	struct mc_token_set a = { "AT", "RT", "Bearer", "s1 s2", 1700000000, 0 };
+	struct mc_token_set a = { "AT", "RT", "Bearer", "s1 s2", 1700000000 };
 	struct mc_token_set b;
 	char *blob = NULL, *msg = NULL;
 
@@ -278,7 +278,11 @@ test_classify(void **state)
 	CLASSIFY(400, "{\"error\":\"authorization_declined\"}", MC_POLL_DENIED);
 	CLASSIFY(400, "{\"error\":\"expired_token\"}", MC_POLL_EXPIRED);
 	CLASSIFY(400, "{\"error\":\"invalid_client\"}", MC_POLL_ERROR);
-	CLASSIFY(200, "{\"token_type\":\"Bearer\"}", MC_POLL_ERROR);
+	/* A 2xx without an error is a grant: the parser judges it, and keeps
+	 * a refresh token even from one without an access token. */
+	CLASSIFY(200, "{\"token_type\":\"Bearer\"}", MC_POLL_DONE);
+	CLASSIFY(200, "{\"refresh_token\":\"R\"}", MC_POLL_DONE);
+	CLASSIFY(500, "{\"access_token\":\"A\"}", MC_POLL_ERROR);
 	CLASSIFY(400, "{\"error\":17}", MC_POLL_ERROR);
 #undef CLASSIFY
 }

@@ -64,7 +64,7 @@ static void
 put_set(const char *at, const char *rt, long long expires_at)
 {
 	struct mc_token_set ts = { (char *)at, (char *)rt, "Bearer", "mail",
-	    expires_at, 0 };
+	    expires_at };
 	struct store *st = NULL;
 	char *blob = NULL;
 
@@ -85,7 +85,7 @@ get_set(struct mc_token_set *ts)
 static void
 test_usable(void **state)
 {
-	struct mc_token_set ts = { "AT", NULL, NULL, NULL, 1000, 0 };
+	struct mc_token_set ts = { "AT", NULL, NULL, NULL, 1000 };
 
 	(void)state;
 	assert_true(mc_token_usable(&ts, 900, 60));
@@ -365,7 +365,7 @@ test_save_keeps_refresh_token(void **state)
 {
 	const struct mc_token_opts opts = MC_TOKEN_OPTS_INIT;
 	struct mc_token_set in = { "AT-new", NULL, "Bearer", "mail",
-	    time(NULL) + 3600, 0 };
+	    time(NULL) + 3600 };
 	struct mc_token_set ts;
 
 	(void)state;
@@ -401,7 +401,7 @@ test_save_unreadable_store(void **state)
 {
 	const struct mc_token_opts opts = MC_TOKEN_OPTS_INIT;
 	struct mc_token_set in = { "AT-new", NULL, "Bearer", "mail",
-	    time(NULL) + 3600, 0 };
+	    time(NULL) + 3600 };
 	struct mc_token_set ts;
 	char *msg = NULL;
 
@@ -442,7 +442,7 @@ test_recovery_file(void **state)
 {
 	struct mc_token_opts opts = MC_TOKEN_OPTS_INIT;
 	struct mc_token_set in = { "AT-rec", "RT-rec", "Bearer", "mail",
-	    time(NULL) + 3600, 0 };
+	    time(NULL) + 3600 };
 	struct mc_token_set ts;
 	struct warnings w = { .n = 0 };
 	char dir[128], rec[256];
@@ -494,7 +494,7 @@ test_recovery_refused_too(void **state)
 {
 	struct mc_token_opts opts = MC_TOKEN_OPTS_INIT;
 	struct mc_token_set in = { "AT-x", "RT-x", "Bearer", "mail",
-	    time(NULL) + 3600, 0 };
+	    time(NULL) + 3600 };
 	char dir[128], rec[256];
 	char *msg = NULL;
 
@@ -580,55 +580,73 @@ put_recovery(const char *json)
 }
 
 /*
- * A recovery file older than the store (its clean-up failed, or the save
- * was killed between the store write and the removal) never wins: it
- * would put back a refresh token the server has retired.
+ * A recovery file is always the newest set: a save brings it level before
+ * it writes the store (so a kill between the two never leaves it older)
+ * and removes it after; an emptied one is no recovery file.
  */
 static void
-test_recovery_stale_never_wins(void **state)
+test_recovery_leveled_then_removed(void **state)
 {
 	struct mc_token_opts opts = MC_TOKEN_OPTS_INIT;
 	struct mc_token_set ts = MC_TOKEN_SET_INIT;
 	struct mc_token_set in = { "AT-new", "RT-new", "Bearer", "mail",
-	    time(NULL) + 3600, 0 };
-	char rec[256], *msg = NULL;
+	    time(NULL) + 3600 };
+	struct warnings w = { .n = 0 };
+	char rec[256], dir[128];
 	struct stat sb;
 
 	(void)state;
+	opts.warn = collect;
+	opts.warn_ctx = &w;
 	snprintf(rec, sizeof(rec), "%s/%s.recovery-file", statedir,
 	    account.name);
-	/* A save writes a generation newer than any recovery file. */
-	put_recovery("{\"access_token\":\"AT-old\",\"refresh_token\":"
-	    "\"RT-old\",\"expires_at\":9999999999,\"generation\":5}");
+	snprintf(dir, sizeof(dir), "%s/data/mailcred", tmpdir);
+	put_set("AT-old", "RT-old", time(NULL) + 3600);
+	put_recovery("{\"access_token\":\"AT-rec\",\"refresh_token\":"
+	    "\"RT-rec\",\"expires_at\":9999999999}");
+	/* The store refuses: the recovery file gets the newer set. */
+	assert_int_equal(chmod(dir, 0755), 0);
 	assert_int_equal(mc_token_save(&account, &in, &opts, NULL), MC_OK);
-	assert_int_equal(stat(rec, &sb), -1);	/* cleaned up */
-	put_recovery("{\"access_token\":\"AT-old\",\"refresh_token\":"
-	    "\"RT-old\",\"expires_at\":9999999999,\"generation\":5}");
+	assert_int_equal(chmod(dir, 0700), 0);
 	assert_int_equal(mc_token_load(&account, 0, &ts, NULL), MC_OK);
 	assert_string_equal(ts.refresh_token, "RT-new");
+	mc_token_set_clear(&ts);
+	/* The store takes the next save: the recovery file is gone. */
+	in.refresh_token = "RT-newer";
+	assert_int_equal(mc_token_save(&account, &in, &opts, NULL), MC_OK);
+	assert_int_equal(stat(rec, &sb), -1);
+	get_set(&ts);
+	assert_string_equal(ts.refresh_token, "RT-newer");
+	mc_token_set_clear(&ts);
+	/* An empty recovery file is none, and says nothing. */
+	put_recovery("");
+	w.n = 0;
+	assert_int_equal(mc_token_load(&account, 0, &ts, NULL), MC_OK);
+	assert_string_equal(ts.refresh_token, "RT-newer");
 	mc_token_set_clear(&ts);
 	assert_int_equal(mc_token_get(&account, &http, &opts, &ts, NULL),
 	    MC_OK);
-	assert_string_equal(ts.access_token, "AT-new");
+	assert_string_equal(ts.refresh_token, "RT-newer");
 	mc_token_set_clear(&ts);
-	/* A call that takes the lock removes it; the store is untouched. */
-	opts.force = 1;
-	assert_int_equal(mc_token_get(&account, &http, &opts, &ts, &msg),
-	    MC_ERR_NET);	/* the refresh itself has no server here */
-	free(msg);
-	assert_int_equal(stat(rec, &sb), -1);
-	get_set(&ts);
-	assert_string_equal(ts.refresh_token, "RT-new");
-	mc_token_set_clear(&ts);
-	/* A newer one (or one beside a store written before generations)
-	 * wins. */
-	put_recovery("{\"access_token\":\"AT-rec\",\"refresh_token\":"
-	    "\"RT-rec\",\"expires_at\":9999999999,\"generation\":"
-	    "99999999999999}");
-	assert_int_equal(mc_token_load(&account, 0, &ts, NULL), MC_OK);
-	assert_string_equal(ts.refresh_token, "RT-rec");
-	mc_token_set_clear(&ts);
+	assert_int_equal(w.n, 0);
 	assert_int_equal(unlink(rec), 0);
+}
+
+/* A login is refused before asking when the store cannot keep tokens. */
+static void
+test_store_ready(void **state)
+{
+	char dir[128], *msg = NULL;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/data/mailcred", tmpdir);
+	assert_int_equal(mc_token_store_ready(&account, 0, NULL), MC_OK);
+	assert_int_equal(chmod(dir, 0755), 0);
+	assert_int_equal(mc_token_store_ready(&account, 0, &msg),
+	    MC_ERR_STORE_PERM);
+	assert_non_null(strstr(msg, "chmod 700"));
+	free(msg);
+	assert_int_equal(chmod(dir, 0700), 0);
 }
 
 int
@@ -650,7 +668,8 @@ main(void)
 		cmocka_unit_test(test_recovery_file),
 		cmocka_unit_test(test_recovery_refused_too),
 		cmocka_unit_test(test_recovery_unreadable),
-		cmocka_unit_test(test_recovery_stale_never_wins),
+		cmocka_unit_test(test_recovery_leveled_then_removed),
+		cmocka_unit_test(test_store_ready),
 	};
 
 	mc_json_use_wiping_alloc();
