@@ -891,8 +891,9 @@ test_private_dir(void **state)
 	make_aged(f->root, "plain", "x", 0);
 	n = snprintf(file, sizeof(file), "%s/plain", f->root);
 	assert_true(n > 0 && (size_t)n < sizeof(file));
-	assert_int_equal(store_private_dir(file, 1, &dfd, &msg), STORE_EIO);
-	assert_non_null(strstr(msg, "Not a directory"));
+	/* Permanent, with the fix: not a "try again". */
+	assert_int_equal(store_private_dir(file, 1, &dfd, &msg), STORE_EPERM);
+	assert_non_null(strstr(msg, "is not a directory: move it away"));
 	free(msg);
 	msg = NULL;
 
