@@ -91,17 +91,23 @@ login_device(const struct mc_account *acct, int json)
 	if (rc != MC_OK) {
 		/* An unusable answer may still have granted a refresh token. */
 		if (ts.refresh_token != NULL) {
-			char *smsg = NULL;
+			char *smsg = NULL, *line = NULL;
+			int n;
 
 			if (mc_token_save(acct, &ts, &to, &smsg) == MC_OK)
-				cmd_note("%s: the provider's answer could not "
-				    "be used, but the refresh token it granted "
-				    "was saved: 'mailcred token %s' will try it",
-				    acct->name, acct->name);
+				n = asprintf(&line, "%s; the refresh token it "
+				    "granted was saved: 'mailcred token %s' will "
+				    "try it", msg != NULL ? msg : "the answer "
+				    "could not be used", acct->name);
 			else
-				cmd_note("%s: the refresh token the provider "
+				n = asprintf(&line, "%s; the refresh token it "
 				    "granted could not be saved either: %s",
-				    acct->name, smsg != NULL ? smsg : "failed");
+				    msg != NULL ? msg : "the answer could not be "
+				    "used", smsg != NULL ? smsg : "failed");
+			if (n >= 0) {
+				free(msg);
+				msg = line;
+			}
 			free(smsg);
 		}
 		rc = cmd_fail(acct->name, rc, msg);

@@ -201,6 +201,21 @@ exp=$(jq .expires_at <<<"$out")
 assert_true "[ $exp -le $((before + 3601)) ]" "expires_at is counted from the request ($exp vs $before)"
 oauth_reset_config
 
+# A login answer with a refresh token but no access token: the refresh
+# token is kept, and one line says so.
+L=noat-$$-$RANDOM@example.test
+write_config "$L"
+oauth_config '{"token_rewrite":{"access_token":null}}'
+login_device "$L"
+assert_status "$LOGIN_RC" 69 "a login answer without access_token exits 69"
+assert_match "$(cat "$LOGIN_ERR")" "^mailcred: $L: .*access_token; the refresh token it granted was saved: 'mailcred token $L' will try it$" "and says the refresh token was kept, naming the account"
+assert_eq "$(wc -l <"$LOGIN_ERR")" 1 "in one line"
+oauth_reset_config
+out=$(mc token "$L" 2>/dev/null)
+assert_status $? 0 "the kept refresh token gives a token"
+assert_ne "$out" "" "a token on stdout"
+rm -f "$STATE/$L.lock"
+
 # A login never collects an approval that only a recovery file could keep:
 # with no Secret Service it stops before asking.
 N=nostore-$$-$RANDOM@example.test
