@@ -149,6 +149,21 @@ tok_open(struct tok *t, const struct mc_account *acct,
 	return mc_store_error(rc, msg, "", errmsg);
 }
 
+/* tok_open(), then the account's lock into *lockfd. */
+static int
+tok_open_locked(struct tok *t, const struct mc_account *acct,
+    const struct mc_token_opts *opts, int *lockfd, char **errmsg)
+{
+	int rc;
+
+	*lockfd = -1;
+	rc = tok_open(t, acct, opts, errmsg);
+	if (rc == MC_OK)
+		rc = mc_lock_acquire(t->state_dir, acct->name,
+		    LOCK_WAIT_MS(acct), lockfd, errmsg);
+	return rc;
+}
+
 /* The recovery file's kind: one per kind of store the account may use. */
 static const char *
 recovery_kind(const struct mc_account *acct)
@@ -458,12 +473,8 @@ mc_token_store_ready(const struct mc_account *acct, int store_timeout_ms,
 	int lockfd = -1, rc;
 
 	opts.store_timeout_ms = store_timeout_ms;
-	rc = tok_open(&t, acct, &opts, errmsg);
-	if (rc != MC_OK)
-		goto out;
 	/* The lock (and so the state directory) must be there for a save. */
-	rc = mc_lock_acquire(t.state_dir, acct->name, LOCK_WAIT_MS(acct),
-	    &lockfd, errmsg);
+	rc = tok_open_locked(&t, acct, &opts, &lockfd, errmsg);
 	if (rc != MC_OK)
 		goto out;
 	rc = read_set(t.st, acct, MC_KIND_OAUTH2, &ts, &msg);
@@ -642,11 +653,7 @@ mc_token_save(const struct mc_account *acct, const struct mc_token_set *ts,
 	char *msg = NULL;
 	int lockfd = -1, rc;
 
-	rc = tok_open(&t, acct, opts, errmsg);
-	if (rc != MC_OK)
-		goto out;
-	rc = mc_lock_acquire(t.state_dir, acct->name, LOCK_WAIT_MS(acct),
-	    &lockfd, errmsg);
+	rc = tok_open_locked(&t, acct, opts, &lockfd, errmsg);
 	if (rc != MC_OK)
 		goto out;
 	merged = *ts;
