@@ -268,11 +268,11 @@ read_recovery(struct tok *t, struct mc_token_set *out, char **errmsg)
 	memset(out, 0, sizeof(*out));
 	serr = store_get(t->rs, t->acct->name, recovery_kind(t->acct), &blob,
 	    &msg);
-	recovery_path(t, where, sizeof(where));
 	if (serr == STORE_ENOTFOUND) {
 		free(msg);
 		return MC_ERR_NOT_LOGGED_IN;
 	}
+	recovery_path(t, where, sizeof(where));	/* for the messages below */
 	if (serr != STORE_OK) {
 		rc = serr == STORE_EPERM ? MC_ERR_STORE_PERM :
 		    serr == STORE_ENOMEM ? MC_ERR_NOMEM : MC_ERR_STORE;
