@@ -1,4 +1,7 @@
-/* auth/oauth.c - device authorization and refresh grants, token answers. */
+/*
+ * auth/oauth.c - device authorization, authorization code (PKCE) and
+ * refresh grants, token answers.
+ */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -6,9 +9,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
 #include "auth/err.h"
 #include "auth/oauth.h"
 #include "auth/secmem.h"
+#include "auth/url.h"
 
 #define DEVICE_GRANT "urn:ietf:params:oauth:grant-type:device_code"
 #define MAX_INTERVAL 60
@@ -615,6 +624,602 @@ mc_device_http_poll(void *arg, long *status, json_t **resp, char **errmsg)
 
 	return mc_http_post_form(c->http, a->token_endpoint, pairs, status,
 	    resp, errmsg);
+}
+
+/* ---- The authorization code grant with PKCE (browser, manual). ---- */
+
+/* base64url without padding of n bytes into a malloc'd string. */
+static char *
+b64url(const unsigned char *in, size_t n)
+{
+	size_t len = 4 * ((n + 2) / 3), i;
+	char *s = malloc(len + 1);
+
+	if (s == NULL)
+		return NULL;
+	EVP_EncodeBlock((unsigned char *)s, in, (int)n);
+	for (i = 0; i < len && s[i] != '='; i++) {
+		if (s[i] == '+')
+			s[i] = '-';
+		else if (s[i] == '/')
+			s[i] = '_';
+	}
+	s[i] = '\0';
+	return s;
+}
+
+/* len characters of base64url from the RNG. */
+static int
+random_b64url(size_t len, char **out, char **errmsg)
+{
+	unsigned char raw[96];
+	size_t nbytes = (len * 3 + 3) / 4;
+	char *s;
+
+	*out = NULL;
+	if (nbytes > sizeof(raw))
+		return mc_fail(MC_ERR_INTERNAL, errmsg, "random string too long");
+	if (RAND_bytes(raw, (int)nbytes) != 1) {
+		mc_wipe(raw, sizeof(raw));
+		return mc_fail(MC_ERR_INTERNAL, errmsg, "OpenSSL's random "
+		    "number generator failed");
+	}
+	s = b64url(raw, nbytes);
+	mc_wipe(raw, sizeof(raw));
+	if (s == NULL)
+		return MC_ERR_NOMEM;
+	s[len] = '\0';	/* b64url gave at least len characters */
+	*out = s;
+	return MC_OK;
+}
+
+int
+mc_pkce_verifier(size_t len, char **out, char **errmsg)
+{
+	*out = NULL;
+	if (len < 43 || len > 128)
+		return mc_fail(MC_ERR_INTERNAL, errmsg, "a PKCE verifier has "
+		    "43 to 128 characters, not %zu", len);
+	return random_b64url(len, out, errmsg);
+}
+
+int
+mc_pkce_challenge(const char *verifier, char **out)
+{
+	unsigned char md[SHA256_DIGEST_LENGTH];
+
+	SHA256((const unsigned char *)verifier, strlen(verifier), md);
+	*out = b64url(md, sizeof(md));
+	mc_wipe(md, sizeof(md));
+	return *out == NULL ? MC_ERR_NOMEM : MC_OK;
+}
+
+int
+mc_random_state(char **out, char **errmsg)
+{
+	return random_b64url(MC_STATE_BYTES * 4 / 3, out, errmsg);
+}
+
+int
+mc_redirect_uri_with_port(const char *redirect_uri, unsigned int port,
+    char **out, char **errmsg)
+{
+	struct mc_url u;
+	int rc, n;
+
+	*out = NULL;
+	rc = mc_url_check(redirect_uri, MC_URL_REDIRECT, "redirect_uri",
+	    errmsg);
+	if (rc != MC_OK)
+		return rc;
+	if (port == 0) {
+		*out = strdup(redirect_uri);
+		return *out == NULL ? MC_ERR_NOMEM : MC_OK;
+	}
+	if (port > 65535 || mc_url_parse(redirect_uri, &u, NULL) != MC_OK)
+		return mc_fail(MC_ERR_CONFIG, errmsg, "redirect_uri %s cannot "
+		    "take port %u", redirect_uri, port);
+	n = asprintf(out, "%s://%s%s%s:%u%s", u.scheme,
+	    u.host_type == MC_URL_HOST_IPV6 ? "[" : "", u.host,
+	    u.host_type == MC_URL_HOST_IPV6 ? "]" : "", port,
+	    u.path[0] == '\0' ? "/" : u.path);
+	if (n < 0) {
+		*out = NULL;
+		return MC_ERR_NOMEM;
+	}
+	return MC_OK;
+}
+
+/* Appends "&name=value" (or "?" first) to *buf, both percent-encoded. */
+static int
+add_param(char **buf, size_t *len, size_t *cap, int *first, const char *name,
+    size_t nlen, const char *value, size_t vlen)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const char *parts[2] = { name, value };
+	size_t plen[2] = { nlen, vlen }, need, i, k;
+	unsigned char c;
+	char *nb;
+
+	need = *len + 2 + 3 * (nlen + vlen) + 1;
+	if (need > *cap) {
+		nb = realloc(*buf, need * 2);
+		if (nb == NULL)
+			return MC_ERR_NOMEM;
+		*buf = nb;
+		*cap = need * 2;
+	}
+	(*buf)[(*len)++] = *first ? '?' : '&';
+	*first = 0;
+	for (k = 0; k < 2; k++) {
+		if (k == 1)
+			(*buf)[(*len)++] = '=';
+		for (i = 0; i < plen[k]; i++) {
+			c = (unsigned char)parts[k][i];
+			if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+			    (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+			    c == '_' || c == '~') {
+				(*buf)[(*len)++] = (char)c;
+			} else {
+				(*buf)[(*len)++] = '%';
+				(*buf)[(*len)++] = hex[c >> 4];
+				(*buf)[(*len)++] = hex[c & 15];
+			}
+		}
+	}
+	(*buf)[*len] = '\0';
+	return MC_OK;
+}
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Percent-decodes n bytes of s ('+' is a blank) into a malloc'd string.
+ * NULL (and *bad set) for a bad escape or a NUL byte; NULL alone when out
+ * of memory.
+ */
+static char *
+pct_decode(const char *s, size_t n, int *bad)
+{
+	char *d = malloc(n + 1);
+	size_t i, j = 0;
+	int h, l;
+
+	*bad = 0;
+	if (d == NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		if (s[i] == '+') {
+			d[j++] = ' ';
+		} else if (s[i] != '%') {
+			d[j++] = s[i];
+		} else {
+			if (i + 2 >= n)
+				goto bad;
+			h = hexval((unsigned char)s[i + 1]);
+			l = hexval((unsigned char)s[i + 2]);
+			if (h < 0 || l < 0 || (h == 0 && l == 0))
+				goto bad;
+			d[j++] = (char)(h * 16 + l);
+			i += 2;
+		}
+	}
+	d[j] = '\0';
+	return d;
+bad:
+	mc_wipe(d, n + 1);
+	free(d);
+	*bad = 1;
+	return NULL;
+}
+
+/* The parameters mailcred sets itself, which auth_params may not. */
+static int
+reserved_param(const char *name, size_t n)
+{
+	static const char *const ours[] = { "client_id", "response_type",
+	    "redirect_uri", "scope", "state", "code_challenge",
+	    "code_challenge_method", NULL };
+	size_t i;
+
+	for (i = 0; ours[i] != NULL; i++)
+		if (strlen(ours[i]) == n && strncmp(ours[i], name, n) == 0)
+			return 1;
+	return 0;
+}
+
+/* Adds auth_params, each name and value decoded and encoded again. */
+static int
+add_auth_params(const char *params, char **buf, size_t *len, size_t *cap,
+    int *first, char **errmsg)
+{
+	const char *p = params, *amp, *eq;
+	char *name = NULL, *value = NULL;
+	size_t n;
+	int bad, rc = MC_OK;
+
+	while (p != NULL && *p != '\0') {
+		amp = strchr(p, '&');
+		n = amp != NULL ? (size_t)(amp - p) : strlen(p);
+		eq = memchr(p, '=', n);
+		if (n > 0) {
+			if (eq == p)
+				goto malformed;
+			name = pct_decode(p, eq != NULL ? (size_t)(eq - p) : n,
+			    &bad);
+			if (name == NULL)
+				goto decode_failed;
+			value = eq != NULL ? pct_decode(eq + 1,
+			    n - (size_t)(eq + 1 - p), &bad) : strdup("");
+			if (value == NULL)
+				goto decode_failed;
+			if (reserved_param(name, strlen(name))) {
+				rc = mc_fail(MC_ERR_CONFIG, errmsg, "auth_params "
+				    "sets '%s', which mailcred sets itself: "
+				    "remove it from auth_params", name);
+				goto out;
+			}
+			rc = add_param(buf, len, cap, first, name,
+			    strlen(name), value, strlen(value));
+			if (rc != MC_OK)
+				goto out;
+			free(name);
+			free(value);
+			name = value = NULL;
+		}
+		p = amp != NULL ? amp + 1 : NULL;
+	}
+	goto out;
+decode_failed:
+	if (!bad) {
+		rc = MC_ERR_NOMEM;
+		goto out;
+	}
+malformed:
+	rc = mc_fail(MC_ERR_CONFIG, errmsg, "auth_params is not of the form "
+	    "name=value&name=value (with %%XX escapes): fix it");
+out:
+	free(name);
+	free(value);
+	return rc;
+}
+
+int
+mc_authz_url(const struct mc_account *acct, const char *redirect_uri,
+    const char *state, const char *challenge, char **out, char **errmsg)
+{
+	const char *ep = acct->authorization_endpoint;
+	const char *pairs[] = {
+		"client_id", acct->client_id,
+		"response_type", "code",
+		"redirect_uri", redirect_uri,
+		"scope", acct->scope,
+		"state", state,
+		"code_challenge", challenge,
+		"code_challenge_method", "S256",
+		NULL
+	};
+	char *buf = NULL;
+	size_t len, cap, i;
+	int first, rc;
+
+	*out = NULL;
+	if (ep == NULL || ep[0] == '\0')
+		return mc_fail(MC_ERR_CONFIG, errmsg, "the provider has no "
+		    "authorization_endpoint: set it, or log in with --flow "
+		    "device");
+	if (strchr(ep, '#') != NULL)
+		return mc_fail(MC_ERR_CONFIG, errmsg, "authorization_endpoint "
+		    "%s has a fragment ('#'): remove it", ep);
+	len = strlen(ep);
+	cap = len + 512;
+	buf = malloc(cap);
+	if (buf == NULL)
+		return MC_ERR_NOMEM;
+	memcpy(buf, ep, len + 1);
+	/* An endpoint with a query keeps it; ours follow after '&'. */
+	first = strchr(ep, '?') == NULL;
+	if (!first && len > 0 && (ep[len - 1] == '?' || ep[len - 1] == '&'))
+		len--;
+	for (i = 0; pairs[i] != NULL; i += 2) {
+		if (pairs[i + 1] == NULL)
+			continue;
+		rc = add_param(&buf, &len, &cap, &first, pairs[i],
+		    strlen(pairs[i]), pairs[i + 1], strlen(pairs[i + 1]));
+		if (rc != MC_OK)
+			goto out;
+	}
+	rc = add_auth_params(acct->auth_params, &buf, &len, &cap, &first,
+	    errmsg);
+out:
+	if (rc != MC_OK) {
+		free(buf);
+		return rc;
+	}
+	*out = buf;
+	return MC_OK;
+}
+
+void
+mc_authz_request_clear(struct mc_authz_request *req)
+{
+	mc_free_secret(req->verifier);
+	free(req->state);
+	free(req->redirect_uri);
+	free(req->url);
+	memset(req, 0, sizeof(*req));
+}
+
+int
+mc_authz_request_new(const struct mc_account *acct, unsigned int port,
+    struct mc_authz_request *req, char **errmsg)
+{
+	const char *ru = acct->redirect_uri != NULL &&
+	    acct->redirect_uri[0] != '\0' ? acct->redirect_uri :
+	    "http://127.0.0.1/";
+	char *challenge = NULL;
+	int rc;
+
+	memset(req, 0, sizeof(*req));
+	if ((rc = mc_redirect_uri_with_port(ru, port, &req->redirect_uri,
+	    errmsg)) != MC_OK ||
+	    (rc = mc_pkce_verifier(MC_PKCE_VERIFIER_LEN, &req->verifier,
+	    errmsg)) != MC_OK ||
+	    (rc = mc_pkce_challenge(req->verifier, &challenge)) != MC_OK ||
+	    (rc = mc_random_state(&req->state, errmsg)) != MC_OK)
+		goto out;
+	rc = mc_authz_url(acct, req->redirect_uri, req->state, challenge,
+	    &req->url, errmsg);
+out:
+	free(challenge);
+	if (rc != MC_OK)
+		mc_authz_request_clear(req);
+	return rc;
+}
+
+void
+mc_redirect_clear(struct mc_redirect *r)
+{
+	mc_free_secret(r->code);
+	free(r->state);
+	free(r->iss);
+	free(r->error);
+	free(r->error_description);
+	memset(r, 0, sizeof(*r));
+}
+
+/* Constant-time equality of two strings (the length is not secret). */
+static int
+same_secret(const char *a, const char *b)
+{
+	size_t n = strlen(a);
+
+	return n == strlen(b) && CRYPTO_memcmp(a, b, n) == 0;
+}
+
+/* The origin of a URL: scheme, host, and port (default ports filled in). */
+static int
+origin_of(const char *text, struct mc_url *u)
+{
+	if (mc_url_parse(text, u, NULL) != MC_OK)
+		return -1;
+	if (u->port == 0)
+		u->port = strcmp(u->scheme, "https") == 0 ? 443 :
+		    strcmp(u->scheme, "http") == 0 ? 80 : 0;
+	return 0;
+}
+
+/* Does iss name the server whose authorization endpoint is ep? */
+static int
+issuer_matches(const char *iss, const char *ep)
+{
+	struct mc_url a, b;
+
+	if (ep == NULL || origin_of(iss, &a) != 0 || origin_of(ep, &b) != 0)
+		return 0;
+	return strcmp(a.scheme, b.scheme) == 0 &&
+	    strcmp(a.host, b.host) == 0 && a.port == b.port;
+}
+
+/* Is s fit to be a code: printable ASCII without blanks, not empty? */
+static int
+code_ok(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+			return 0;
+	return i > 0;
+}
+
+/* Reads query (n bytes) into out; MC_ERR_DATA for duplicates or bad %. */
+static int
+read_query(const char *q, size_t n, struct mc_redirect *out, char **errmsg)
+{
+	static const char *const names[] = { "code", "state", "iss", "error",
+	    "error_description", NULL };
+	const char *p = q, *end = q + n, *amp, *eq;
+	char **slots[5];
+	char *name, *value;
+	size_t len, i;
+	int bad;
+
+	slots[0] = &out->code;
+	slots[1] = &out->state;
+	slots[2] = &out->iss;
+	slots[3] = &out->error;
+	slots[4] = &out->error_description;
+	while (p < end) {
+		amp = memchr(p, '&', (size_t)(end - p));
+		len = amp != NULL ? (size_t)(amp - p) : (size_t)(end - p);
+		eq = memchr(p, '=', len);
+		if (len > 0) {
+			name = pct_decode(p, eq != NULL ? (size_t)(eq - p) : len,
+			    &bad);
+			if (name == NULL)
+				return bad ? mc_fail(MC_ERR_DATA, errmsg, "the "
+				    "redirect has a malformed %%-escape") :
+				    MC_ERR_NOMEM;
+			for (i = 0; names[i] != NULL; i++)
+				if (strcmp(name, names[i]) == 0)
+					break;
+			free(name);
+			if (names[i] != NULL) {
+				if (*slots[i] != NULL)
+					return mc_fail(MC_ERR_DATA, errmsg, "the "
+					    "redirect has '%s' more than once",
+					    names[i]);
+				value = eq != NULL ? pct_decode(eq + 1,
+				    len - (size_t)(eq + 1 - p), &bad) :
+				    strdup("");
+				if (value == NULL)
+					return eq != NULL && bad ?
+					    mc_fail(MC_ERR_DATA, errmsg, "the "
+					    "redirect has a malformed "
+					    "%%-escape") : MC_ERR_NOMEM;
+				*slots[i] = value;
+			}
+		}
+		p = amp != NULL ? amp + 1 : end;
+	}
+	return MC_OK;
+}
+
+int
+mc_redirect_parse(const char *input, const char *state,
+    const char *authz_endpoint, struct mc_redirect *out, char **errmsg)
+{
+	const char *s, *q, *e;
+	size_t n;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	s = input + strspn(input, " \t\r\n");
+	n = strlen(s);
+	while (n > 0 && strchr(" \t\r\n", s[n - 1]) != NULL)
+		n--;
+	if (n == 0)
+		return mc_fail(MC_ERR_DATA, errmsg, "nothing was given: paste "
+		    "the URL the browser ended on, or the code in it");
+	if (strcspn(s, "=?&/ \t") >= n) {
+		/* A bare code: nothing to check it against. */
+		out->code = strndup(s, n);
+		if (out->code == NULL)
+			return MC_ERR_NOMEM;
+		out->bare = 1;
+		if (!code_ok(out->code)) {
+			mc_redirect_clear(out);
+			return mc_fail(MC_ERR_DATA, errmsg, "the code holds "
+			    "characters a code cannot have");
+		}
+		return MC_OK;
+	}
+	/* A URL, a request target or a bare query: the query is what counts. */
+	q = memchr(s, '?', n);
+	if (q != NULL)
+		q++;
+	else if (memchr(s, '/', n) == NULL)
+		q = s;
+	else
+		return mc_fail(MC_ERR_DATA, errmsg, "the redirect has no query "
+		    "(no code, no state)");
+	e = memchr(q, '#', n - (size_t)(q - s));
+	if (e == NULL)
+		e = s + n;
+	rc = read_query(q, (size_t)(e - q), out, errmsg);
+	if (rc != MC_OK)
+		return rc;
+	if (out->state == NULL)
+		return mc_fail(MC_ERR_DATA, errmsg, "the redirect has no state, "
+		    "so it cannot be from this login");
+	if (state == NULL || !same_secret(out->state, state))
+		return mc_fail(MC_ERR_DATA, errmsg, "the redirect's state does "
+		    "not match this login's: it did not come from the login "
+		    "mailcred started");
+	if (out->iss != NULL && !issuer_matches(out->iss, authz_endpoint)) {
+		mc_sanitize_text(out->iss, 100);
+		return mc_fail(MC_ERR_DATA, errmsg, "the redirect names the "
+		    "issuer %s, not the server of authorization_endpoint "
+		    "(RFC 9207): it did not come from the provider", out->iss);
+	}
+	if (out->error != NULL) {
+		mc_sanitize_text(out->error, 64);
+		mc_sanitize_text(out->error_description, 200);
+		return mc_fail(MC_ERR_AUTH, errmsg, "the provider said: %s%s%s%s",
+		    out->error, out->error_description != NULL ? " (" : "",
+		    out->error_description != NULL ? out->error_description :
+		    "", out->error_description != NULL ? ")" : "");
+	}
+	if (out->code == NULL || !code_ok(out->code))
+		return mc_fail(MC_ERR_DATA, errmsg, "the redirect has %s code",
+		    out->code == NULL ? "no" : "a malformed");
+	return MC_OK;
+}
+
+int
+mc_oauth_code_exchange(const struct mc_account *acct,
+    const struct mc_http_opts *http, const char *code,
+    const char *redirect_uri, const char *verifier,
+    struct mc_token_set *out, char **errmsg)
+{
+	const char *pairs[] = {
+		"grant_type", "authorization_code",
+		"code", code,
+		"redirect_uri", redirect_uri,
+		"code_verifier", verifier,
+		"client_id", acct->client_id,
+		"client_secret", acct->client_secret != NULL &&
+		    acct->client_secret[0] != '\0' ? acct->client_secret : NULL,
+		NULL
+	};
+	json_t *resp = NULL;
+	time_t sent = time(NULL);
+	long status;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = mc_http_post_form(http, acct->token_endpoint, pairs, &status,
+	    &resp, errmsg);
+	if (rc != MC_OK)
+		goto out;
+	if (json_object_get(resp, "error") != NULL || status >= 300) {
+		rc = mc_oauth_error(acct, "login", status, resp, errmsg);
+		goto out;
+	}
+	rc = mc_token_set_from_response(resp, sent, out, errmsg);
+	if (rc != MC_OK) {
+		/* A code is redeemed once: nothing of it is kept. */
+		mc_token_set_clear(out);
+		goto out;
+	}
+	if (out->refresh_token == NULL) {
+		mc_token_set_clear(out);
+		if (acct->google)
+			rc = mc_fail(MC_ERR_CONFIG, errmsg, "the provider "
+			    "granted no refresh token, so the login would not "
+			    "last: Google needs access_type=offline and "
+			    "prompt=consent in auth_params; nothing was stored");
+		else
+			rc = mc_fail(MC_ERR_CONFIG, errmsg, "the provider "
+			    "granted no refresh token, so the login would not "
+			    "last: add offline_access to scope (some providers "
+			    "also need prompt=consent in auth_params); nothing "
+			    "was stored");
+	}
+out:
+	json_decref(resp);
+	return rc;
 }
 
 int

@@ -1,8 +1,9 @@
 /*
  * auth/oauth.h - OAuth 2.0 grants as plain functions over auth/http.
  *
- * The device authorization grant (RFC 8628), the refresh grant (RFC 6749
- * section 6), and the parsing of what token endpoints answer. The device
+ * The device authorization grant (RFC 8628), the authorization code grant
+ * with PKCE for the browser and manual flows (RFC 6749 4.1, RFC 7636), the
+ * refresh grant (RFC 6749 section 6), and the parsing of what token endpoints answer. The device
  * flow's polling is a state machine driven through struct mc_device_io, so
  * it can be tested without a network or a clock.
  */
@@ -158,6 +159,139 @@ struct mc_device_http_ctx {
 };
 int mc_device_http_poll(void *ctx, long *status, json_t **resp,
     char **errmsg);
+
+/*
+ * The browser and manual flows: the authorization code grant (RFC 6749
+ * section 4.1) with PKCE S256 (RFC 7636), a random state, and a loopback
+ * redirect (RFC 8252).
+ *
+ * mc_authz_request_new() makes everything one login needs; the caller
+ * shows req.url to the user, gets the redirect back (auth/listener.h, or
+ * a pasted URL), checks it with mc_redirect_parse(), and redeems the code
+ * with mc_oauth_code_exchange(), passing req.redirect_uri and
+ * req.verifier.
+ */
+
+/* The code verifier's length: 43 to 128 characters (RFC 7636 4.1). */
+#define MC_PKCE_VERIFIER_LEN 64
+/* Random bytes in a state: 192 bits, 32 characters of base64url. */
+#define MC_STATE_BYTES 24
+
+/*
+ * A PKCE code verifier of len characters (43..128) from OpenSSL's RNG,
+ * base64url without padding. MC_OK and a malloc'd *out (a secret: wipe it
+ * with mc_free_secret), MC_ERR_INTERNAL for a bad len or a failing RNG,
+ * MC_ERR_NOMEM.
+ */
+int mc_pkce_verifier(size_t len, char **out, char **errmsg);
+
+/*
+ * The S256 challenge of verifier: BASE64URL(SHA256(verifier)) without
+ * padding, 43 characters. MC_OK and a malloc'd *out, or MC_ERR_NOMEM.
+ */
+int mc_pkce_challenge(const char *verifier, char **out);
+
+/* A random state of MC_STATE_BYTES bytes, base64url; as the verifier. */
+int mc_random_state(char **out, char **errmsg);
+
+/*
+ * redirect_uri with its port set to port (1..65535); 0 keeps it as
+ * written. Only http:// to a loopback host is taken (auth/url.h);
+ * MC_ERR_CONFIG otherwise. *out is malloc'd.
+ */
+int mc_redirect_uri_with_port(const char *redirect_uri, unsigned int port,
+    char **out, char **errmsg);
+
+/*
+ * The authorization URL: acct's authorization_endpoint (a query it already
+ * has is kept, '&' joins ours) with client_id, response_type=code,
+ * redirect_uri, scope, state, code_challenge, code_challenge_method=S256,
+ * then acct's auth_params ("name=value&name=value", decoded and encoded
+ * again, so a blank or a '%41' in them is sent right). Every value is
+ * percent-encoded (RFC 3986 unreserved characters as they are).
+ * MC_ERR_CONFIG when there is no authorization_endpoint, it has a
+ * fragment, or auth_params is malformed or sets one of the parameters
+ * above. *out is malloc'd.
+ */
+int mc_authz_url(const struct mc_account *acct, const char *redirect_uri,
+    const char *state, const char *challenge, char **out, char **errmsg);
+
+/* One login's authorization request. */
+struct mc_authz_request {
+	char *verifier;		/* secret: the PKCE code verifier */
+	char *state;
+	char *redirect_uri;	/* as sent: with the listener's port */
+	char *url;		/* the authorization URL for the browser */
+};
+
+#define MC_AUTHZ_REQUEST_INIT { NULL, NULL, NULL, NULL }
+
+/* Wipes the verifier and frees everything; the struct can be reused. */
+void mc_authz_request_clear(struct mc_authz_request *req);
+
+/*
+ * A fresh verifier and state and the URL, for acct's redirect_uri (or
+ * http://127.0.0.1/ when unset) at port (0: as written). On error *req is
+ * empty.
+ */
+int mc_authz_request_new(const struct mc_account *acct, unsigned int port,
+    struct mc_authz_request *req, char **errmsg);
+
+/* What a redirect (or what the user pasted) carried. */
+struct mc_redirect {
+	char *code;		/* secret; NULL when none */
+	char *state;
+	char *iss;
+	char *error;		/* sanitized for a terminal; NULL when none */
+	char *error_description; /* sanitized, at most 200 bytes */
+	int bare;		/* 1: a bare code was pasted (no state) */
+};
+
+#define MC_REDIRECT_INIT { NULL, NULL, NULL, NULL, NULL, 0 }
+
+void mc_redirect_clear(struct mc_redirect *r);
+
+/*
+ * Reads and checks a redirect for the login whose state is state and
+ * whose authorization_endpoint is authz_endpoint. input is a request
+ * target ("/path?code=...&state=..."), a full URL
+ * ("http://127.0.0.1:PORT/?code=..."), a bare query ("code=...&state=..."),
+ * or a bare code (no '=', '?', '&', '/' or blank: then out->bare is 1 and
+ * nothing can be checked). Blanks around input are ignored. Parameters are
+ * percent-decoded ('+' is a blank); a fragment is ignored.
+ *
+ * The checks, in order: each parameter at most once; state present and
+ * equal to ours (compared in constant time); iss, when present (RFC
+ * 9207), names the authorization server: as mailcred does no discovery,
+ * its origin (scheme, host and port, default ports filled in) must be
+ * authz_endpoint's, and its path is not compared (Microsoft's issuers
+ * carry the tenant in it); then error, or else code.
+ *
+ * Returns MC_OK with out->code set (printable ASCII, no blank);
+ * MC_ERR_AUTH when the provider sent error= (access_denied or any other)
+ * with our state: out->error and out->error_description hold what it said
+ * and *errmsg reads "the provider said: ERROR (DESCRIPTION)";
+ * MC_ERR_DATA for anything else (a forged or mismatched redirect, no
+ * code, a duplicate, bad encoding), with a message: such a request must
+ * never lead to a token request. out is filled as far as it was read.
+ */
+int mc_redirect_parse(const char *input, const char *state,
+    const char *authz_endpoint, struct mc_redirect *out, char **errmsg);
+
+/*
+ * Redeems code at acct's token endpoint: POST grant_type=
+ * authorization_code, code, redirect_uri (exactly as in the authorization
+ * request), code_verifier, client_id and client_secret (when set). On
+ * MC_OK *out holds the tokens, with a refresh token: an answer without one
+ * is MC_ERR_CONFIG with a message naming what the provider needs (Google:
+ * access_type=offline and prompt=consent in auth_params; others:
+ * offline_access in scope), and *out is empty. Other errors as
+ * mc_oauth_error() ("login") and mc_token_set_from_response().
+ */
+int mc_oauth_code_exchange(const struct mc_account *acct,
+    const struct mc_http_opts *http, const char *code,
+    const char *redirect_uri, const char *verifier,
+    struct mc_token_set *out, char **errmsg);
 
 /*
  * The refresh grant: POST grant_type=refresh_token to the token endpoint.

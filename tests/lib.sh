@@ -410,7 +410,7 @@ oauth_reset_config() {
 
 # oauth_stats: prints the server's counters as JSON:
 # {"refresh_grants","device_polls","device_auths","poll_times_ms",
-#  "revocations","token_requests"}
+#  "revocations","token_requests","code_exchanges"}
 oauth_stats() {
 	curl -sS --max-time 5 "$OAUTH_URL/test/stats"
 }

@@ -18,8 +18,9 @@
 //   mailcred-public  public (token_endpoint_auth_method none, PKCE S256
 //                    required by oidc-provider for public clients)
 //     both: native, grants device_code + refresh_token + authorization_code,
-//     redirect_uri http://127.0.0.1/ matching any port (RFC 8252; the path
-//     must be "/")
+//     redirect_uris http://127.0.0.1/ and http://localhost/, each matching
+//     any port (RFC 8252: oidc-provider 9 compares a native client's
+//     loopback redirect without its port; the path must be "/")
 //   smtp-rs          confidential, secret rs-secret-1234 (HTTP Basic), no
 //                    grants: a resource server that may call introspection
 //
@@ -117,6 +118,7 @@ function freshStats() {
     poll_times_ms: [],
     revocations: 0,
     token_requests: 0,
+    code_exchanges: 0, // authorization_code grants (browser and manual flows)
   };
 }
 let stats = freshStats();
@@ -261,6 +263,7 @@ async function testControl(ctx, next) {
     if (ctx.method === 'POST' && ctx.path === '/token') {
       stats.token_requests += 1;
       note = `grant_type=${grantType ?? '-'}`;
+      if (grantType === 'authorization_code') stats.code_exchanges += 1;
       if (grantType === 'refresh_token') {
         stats.refresh_grants += 1;
         if (testConfig.refresh_delay_ms > 0) {
@@ -384,7 +387,7 @@ const clients = [
     application_type: 'native',
     grant_types: nativeGrants,
     response_types: ['code'],
-    redirect_uris: ['http://127.0.0.1/'],
+    redirect_uris: ['http://127.0.0.1/', 'http://localhost/'],
   },
   {
     client_id: 'mailcred-public',
@@ -393,7 +396,7 @@ const clients = [
     application_type: 'native',
     grant_types: nativeGrants,
     response_types: ['code'],
-    redirect_uris: ['http://127.0.0.1/'],
+    redirect_uris: ['http://127.0.0.1/', 'http://localhost/'],
   },
   {
     // Resource server (the SMTP peer, or Dovecot) calling introspection.
