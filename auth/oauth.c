@@ -465,10 +465,10 @@ mc_oauth_device_start(const struct mc_account *acct,
 		    strcmp(err, "invalid_scope") == 0)
 			rc = mc_fail(MC_ERR_CONFIG, errmsg,
 			    "Google refuses Gmail's scope in the device flow "
-			    "(invalid_scope): Gmail needs the browser flow, "
-			    "which this version of mailcred does not have yet; "
-			    "use an app password instead: set auth = password "
-			    "and run 'mailcred password set %s'", acct->name);
+			    "(invalid_scope): Gmail needs the browser flow: run "
+			    "'mailcred login %s --flow browser' (over SSH, "
+			    "'mailcred login %s --flow manual')", acct->name,
+			    acct->name);
 		else
 			rc = mc_oauth_error(acct, "device authorization",
 			    status, resp, errmsg);

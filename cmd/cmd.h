@@ -94,6 +94,14 @@ int cmd_read_secret(const char *prompt, size_t max, char **out,
     char **errmsg);
 
 /*
+ * cmd_read_secret() that gives up when no input comes for timeout seconds
+ * in all (0: waits for ever): MC_ERR_TEMP, "nothing was entered within N
+ * s".
+ */
+int cmd_read_secret_within(const char *prompt, size_t max, int timeout,
+    char **out, char **errmsg);
+
+/*
  * Runs acct's on_reauth command (if set) through /bin/sh -c, started with
  * posix_spawn(3) so that no code of ours runs in the child (GDBus threads
  * may exist), with our environment plus MAILCRED_ACCOUNT=NAME (replacing

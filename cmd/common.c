@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -402,15 +403,28 @@ tty_echo_on(const struct sigaction old[NTTY_SIGNALS])
  * of the line, so it does not reach whoever reads the terminal next.
  */
 static int
-read_input(char *buf, size_t size, int tty, size_t *len, int *more,
-    char **errmsg)
+read_input(char *buf, size_t size, int tty, int timeout, size_t *len,
+    int *more, char **errmsg)
 {
+	struct timespec t0, t;
+	struct pollfd pfd = { STDIN_FILENO, POLLIN, 0 };
+	long long left;
 	char extra;
 	ssize_t n;
 
 	*len = 0;
 	*more = 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (*len < size) {
+		/* With a timeout: wait for input no longer than it. */
+		if (timeout > 0) {
+			clock_gettime(CLOCK_MONOTONIC, &t);
+			left = timeout * 1000LL - ((t.tv_sec - t0.tv_sec) *
+			    1000LL + (t.tv_nsec - t0.tv_nsec) / 1000000);
+			if (left <= 0 || (poll(&pfd, 1, (int)left) == 0))
+				return mc_fail(MC_ERR_TEMP, errmsg, "nothing "
+				    "was entered within %d s", timeout);
+		}
 		n = read(STDIN_FILENO, buf + *len, tty ? 1 : size - *len);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -464,6 +478,13 @@ first_line(char *buf, size_t len, size_t max, int more, char **errmsg)
 int
 cmd_read_secret(const char *prompt, size_t max, char **out, char **errmsg)
 {
+	return cmd_read_secret_within(prompt, max, 0, out, errmsg);
+}
+
+int
+cmd_read_secret_within(const char *prompt, size_t max, int timeout,
+    char **out, char **errmsg)
+{
 	struct sigaction old[NTTY_SIGNALS];
 	int tty = isatty(STDIN_FILENO), echo_off = 0, more, rc;
 	/* Room for the longest secret, its "\r\n", and a NUL. */
@@ -479,7 +500,7 @@ cmd_read_secret(const char *prompt, size_t max, char **out, char **errmsg)
 		fflush(stderr);
 		echo_off = tty_echo_off(old);
 	}
-	rc = read_input(buf, size, tty, &len, &more, errmsg);
+	rc = read_input(buf, size, tty, timeout, &len, &more, errmsg);
 	if (echo_off)
 		tty_echo_on(old);
 	if (rc == MC_OK) {

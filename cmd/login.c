@@ -1,14 +1,18 @@
 /* cmd/login.c - mailcred login: run an OAuth flow and store the tokens. */
+#include <fcntl.h>
 #include <getopt.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
 #include "auth/err.h"
+#include "auth/listener.h"
 #include "auth/oauth.h"
 #include "auth/secmem.h"
 #include "auth/token.h"
@@ -42,6 +46,39 @@ format_time(long long t, char *buf, size_t size)
 		snprintf(buf, size, "%lld", t);
 }
 
+/*
+ * Stores what a login granted (only now: a failed login leaves the old
+ * grant alone) and says so: the result line under --json.
+ */
+static int
+save_and_report(const struct mc_account *acct, struct mc_token_set *ts,
+    int json)
+{
+	struct mc_token_opts to = MC_TOKEN_OPTS_INIT;
+	char *msg = NULL, when[64];
+	int rc;
+
+	cmd_token_warnings(acct, &to);
+	if (ts->scope == NULL)
+		ts->scope = mc_strdup(acct->scope);
+	rc = mc_token_save(acct, ts, &to, &msg);
+	if (rc != MC_OK)
+		return cmd_fail(acct->name, rc, msg);
+	if (ts->refresh_token == NULL)
+		cmd_note("%s: warning: the provider granted no refresh token, "
+		    "so you will have to log in again when the access token "
+		    "expires (does scope need offline_access?)", acct->name);
+	if (json)
+		return cmd_print_json(acct->name, json_pack("{s:s, s:I, s:s?}",
+		    "account", acct->name, "expires_at",
+		    (json_int_t)ts->expires_at, "scope", ts->scope));
+	format_time(ts->expires_at, when, sizeof(when));
+	if (!g_opts.quiet)
+		fprintf(stderr, "Logged in %s; the access token is valid until "
+		    "%s.\n", acct->name, when);
+	return 0;
+}
+
 static int
 login_device(const struct mc_account *acct, int json)
 {
@@ -51,7 +88,7 @@ login_device(const struct mc_account *acct, int json)
 	struct mc_token_set ts = MC_TOKEN_SET_INIT;
 	struct mc_device_http_ctx hc;
 	struct mc_device_io io;
-	char *msg = NULL, when[64];
+	char *msg = NULL;
 	int rc;
 
 	cmd_http_opts(acct, &http);
@@ -113,28 +150,7 @@ login_device(const struct mc_account *acct, int json)
 		rc = cmd_fail(acct->name, rc, msg);
 		goto out;
 	}
-	if (ts.scope == NULL)
-		ts.scope = mc_strdup(acct->scope);
-	rc = mc_token_save(acct, &ts, &to, &msg);
-	if (rc != MC_OK) {
-		rc = cmd_fail(acct->name, rc, msg);
-		goto out;
-	}
-	if (ts.refresh_token == NULL)
-		cmd_note("%s: warning: the provider granted no refresh token, "
-		    "so you will have to log in again when the access token "
-		    "expires (does scope need offline_access?)", acct->name);
-	if (json) {
-		rc = cmd_print_json(acct->name, json_pack("{s:s, s:I, s:s?}",
-		    "account", acct->name, "expires_at",
-		    (json_int_t)ts.expires_at, "scope", ts.scope));
-	} else {
-		format_time(ts.expires_at, when, sizeof(when));
-		if (!g_opts.quiet)
-			fprintf(stderr, "Logged in %s; the access token is "
-			    "valid until %s.\n", acct->name, when);
-		rc = 0;
-	}
+	rc = save_and_report(acct, &ts, json);
 out:
 	mc_device_auth_clear(&da);
 	mc_token_set_clear(&ts);
@@ -157,22 +173,230 @@ check_store(const struct mc_account *acct)
 	return 0;
 }
 
+/* What login's options ask of the browser and manual flows. */
+struct code_opts {
+	int json;
+	int no_open;
+	unsigned int port;	/* 0: the kernel's choice (browser) */
+	int timeout;		/* seconds for the redirect or the paste */
+};
+
+/* The longest line accepted as a pasted redirect URL or code. */
+#define PASTE_MAX 8192
+
 /*
- * Until the browser and manual flows are built: says so, and what to do
- * instead (auth/oauth.c's advice for Google's invalid_scope agrees).
+ * Starts $BROWSER (its first entry, when it is a ':' list) or xdg-open on
+ * url when there is a display, without waiting for it. A failure is a
+ * note: the URL is on the screen anyway.
+ */
+static void
+open_browser(const char *url)
+{
+	const char *d = getenv("DISPLAY"), *w = getenv("WAYLAND_DISPLAY");
+	const char *b = getenv("BROWSER");
+	posix_spawn_file_actions_t fa;
+	char *prog, *argv[3];
+	pid_t pid;
+	int rc;
+
+	if ((d == NULL || d[0] == '\0') && (w == NULL || w[0] == '\0'))
+		return;
+	prog = strndup(b != NULL && b[0] != '\0' && b[0] != ':' ? b :
+	    "xdg-open", b != NULL && b[0] != '\0' && b[0] != ':' ?
+	    strcspn(b, ":") : strlen("xdg-open"));
+	if (prog == NULL)
+		return;
+	argv[0] = prog;
+	argv[1] = (char *)url;
+	argv[2] = NULL;
+	rc = posix_spawn_file_actions_init(&fa);
+	if (rc == 0) {
+		rc = posix_spawn_file_actions_addopen(&fa, STDIN_FILENO,
+		    "/dev/null", O_RDONLY, 0);
+		if (rc == 0)
+			rc = posix_spawn_file_actions_addopen(&fa,
+			    STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+		fflush(stderr);
+		if (rc == 0)
+			rc = posix_spawnp(&pid, prog, &fa, NULL, argv, environ);
+		posix_spawn_file_actions_destroy(&fa);
+	}
+	if (rc != 0)
+		cmd_note("could not start %s (%s): open the URL yourself", prog,
+		    strerror(rc));
+	else
+		waitpid(pid, NULL, WNOHANG);	/* reaped at exit otherwise */
+	free(prog);
+}
+
+/*
+ * The listener's tick: on a terminal (and not -q), one line saying what
+ * we wait for and until when. Kept in this one function so a countdown
+ * that updates in place can replace it.
+ */
+static void
+wait_line(void *ctx, int seconds_left)
+{
+	int *shown = ctx;
+	time_t until;
+	struct tm tm;
+	char when[32];
+
+	if (*shown || g_opts.quiet || !isatty(STDERR_FILENO))
+		return;
+	*shown = 1;
+	until = time(NULL) + seconds_left;
+	if (localtime_r(&until, &tm) == NULL ||
+	    strftime(when, sizeof(when), "%H:%M:%S", &tm) == 0)
+		snprintf(when, sizeof(when), "%d s from now", seconds_left);
+	fprintf(stderr, "Waiting for the browser until %s (%d min %02d s "
+	    "left)...\n", when, seconds_left / 60, seconds_left % 60);
+}
+
+static void
+listener_warn(void *ctx, const char *line)
+{
+	cmd_note("%s: warning: %s", (const char *)ctx, line);
+}
+
+/* The code from the listener: 0 and *code, or the exit status. */
+static int
+code_from_browser(const struct mc_account *acct, struct mc_listener *l,
+    const struct mc_authz_request *req, const struct code_opts *o,
+    struct mc_redirect *r)
+{
+	struct mc_listener_cb cb;
+	char *msg = NULL;
+	int shown = 0, rc;
+
+	if (!o->no_open)
+		open_browser(req->url);
+	cb.tick = wait_line;
+	cb.warn = listener_warn;
+	cb.ctx = &shown;
+	rc = mc_listener_wait(l, o->timeout, req->state,
+	    acct->authorization_endpoint, acct->name, &cb, r, &msg);
+	if (rc == MC_OK)
+		return 0;
+	if (rc == MC_ERR_AUTH) {
+		char *line = NULL;
+
+		if (asprintf(&line, "the login failed: %s; run 'mailcred "
+		    "login %s' again", msg, acct->name) >= 0) {
+			free(msg);
+			msg = line;
+		}
+	}
+	return cmd_fail(acct->name, rc, msg);
+}
+
+/* The code the user pastes: 0 and *code, or the exit status. */
+static int
+code_from_paste(const struct mc_account *acct,
+    const struct mc_authz_request *req, const struct code_opts *o,
+    struct mc_redirect *r)
+{
+	char *line = NULL, *msg = NULL, *full = NULL;
+	int rc;
+
+	if (!g_opts.quiet)
+		fprintf(stderr, "After you approve, the browser lands on a page "
+		    "that fails to load\n(%s?code=...). That is expected: copy "
+		    "the whole URL from the\naddress bar and paste it here (or "
+		    "just the code in it).\n", req->redirect_uri);
+	rc = cmd_read_secret_within("Paste the URL (it is not shown): ",
+	    PASTE_MAX, o->timeout, &line, &msg);
+	if (rc == MC_ERR_TEMP) {
+		free(msg);
+		if (asprintf(&msg, "nothing was pasted within %d s: run "
+		    "'mailcred login %s --flow manual' again (--timeout gives "
+		    "more time)", o->timeout, acct->name) < 0)
+			msg = NULL;
+		return cmd_fail(acct->name, rc, msg);
+	}
+	if (rc != MC_OK)
+		return cmd_fail(acct->name, rc, msg);
+	rc = mc_redirect_parse(line, req->state, acct->authorization_endpoint,
+	    r, &msg);
+	mc_free_secret(line);
+	if (rc == MC_OK)
+		return 0;
+	if (asprintf(&full, "%s: %s; run 'mailcred login %s --flow manual' "
+	    "again", rc == MC_ERR_AUTH ? "the login failed" :
+	    "the pasted text was refused", msg != NULL ? msg : "failed",
+	    acct->name) < 0)
+		full = NULL;
+	else {
+		free(msg);
+		msg = full;
+	}
+	mc_redirect_clear(r);
+	return cmd_fail(acct->name, rc, msg);
+}
+
+/*
+ * The browser and manual flows: the authorization code grant with PKCE.
+ * The store is written only once the new tokens are in hand.
  */
 static int
-refuse_flow(const struct mc_account *acct)
+login_code(const struct mc_account *acct, enum mc_flow f,
+    const struct code_opts *o)
 {
+	struct mc_http_opts http = MC_HTTP_OPTS_INIT;
+	struct mc_authz_request req = MC_AUTHZ_REQUEST_INIT;
+	struct mc_redirect r = MC_REDIRECT_INIT;
+	struct mc_token_set ts = MC_TOKEN_SET_INIT;
+	struct mc_listener *l = NULL;
+	const char *ru = acct->redirect_uri != NULL &&
+	    acct->redirect_uri[0] != '\0' ? acct->redirect_uri :
+	    "http://127.0.0.1/";
 	char *msg = NULL;
+	int rc;
 
-	if (asprintf(&msg, "the browser and manual login flows are not in "
-	    "this version of mailcred yet: log in with 'mailcred login %s "
-	    "--flow device' (Google refuses it for Gmail: use an app password "
-	    "there, 'mailcred password set %s' with auth = password)",
-	    acct->name, acct->name) < 0)
-		return cmd_fail(acct->name, MC_ERR_NOMEM, NULL);
-	return cmd_fail(acct->name, MC_ERR_SERVICE, msg);
+	if (f == MC_FLOW_BROWSER) {
+		rc = mc_listener_open(ru, o->port, &l, &msg);
+		if (rc != MC_OK) {
+			rc = cmd_fail(acct->name, rc, msg);
+			goto out;
+		}
+	}
+	rc = mc_authz_request_new(acct, l != NULL ? mc_listener_port(l) :
+	    o->port, &req, &msg);
+	if (rc != MC_OK) {
+		rc = cmd_fail(acct->name, rc, msg);
+		goto out;
+	}
+	if (o->json) {
+		rc = cmd_print_json(acct->name, json_pack("{s:s}",
+		    "authorization_url", req.url));
+		if (rc != 0)
+			goto out;
+	}
+	fprintf(stderr, "To log in %s, open this URL in a web browser%s:\n\n"
+	    "    %s\n\n", acct->name, f == MC_FLOW_MANUAL ?
+	    " (on any machine)" : "", req.url);
+	if (f == MC_FLOW_BROWSER)
+		rc = code_from_browser(acct, l, &req, o, &r);
+	else
+		rc = code_from_paste(acct, &req, o, &r);
+	mc_listener_free(l);
+	l = NULL;
+	if (rc != 0)
+		goto out;
+	cmd_http_opts(acct, &http);
+	rc = mc_oauth_code_exchange(acct, &http, r.code, req.redirect_uri,
+	    req.verifier, &ts, &msg);
+	if (rc != MC_OK) {
+		rc = cmd_fail(acct->name, rc, msg);
+		goto out;
+	}
+	rc = save_and_report(acct, &ts, o->json);
+out:
+	mc_listener_free(l);
+	mc_authz_request_clear(&req);
+	mc_redirect_clear(&r);
+	mc_token_set_clear(&ts);
+	return rc;
 }
 
 int
@@ -182,13 +406,17 @@ cmd_login(int argc, char **argv)
 		CMD_COMMON_LONGOPTS,
 		{ "flow", required_argument, NULL, 'f' },
 		{ "no-open", no_argument, NULL, 'n' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "timeout", required_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 }
 	};
+	struct code_opts co = { 0, 0, 0, 300 };
 	struct mc_config *cfg = NULL;
 	struct mc_account *acct = NULL;
 	const char *flow = NULL;
-	int json = 0, opt, rc;
+	int opt, rc;
+	long v;
 	enum mc_flow f;
 
 	while ((opt = cmd_getopt("login", argc, argv, longopts)) != -1) {
@@ -202,9 +430,25 @@ cmd_login(int argc, char **argv)
 				    "browser or manual, not '%s'", flow);
 			break;
 		case 'n':
-			break;	/* the device flow never opens a browser */
+			co.no_open = 1;
+			break;
+		case 'p':
+			v = cmd_parse_ulong(optarg, 65535);
+			if (v < 1)
+				cmd_usage_error("login", "--port is a port "
+				    "number from 1 to 65535, not '%s'", optarg);
+			co.port = (unsigned int)v;
+			break;
+		case 't':
+			v = cmd_parse_ulong(optarg, 86400);
+			if (v < 1)
+				cmd_usage_error("login", "--timeout is a number "
+				    "of seconds from 1 to 86400, not '%s'",
+				    optarg);
+			co.timeout = (int)v;
+			break;
 		case 'j':
-			json = 1;
+			co.json = 1;
 			break;
 		}
 	}
@@ -223,14 +467,13 @@ cmd_login(int argc, char **argv)
 		f = strcmp(flow, "device") == 0 ? MC_FLOW_DEVICE :
 		    strcmp(flow, "browser") == 0 ? MC_FLOW_BROWSER :
 		    MC_FLOW_MANUAL;
-	if (f != MC_FLOW_DEVICE) {
-		rc = refuse_flow(acct);
-		goto out;
-	}
 	rc = check_store(acct);
 	if (rc != 0)
 		goto out;
-	rc = login_device(acct, json);
+	if (f == MC_FLOW_DEVICE)
+		rc = login_device(acct, co.json);
+	else
+		rc = login_code(acct, f, &co);
 out:
 	mc_account_free(acct);
 	mc_config_free(cfg);

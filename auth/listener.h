@@ -1,0 +1,90 @@
+/*
+ * auth/listener.h - the browser flow's loopback redirect listener (RFC
+ * 8252 section 7.3).
+ *
+ * It listens where redirect_uri points: http://127.0.0.1/ on 127.0.0.1,
+ * http://[::1]/ on ::1, http://localhost/ on both 127.0.0.1 and ::1 at one
+ * port (browsers resolve localhost either way; where the machine has no
+ * ::1, on 127.0.0.1 alone). The port is the kernel's choice unless one is
+ * pinned.
+ *
+ * It serves one thing: GET on the path of redirect_uri. Anything else
+ * (/favicon.ico, another path, another method) is answered 404 or 405 and
+ * the wait goes on. A request head is capped at MC_LISTENER_MAX_REQUEST
+ * bytes (larger: 431) and a connection at MC_LISTENER_CONN_TIMEOUT
+ * seconds; up to MC_LISTENER_MAX_CONNS connections are served at once, one
+ * step at a time with poll(2), and when all are taken the oldest is
+ * dropped: a silent or slow connection never blocks the real redirect.
+ *
+ * A redirect whose state or iss does not match (mc_redirect_parse()'s
+ * MC_ERR_DATA) is answered with a failure page and reported through the
+ * warn callback, and the wait goes on: a local process can neither cancel
+ * nor hijack the login, and such a request never leads to a token
+ * request. A redirect with error= (and our state) ends the wait with
+ * MC_ERR_AUTH, the browser being told what failed. The library prints
+ * nothing.
+ *
+ * Pages are small HTML documents (Content-Type: text/html;
+ * charset=utf-8, Cache-Control: no-store, Connection: close) whose
+ * <title> and <h1> are "mailcred: logged in" (naming the account and
+ * saying "You can close this tab.") or "mailcred: login failed" (and what
+ * failed, e.g. "The provider said: access_denied (...)"). Everything that
+ * came from outside is HTML-escaped.
+ */
+#ifndef MAILCRED_AUTH_LISTENER_H
+#define MAILCRED_AUTH_LISTENER_H
+
+#include "auth/oauth.h"
+
+#define MC_LISTENER_MAX_REQUEST	8192	/* bytes of request head */
+#define MC_LISTENER_CONN_TIMEOUT 10	/* seconds per connection */
+#define MC_LISTENER_MAX_CONNS	8	/* served at once */
+
+struct mc_listener;
+
+/*
+ * Opens the listening sockets for redirect_uri (http:// to 127.0.0.1,
+ * [::1] or localhost; any other host, or another scheme, is MC_ERR_CONFIG)
+ * at port (0: the kernel chooses). A pinned port that is taken is
+ * MC_ERR_CONFIG ("port N is in use on 127.0.0.1: pick another --port or
+ * leave it out"); other socket failures MC_ERR_IO. *out is freed with
+ * mc_listener_free().
+ */
+int mc_listener_open(const char *redirect_uri, unsigned int port,
+    struct mc_listener **out, char **errmsg);
+
+/* The port listened on. */
+unsigned int mc_listener_port(const struct mc_listener *l);
+
+/* How many listening sockets (1, or 2 for localhost with ::1). */
+int mc_listener_nsockets(const struct mc_listener *l);
+
+/* Closes the sockets and every connection; accepts NULL. */
+void mc_listener_free(struct mc_listener *l);
+
+/* What the listener tells its caller while it waits. */
+struct mc_listener_cb {
+	/* At the start and then about once a second: seconds left. */
+	void (*tick)(void *ctx, int seconds_left);
+	/* A refused request (forged, mismatched): one line. */
+	void (*warn)(void *ctx, const char *line);
+	void *ctx;
+};
+
+/*
+ * Waits up to timeout seconds for the redirect of the login whose state is
+ * state (authz_endpoint for the iss check; account is named on the
+ * success page). cb and its members may be NULL.
+ *
+ * MC_OK: *out holds the checked redirect (out->code set) and the browser
+ * was told it worked. MC_ERR_AUTH: the provider sent error= (message
+ * "the provider said: ..."), the browser was told. MC_ERR_TEMP: the time
+ * ran out ("no redirect came from the browser within N s"). MC_ERR_IO:
+ * poll(2) failed. *out is empty on error.
+ */
+int mc_listener_wait(struct mc_listener *l, int timeout, const char *state,
+    const char *authz_endpoint, const char *account,
+    const struct mc_listener_cb *cb, struct mc_redirect *out,
+    char **errmsg);
+
+#endif
