@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# login with a flow this version does not have (browser, manual): exit 69
-# and one line that names the account and the way that works, before any
-# network traffic or store access.
+# Which flow login runs: the account's flow (Google's preset: browser; an
+# account with both endpoints: browser; flow = manual), or --flow. The
+# browser and manual flows make no network request before the redirect
+# comes back: here none comes (--timeout 1), so they end with exit 75 (or
+# 65 for an empty paste) without a connection.
 . "$(dirname "$0")/../lib.sh"
 
 stack_init
@@ -13,24 +15,22 @@ cat >"$CONF" <<EOC
 [account $G]
 provider = google
 client_id = x
+store = file
 
 [account $O]
 client_id = x
 device_authorization_endpoint = http://127.0.0.1:9/device
 authorization_endpoint = http://127.0.0.1:9/auth
 token_endpoint = http://127.0.0.1:9/token
+store = file
 
 [account $M]
 provider = microsoft
 client_id = x
 flow = manual
+store = file
 EOC
 chmod 600 "$CONF"
-
-# want_line NAME: the refusal, exactly, for account NAME.
-want_line() {
-	printf "mailcred: %s: the browser and manual login flows are not in this version of mailcred yet: log in with 'mailcred login %s --flow device' (Google refuses it for Gmail: use an app password there, 'mailcred password set %s' with auth = password)" "$1" "$1" "$1"
-}
 
 # Anything that tries the network through a proxy lands here.
 node -e '
@@ -59,27 +59,32 @@ else
 	diag "strace cannot trace here: relying on the proxy listener alone"
 fi
 
-# refused NAME WHAT ARGS...: login refused with exit 69 and the one line.
-refused() {
-	local name=$1 what=$2 rc
-	shift 2
+# waits NAME WHAT STATUS ENDPOINT ARGS...: login shows the authorization URL
+# at ENDPOINT on stderr, gets no redirect and exits STATUS with one line,
+# without a connection to anything.
+waits() {
+	local name=$1 what=$2 want=$3 ep=$4 rc
+	shift 4
 	: >"$T/strace.log"
-	"${TRACE[@]}" "$MAILCRED" -c "$CONF" login "$name" "$@" >"$T/out" 2>"$T/err"
+	"${TRACE[@]}" "$MAILCRED" -c "$CONF" login "$name" --no-open --timeout 1 "$@" </dev/null >"$T/out" 2>"$T/err"
 	rc=$?
-	assert_status "$rc" 69 "$what: exit 69"
+	assert_status "$rc" "$want" "$what: exit $want"
 	assert_eq "$(cat "$T/out")" "" "$what: nothing on stdout"
-	assert_eq "$(cat "$T/err")" "$(want_line "$name")" "$what: the one line, naming the account"
+	assert_match "$(cat "$T/err")" "open this URL in a web browser.*$ep\\?client_id=x&response_type=code" "$what: the authorization URL is shown"
+	assert_match "$(tail -n 1 "$T/err")" "^mailcred: $name: " "$what: one line naming the account"
 	if [ "${#TRACE[@]}" -gt 0 ]; then
-		assert_no_match "$(cat "$T/strace.log")" "AF_INET" "$what: no network socket was opened"
+		assert_no_match "$(grep 'connect(' "$T/strace.log")" "AF_INET" "$what: no network connection was made"
 	fi
 	assert_eq "$(cat "$T/proxy.log" 2>/dev/null)" "" "$what: no connection reached the proxy"
 }
 
-refused "$G" "Google preset, no --flow (its flow is browser)"
-refused "$G" "--flow browser" --flow browser
-refused "$O" "--flow manual" --flow manual
-refused "$M" "flow = manual in the config"
-refused "$O" "endpoints for both flows, no flow set (browser)"
+GEP='https://accounts\.google\.com/o/oauth2/v2/auth'
+waits "$G" "Google preset, no --flow (its flow is browser)" 75 "$GEP"
+assert_match "$(cat "$T/err")" "access_type=offline&prompt=consent" "Google: auth_params are in the URL"
+waits "$G" "--flow browser" 75 "$GEP" --flow browser
+waits "$O" "--flow manual" 65 "http://127\\.0\\.0\\.1:9/auth" --flow manual
+waits "$M" "flow = manual in the config" 65 "https://login\\.microsoftonline\\.com/common/oauth2/v2\\.0/authorize"
+waits "$O" "endpoints for both flows, no flow set (browser)" 75 "http://127\\.0\\.0\\.1:9/auth"
 
 # The watch works: the device flow does reach for the network (and,
 # with no D-Bus bus here, a store = file account gets that far).
