@@ -1112,7 +1112,8 @@ mc_redirect_parse(const char *input, const char *state,
 	if (n == 0)
 		return mc_fail(MC_ERR_DATA, errmsg, "nothing was given: paste "
 		    "the URL the browser ended on, or the code in it");
-	if (strcspn(s, "=?&/ \t") >= n) {
+	if (strcspn(s, "=?& \t") >= n && s[0] != '/' &&
+	    strstr(s, "://") == NULL) {
 		/* A bare code: nothing to check it against. */
 		out->code = strndup(s, n);
 		if (out->code == NULL)
@@ -1129,7 +1130,7 @@ mc_redirect_parse(const char *input, const char *state,
 	q = memchr(s, '?', n);
 	if (q != NULL)
 		q++;
-	else if (memchr(s, '/', n) == NULL)
+	else if (s[0] != '/' && strstr(s, "://") == NULL)
 		q = s;
 	else
 		return mc_fail(MC_ERR_DATA, errmsg, "the redirect has no query "

@@ -256,8 +256,9 @@ void mc_redirect_clear(struct mc_redirect *r);
  * whose authorization_endpoint is authz_endpoint. input is a request
  * target ("/path?code=...&state=..."), a full URL
  * ("http://127.0.0.1:PORT/?code=..."), a bare query ("code=...&state=..."),
- * or a bare code (no '=', '?', '&', '/' or blank: then out->bare is 1 and
- * nothing can be checked). Blanks around input are ignored. Parameters are
+ * or a bare code (no '=', '?', '&', blank or "://", not starting with
+ * '/'; Google's start "4/": then out->bare is 1 and nothing can be
+ * checked). Blanks around input are ignored. Parameters are
  * percent-decoded ('+' is a blank); a fragment is ignored.
  *
  * The checks, in order: each parameter at most once; state present and

@@ -572,6 +572,248 @@ test_device_wait_other_error(void **state)
 	free(msg);
 }
 
+/* ---- PKCE, state, the authorization URL, redirects ---- */
+
+static int
+b64url_only(const char *s)
+{
+	return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789-_") == strlen(s);
+}
+
+static void
+test_pkce(void **state)
+{
+	char *v, *c, *msg = NULL;
+
+	(void)state;
+	/* RFC 7636 appendix B. */
+	assert_int_equal(mc_pkce_challenge(
+	    "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk", &c), MC_OK);
+	assert_string_equal(c, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+	free(c);
+	assert_int_equal(mc_pkce_verifier(43, &v, NULL), MC_OK);
+	assert_int_equal(strlen(v), 43);
+	assert_true(b64url_only(v));
+	mc_free_secret(v);
+	assert_int_equal(mc_pkce_verifier(128, &v, NULL), MC_OK);
+	assert_int_equal(strlen(v), 128);
+	assert_true(b64url_only(v));
+	mc_free_secret(v);
+	assert_int_equal(mc_pkce_verifier(MC_PKCE_VERIFIER_LEN, &v, NULL),
+	    MC_OK);
+	assert_int_equal(strlen(v), MC_PKCE_VERIFIER_LEN);
+	mc_free_secret(v);
+	assert_int_equal(mc_pkce_verifier(42, &v, &msg), MC_ERR_INTERNAL);
+	assert_null(v);
+	free(msg);
+	msg = NULL;
+	assert_int_equal(mc_pkce_verifier(129, &v, &msg), MC_ERR_INTERNAL);
+	free(msg);
+}
+
+static void
+test_state(void **state)
+{
+	char *a, *b;
+
+	(void)state;
+	assert_int_equal(mc_random_state(&a, NULL), MC_OK);
+	assert_int_equal(mc_random_state(&b, NULL), MC_OK);
+	/* At least 128 bits: 32 characters of 6 bits. */
+	assert_int_equal(strlen(a), 32);
+	assert_true(b64url_only(a));
+	assert_string_not_equal(a, b);
+	free(a);
+	free(b);
+}
+
+static void
+test_redirect_uri_port(void **state)
+{
+	char *u, *msg = NULL;
+
+	(void)state;
+	assert_int_equal(mc_redirect_uri_with_port("http://127.0.0.1/", 8080,
+	    &u, NULL), MC_OK);
+	assert_string_equal(u, "http://127.0.0.1:8080/");
+	free(u);
+	assert_int_equal(mc_redirect_uri_with_port("http://localhost", 5,
+	    &u, NULL), MC_OK);
+	assert_string_equal(u, "http://localhost:5/");
+	free(u);
+	assert_int_equal(mc_redirect_uri_with_port("http://[::1]:99/cb", 7,
+	    &u, NULL), MC_OK);
+	assert_string_equal(u, "http://[::1]:7/cb");
+	free(u);
+	assert_int_equal(mc_redirect_uri_with_port("http://127.0.0.1/", 0,
+	    &u, NULL), MC_OK);
+	assert_string_equal(u, "http://127.0.0.1/");
+	free(u);
+	assert_int_equal(mc_redirect_uri_with_port("https://example.org/", 5,
+	    &u, &msg), MC_ERR_CONFIG);
+	assert_null(u);
+	free(msg);
+}
+
+static void
+test_authz_url(void **state)
+{
+	struct mc_account a = acct;
+	char *u, *msg = NULL;
+
+	(void)state;
+	a.authorization_endpoint = "https://id.example/auth";
+	a.scope = "https://mail.google.com/ openid";
+	a.auth_params = "access_type=offline&prompt=consent";
+	assert_int_equal(mc_authz_url(&a, "http://127.0.0.1:5/", "ST", "CH",
+	    &u, NULL), MC_OK);
+	assert_string_equal(u, "https://id.example/auth?client_id=cid&"
+	    "response_type=code&redirect_uri=http%3A%2F%2F127.0.0.1%3A5%2F&"
+	    "scope=https%3A%2F%2Fmail.google.com%2F%20openid&state=ST&"
+	    "code_challenge=CH&code_challenge_method=S256&"
+	    "access_type=offline&prompt=consent");
+	free(u);
+	/* An endpoint with a query; auth_params decoded and encoded again. */
+	a.authorization_endpoint = "https://id.example/auth?tenant=x";
+	a.scope = "mail";
+	a.auth_params = "prompt=select_account consent&login_hint=a%40b";
+	assert_int_equal(mc_authz_url(&a, "http://[::1]:5/", "ST", "CH", &u,
+	    NULL), MC_OK);
+	assert_string_equal(u, "https://id.example/auth?tenant=x&client_id=cid&"
+	    "response_type=code&redirect_uri=http%3A%2F%2F%5B%3A%3A1%5D%3A5%2F"
+	    "&scope=mail&state=ST&code_challenge=CH&code_challenge_method=S256"
+	    "&prompt=select_account%20consent&login_hint=a%40b");
+	free(u);
+	/* auth_params may not set what mailcred sets. */
+	a.auth_params = "state=mine";
+	assert_int_equal(mc_authz_url(&a, "http://127.0.0.1/", "ST", "CH", &u,
+	    &msg), MC_ERR_CONFIG);
+	assert_non_null(strstr(msg, "'state'"));
+	free(msg);
+	msg = NULL;
+	a.auth_params = "=x";
+	assert_int_equal(mc_authz_url(&a, "http://127.0.0.1/", "ST", "CH", &u,
+	    &msg), MC_ERR_CONFIG);
+	free(msg);
+	msg = NULL;
+	a.auth_params = NULL;
+	a.authorization_endpoint = NULL;
+	assert_int_equal(mc_authz_url(&a, "http://127.0.0.1/", "ST", "CH", &u,
+	    &msg), MC_ERR_CONFIG);
+	assert_null(u);
+	free(msg);
+}
+
+#define EP "http://127.0.0.1:9000/auth"
+
+/* Parses input against state "good-state"; returns the code. */
+static int
+parse(const char *input, struct mc_redirect *r, char **msg)
+{
+	*msg = NULL;
+	return mc_redirect_parse(input, "good-state", EP, r, msg);
+}
+
+static void
+test_redirect_parse_good(void **state)
+{
+	struct mc_redirect r;
+	char *msg;
+
+	(void)state;
+	/* A request target, with iss. */
+	assert_int_equal(parse("/?code=C-1.x&state=good-state&iss=http%3A%2F"
+	    "%2F127.0.0.1%3A9000", &r, &msg), MC_OK);
+	assert_string_equal(r.code, "C-1.x");
+	assert_int_equal(r.bare, 0);
+	mc_redirect_clear(&r);
+	/* A pasted URL, blanks and a fragment around it; %-escapes. */
+	assert_int_equal(parse("  http://127.0.0.1:5/?state=good%2Dstate&"
+	    "code=4%2F0Ab#frag\n", &r, &msg), MC_OK);
+	assert_string_equal(r.code, "4/0Ab");
+	mc_redirect_clear(&r);
+	/* An issuer with a path (Microsoft's carry the tenant). */
+	assert_int_equal(mc_redirect_parse("/?code=C&state=S&iss="
+	    "https%3A%2F%2Flogin.example%2Ftenant%2Fv2.0", "S",
+	    "https://login.example:443/tenant/authorize", &r, &msg), MC_OK);
+	mc_redirect_clear(&r);
+	/* A bare code. */
+	assert_int_equal(parse("4/0AbCdEf\n", &r, &msg), MC_OK);
+	assert_string_equal(r.code, "4/0AbCdEf");
+	assert_int_equal(r.bare, 1);
+	mc_redirect_clear(&r);
+	/* A bare query. */
+	assert_int_equal(parse("code=C&state=good-state", &r, &msg), MC_OK);
+	assert_string_equal(r.code, "C");
+	mc_redirect_clear(&r);
+}
+
+/* input is refused with code want and a message holding what. */
+static void
+refused(const char *input, int want, const char *what)
+{
+	struct mc_redirect r;
+	char *msg;
+
+	assert_int_equal(parse(input, &r, &msg), want);
+	assert_non_null(msg);
+	if (strstr(msg, what) == NULL)
+		fail_msg("'%s' lacks '%s'", msg, what);
+	free(msg);
+	mc_redirect_clear(&r);
+}
+
+static void
+test_redirect_parse_refused(void **state)
+{
+	(void)state;
+	refused("/?code=C&state=bad-state", MC_ERR_DATA, "does not match");
+	refused("/?code=C&state=good-stat", MC_ERR_DATA, "does not match");
+	refused("/?code=C", MC_ERR_DATA, "no state");
+	refused("/?code=C&state=good-state&iss=http%3A%2F%2Fevil.example",
+	    MC_ERR_DATA, "issuer");
+	refused("/?code=C&state=good-state&iss=http%3A%2F%2F127.0.0.1%3A9001",
+	    MC_ERR_DATA, "issuer");
+	refused("/?state=good-state", MC_ERR_DATA, "no code");
+	refused("/?code=A&code=B&state=good-state", MC_ERR_DATA,
+	    "more than once");
+	refused("/?code=A&state=good-state&state=good-state", MC_ERR_DATA,
+	    "more than once");
+	refused("/?code=A%0&state=good-state", MC_ERR_DATA, "escape");
+	refused("/?code=A%00B&state=good-state", MC_ERR_DATA, "escape");
+	refused("/?code=A%20B&state=good-state", MC_ERR_DATA, "malformed code");
+	refused("/", MC_ERR_DATA, "no query");
+	refused("", MC_ERR_DATA, "nothing");
+	refused("a b", MC_ERR_DATA, "no state");
+	refused("http://127.0.0.1:5/", MC_ERR_DATA, "no query");
+	/* error= with a wrong state is forged, not a denial. */
+	refused("/?error=access_denied&state=other", MC_ERR_DATA,
+	    "does not match");
+}
+
+static void
+test_redirect_parse_error(void **state)
+{
+	struct mc_redirect r;
+	char *msg;
+
+	(void)state;
+	assert_int_equal(parse("/?error=access_denied&error_description=The+"
+	    "user%0Asaid+no&state=good-state", &r, &msg), MC_ERR_AUTH);
+	assert_string_equal(r.error, "access_denied");
+	assert_string_equal(r.error_description, "The user?said no");
+	assert_string_equal(msg, "the provider said: access_denied (The "
+	    "user?said no)");
+	free(msg);
+	mc_redirect_clear(&r);
+	assert_int_equal(parse("/?error=server_error&state=good-state", &r,
+	    &msg), MC_ERR_AUTH);
+	assert_string_equal(msg, "the provider said: server_error");
+	free(msg);
+	mc_redirect_clear(&r);
+}
+
 int
 main(void)
 {
@@ -591,6 +833,13 @@ main(void)
 		cmocka_unit_test(test_device_wait_network_gives_up),
 		cmocka_unit_test(test_device_wait_server_error),
 		cmocka_unit_test(test_device_wait_other_error),
+		cmocka_unit_test(test_pkce),
+		cmocka_unit_test(test_state),
+		cmocka_unit_test(test_redirect_uri_port),
+		cmocka_unit_test(test_authz_url),
+		cmocka_unit_test(test_redirect_parse_good),
+		cmocka_unit_test(test_redirect_parse_refused),
+		cmocka_unit_test(test_redirect_parse_error),
 	};
 
 	mc_json_use_wiping_alloc();
