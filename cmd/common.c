@@ -47,11 +47,18 @@ static const struct {
 	const char *help;
 } usages[] = {
 	{ "login", "login ACCOUNT [--flow device|browser|manual] [--no-open] "
-	    "[--json]",
+	    "[--port N] [--timeout S] [--json]",
 	    "Runs the OAuth login flow for ACCOUNT and stores the tokens.\n"
-	    "  --flow FLOW  device (RFC 8628), browser or manual; default: "
-	    "the account's flow\n"
+	    "  --flow FLOW  browser (a loopback listener gets the redirect), "
+	    "manual (paste\n"
+	    "               the URL the browser ended on: for SSH) or device "
+	    "(RFC 8628);\n"
+	    "               default: the account's flow\n"
 	    "  --no-open    do not try to open a web browser\n"
+	    "  --port N     browser: the listener's port (for ssh -L N:127.0.0.1:N);"
+	    "\n               manual: the port in redirect_uri\n"
+	    "  --timeout S  how long to wait for the redirect or the paste "
+	    "(300)\n"
 	    "  --json       one JSON object per line on stdout: the prompt, "
 	    "then the result\n" },
 	{ "token", "token ACCOUNT [--json] [--min-valid SECONDS] [--refresh]",

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make demo: mailcred's main job on a local stack. A real OAuth server
 # (oidc-provider), a real keyring (gnome-keyring on a private D-Bus) and a
-# real SMTP server (smtp-server) on loopback; a device-flow login that a
-# person may approve in a browser (else it is approved automatically);
+# real SMTP server (smtp-server) on loopback; a device-flow login and a
+# browser-flow login that a person may approve in a browser (else they are
+# approved automatically);
 # mailcred token and sasl; msmtp sending a message with
 # passwordeval "mailcred token"; then everything is torn down.
 . "$(dirname "$0")/lib.sh"
@@ -21,7 +22,10 @@ start_keyring
 start_oauth
 start_smtp
 A=demo@example.test
+B=demo-browser@example.test
 write_config "$A"
+write_config "$B" "authorization_endpoint = $OAUTH_URL/auth" \
+	"auth_params = prompt=consent"
 oauth_config '{"device_interval":2}'
 echo "OAuth server  $OAUTH_URL"
 echo "SMTP server   127.0.0.1:$SMTP_PORT (STARTTLS), 127.0.0.1:$SMTPS_PORT (TLS)"
@@ -55,6 +59,35 @@ if [ "$rc" -ne 0 ]; then
 	exit 1
 fi
 echo "Logged in: $(tail -1 "$out")"
+
+say "mailcred login $B --flow browser"
+out=$T/blogin.out
+"$MAILCRED" -c "$CONF" login "$B" --flow browser --no-open --json >"$out" 2>"$T/blogin.err" &
+pid=$!
+for i in $(seq 1 100); do [ -s "$out" ] && break; sleep 0.1; done
+url=$(head -1 "$out" | jq -r .authorization_url)
+echo "Open, in a browser on this machine:"
+echo "    $url"
+echo "mailcred's listener on 127.0.0.1 waits for the redirect."
+echo "Approving automatically in $WAIT s if nobody does..."
+for i in $(seq 1 "$WAIT"); do
+	kill -0 "$pid" 2>/dev/null || break
+	sleep 1
+done
+if kill -0 "$pid" 2>/dev/null; then
+	loc=$(approve_code "$url" "$B" 2>/dev/null) &&
+		curl -sS --max-time 10 "$loc" | sed -n 's/.*<title>\(.*\)<\/title>.*/The browser shows: \1/p'
+fi
+wait "$pid"
+rc=$?
+if [ "$rc" -ne 0 ]; then
+	cat "$T/blogin.err"
+	echo "demo: the browser login failed (exit $rc)" >&2
+	exit 1
+fi
+echo "Logged in: $(tail -1 "$out")"
+say "mailcred token $B"
+"$MAILCRED" -c "$CONF" token "$B" || exit 1
 
 say "mailcred token $A"
 "$MAILCRED" -c "$CONF" token "$A" || exit 1
