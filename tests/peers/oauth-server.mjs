@@ -384,7 +384,7 @@ const clients = [
     application_type: 'native',
     grant_types: nativeGrants,
     response_types: ['code'],
-    redirect_uris: ['http://127.0.0.1/'],
+    redirect_uris: ['http://127.0.0.1/', 'http://localhost/'],
   },
   {
     client_id: 'mailcred-public',
@@ -393,7 +393,7 @@ const clients = [
     application_type: 'native',
     grant_types: nativeGrants,
     response_types: ['code'],
-    redirect_uris: ['http://127.0.0.1/'],
+    redirect_uris: ['http://127.0.0.1/', 'http://localhost/'],
   },
   {
     // Resource server (the SMTP peer, or Dovecot) calling introspection.
