@@ -3,7 +3,8 @@
 // nothing and runs the system browser.
 //
 //   node /ABS/tests/peers/browser.mjs AUTH_URL [--login L] [--deny]
-//        [--screenshot FILE] [--timeout-ms N]
+//        [--resolve-localhost 127.0.0.1|::1] [--screenshot FILE]
+//        [--timeout-ms N]
 //
 // Opens AUTH_URL (an authorization request to tests/peers/oauth-server.mjs),
 // signs in on oidc-provider's devInteractions login page as L (default
@@ -22,6 +23,15 @@
 // to for that page ("127.0.0.1" or "::1" when the listener is reached as
 // localhost).  The code, cookies and tokens are never printed: a code that
 // shows up in the page is redacted too.
+//
+// Chromium resolves localhost itself, and tries the other address when the
+// first one refuses (seen here: ::1 first, then 127.0.0.1), so a listener
+// on one address alone still gets the redirect.  --resolve-localhost ADDR
+// makes Chromium resolve localhost to ADDR only (--host-resolver-rules), to
+// check that a listener answers on that address.
+//
+// --screenshot FILE saves the last page as PNG (as it is shown: a code the
+// page displays is not hidden there).
 //
 // Exit 0 when a page on a loopback address other than the OAuth server
 // loaded (whatever it says: the caller asserts on title and text); 1 with a
@@ -54,8 +64,8 @@ const CLOSE_GRACE_MS = 5000;
 
 function usage(msg) {
   if (msg) process.stderr.write(`${PROG}: ${msg}\n`);
-  process.stderr.write(`usage: node browser.mjs AUTH_URL [--login L] [--deny] `
-    + '[--screenshot FILE] [--timeout-ms N]\n');
+  process.stderr.write('usage: node browser.mjs AUTH_URL [--login L] [--deny] '
+    + '[--resolve-localhost 127.0.0.1|::1] [--screenshot FILE] [--timeout-ms N]\n');
   process.exit(64);
 }
 
@@ -67,6 +77,7 @@ try {
       login: { type: 'string', default: 'user@example.test' },
       deny: { type: 'boolean', default: false },
       screenshot: { type: 'string' },
+      'resolve-localhost': { type: 'string' },
       'timeout-ms': { type: 'string', default: '60000' },
     },
     allowPositionals: true,
@@ -83,6 +94,10 @@ if (!authUrl || !['http:', 'https:'].includes(authUrl.protocol)) {
 const timeoutMs = Number(args['timeout-ms']);
 if (!Number.isInteger(timeoutMs) || timeoutMs < 1000) usage('--timeout-ms must be an integer >= 1000');
 if (args.login === '') usage('--login must not be empty');
+const resolveTo = args['resolve-localhost'];
+if (resolveTo !== undefined && !['127.0.0.1', '::1'].includes(resolveTo)) {
+  usage('--resolve-localhost must be 127.0.0.1 or ::1');
+}
 const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
 
 // ---------------------------------------------------------------------------
@@ -255,6 +270,7 @@ async function main() {
         '--disable-sync',
         '--disable-dev-shm-usage',
         '--password-store=basic',
+        ...(resolveTo ? [`--host-resolver-rules=MAP localhost ${resolveTo === '::1' ? '[::1]' : resolveTo}`] : []),
       ],
       handleSIGINT: false,
       handleSIGTERM: false,
