@@ -179,7 +179,10 @@ async function closeBrowser() {
 async function takeScreenshot() {
   if (!args.screenshot || !page) return;
   try {
-    await page.screenshot({ path: args.screenshot, fullPage: true });
+    await Promise.race([
+      page.screenshot({ path: args.screenshot, fullPage: true }),
+      sleep(CLOSE_GRACE_MS).then(() => { throw new Error('the browser did not answer'); }),
+    ]);
   } catch (err) {
     process.stderr.write(`${PROG}: screenshot failed: ${oneLine(err.message)}\n`);
   }
@@ -310,7 +313,8 @@ async function main() {
   });
   page.on('response', (res) => {
     const loc = res.headers().location;
-    if (loc) noteCode(new URL(loc, res.url()).href);
+    const target = loc ? URL.parse(loc, res.url()) : null;
+    if (target) noteCode(target.href);
   });
 
   let response;
