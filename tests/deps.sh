@@ -4,7 +4,11 @@
 #   commands            cc make pkg-config node npm dbus-daemon
 #                       gnome-keyring-daemon gdbus secret-tool msmtp openssl
 #                       curl jq timeout strace
-#   tests/node_modules  the test servers, pinned by tests/package-lock.json
+#                       chromium (the real-browser test; not checked with
+#                       MAILCRED_SKIP_CHROMIUM=1 or when $CHROMIUM names one)
+#   tests/node_modules  the test servers and puppeteer-core (which drives the
+#                       system's chromium and downloads no browser), pinned
+#                       by tests/package-lock.json
 # As root on Debian or Ubuntu it installs what is missing (apt-get, then
 # npm ci in tests/); otherwise it prints the command to run and exits 1.
 # Silent when everything is there.
@@ -28,6 +32,10 @@ for c in cc:build-essential make:build-essential pkg-config:pkg-config \
     openssl:openssl curl:curl jq:jq timeout:coreutils strace:strace; do
 	command -v "${c%%:*}" >/dev/null 2>&1 || need "${c%%:*}" "${c#*:}"
 done
+# Debian's chromium: about 25 s to install with apt-get update, 350 MB.
+if [ "${MAILCRED_SKIP_CHROMIUM:-0}" != 1 ] && [ -z "${CHROMIUM:-}" ]; then
+	command -v chromium >/dev/null 2>&1 || need chromium chromium
+fi
 
 # pkg-config module:Debian package with its .pc file
 mods="libcurl:libcurl4-openssl-dev jansson:libjansson-dev openssl:libssl-dev \
@@ -89,10 +97,12 @@ if [ -n "$node_problem" ]; then
 	exit 1
 fi
 
-# The test servers (oidc-provider, smtp-server), pinned by package-lock.json;
-# installed again when the lock file is newer than what npm installed.
+# The test servers (oidc-provider, smtp-server) and puppeteer-core, pinned by
+# package-lock.json; installed again when the lock file is newer than what
+# npm installed.
 modules_stale() {
 	[ -d tests/node_modules/oidc-provider ] && [ -d tests/node_modules/smtp-server ] &&
+		[ -d tests/node_modules/puppeteer-core ] &&
 		[ -f tests/node_modules/.package-lock.json ] || return 0
 	[ -n "$(find tests/package-lock.json -newer tests/node_modules/.package-lock.json)" ]
 }
