@@ -38,7 +38,7 @@ start_keyring
 start_oauth
 A=user@example.test
 write_config "$A" "authorization_endpoint = $OAUTH_URL/auth" \
-	"redirect_uri = http://localhost/"
+	"redirect_uri = http://localhost/" "auth_params = prompt=consent"
 
 # urldecode STRING
 urldecode() {
