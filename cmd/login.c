@@ -13,6 +13,7 @@
 #include "auth/secmem.h"
 #include "auth/token.h"
 #include "cmd/cmd.h"
+#include "cmd/tty.h"
 
 static void
 real_sleep(void *ctx, int seconds)
@@ -22,6 +23,46 @@ real_sleep(void *ctx, int seconds)
 	(void)ctx;
 	while (nanosleep(&ts, &ts) != 0)
 		;
+}
+
+/* The device flow's wait: the HTTP poll, and a countdown while it sleeps. */
+struct device_wait {
+	struct mc_device_http_ctx hc;
+	struct cmd_countdown cd;
+};
+
+static int
+wait_poll(void *ctx, long *status, json_t **resp, char **errmsg)
+{
+	return mc_device_http_poll(&((struct device_wait *)ctx)->hc, status,
+	    resp, errmsg);
+}
+
+static void
+wait_sleep(void *ctx, int seconds)
+{
+	cmd_countdown_sleep(&((struct device_wait *)ctx)->cd, seconds);
+}
+
+/*
+ * The QR code of the page to open (with the code in it when the provider
+ * sent verification_uri_complete) on stderr, unless it would be wider
+ * than the terminal.
+ */
+static void
+show_qr(const struct mc_device_auth *da)
+{
+	const char *uri = da->verification_uri_complete != NULL ?
+	    da->verification_uri_complete : da->verification_uri;
+	enum cmd_qr_style style = cmd_qr_style_for_locale();
+	int cols = cmd_tty_columns(STDERR_FILENO), width;
+
+	width = cmd_qr_width(uri, style);
+	if (width < 0 || (cols > 0 && width > cols))
+		return;
+	fputs("or scan this code with a phone:\n\n", stderr);
+	cmd_qr_write(stderr, uri, style, 0);
+	fputc('\n', stderr);
 }
 
 static time_t
@@ -42,17 +83,21 @@ format_time(long long t, char *buf, size_t size)
 		snprintf(buf, size, "%lld", t);
 }
 
+/*
+ * qr: 1 draw the QR code, 0 never, -1 on a terminal. On a terminal (and
+ * not -q) a countdown line shows the time left while it waits.
+ */
 static int
-login_device(const struct mc_account *acct, int json)
+login_device(const struct mc_account *acct, int json, int qr)
 {
 	struct mc_http_opts http = MC_HTTP_OPTS_INIT;
 	struct mc_token_opts to = MC_TOKEN_OPTS_INIT;
 	struct mc_device_auth da = MC_DEVICE_AUTH_INIT;
 	struct mc_token_set ts = MC_TOKEN_SET_INIT;
-	struct mc_device_http_ctx hc;
+	struct device_wait w = { { NULL, NULL, NULL }, CMD_COUNTDOWN_INIT };
 	struct mc_device_io io;
 	char *msg = NULL, when[64];
-	int rc;
+	int tty = isatty(STDERR_FILENO) && !g_opts.quiet, rc;
 
 	cmd_http_opts(acct, &http);
 	rc = mc_oauth_device_start(acct, &http, &da, &msg);
@@ -76,18 +121,25 @@ login_device(const struct mc_account *acct, int json)
 		if (da.verification_uri_complete != NULL)
 			fprintf(stderr, "(or open %s)\n\n",
 			    da.verification_uri_complete);
+	}
+	if (qr == 1 || (qr == -1 && tty))
+		show_qr(&da);
+	if (!json && !tty)
 		fprintf(stderr, "Waiting for approval; the code expires in "
 		    "%d min...\n", (da.expires_in + 59) / 60);
-	}
-	hc.acct = acct;
-	hc.http = &http;
-	hc.device_code = da.device_code;
-	io.poll = mc_device_http_poll;
-	io.sleep = real_sleep;
+	w.hc.acct = acct;
+	w.hc.http = &http;
+	w.hc.device_code = da.device_code;
+	io.poll = wait_poll;
+	io.sleep = tty ? wait_sleep : real_sleep;
 	io.now = real_now;
-	io.ctx = &hc;
+	io.ctx = &w;
 	cmd_token_warnings(acct, &to);
+	if (tty)
+		cmd_countdown_start(&w.cd, stderr, "Waiting for approval",
+		    time(NULL) + da.expires_in);
 	rc = mc_device_wait(acct, &da, &io, &ts, &msg);
+	cmd_countdown_end(&w.cd);
 	if (rc != MC_OK) {
 		/* An unusable answer may still have granted a refresh token. */
 		if (ts.refresh_token != NULL) {
@@ -183,12 +235,14 @@ cmd_login(int argc, char **argv)
 		{ "flow", required_argument, NULL, 'f' },
 		{ "no-open", no_argument, NULL, 'n' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "qr", no_argument, NULL, 'Q' },
+		{ "no-qr", no_argument, NULL, 'N' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct mc_config *cfg = NULL;
 	struct mc_account *acct = NULL;
 	const char *flow = NULL;
-	int json = 0, opt, rc;
+	int json = 0, qr = -1, opt, rc;
 	enum mc_flow f;
 
 	while ((opt = cmd_getopt("login", argc, argv, longopts)) != -1) {
@@ -205,6 +259,12 @@ cmd_login(int argc, char **argv)
 			break;	/* the device flow never opens a browser */
 		case 'j':
 			json = 1;
+			break;
+		case 'Q':
+			qr = 1;
+			break;
+		case 'N':
+			qr = 0;
 			break;
 		}
 	}
@@ -230,7 +290,7 @@ cmd_login(int argc, char **argv)
 	rc = check_store(acct);
 	if (rc != 0)
 		goto out;
-	rc = login_device(acct, json);
+	rc = login_device(acct, json, qr);
 out:
 	mc_account_free(acct);
 	mc_config_free(cfg);

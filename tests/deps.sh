@@ -1,9 +1,9 @@
 #!/bin/sh
 # Checks that what mailcred's build, tests and demo need is installed:
-#   pkg-config modules  libcurl jansson openssl libsecret-1 cmocka
+#   pkg-config modules  libcurl jansson openssl libsecret-1 libqrencode cmocka
 #   commands            cc make pkg-config node npm dbus-daemon
 #                       gnome-keyring-daemon gdbus secret-tool msmtp openssl
-#                       curl jq timeout strace
+#                       curl jq timeout strace script zbarimg
 #   tests/node_modules  the test servers, pinned by tests/package-lock.json
 # As root on Debian or Ubuntu it installs what is missing (apt-get, then
 # npm ci in tests/); otherwise it prints the command to run and exits 1.
@@ -25,13 +25,15 @@ need() {	# need WHAT PACKAGE: note a missing command or library
 for c in cc:build-essential make:build-essential pkg-config:pkg-config \
     dbus-daemon:dbus gnome-keyring-daemon:gnome-keyring \
     gdbus:libglib2.0-bin secret-tool:libsecret-tools msmtp:msmtp \
-    openssl:openssl curl:curl jq:jq timeout:coreutils strace:strace; do
+    openssl:openssl curl:curl jq:jq timeout:coreutils strace:strace \
+    script:bsdutils zbarimg:zbar-tools; do
 	command -v "${c%%:*}" >/dev/null 2>&1 || need "${c%%:*}" "${c#*:}"
 done
 
 # pkg-config module:Debian package with its .pc file
 mods="libcurl:libcurl4-openssl-dev jansson:libjansson-dev openssl:libssl-dev \
-    libsecret-1:libsecret-1-dev cmocka:libcmocka-dev"
+    libsecret-1:libsecret-1-dev libqrencode:libqrencode-dev \
+    cmocka:libcmocka-dev"
 for m in $mods; do
 	if command -v pkg-config >/dev/null 2>&1 && pkg-config --exists "${m%%:*}"; then
 		continue
