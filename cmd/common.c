@@ -46,11 +46,16 @@ static const struct {
 	const char *help;
 } usages[] = {
 	{ "login", "login ACCOUNT [--flow device|browser|manual] [--no-open] "
-	    "[--json]",
+	    "[--qr|--no-qr] [--json]",
 	    "Runs the OAuth login flow for ACCOUNT and stores the tokens.\n"
 	    "  --flow FLOW  device (RFC 8628), browser or manual; default: "
 	    "the account's flow\n"
 	    "  --no-open    do not try to open a web browser\n"
+	    "  --qr         draw the device flow's QR code even when stderr "
+	    "is not a\n"
+	    "               terminal (on a terminal it is drawn, with a "
+	    "countdown)\n"
+	    "  --no-qr      never draw the QR code\n"
 	    "  --json       one JSON object per line on stdout: the prompt, "
 	    "then the result\n" },
 	{ "token", "token ACCOUNT [--json] [--min-valid SECONDS] [--refresh]",
