@@ -50,7 +50,8 @@ wait_sleep(void *ctx, int seconds)
  * than the terminal.
  */
 static void
-show_qr(const struct mc_device_auth *da)
+show_qr(const struct mc_account *acct, const struct mc_device_auth *da,
+    int json)
 {
 	const char *uri = da->verification_uri_complete != NULL ?
 	    da->verification_uri_complete : da->verification_uri;
@@ -60,7 +61,11 @@ show_qr(const struct mc_device_auth *da)
 	width = cmd_qr_width(uri, style);
 	if (width < 0 || (cols > 0 && width > cols))
 		return;
-	fputs("or scan this code with a phone:\n\n", stderr);
+	if (json)
+		fprintf(stderr, "To log in %s, scan this code with a phone:"
+		    "\n\n", acct->name);
+	else
+		fputs("or scan this code with a phone:\n\n", stderr);
 	cmd_qr_write(stderr, uri, style, 0);
 	fputc('\n', stderr);
 }
@@ -123,7 +128,7 @@ login_device(const struct mc_account *acct, int json, int qr)
 			    da.verification_uri_complete);
 	}
 	if (qr == 1 || (qr == -1 && tty))
-		show_qr(&da);
+		show_qr(acct, &da, json);
 	if (!json && !tty)
 		fprintf(stderr, "Waiting for approval; the code expires in "
 		    "%d min...\n", (da.expires_in + 59) / 60);

@@ -175,6 +175,7 @@ assert_status $? 0 "--qr --json without a terminal: the login succeeds"
 assert_eq "$(jq -c 'keys' "$T/q.out" 2>/dev/null | wc -l)" 2 "--qr --json: stdout holds only the two JSON lines"
 assert_eq "$(scan_qr "$T/q.err")" "$(head -1 "$T/q.out" | jq -r .verification_uri_complete)" "--qr without a terminal: the drawn code reads as verification_uri_complete"
 assert_no_match "$(cat "$T/q.err")" "[${CR}${ESC}]" "--qr without a terminal: no countdown"
+assert_eq "$(head -1 "$T/q.err")" "To log in $A, scan this code with a phone:" "--qr --json: the code is introduced on stderr, naming the account"
 
 # 8. SIGTERM while the countdown shows: the line is cleared, then the
 # process ends of the signal.
