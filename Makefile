@@ -12,7 +12,7 @@ VERSION = 0.1.0
 
 # libcurl is opened with dlopen(3) on the first network request (see
 # auth/curl_dl.h): only its headers are needed at build time.
-PKGS = jansson openssl libsecret-1
+PKGS = jansson openssl libsecret-1 libqrencode
 DEP_CFLAGS := $(shell $(PKG_CONFIG) --cflags libcurl $(PKGS) 2>/dev/null)
 DEP_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -ldl
 CMOCKA_CFLAGS := $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
@@ -55,6 +55,11 @@ tests/unit/test_cmd_common: tests/unit/test_cmd_common.c cmd/common.o \
 		libmailcred.a $(wildcard tests/unit/*.h)
 	$(CC) $(MC_CFLAGS) $(CMOCKA_CFLAGS) -o $@ $< cmd/common.o \
 		libmailcred.a $(MC_LDFLAGS) $(DEP_LIBS) $(CMOCKA_LIBS) -lutil
+
+tests/unit/test_tty: tests/unit/test_tty.c cmd/tty.o libmailcred.a \
+		$(wildcard tests/unit/*.h)
+	$(CC) $(MC_CFLAGS) $(CMOCKA_CFLAGS) -o $@ $< cmd/tty.o \
+		libmailcred.a $(MC_LDFLAGS) $(DEP_LIBS) $(CMOCKA_LIBS)
 
 # check, demo and bench first make sure the dependencies are there (as
 # root on Debian/Ubuntu they are installed), then build in a fresh make so

@@ -47,7 +47,7 @@ static const struct {
 	const char *help;
 } usages[] = {
 	{ "login", "login ACCOUNT [--flow device|browser|manual] [--no-open] "
-	    "[--port N] [--timeout S] [--json]",
+	    "[--port N] [--timeout S] [--qr|--no-qr] [--json]",
 	    "Runs the OAuth login flow for ACCOUNT and stores the tokens.\n"
 	    "  --flow FLOW  browser (a loopback listener gets the redirect), "
 	    "manual (paste\n"
@@ -59,6 +59,11 @@ static const struct {
 	    "\n               manual: the port in redirect_uri\n"
 	    "  --timeout S  how long to wait for the redirect or the paste "
 	    "(300)\n"
+	    "  --qr         draw the device flow's QR code even when stderr "
+	    "is not a\n"
+	    "               terminal (on a terminal it is drawn, with a "
+	    "countdown)\n"
+	    "  --no-qr      never draw the QR code\n"
 	    "  --json       one JSON object per line on stdout: the prompt, "
 	    "then the result\n" },
 	{ "token", "token ACCOUNT [--json] [--min-valid SECONDS] [--refresh]",

@@ -17,6 +17,7 @@
 #include "auth/secmem.h"
 #include "auth/token.h"
 #include "cmd/cmd.h"
+#include "cmd/tty.h"
 
 static void
 real_sleep(void *ctx, int seconds)
@@ -26,6 +27,51 @@ real_sleep(void *ctx, int seconds)
 	(void)ctx;
 	while (nanosleep(&ts, &ts) != 0)
 		;
+}
+
+/* The device flow's wait: the HTTP poll, and a countdown while it sleeps. */
+struct device_wait {
+	struct mc_device_http_ctx hc;
+	struct cmd_countdown cd;
+};
+
+static int
+wait_poll(void *ctx, long *status, json_t **resp, char **errmsg)
+{
+	return mc_device_http_poll(&((struct device_wait *)ctx)->hc, status,
+	    resp, errmsg);
+}
+
+static void
+wait_sleep(void *ctx, int seconds)
+{
+	cmd_countdown_sleep(&((struct device_wait *)ctx)->cd, seconds);
+}
+
+/*
+ * The QR code of the page to open (with the code in it when the provider
+ * sent verification_uri_complete) on stderr, unless it would be wider
+ * than the terminal.
+ */
+static void
+show_qr(const struct mc_account *acct, const struct mc_device_auth *da,
+    int json)
+{
+	const char *uri = da->verification_uri_complete != NULL ?
+	    da->verification_uri_complete : da->verification_uri;
+	enum cmd_qr_style style = cmd_qr_style_for_locale();
+	int cols = cmd_tty_columns(STDERR_FILENO), width;
+
+	width = cmd_qr_width(uri, style);
+	if (width < 0 || (cols > 0 && width > cols))
+		return;
+	if (json)
+		fprintf(stderr, "To log in %s, scan this code with a phone:"
+		    "\n\n", acct->name);
+	else
+		fputs("or scan this code with a phone:\n\n", stderr);
+	cmd_qr_write(stderr, uri, style, 0);
+	fputc('\n', stderr);
 }
 
 static time_t
@@ -79,17 +125,21 @@ save_and_report(const struct mc_account *acct, struct mc_token_set *ts,
 	return 0;
 }
 
+/*
+ * qr: 1 draw the QR code, 0 never, -1 on a terminal. On a terminal (and
+ * not -q) a countdown line shows the time left while it waits.
+ */
 static int
-login_device(const struct mc_account *acct, int json)
+login_device(const struct mc_account *acct, int json, int qr)
 {
 	struct mc_http_opts http = MC_HTTP_OPTS_INIT;
 	struct mc_token_opts to = MC_TOKEN_OPTS_INIT;
 	struct mc_device_auth da = MC_DEVICE_AUTH_INIT;
 	struct mc_token_set ts = MC_TOKEN_SET_INIT;
-	struct mc_device_http_ctx hc;
+	struct device_wait w = { { NULL, NULL, NULL }, CMD_COUNTDOWN_INIT };
 	struct mc_device_io io;
 	char *msg = NULL;
-	int rc;
+	int tty = isatty(STDERR_FILENO) && !g_opts.quiet, rc;
 
 	cmd_http_opts(acct, &http);
 	rc = mc_oauth_device_start(acct, &http, &da, &msg);
@@ -113,18 +163,25 @@ login_device(const struct mc_account *acct, int json)
 		if (da.verification_uri_complete != NULL)
 			fprintf(stderr, "(or open %s)\n\n",
 			    da.verification_uri_complete);
+	}
+	if (qr == 1 || (qr == -1 && tty))
+		show_qr(acct, &da, json);
+	if (!json && !tty)
 		fprintf(stderr, "Waiting for approval; the code expires in "
 		    "%d min...\n", (da.expires_in + 59) / 60);
-	}
-	hc.acct = acct;
-	hc.http = &http;
-	hc.device_code = da.device_code;
-	io.poll = mc_device_http_poll;
-	io.sleep = real_sleep;
+	w.hc.acct = acct;
+	w.hc.http = &http;
+	w.hc.device_code = da.device_code;
+	io.poll = wait_poll;
+	io.sleep = tty ? wait_sleep : real_sleep;
 	io.now = real_now;
-	io.ctx = &hc;
+	io.ctx = &w;
 	cmd_token_warnings(acct, &to);
+	if (tty)
+		cmd_countdown_start(&w.cd, stderr, "Waiting for approval",
+		    time(NULL) + da.expires_in);
 	rc = mc_device_wait(acct, &da, &io, &ts, &msg);
+	cmd_countdown_end(&w.cd);
 	if (rc != MC_OK) {
 		/* An unusable answer may still have granted a refresh token. */
 		if (ts.refresh_token != NULL) {
@@ -229,34 +286,39 @@ open_browser(const char *url)
 	free(prog);
 }
 
+/* What the listener's callbacks share: the account, the countdown. */
+struct browser_wait {
+	const char *account;
+	int tty;		/* stderr is a terminal and not -q */
+	struct cmd_countdown cd;
+};
+
 /*
- * The listener's tick: on a terminal (and not -q), one line saying what
- * we wait for and until when. Kept in this one function so a countdown
- * that updates in place can replace it.
+ * The listener's tick: on a terminal (and not -q), a line updated in
+ * place with the time left (started on the first tick, and again after a
+ * warning cleared it).
  */
 static void
 wait_line(void *ctx, int seconds_left)
 {
-	int *shown = ctx;
-	time_t until;
-	struct tm tm;
-	char when[32];
+	struct browser_wait *bw = ctx;
 
-	if (*shown || g_opts.quiet || !isatty(STDERR_FILENO))
+	if (!bw->tty)
 		return;
-	*shown = 1;
-	until = time(NULL) + seconds_left;
-	if (localtime_r(&until, &tm) == NULL ||
-	    strftime(when, sizeof(when), "%H:%M:%S", &tm) == 0)
-		snprintf(when, sizeof(when), "%d s from now", seconds_left);
-	fprintf(stderr, "Waiting for the browser until %s (%d min %02d s "
-	    "left)...\n", when, seconds_left / 60, seconds_left % 60);
+	if (bw->cd.f == NULL)
+		cmd_countdown_start(&bw->cd, stderr, "Waiting for the browser",
+		    time(NULL) + seconds_left);
+	cmd_countdown_update(&bw->cd, time(NULL));
 }
 
+/* A warning from the listener, on a line of its own. */
 static void
 listener_warn(void *ctx, const char *line)
 {
-	cmd_note("%s: warning: %s", (const char *)ctx, line);
+	struct browser_wait *bw = ctx;
+
+	cmd_countdown_end(&bw->cd);
+	cmd_note("%s: warning: %s", bw->account, line);
 }
 
 /* The code from the listener: 0 and *code, or the exit status. */
@@ -266,16 +328,20 @@ code_from_browser(const struct mc_account *acct, struct mc_listener *l,
     struct mc_redirect *r)
 {
 	struct mc_listener_cb cb;
+	struct browser_wait bw = { NULL, 0, CMD_COUNTDOWN_INIT };
 	char *msg = NULL;
-	int shown = 0, rc;
+	int rc;
 
 	if (!o->no_open)
 		open_browser(req->url);
 	cb.tick = wait_line;
 	cb.warn = listener_warn;
-	cb.ctx = &shown;
+	bw.account = acct->name;
+	bw.tty = isatty(STDERR_FILENO) && !g_opts.quiet;
+	cb.ctx = &bw;
 	rc = mc_listener_wait(l, o->timeout, req->state,
 	    acct->authorization_endpoint, acct->name, &cb, r, &msg);
+	cmd_countdown_end(&bw.cd);
 	if (rc == MC_OK)
 		return 0;
 	if (rc == MC_ERR_AUTH) {
@@ -409,13 +475,15 @@ cmd_login(int argc, char **argv)
 		{ "port", required_argument, NULL, 'p' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "qr", no_argument, NULL, 'Q' },
+		{ "no-qr", no_argument, NULL, 'N' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct code_opts co = { 0, 0, 0, 300 };
 	struct mc_config *cfg = NULL;
 	struct mc_account *acct = NULL;
 	const char *flow = NULL;
-	int opt, rc;
+	int qr = -1, opt, rc;
 	long v;
 	enum mc_flow f;
 
@@ -450,6 +518,12 @@ cmd_login(int argc, char **argv)
 		case 'j':
 			co.json = 1;
 			break;
+		case 'Q':
+			qr = 1;
+			break;
+		case 'N':
+			qr = 0;
+			break;
 		}
 	}
 	rc = cmd_load_account(cmd_account_arg("login", argc, argv), &cfg,
@@ -471,7 +545,7 @@ cmd_login(int argc, char **argv)
 	if (rc != 0)
 		goto out;
 	if (f == MC_FLOW_DEVICE)
-		rc = login_device(acct, co.json);
+		rc = login_device(acct, co.json, qr);
 	else
 		rc = login_code(acct, f, &co);
 out:

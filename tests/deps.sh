@@ -1,9 +1,9 @@
 #!/bin/sh
 # Checks that what mailcred's build, tests and demo need is installed:
-#   pkg-config modules  libcurl jansson openssl libsecret-1 cmocka
+#   pkg-config modules  libcurl jansson openssl libsecret-1 libqrencode cmocka
 #   commands            cc make pkg-config node npm dbus-daemon
 #                       gnome-keyring-daemon gdbus secret-tool msmtp openssl
-#                       curl jq timeout strace
+#                       curl jq timeout strace script zbarimg
 #                       chromium (the real-browser test; not checked with
 #                       MAILCRED_SKIP_CHROMIUM=1 or when $CHROMIUM names one)
 #   tests/node_modules  the test servers and puppeteer-core (which drives the
@@ -29,7 +29,8 @@ need() {	# need WHAT PACKAGE: note a missing command or library
 for c in cc:build-essential make:build-essential pkg-config:pkg-config \
     dbus-daemon:dbus gnome-keyring-daemon:gnome-keyring \
     gdbus:libglib2.0-bin secret-tool:libsecret-tools msmtp:msmtp \
-    openssl:openssl curl:curl jq:jq timeout:coreutils strace:strace; do
+    openssl:openssl curl:curl jq:jq timeout:coreutils strace:strace \
+    script:bsdutils zbarimg:zbar-tools; do
 	command -v "${c%%:*}" >/dev/null 2>&1 || need "${c%%:*}" "${c#*:}"
 done
 # Debian's chromium: about 25 s to install with apt-get update, 350 MB.
@@ -39,7 +40,8 @@ fi
 
 # pkg-config module:Debian package with its .pc file
 mods="libcurl:libcurl4-openssl-dev jansson:libjansson-dev openssl:libssl-dev \
-    libsecret-1:libsecret-1-dev cmocka:libcmocka-dev"
+    libsecret-1:libsecret-1-dev libqrencode:libqrencode-dev \
+    cmocka:libcmocka-dev"
 for m in $mods; do
 	if command -v pkg-config >/dev/null 2>&1 && pkg-config --exists "${m%%:*}"; then
 		continue
