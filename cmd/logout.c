@@ -60,11 +60,12 @@ revoke_failed(const struct mc_account *acct, int forgot, int rc, char *why)
 	char *line = NULL;
 	size_t n;
 
-	n = why != NULL ? strcspn(why, ";") : 0;
-	if (asprintf(&line, "%s deleted from the %s, but the grant could not "
-	    "be revoked (%.*s): it stays valid at the provider until it "
-	    "expires; revoke it by hand %s", what_forgot(forgot),
-	    store_backend_name(acct->store), (int)n, why != NULL ? why : "",
+	n = why != NULL ? strcspn(why, ";") : strlen("revoking the "
+	    "refresh token failed");
+	if (asprintf(&line, "%s deleted from the %s, but %.*s: the grant "
+	    "stays valid at the provider until it expires; revoke it by hand "
+	    "%s", what_forgot(forgot), store_backend_name(acct->store),
+	    (int)n, why != NULL ? why : "revoking the refresh token failed",
 	    revoke_by_hand(acct)) < 0)
 		line = NULL;
 	free(why);
