@@ -162,8 +162,13 @@ row_cells(const struct row *r, time_t now, char **cell)
 	cell[2] = strdup(r->auth != NULL ? r->auth : "?");
 	cell[3] = strdup(r->store != NULL ? r->store : "?");
 	cell[4] = strdup(when);
-	/* The error's first clause: the whole line is in --json. */
-	n = r->error != NULL ? strcspn(r->error, ";") : 0;
+	/*
+	 * The error's first clause (a store's, up to its advice after ':';
+	 * a configuration error's, which starts with FILE:LINE:, up to ';'):
+	 * the whole line is in --json.
+	 */
+	n = r->error == NULL ? 0 : strcspn(r->error, r->auth != NULL ?
+	    ":;" : ";");
 	if (r->error == NULL)
 		cell[5] = strdup(state);
 	else if (asprintf(&cell[5], "%s (%.*s)", state, (int)n,
