@@ -56,6 +56,9 @@ row_state(const struct mc_account *acct, struct row *r)
 
 	if (acct->auth == MC_AUTH_OAUTH2) {
 		rc = mc_token_load(acct, 0, &ts, &r->error);
+		if (rc != MC_OK && rc != MC_ERR_NOT_LOGGED_IN &&
+		    r->error == NULL)
+			r->error = strdup("the store cannot be read");
 		if (rc == MC_OK) {
 			r->logged_in = ts.refresh_token != NULL;
 			r->expires_at = ts.expires_at;
@@ -78,6 +81,8 @@ row_state(const struct mc_account *acct, struct row *r)
 			mc_store_error(serr, msg, "", &r->error);
 		}
 	}
+	if (r->password_stored < 0 && r->error == NULL)
+		r->error = strdup("the store cannot be read");
 	store_close(st);
 }
 
@@ -147,7 +152,8 @@ row_cells(const struct row *r, time_t now, char **cell)
 	}
 	if (r->auth == NULL)
 		state = "error";
-	else if (r->error != NULL)
+	else if (r->error != NULL || (r->logged_in < 0 &&
+	    r->password_stored < 0))
 		state = "unknown";
 	else if (r->logged_in >= 0)
 		state = r->logged_in ? "logged in" : "not logged in";

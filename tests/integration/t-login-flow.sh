@@ -9,6 +9,7 @@ CONF=$T/mailcred.conf
 G=me@gmail.com
 O=user@example.test
 M=manual@example.test
+B=browser@example.test
 cat >"$CONF" <<EOC
 [account $G]
 provider = google
@@ -24,6 +25,11 @@ token_endpoint = http://127.0.0.1:9/token
 provider = microsoft
 client_id = x
 flow = manual
+
+[account $B]
+client_id = x
+authorization_endpoint = http://127.0.0.1:9/auth
+token_endpoint = http://127.0.0.1:9/token
 EOC
 chmod 600 "$CONF"
 
@@ -79,7 +85,7 @@ refused "$G" "Google preset, no --flow (its flow is browser)"
 refused "$G" "--flow browser" --flow browser
 refused "$O" "--flow manual" --flow manual
 refused "$M" "flow = manual in the config"
-refused "$O" "endpoints for both flows, no flow set (browser)"
+refused "$B" "no device endpoint, no flow set (browser)"
 
 # The watch works: the device flow does reach for the network (and,
 # with no D-Bus bus here, a store = file account gets that far).
