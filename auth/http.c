@@ -17,7 +17,9 @@
 
 static const char *const secret_keys[] = {
 	"access_token", "refresh_token", "id_token", "device_code", "code",
-	"client_secret", "code_verifier", "password", "assertion", NULL
+	"client_secret", "code_verifier", "password", "assertion",
+	"token",	/* RFC 7009 revocation */
+	NULL
 };
 
 int

@@ -1266,3 +1266,52 @@ out:
 	json_decref(resp);
 	return rc;
 }
+
+int
+mc_oauth_revoke(const struct mc_account *acct,
+    const struct mc_http_opts *http, const char *token, const char *hint,
+    char **errmsg)
+{
+	const char *pairs[] = {
+		"token", token,
+		"token_type_hint", hint,
+		"client_id", acct->client_id,
+		"client_secret", acct->client_secret != NULL &&
+		    acct->client_secret[0] != '\0' ? acct->client_secret : NULL,
+		NULL
+	};
+	json_t *resp = NULL, *err;
+	char *msg = NULL;
+	long status = 0;
+	int rc;
+
+	if (acct->revocation_endpoint == NULL)
+		return mc_fail(MC_ERR_CONFIG, errmsg, "the provider has no "
+		    "revocation_endpoint");
+	rc = mc_http_post_form(http, acct->revocation_endpoint, pairs,
+	    &status, &resp, &msg);
+	/* A 2xx says revoked, whatever its body (often empty, not JSON). */
+	if (status >= 200 && status < 300 && (rc == MC_OK ||
+	    rc == MC_ERR_SERVICE)) {
+		rc = MC_OK;
+		goto out;
+	}
+	if (rc != MC_OK) {
+		rc = mc_fail(rc, errmsg, "revoking the refresh token failed: %s",
+		    msg != NULL ? msg : "no usable answer");
+		goto out;
+	}
+	err = json_object_get(resp, "error");
+	if (status == 400 && json_is_string(err) &&
+	    strcmp(json_string_value(err), "invalid_token") == 0) {
+		/* Google: the token is already revoked (or was never valid). */
+		rc = MC_OK;
+		goto out;
+	}
+	rc = mc_oauth_error(acct, "revoking the refresh token", status, resp,
+	    errmsg);
+out:
+	free(msg);
+	json_decref(resp);
+	return rc;
+}

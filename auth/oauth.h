@@ -314,4 +314,22 @@ int mc_oauth_refresh(const struct mc_account *acct,
  */
 void mc_sanitize_text(char *s, size_t max);
 
+/*
+ * RFC 7009 token revocation: POSTs token, token_type_hint=hint (left out
+ * when NULL; "refresh_token" for a grant), client_id and client_secret (if
+ * any) to acct's revocation_endpoint. MC_OK when the server answers 2xx,
+ * whatever the body (RFC 7009 section 2.2: also for a token it did not
+ * know), and for 400 invalid_token, which Google answers for a token that
+ * is already revoked: either way the token no longer works. Otherwise
+ * MC_ERR_CONFIG when acct has no revocation_endpoint (or its URL is
+ * refused), MC_ERR_NET when no answer came, MC_ERR_TEMP for 5xx (503 is
+ * RFC 7009's "try again later") and 429, and what mc_oauth_error() maps
+ * any other OAuth error answer to (unsupported_token_type ->
+ * MC_ERR_SERVICE, invalid_client -> MC_ERR_CONFIG), with a message that
+ * says the revocation failed. The token is the caller's to wipe.
+ */
+int mc_oauth_revoke(const struct mc_account *acct,
+    const struct mc_http_opts *http, const char *token, const char *hint,
+    char **errmsg);
+
 #endif

@@ -676,3 +676,99 @@ out:
 	tok_clear(&t);
 	return rc;
 }
+
+/* Deletes kind from st: MC_OK when deleted or not there, else the error. */
+static int
+forget_item(struct store *st, const struct mc_account *acct,
+    const char *kind, int *deleted, char **errmsg)
+{
+	char *msg = NULL;
+	int serr;
+
+	*deleted = 0;
+	serr = store_delete(st, acct->name, kind, &msg);
+	if (serr == STORE_ENOTFOUND) {
+		free(msg);
+		return MC_OK;
+	}
+	if (serr == STORE_OK)
+		*deleted = 1;
+	return mc_store_error(serr, msg, "", errmsg);
+}
+
+int
+mc_token_forget(const struct mc_account *acct, int store_timeout_ms,
+    char **refresh_token, int *forgot, char **errmsg)
+{
+	struct mc_token_opts opts = MC_TOKEN_OPTS_INIT;
+	struct mc_token_set rec = MC_TOKEN_SET_INIT, set = MC_TOKEN_SET_INIT;
+	struct tok t = TOK_INIT;
+	char *blob = NULL, *msg = NULL, where[PATH_MAX + 64];
+	int lockfd = -1, rc, serr, deleted, have_rec;
+
+	*refresh_token = NULL;
+	*forgot = 0;
+	opts.store_timeout_ms = store_timeout_ms;
+	rc = tok_open_locked(&t, acct, &opts, &lockfd, errmsg);
+	if (rc != MC_OK)
+		goto out;
+
+	/* Look first: a store that cannot be read loses nothing. */
+	rc = read_recovery(&t, &rec, errmsg);
+	if (rc != MC_OK && rc != MC_ERR_NOT_LOGGED_IN)
+		goto out;
+	have_rec = rc == MC_OK;
+	serr = store_get(t.st, acct->name, MC_KIND_OAUTH2, &blob, &msg);
+	if (serr != STORE_OK && serr != STORE_ENOTFOUND) {
+		rc = mc_store_error(serr, msg, "", errmsg);
+		msg = NULL;	/* taken */
+		goto out;
+	}
+	free(msg);
+	msg = NULL;
+	/* An unreadable set is deleted all the same, with nothing to revoke. */
+	if (blob != NULL && mc_token_set_parse(blob, &set, NULL) != MC_OK)
+		mc_token_set_clear(&set);
+
+	rc = forget_item(t.st, acct, MC_KIND_PASSWORD, &deleted, errmsg);
+	if (deleted)
+		*forgot |= MC_FORGOT_PASSWORD;
+	if (rc != MC_OK)
+		goto out;
+	rc = forget_item(t.st, acct, MC_KIND_OAUTH2, &deleted, errmsg);
+	if (deleted)
+		*forgot |= MC_FORGOT_TOKENS;
+	if (rc != MC_OK)
+		goto out;
+	/* Deleted, or emptied in place when its directory refuses. */
+	serr = store_delete(t.rs, acct->name, recovery_kind(acct), &msg);
+	free(msg);
+	msg = NULL;
+	if (serr != STORE_OK && serr != STORE_ENOTFOUND &&
+	    empty_recovery(&t) != 0) {
+		recovery_path(&t, where, sizeof(where));
+		rc = mc_fail(MC_ERR_IO, errmsg, "the recovery file %s cannot "
+		    "be removed: remove it by hand, then run 'mailcred logout "
+		    "%s' again", where, acct->name);
+		goto out;
+	}
+	if (have_rec)
+		*forgot |= MC_FORGOT_RECOVERY;
+
+	if (have_rec && rec.refresh_token != NULL) {
+		*refresh_token = rec.refresh_token;
+		rec.refresh_token = NULL;
+	} else if (set.refresh_token != NULL) {
+		*refresh_token = set.refresh_token;
+		set.refresh_token = NULL;
+	}
+	rc = MC_OK;
+out:
+	free(msg);
+	store_secret_free(blob);
+	mc_lock_release(lockfd);
+	mc_token_set_clear(&rec);
+	mc_token_set_clear(&set);
+	tok_clear(&t);
+	return rc;
+}

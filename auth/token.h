@@ -123,4 +123,24 @@ int mc_store_open(const struct mc_account *acct, int timeout_ms,
 int mc_store_error(int serr, char *storemsg, const char *notfound,
     char **errmsg);
 
+/* What mc_token_forget() found and deleted, as bits of *forgot. */
+#define MC_FORGOT_TOKENS 1	/* the oauth2 token set in the store */
+#define MC_FORGOT_PASSWORD 2	/* the app password in the store */
+#define MC_FORGOT_RECOVERY 4	/* a recovery file that held tokens */
+
+/*
+ * Logout's half in the store: under acct's lock, forgets everything kept
+ * for it. It reads the token set first (nothing is deleted when the store
+ * cannot be read: a locked keyring is MC_ERR_STORE with the fix), then
+ * deletes the app password, the oauth2 token set and the recovery file, in
+ * that order, so a failure leaves the newest refresh token where a second
+ * run finds it. On MC_OK *forgot holds what was there (0: nothing was
+ * stored) and *refresh_token the newest refresh token that was deleted
+ * (the recovery file's, else the store's; NULL when there was none), for
+ * revocation; the caller wipes it with mc_free_secret(). On an error
+ * *forgot says what was deleted before it, and *refresh_token is NULL.
+ */
+int mc_token_forget(const struct mc_account *acct, int store_timeout_ms,
+    char **refresh_token, int *forgot, char **errmsg);
+
 #endif

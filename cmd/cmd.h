@@ -149,5 +149,7 @@ int cmd_login(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_sasl(int argc, char **argv);
 int cmd_password(int argc, char **argv);
+int cmd_logout(int argc, char **argv);
+int cmd_accounts(int argc, char **argv);
 
 #endif

@@ -88,6 +88,23 @@ static const struct {
 	    "  set     reads the password from stdin (no echo on a terminal)\n"
 	    "  get     prints it\n"
 	    "  delete  removes it\n" },
+	{ "logout", "logout ACCOUNT",
+	    "Revokes ACCOUNT's grant at the provider's revocation_endpoint "
+	    "(RFC 7009)\n"
+	    "and deletes everything the store holds for it: tokens, app "
+	    "password,\n"
+	    "recovery file. The tokens are deleted even when the revocation "
+	    "fails\n"
+	    "(then it exits 75, or 69/78, and says where to revoke by hand).\n"
+	    "Nothing stored: exit 0.\n" },
+	{ "accounts", "accounts [--json]",
+	    "Lists the configured accounts: provider, auth, store, logged in "
+	    "or\n"
+	    "password stored, access token expiry. Only reads the store: no "
+	    "refresh.\n"
+	    "  --json  one JSON array: account, provider, auth, store, flow, "
+	    "logged_in,\n"
+	    "          password_stored, expires_at, error\n" },
 };
 #define NUSAGES (sizeof(usages) / sizeof(usages[0]))
 

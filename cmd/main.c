@@ -19,6 +19,8 @@ static const struct {
 	{ "token", cmd_token },
 	{ "sasl", cmd_sasl },
 	{ "password", cmd_password },
+	{ "logout", cmd_logout },
+	{ "accounts", cmd_accounts },
 };
 
 /*

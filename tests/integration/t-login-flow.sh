@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Which flow login runs: the account's flow (Google's preset: browser; an
-# account with both endpoints: browser; flow = manual), or --flow. The
+# account with no device endpoint: browser; one with both: device;
+# flow = manual), or --flow. The
 # browser and manual flows make no network request before the redirect
 # comes back: here none comes (--timeout 1), so they end with exit 75 (or
 # 65 for an empty paste) without a connection.
@@ -11,6 +12,7 @@ CONF=$T/mailcred.conf
 G=me@gmail.com
 O=user@example.test
 M=manual@example.test
+B=browser@example.test
 cat >"$CONF" <<EOC
 [account $G]
 provider = google
@@ -28,6 +30,12 @@ store = file
 provider = microsoft
 client_id = x
 flow = manual
+store = file
+
+[account $B]
+client_id = x
+authorization_endpoint = http://127.0.0.1:9/auth
+token_endpoint = http://127.0.0.1:9/token
 store = file
 EOC
 chmod 600 "$CONF"
@@ -84,7 +92,7 @@ assert_match "$(cat "$T/err")" "access_type=offline&prompt=consent" "Google: aut
 waits "$G" "--flow browser" 75 "$GEP" --flow browser
 waits "$O" "--flow manual" 65 "http://127\\.0\\.0\\.1:9/auth" --flow manual
 waits "$M" "flow = manual in the config" 65 "https://login\\.microsoftonline\\.com/common/oauth2/v2\\.0/authorize"
-waits "$O" "endpoints for both flows, no flow set (browser)" 75 "http://127\\.0\\.0\\.1:9/auth"
+waits "$B" "no device endpoint, no flow set (browser)" 75 "http://127\\.0\\.0\\.1:9/auth"
 
 # The watch works: the device flow does reach for the network (and,
 # with no D-Bus bus here, a store = file account gets that far).

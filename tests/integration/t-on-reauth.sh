@@ -12,10 +12,17 @@ A=user@example.test
 hook="env >$T/reauth.env; echo on_reauth-says-hello"
 hook+="; if read -r x; then echo on_reauth-read-stdin; fi"
 hook+="; (yes; echo \$? >$T/yes.status) | head -n 1 >/dev/null"
+# The hook's own argv (sh -c ...) and its parent's (mailcred's), one
+# argument a line.
+hook+="; tr '\\0' '\\n' </proc/\$\$/cmdline >$T/reauth.argv"
+hook+="; tr '\\0' '\\n' </proc/\$PPID/cmdline >$T/reauth.pargv"
 write_config "$A" "on_reauth = $hook"
 oauth_config '{"device_interval":1}'
 login_device "$A"
 assert_status "$LOGIN_RC" 0 "device login succeeds"
+
+blob=$(stored_blob "$A")
+secrets=("$(jq -r .refresh_token <<<"$blob")" "$(jq -r .access_token <<<"$blob")" "$CLIENT_SECRET")
 
 # The server forgets every grant: the next refresh gets invalid_grant.
 restart_oauth
@@ -45,6 +52,16 @@ assert_eq "$(envvar MC_TEST_MARK)" "a b=c" "the caller's environment is passed o
 assert_eq "$(envvar HOME)" "$HOME" "HOME is passed on"
 assert_eq "$(envvar PATH)" "$PATH" "PATH is passed on"
 assert_eq "$(envvar XDG_RUNTIME_DIR)" "$XDG_RUNTIME_DIR" "XDG_RUNTIME_DIR is passed on"
+
+# It ran (argv recorded), and no secret reached its argv, its parent's
+# argv or its environment.
+assert_match "$(head -1 "$T/reauth.argv" 2>/dev/null)" "sh$" "on_reauth ran through sh"
+assert_match "$(sed -n 2p "$T/reauth.argv" 2>/dev/null)" "^-c$" "with -c and the configured command"
+assert_match "$(cat "$T/reauth.pargv" 2>/dev/null)" "token" "its parent is the mailcred token call"
+for s in "${secrets[@]}"; do
+	[ -n "$s" ] && [ "$s" != null ] || { not_ok "setup: a secret to look for"; continue; }
+	assert_no_match "$(cat "$T/reauth.env" "$T/reauth.argv" "$T/reauth.pargv" 2>/dev/null)" "$s" "no secret in on_reauth's argv or environment (${s:0:4}...)"
+done
 
 # mailcred ignores SIGPIPE; a pipeline in the hook must not inherit that
 # (yes would then fail with EPIPE and complain instead of dying quietly).

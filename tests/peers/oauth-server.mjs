@@ -37,7 +37,19 @@
 // A small test-control layer (see testControl below) sits in front of the
 // provider: /test/stats, /test/reset-stats, /test/config, /test/reset-config,
 // and the behaviours the config switches on (interval, slow_down, Google's
-// spellings, device authorization errors, token endpoint outages).
+// spellings, device authorization errors, device poll errors, token and
+// revocation endpoint outages).  The config keys are DEFAULT_CONFIG's;
+// the two the lifecycle tests added:
+//   device_poll_error  a string: every device_code poll is answered 400
+//                      {"error": it} (expired_token, access_denied,
+//                      authorization_declined), counted like any poll.
+//                      oidc-provider itself cannot say expired_token: its
+//                      in-memory storage drops an expired device code, so
+//                      a late poll gets invalid_grant "not found".
+//   revocation_status  a number: every /token/revocation request is
+//                      answered with it (HTML body) and revokes nothing,
+//                      as a sick server behind a proxy would; still
+//                      counted in "revocations".
 //
 // Storage is oidc-provider's in-memory adapter: restarting the server
 // forgets every grant, which is how tests produce invalid_grant.
@@ -107,6 +119,8 @@ const DEFAULT_CONFIG = Object.freeze({
   token_status: null, // number: answer every /token request with it (HTML body)
   refresh_delay_ms: 0, // wait this long before answering a refresh grant
   token_rewrite: null, // object: members set in (null: removed from) each granted token answer
+  device_poll_error: null, // string: answer every device_code poll with this OAuth error
+  revocation_status: null, // number: answer every /token/revocation request with it (HTML body)
 });
 let testConfig = { ...DEFAULT_CONFIG };
 
@@ -168,6 +182,10 @@ function checkConfigPatch(patch) {
       case 'device_auth_error':
         if (v !== null && typeof v !== 'string') return `${k} must be a string or null`;
         break;
+      case 'device_poll_error':
+        if (v !== null && typeof v !== 'string') return `${k} must be a string or null`;
+        break;
+      case 'revocation_status':
       case 'token_status':
         if (v !== null && !(Number.isInteger(v) && v >= 100 && v <= 599)) {
           return `${k} must be an HTTP status or null`;
@@ -292,6 +310,15 @@ async function testControl(ctx, next) {
         return;
       }
 
+      if (grantType === DEVICE_GRANT && testConfig.device_poll_error !== null) {
+        sendJson(ctx, 400, {
+          error: testConfig.device_poll_error,
+          error_description: `device poll refused by the test server (${testConfig.device_poll_error})`,
+        });
+        note += ` (device_poll_error) error=${testConfig.device_poll_error}`;
+        return;
+      }
+
       if (grantType === DEVICE_GRANT && pollNumber <= testConfig.slow_down_polls) {
         sendJson(ctx, 400, {
           error: 'slow_down',
@@ -350,6 +377,15 @@ async function testControl(ctx, next) {
 
     if (ctx.method === 'POST' && ctx.path === '/token/revocation') {
       stats.revocations += 1;
+      note = `token_type_hint=${params.get('token_type_hint') ?? '-'}`;
+      if (testConfig.revocation_status !== null) {
+        ctx.status = testConfig.revocation_status;
+        ctx.type = 'text/html';
+        ctx.body = `<html><head><title>${ctx.status}</title></head>`
+          + `<body><h1>Error ${ctx.status}</h1><p>Simulated by the test server.</p></body></html>\n`;
+        note += ' (revocation_status)';
+        return;
+      }
     }
     await next();
   } finally {

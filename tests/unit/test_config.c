@@ -236,6 +236,52 @@ test_no_provider(void **state)
 	mc_config_free(cfg);
 }
 
+/*
+ * Without flow =, a custom provider logs in with the device flow when it
+ * has a device endpoint (with or without an authorization endpoint), else
+ * with the browser flow; the presets keep theirs; flow = always wins.
+ */
+static void
+test_default_flow(void **state)
+{
+	static const char base[] = "[account a]\nclient_id = c\n"
+	    "token_endpoint = https://id.example/token\n";
+	static const struct {
+		const char *extra;
+		enum mc_flow want;
+	} cases[] = {
+		{ "device_authorization_endpoint = https://id.example/dev\n",
+		    MC_FLOW_DEVICE },
+		{ "device_authorization_endpoint = https://id.example/dev\n"
+		    "authorization_endpoint = https://id.example/auth\n",
+		    MC_FLOW_DEVICE },
+		{ "authorization_endpoint = https://id.example/auth\n",
+		    MC_FLOW_BROWSER },
+		{ "", MC_FLOW_BROWSER },
+		{ "device_authorization_endpoint = https://id.example/dev\n"
+		    "flow = manual\n", MC_FLOW_MANUAL },
+		{ "provider = google\n", MC_FLOW_BROWSER },
+		{ "provider = microsoft\n", MC_FLOW_DEVICE },
+		{ "provider = google\nflow = device\n", MC_FLOW_DEVICE },
+	};
+	struct mc_config *cfg;
+	struct mc_account *a;
+	char text[512];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_true(snprintf(text, sizeof(text), "%s%s", base,
+		    cases[i].extra) < (int)sizeof(text));
+		a = resolve_ok(text, "a", &cfg);
+		if (a->flow != cases[i].want)
+			fail_msg("case %zu: flow %s, want %s", i,
+			    mc_flow_name(a->flow), mc_flow_name(cases[i].want));
+		mc_account_free(a);
+		mc_config_free(cfg);
+	}
+}
+
 static void
 test_errors_name_line(void **state)
 {
@@ -748,6 +794,7 @@ main(void)
 		cmocka_unit_test(test_trust),
 		cmocka_unit_test(test_endpoint_urls),
 		cmocka_unit_test(test_path),
+		cmocka_unit_test(test_default_flow),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
