@@ -244,11 +244,13 @@ int
 mc_confedit_check(const char *path, const char *name, char **errmsg)
 {
 	struct mc_config *cfg = NULL;
-	struct stat st;
-	int rc;
+	char *target = NULL;
+	int exists, rc;
 
-	if (lstat(path, &st) != 0 && errno == ENOENT)
-		return MC_OK;
+	rc = find_target(path, &target, &exists, errmsg);
+	free(target);
+	if (rc != MC_OK || !exists)
+		return rc;
 	if ((rc = mc_config_load(path, &cfg, errmsg)) != MC_OK)
 		return rc;
 	rc = has_account(cfg, name) ? duplicate(path, name, errmsg) : MC_OK;

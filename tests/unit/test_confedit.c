@@ -399,6 +399,14 @@ test_symlink_written_through(void **state)
 	assert_int_equal(symlink(at(d, "nowhere"), at(d, "dangling")), 0);
 	add_fails(at(d, "dangling"), "me@gmail.com", google_pw, MC_ERR_CONFIG,
 	    "symbolic link that leads nowhere");
+	{
+		char *msg = NULL;
+
+		assert_int_equal(mc_confedit_check(at(d, "dangling"), "x",
+		    &msg), MC_ERR_CONFIG);
+		assert_non_null(strstr(msg, "leads nowhere"));
+		free(msg);
+	}
 	assert_int_equal(lstat(at(d, "nowhere"), &st), -1);
 }
 
