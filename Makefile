@@ -11,10 +11,11 @@ WERROR ?= -Werror
 VERSION = 0.1.0
 
 # libcurl is opened with dlopen(3) on the first network request (see
-# auth/curl_dl.h): only its headers are needed at build time.
+# auth/curl_dl.h): only its headers are needed at build time. -lresolv is
+# res_query(3) and the DNS answer parser of auth/provider_guess.c.
 PKGS = jansson openssl libsecret-1 libqrencode
 DEP_CFLAGS := $(shell $(PKG_CONFIG) --cflags libcurl $(PKGS) 2>/dev/null)
-DEP_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -ldl
+DEP_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -ldl -lresolv
 CMOCKA_CFLAGS := $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 

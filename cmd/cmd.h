@@ -144,7 +144,15 @@ int cmd_get_token(const struct mc_account *acct,
 void cmd_token_warnings(const struct mc_account *acct,
     struct mc_token_opts *to);
 
+/*
+ * `password set` for acct: reads the app password (cmd_read_secret: no
+ * echo on a terminal) and stores it; prints what happened. Returns the
+ * exit status. `mailcred add --auth password` goes on with it.
+ */
+int cmd_password_set(const struct mc_account *acct);
+
 /* The commands. */
+int cmd_add(int argc, char **argv);
 int cmd_login(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_sasl(int argc, char **argv);

@@ -46,6 +46,23 @@ static const struct {
 	const char *synopsis;
 	const char *help;
 } usages[] = {
+	{ "add", "add ADDRESS [--provider P] [--auth oauth2|password] "
+	    "[--client-id ID] [--store keyring|file]",
+	    "Adds an [account ADDRESS] section to the configuration file "
+	    "(created 0600;\n"
+	    "existing lines kept as they are; a duplicate is refused), then, "
+	    "on a\n"
+	    "terminal, goes on to 'login' or 'password set'.\n"
+	    "  --provider P    google, microsoft or a [provider P]; default: "
+	    "guessed from\n"
+	    "                  the domain or its MX records\n"
+	    "  --auth A        oauth2 (default) or password (an app "
+	    "password)\n"
+	    "  --client-id ID  the OAuth client (asked for on a terminal); its "
+	    "secret is\n"
+	    "                  asked for without echo, never taken from the "
+	    "command line\n"
+	    "  --store S       keyring (default) or file\n" },
 	{ "login", "login ACCOUNT [--flow device|browser|manual] [--no-open] "
 	    "[--port N] [--timeout S] [--qr|--no-qr] [--json]",
 	    "Runs the OAuth login flow for ACCOUNT and stores the tokens.\n"

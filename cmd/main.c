@@ -15,6 +15,7 @@ static const struct {
 	const char *name;
 	int (*fn)(int, char **);
 } commands[] = {
+	{ "add", cmd_add },
 	{ "login", cmd_login },
 	{ "token", cmd_token },
 	{ "sasl", cmd_sasl },

@@ -46,6 +46,21 @@ do_set(const struct mc_account *acct, struct store *st)
 	return 0;
 }
 
+int
+cmd_password_set(const struct mc_account *acct)
+{
+	struct store *st = NULL;
+	char *msg = NULL;
+	int rc;
+
+	rc = mc_store_open(acct, 0, &st, &msg);
+	if (rc != MC_OK)
+		return cmd_fail(acct->name, rc, msg);
+	rc = do_set(acct, st);
+	store_close(st);
+	return rc;
+}
+
 static int
 do_get(const struct mc_account *acct, struct store *st)
 {
@@ -117,14 +132,16 @@ cmd_password(int argc, char **argv)
 	rc = cmd_load_account(argv[optind + 1], &cfg, &acct);
 	if (rc != 0)
 		goto out;
+	if (strcmp(action, "set") == 0) {
+		rc = cmd_password_set(acct);
+		goto out;
+	}
 	rc = mc_store_open(acct, 0, &st, &msg);
 	if (rc != MC_OK) {
 		rc = cmd_fail(acct->name, rc, msg);
 		goto out;
 	}
-	if (strcmp(action, "set") == 0)
-		rc = do_set(acct, st);
-	else if (strcmp(action, "get") == 0)
+	if (strcmp(action, "get") == 0)
 		rc = do_get(acct, st);
 	else
 		rc = do_delete(acct, st);
