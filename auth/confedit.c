@@ -2,10 +2,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "auth/confedit.h"
@@ -221,15 +225,19 @@ out:
 	return rc;
 }
 
-static int
+/*
+ * The account of cfg that name duplicates (the same name in any case: an
+ * address is one mailbox however it is written), or NULL.
+ */
+static const char *
 has_account(const struct mc_config *cfg, const char *name)
 {
 	size_t i;
 
 	for (i = 0; i < mc_config_naccounts(cfg); i++)
-		if (strcmp(mc_config_account_name(cfg, i), name) == 0)
-			return 1;
-	return 0;
+		if (strcasecmp(mc_config_account_name(cfg, i), name) == 0)
+			return mc_config_account_name(cfg, i);
+	return NULL;
 }
 
 static int
@@ -253,7 +261,8 @@ mc_confedit_check(const char *path, const char *name, char **errmsg)
 		return rc;
 	if ((rc = mc_config_load(path, &cfg, errmsg)) != MC_OK)
 		return rc;
-	rc = has_account(cfg, name) ? duplicate(path, name, errmsg) : MC_OK;
+	rc = has_account(cfg, name) != NULL ? duplicate(path,
+	    has_account(cfg, name), errmsg) : MC_OK;
 	mc_config_free(cfg);
 	return rc;
 }
@@ -448,9 +457,21 @@ replace_file(const char *target, const char *dir, const struct stat *old,
     const char *text, size_t len, char **errmsg)
 {
 	struct stat now;
+	sigset_t block, saved;
 	char *tmp = NULL;
 	int fd = -1, dfd = -1, rc;
 
+	/*
+	 * The temporary file holds the whole configuration (client secrets
+	 * too): a Ctrl-C must not leave it behind. The signals wait until it
+	 * is renamed or removed.
+	 */
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGQUIT);
+	pthread_sigmask(SIG_BLOCK, &block, &saved);
 	if ((rc = make_temp(target, dir, &fd, &tmp, errmsg)) != MC_OK)
 		goto out;
 	if ((old != NULL && fchmod(fd, old->st_mode & 0777) != 0) ||
@@ -511,7 +532,50 @@ out:
 		unlink(tmp);
 		free(tmp);
 	}
+	pthread_sigmask(SIG_SETMASK, &saved, NULL);
 	return rc;
+}
+
+/*
+ * Takes the lock that serializes writers of the files in dir: flock(2)
+ * on the directory itself, so nothing is added to it. Waits up to 10 s.
+ */
+static int
+lock_dir(const char *dir, int *fd, char **errmsg)
+{
+	struct timespec pause = { 0, 50 * 1000 * 1000 };
+	int i;
+
+	*fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*fd < 0)
+		return mc_fail(MC_ERR_IO, errmsg, "cannot open %s: %s", dir,
+		    strerror(errno));
+	for (i = 0; i < 200; i++) {
+		if (flock(*fd, LOCK_EX | LOCK_NB) == 0)
+			return MC_OK;
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			break;
+		nanosleep(&pause, NULL);
+	}
+	i = errno;
+	close(*fd);
+	*fd = -1;
+	return mc_fail(i == EWOULDBLOCK ? MC_ERR_TEMP : MC_ERR_IO, errmsg,
+	    "cannot lock %s to add the account (%s): run the command again",
+	    dir, i == EWOULDBLOCK ? "another mailcred add holds it" :
+	    strerror(i));
+}
+
+/* Whether kv sets a secret (client_secret) to something. */
+static int
+kv_has_secret(const char *const *kv)
+{
+	size_t i;
+
+	for (i = 0; kv != NULL && kv[i] != NULL && kv[i + 1] != NULL; i += 2)
+		if (strcmp(kv[i], "client_secret") == 0 && kv[i + 1][0] != '\0')
+			return 1;
+	return 0;
 }
 
 int
@@ -521,11 +585,27 @@ mc_confedit_add_account(const char *path, const char *name,
 	struct mc_config *cfg = NULL;
 	struct stat st;
 	char *target = NULL, *dir = NULL, *old = NULL, *text = NULL;
+	const char *dup;
 	size_t oldlen = 0, len = 0;
-	int exists, rc;
+	int exists, lockfd = -1, rc;
 
 	if ((rc = find_target(path, &target, &exists, errmsg)) != MC_OK)
 		goto out;
+	dir = dir_of(target);
+	if (dir == NULL) {
+		rc = MC_ERR_NOMEM;
+		goto out;
+	}
+	if (!exists && (rc = make_dirs(path, dir, errmsg)) != MC_OK)
+		goto out;
+	/* From here to the rename, one writer at a time; look again. */
+	if ((rc = lock_dir(dir, &lockfd, errmsg)) != MC_OK)
+		goto out;
+	free(target);
+	target = NULL;
+	if ((rc = find_target(path, &target, &exists, errmsg)) != MC_OK)
+		goto out;
+	free(dir);
 	dir = dir_of(target);
 	if (dir == NULL) {
 		rc = MC_ERR_NOMEM;
@@ -549,8 +629,15 @@ mc_confedit_add_account(const char *path, const char *name,
 		if ((rc = mc_config_parse(path, old, oldlen, &cfg, errmsg)) !=
 		    MC_OK)
 			goto out;
-		if (has_account(cfg, name)) {
-			rc = duplicate(path, name, errmsg);
+		if ((dup = has_account(cfg, name)) != NULL) {
+			rc = duplicate(path, dup, errmsg);
+			goto out;
+		}
+		if ((st.st_mode & 077) != 0 && kv_has_secret(kv)) {
+			rc = mc_fail(MC_ERR_CONFIG, errmsg, "%s can be read by "
+			    "others and the new section holds a client secret: "
+			    "run 'chmod 600 %s', then add the account again",
+			    path, path);
 			goto out;
 		}
 	} else if ((rc = make_dirs(path, dir, errmsg)) != MC_OK) {
@@ -564,6 +651,8 @@ mc_confedit_add_account(const char *path, const char *name,
 	rc = replace_file(target, dir, exists ? &st : NULL, text, len,
 	    errmsg);
 out:
+	if (lockfd >= 0)
+		close(lockfd);	/* and with it the lock */
 	mc_config_free(cfg);
 	if (old != NULL) {
 		mc_wipe(old, oldlen);

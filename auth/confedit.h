@@ -21,9 +21,20 @@
  * - The new text is written to a temporary file in the same directory
  *   (O_CREAT|O_EXCL|O_NOFOLLOW, 0600, then given the old file's mode),
  *   fsync'd, renamed into place, and the directory fsync'd: a crash
- *   leaves the old file or the new one, never half of one. If the file
- *   changed between reading and the rename (another editor), nothing is
- *   replaced and MC_ERR_TEMP says to run again.
+ *   leaves the old file or the new one, never half of one. SIGINT,
+ *   SIGTERM, SIGHUP and SIGQUIT wait while the temporary file exists, so
+ *   an interrupted add leaves no copy of the configuration behind.
+ * - Writers are serialized by flock(2) on the file's directory, taken
+ *   before the file is read and held until the rename (waiting up to
+ *   10 s, then MC_ERR_TEMP): two adds at once both land. An editor that
+ *   does not take the lock and changes the file between the read and
+ *   the rename is noticed in most cases (the file is no longer the one
+ *   read: nothing is replaced and MC_ERR_TEMP says to run again), but a
+ *   change in the instant between that check and the rename is lost.
+ * - A section with a client secret is not added to a file others can
+ *   read (MC_ERR_CONFIG with the chmod that fixes it).
+ * - A duplicate is an account of the same name in any case
+ *   (Me@Example.com duplicates me@example.com): one mailbox, one grant.
  * - If the path is a symbolic link, the file it leads to is the one
  *   rewritten (in its own directory), and the link stays a link: a
  *   configuration kept in a dotfiles repository and linked into

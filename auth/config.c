@@ -1216,7 +1216,8 @@ resolve_enums(const struct mc_config *cfg, const struct layer *l,
 		return rc;
 	a->auth = (enum mc_auth)v;
 	/* Without a flow: device when there is a device endpoint. */
-	v = a->device_authorization_endpoint != NULL ? MC_FLOW_DEVICE :
+	v = a->device_authorization_endpoint != NULL &&
+	    a->device_authorization_endpoint[0] != '\0' ? MC_FLOW_DEVICE :
 	    MC_FLOW_BROWSER;
 	if ((rc = pick(cfg, l, "flow", flow_names, 3, v,
 	    "device, browser or manual", &v, errmsg)) != MC_OK)

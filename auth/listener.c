@@ -29,6 +29,7 @@ struct mc_listener {
 	int nfd;
 	unsigned int port;
 	char *path;		/* the redirect path: "/" or as in redirect_uri */
+	int held;		/* the redirect's connection, not yet answered */
 	struct conn conns[MC_LISTENER_MAX_CONNS];
 };
 
@@ -134,7 +135,7 @@ mc_listener_open(const char *redirect_uri, unsigned int port,
 	l = calloc(1, sizeof(*l));
 	if (l == NULL)
 		return MC_ERR_NOMEM;
-	l->fd[0] = l->fd[1] = -1;
+	l->fd[0] = l->fd[1] = l->held = -1;
 	for (i = 0; i < MC_LISTENER_MAX_CONNS; i++)
 		l->conns[i].fd = -1;
 	plen = strcspn(u.path, "?#");
@@ -216,6 +217,9 @@ mc_listener_free(struct mc_listener *l)
 
 	if (l == NULL)
 		return;
+	if (l->held >= 0)
+		mc_listener_reply(l, NULL, "mailcred stopped before it could "
+		    "finish the login: see the terminal for why");
 	for (i = 0; i < 2; i++)
 		if (l->fd[i] >= 0)
 			close(l->fd[i]);
@@ -286,12 +290,12 @@ send_all(int fd, const char *p, size_t n)
 }
 
 /*
- * Answers on c and closes it: status line, then a page titled title whose
- * paragraph is the concatenation of parts (NULL-terminated; odd ones, the
- * 2nd, 4th..., come from outside and are escaped; even ones are ours).
+ * Answers on fd: status line, then a page titled title whose paragraph is
+ * the concatenation of parts (NULL-terminated; odd ones, the 2nd, 4th...,
+ * come from outside and are escaped; even ones are ours).
  */
 static void
-answer(struct conn *c, const char *status, const char *title,
+answer_fd(int fd, const char *status, const char *title,
     const char *const *parts)
 {
 	char *para = strdup(""), *page = NULL, *resp = NULL, *np;
@@ -326,13 +330,40 @@ answer(struct conn *c, const char *status, const char *title,
 		resp = NULL;
 		goto out;
 	}
-	send_all(c->fd, resp, (size_t)n);
-	shutdown(c->fd, SHUT_WR);
+	send_all(fd, resp, (size_t)n);
+	shutdown(fd, SHUT_WR);
 out:
 	free(para);
 	free(page);
 	free(resp);
+}
+
+/* As answer_fd() on c's connection, which is then closed. */
+static void
+answer(struct conn *c, const char *status, const char *title,
+    const char *const *parts)
+{
+	answer_fd(c->fd, status, title, parts);
 	conn_close(c);
+}
+
+void
+mc_listener_reply(struct mc_listener *l, const char *account,
+    const char *failure)
+{
+	if (l == NULL || l->held < 0)
+		return;
+	if (failure == NULL)
+		answer_fd(l->held, "200 OK", "mailcred: logged in",
+		    (const char *const[]){ "mailcred now keeps the tokens for ",
+		    account != NULL ? account : "", ". You can close this tab.",
+		    NULL });
+	else
+		answer_fd(l->held, "200 OK", "mailcred: login failed",
+		    (const char *const[]){ "The login did not finish: ",
+		    failure, "", NULL });
+	close(l->held);
+	l->held = -1;
 }
 
 /* The outcome of one request. */
@@ -400,9 +431,11 @@ serve(struct mc_listener *l, struct conn *c, struct wait_args *w)
 	rc = mc_redirect_parse(target, w->state, w->authz_endpoint, w->out,
 	    &msg);
 	if (rc == MC_OK) {
-		answer(c, "200 OK", "mailcred: logged in",
-		    (const char *const[]){ "mailcred got the authorization for ",
-		    w->account, ". You can close this tab.", NULL });
+		/* Answered by mc_listener_reply(), once the login is done. */
+		mc_wipe(c->buf, c->len);
+		c->len = 0;
+		l->held = c->fd;
+		c->fd = -1;
 		free(msg);
 		w->rc = MC_OK;
 		return SERVED_DONE;
@@ -472,31 +505,43 @@ read_conn(struct mc_listener *l, struct conn *c, struct wait_args *w)
 	return SERVED_AGAIN;
 }
 
-/* Takes every waiting connection on fd, dropping the oldest when full. */
+/*
+ * Takes one waiting connection on fd (one a round, after the connections
+ * with something to read were served). When all slots are taken, the
+ * oldest connection that has sent nothing, or only part of a request for
+ * a second or more, makes room; when there is none (all are fresh
+ * requests on their way in), the newcomer is closed instead: a flood of
+ * connections never drops a request a browser is sending.
+ */
 static void
-accept_all(struct mc_listener *l, int fd, long long now)
+accept_one(struct mc_listener *l, int fd, long long now)
 {
-	struct conn *slot;
+	struct conn *slot = NULL;
 	int c, i;
 
-	for (;;) {
-		c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (c < 0)
-			return;
-		slot = NULL;
-		for (i = 0; i < MC_LISTENER_MAX_CONNS; i++) {
-			if (l->conns[i].fd < 0) {
-				slot = &l->conns[i];
-				break;
-			}
-			if (slot == NULL || l->conns[i].since < slot->since)
-				slot = &l->conns[i];
+	c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (c < 0)
+		return;
+	for (i = 0; i < MC_LISTENER_MAX_CONNS; i++) {
+		struct conn *k = &l->conns[i];
+
+		if (k->fd < 0) {
+			slot = k;
+			break;
 		}
-		conn_close(slot);
-		slot->fd = c;
-		slot->since = now;
-		slot->deadline = now + MC_LISTENER_CONN_TIMEOUT * 1000LL;
+		/* Idle, or stuck on part of a request for a second. */
+		if ((k->len == 0 || now - k->since >= 1000) &&
+		    (slot == NULL || k->since < slot->since))
+			slot = k;
 	}
+	if (slot == NULL) {
+		close(c);
+		return;
+	}
+	conn_close(slot);
+	slot->fd = c;
+	slot->since = now;
+	slot->deadline = now + MC_LISTENER_CONN_TIMEOUT * 1000LL;
 }
 
 int
@@ -562,17 +607,19 @@ mc_listener_wait(struct mc_listener *l, int timeout, const char *state,
 		if (n < 0)
 			return mc_fail(MC_ERR_IO, errmsg, "waiting for the "
 			    "browser failed: %s", strerror(errno));
-		for (i = 0; i < np && n > 0; i++) {
-			if (pfd[i].revents == 0)
+		if (n <= 0)
+			continue;
+		/* Requests under way first, then newcomers. */
+		for (i = 0; i < np; i++) {
+			if (pfd[i].revents == 0 || idx[i] < 0)
 				continue;
-			if (idx[i] < 0) {
-				accept_all(l, pfd[i].fd, now_ms());
-				continue;
-			}
 			if (l->conns[idx[i]].fd != pfd[i].fd)
-				continue;	/* dropped by an accept */
+				continue;
 			if (read_conn(l, &l->conns[idx[i]], &w) == SERVED_DONE)
 				return w.rc;
 		}
+		for (i = 0; i < np; i++)
+			if (pfd[i].revents != 0 && idx[i] < 0)
+				accept_one(l, pfd[i].fd, now_ms());
 	}
 }

@@ -13,23 +13,30 @@
  * the wait goes on. A request head is capped at MC_LISTENER_MAX_REQUEST
  * bytes (larger: 431) and a connection at MC_LISTENER_CONN_TIMEOUT
  * seconds; up to MC_LISTENER_MAX_CONNS connections are served at once, one
- * step at a time with poll(2), and when all are taken the oldest is
- * dropped: a silent or slow connection never blocks the real redirect.
+ * step at a time with poll(2), requests under way before newcomers, one
+ * newcomer a round. When all are taken, the oldest connection that has
+ * sent nothing (or only part of a request, for a second or more) makes
+ * room; when there is none, the newcomer is closed: neither silent
+ * connections nor a flood of them can drop the real redirect.
  *
  * A redirect whose state or iss does not match (mc_redirect_parse()'s
  * MC_ERR_DATA) is answered with a failure page and reported through the
- * warn callback, and the wait goes on: a local process can neither cancel
- * nor hijack the login, and such a request never leads to a token
- * request. A redirect with error= (and our state) ends the wait with
- * MC_ERR_AUTH, the browser being told what failed. The library prints
- * nothing.
+ * warn callback, and the wait goes on: a local process that does not
+ * know state can neither cancel nor hijack the login, and such a request
+ * never leads to a token request. (state travels in the authorization URL:
+ * whoever can read that URL, e.g. from the argv of a browser started with
+ * it, which other users can read in /proc, can answer in its place.) A
+ * redirect with error= (and our state) ends the wait with MC_ERR_AUTH, the
+ * browser being told what failed. The library prints nothing.
  *
  * Pages are small HTML documents (Content-Type: text/html;
  * charset=utf-8, Cache-Control: no-store, Connection: close) whose
  * <title> and <h1> are "mailcred: logged in" (naming the account and
  * saying "You can close this tab.") or "mailcred: login failed" (and what
  * failed, e.g. "The provider said: access_denied (...)"). Everything that
- * came from outside is HTML-escaped.
+ * came from outside is HTML-escaped. The good redirect's own browser tab
+ * is answered last, by mc_listener_reply(), once the caller knows whether
+ * the code exchange and the store worked.
  */
 #ifndef MAILCRED_AUTH_LISTENER_H
 #define MAILCRED_AUTH_LISTENER_H
@@ -59,8 +66,20 @@ unsigned int mc_listener_port(const struct mc_listener *l);
 /* How many listening sockets (1, or 2 for localhost with ::1). */
 int mc_listener_nsockets(const struct mc_listener *l);
 
-/* Closes the sockets and every connection; accepts NULL. */
+/*
+ * Closes the sockets and every connection; a held redirect connection is
+ * first told the login did not finish. Accepts NULL.
+ */
 void mc_listener_free(struct mc_listener *l);
+
+/*
+ * Answers the browser tab of the redirect mc_listener_wait() returned and
+ * closes it: failure NULL, the page "mailcred: logged in" naming account;
+ * else "mailcred: login failed" saying failure (escaped). No-op when there
+ * is no such connection (or l is NULL).
+ */
+void mc_listener_reply(struct mc_listener *l, const char *account,
+    const char *failure);
 
 /* What the listener tells its caller while it waits. */
 struct mc_listener_cb {
@@ -76,8 +95,8 @@ struct mc_listener_cb {
  * state (authz_endpoint for the iss check; account is named on the
  * success page). cb and its members may be NULL.
  *
- * MC_OK: *out holds the checked redirect (out->code set) and the browser
- * was told it worked. MC_ERR_AUTH: the provider sent error= (message
+ * MC_OK: *out holds the checked redirect (out->code set); its connection
+ * is held open, unanswered, for mc_listener_reply(). MC_ERR_AUTH: the provider sent error= (message
  * "the provider said: ..."), the browser was told. MC_ERR_TEMP: the time
  * ran out ("no redirect came from the browser within N s"). MC_ERR_IO:
  * poll(2) failed. *out is empty on error.

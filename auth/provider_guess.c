@@ -184,7 +184,10 @@ guess_by_mx(const char *d, const struct mc_resolver *res,
 			if (mx[i].preference < mx[best].preference)
 				best = i;
 		*provider = mc_provider_by_mx(mx[best].host);
-		if (*provider != NULL)
+		if (mx[best].host[0] == '\0')	/* RFC 7505's null MX "." */
+			w = asprintf(why, "%s accepts no mail (its MX record "
+			    "says so)", d);
+		else if (*provider != NULL)
 			w = asprintf(why, "its mail is handled by %s (MX %s)",
 			    provider_title(*provider), mx[best].host);
 		else

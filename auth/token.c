@@ -510,6 +510,16 @@ mc_token_load(const struct mc_account *acct, int store_timeout_ms,
 	rc = tok_open(&t, acct, &opts, errmsg);
 	if (rc == MC_OK)
 		rc = read_current(&t, out, errmsg);
+	if (rc == MC_ERR_NOT_LOGGED_IN && t.st != NULL) {
+		char *blob = NULL, *msg = NULL;
+
+		/* Something is stored, but it did not parse. */
+		if (store_get(t.st, acct->name, MC_KIND_OAUTH2, &blob, &msg) ==
+		    STORE_OK)
+			rc = MC_ERR_DATA;
+		store_secret_free(blob);
+		free(msg);
+	}
 	tok_clear(&t);
 	return rc;
 }
@@ -727,8 +737,10 @@ mc_token_forget(const struct mc_account *acct, int store_timeout_ms,
 	free(msg);
 	msg = NULL;
 	/* An unreadable set is deleted all the same, with nothing to revoke. */
-	if (blob != NULL && mc_token_set_parse(blob, &set, NULL) != MC_OK)
+	if (blob != NULL && mc_token_set_parse(blob, &set, NULL) != MC_OK) {
 		mc_token_set_clear(&set);
+		*forgot |= MC_FORGOT_UNREADABLE;
+	}
 
 	rc = forget_item(t.st, acct, MC_KIND_PASSWORD, &deleted, errmsg);
 	if (deleted)

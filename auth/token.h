@@ -93,9 +93,11 @@ int mc_token_save(const struct mc_account *acct, const struct mc_token_set *ts,
     const struct mc_token_opts *opts, char **errmsg);
 
 /*
- * Reads acct's token set without refreshing (the recovery file if there
- * is one, else the store): MC_OK and *out, or MC_ERR_NOT_LOGGED_IN /
- * MC_ERR_STORE...
+ * Reads acct's token set without refreshing, locking or writing (the
+ * recovery file if there is one, else the store): MC_OK and *out;
+ * MC_ERR_NOT_LOGGED_IN when nothing is stored; MC_ERR_DATA when a token
+ * set is stored but cannot be read (the message says to log in again);
+ * MC_ERR_STORE... when the store cannot be read.
  */
 int mc_token_load(const struct mc_account *acct, int store_timeout_ms,
     struct mc_token_set *out, char **errmsg);
@@ -127,6 +129,8 @@ int mc_store_error(int serr, char *storemsg, const char *notfound,
 #define MC_FORGOT_TOKENS 1	/* the oauth2 token set in the store */
 #define MC_FORGOT_PASSWORD 2	/* the app password in the store */
 #define MC_FORGOT_RECOVERY 4	/* a recovery file that held tokens */
+#define MC_FORGOT_UNREADABLE 8	/* a token set that did not parse (deleted,
+				   but its refresh token is unknown) */
 
 /*
  * Logout's half in the store: under acct's lock, forgets everything kept

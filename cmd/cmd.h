@@ -7,6 +7,7 @@
 #define MAILCRED_CMD_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "auth/config.h"
 #include "auth/http.h"
@@ -100,6 +101,16 @@ int cmd_read_secret(const char *prompt, size_t max, char **out,
  */
 int cmd_read_secret_within(const char *prompt, size_t max, int timeout,
     char **out, char **errmsg);
+
+/*
+ * Starts file (looked up in PATH when it has no '/') with argv and env
+ * (NULL: ours) through posix_spawnp(3), so no code of ours runs in the
+ * child: stdin from /dev/null, SIGPIPE at its default, no signal
+ * blocked; quiet: stdout and stderr to /dev/null, else stdout to our
+ * stderr. Does not wait. 0 and *pid, or an errno value.
+ */
+int cmd_spawn(const char *file, char *const argv[], char *const env[],
+    int quiet, pid_t *pid);
 
 /*
  * Runs acct's on_reauth command (if set) through /bin/sh -c, started with

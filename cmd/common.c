@@ -590,11 +590,10 @@ reauth_env(const char *name)
 	return env;
 }
 
-/* Starts /bin/sh -c cmd with env; 0 and *pid, or an errno value. */
-static int
-spawn_shell(const char *cmd, char **env, pid_t *pid)
+int
+cmd_spawn(const char *file, char *const argv[], char *const env[],
+    int quiet, pid_t *pid)
 {
-	char *argv[] = { "sh", "-c", (char *)cmd, NULL };
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	sigset_t none, dfl;
@@ -614,7 +613,13 @@ spawn_shell(const char *cmd, char **env, pid_t *pid)
 	sigaddset(&dfl, SIGPIPE);
 	rc = posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null",
 	    O_RDONLY, 0);
-	if (rc == 0)
+	if (rc == 0 && quiet)
+		rc = posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO,
+		    "/dev/null", O_WRONLY, 0);
+	if (rc == 0 && quiet)
+		rc = posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO,
+		    STDERR_FILENO);
+	if (rc == 0 && !quiet)
 		rc = posix_spawn_file_actions_adddup2(&fa, STDERR_FILENO,
 		    STDOUT_FILENO);
 	if (rc == 0)
@@ -624,11 +629,22 @@ spawn_shell(const char *cmd, char **env, pid_t *pid)
 	if (rc == 0)
 		rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF |
 		    POSIX_SPAWN_SETSIGMASK);
+	fflush(stderr);
 	if (rc == 0)
-		rc = posix_spawn(pid, "/bin/sh", &fa, &attr, argv, env);
+		rc = posix_spawnp(pid, file, &fa, &attr, argv,
+		    env != NULL ? env : environ);
 	posix_spawnattr_destroy(&attr);
 	posix_spawn_file_actions_destroy(&fa);
 	return rc;
+}
+
+/* Starts /bin/sh -c cmd with env; 0 and *pid, or an errno value. */
+static int
+spawn_shell(const char *cmd, char **env, pid_t *pid)
+{
+	char *argv[] = { "sh", "-c", (char *)cmd, NULL };
+
+	return cmd_spawn("/bin/sh", argv, env, 0, pid);
 }
 
 void

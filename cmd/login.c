@@ -96,20 +96,26 @@ format_time(long long t, char *buf, size_t size)
  * Stores what a login granted (only now: a failed login leaves the old
  * grant alone) and says so: the result line under --json.
  */
+/* Stores ts for acct (MC_OK, or an MC_ERR_* code and *msg). */
 static int
-save_and_report(const struct mc_account *acct, struct mc_token_set *ts,
-    int json)
+save_tokens(const struct mc_account *acct, struct mc_token_set *ts,
+    char **msg)
 {
 	struct mc_token_opts to = MC_TOKEN_OPTS_INIT;
-	char *msg = NULL, when[64];
-	int rc;
 
 	cmd_token_warnings(acct, &to);
 	if (ts->scope == NULL)
 		ts->scope = mc_strdup(acct->scope);
-	rc = mc_token_save(acct, ts, &to, &msg);
-	if (rc != MC_OK)
-		return cmd_fail(acct->name, rc, msg);
+	return mc_token_save(acct, ts, &to, msg);
+}
+
+/* Says the login worked: a note, and the result line under --json. */
+static int
+report_login(const struct mc_account *acct, const struct mc_token_set *ts,
+    int json)
+{
+	char when[64];
+
 	if (ts->refresh_token == NULL)
 		cmd_note("%s: warning: the provider granted no refresh token, "
 		    "so you will have to log in again when the access token "
@@ -123,6 +129,19 @@ save_and_report(const struct mc_account *acct, struct mc_token_set *ts,
 		fprintf(stderr, "Logged in %s; the access token is valid until "
 		    "%s.\n", acct->name, when);
 	return 0;
+}
+
+static int
+save_and_report(const struct mc_account *acct, struct mc_token_set *ts,
+    int json)
+{
+	char *msg = NULL;
+	int rc;
+
+	rc = save_tokens(acct, ts, &msg);
+	if (rc != MC_OK)
+		return cmd_fail(acct->name, rc, msg);
+	return report_login(acct, ts, json);
 }
 
 /*
@@ -140,6 +159,7 @@ login_device(const struct mc_account *acct, int json, int qr)
 	struct mc_device_io io;
 	char *msg = NULL;
 	int tty = isatty(STDERR_FILENO) && !g_opts.quiet, rc;
+	int redraw = tty && cmd_tty_can_redraw(STDERR_FILENO);
 
 	cmd_http_opts(acct, &http);
 	rc = mc_oauth_device_start(acct, &http, &da, &msg);
@@ -166,18 +186,18 @@ login_device(const struct mc_account *acct, int json, int qr)
 	}
 	if (qr == 1 || (qr == -1 && tty))
 		show_qr(acct, &da, json);
-	if (!json && !tty)
+	if (!json && !redraw)
 		fprintf(stderr, "Waiting for approval; the code expires in "
 		    "%d min...\n", (da.expires_in + 59) / 60);
 	w.hc.acct = acct;
 	w.hc.http = &http;
 	w.hc.device_code = da.device_code;
 	io.poll = wait_poll;
-	io.sleep = tty ? wait_sleep : real_sleep;
+	io.sleep = redraw ? wait_sleep : real_sleep;
 	io.now = real_now;
 	io.ctx = &w;
 	cmd_token_warnings(acct, &to);
-	if (tty)
+	if (redraw)
 		cmd_countdown_start(&w.cd, stderr, "Waiting for approval",
 		    time(NULL) + da.expires_in);
 	rc = mc_device_wait(acct, &da, &io, &ts, &msg);
@@ -251,7 +271,6 @@ open_browser(const char *url)
 {
 	const char *d = getenv("DISPLAY"), *w = getenv("WAYLAND_DISPLAY");
 	const char *b = getenv("BROWSER");
-	posix_spawn_file_actions_t fa;
 	char *prog, *argv[3];
 	pid_t pid;
 	int rc;
@@ -266,18 +285,8 @@ open_browser(const char *url)
 	argv[0] = prog;
 	argv[1] = (char *)url;
 	argv[2] = NULL;
-	rc = posix_spawn_file_actions_init(&fa);
-	if (rc == 0) {
-		rc = posix_spawn_file_actions_addopen(&fa, STDIN_FILENO,
-		    "/dev/null", O_RDONLY, 0);
-		if (rc == 0)
-			rc = posix_spawn_file_actions_addopen(&fa,
-			    STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-		fflush(stderr);
-		if (rc == 0)
-			rc = posix_spawnp(&pid, prog, &fa, NULL, argv, environ);
-		posix_spawn_file_actions_destroy(&fa);
-	}
+	/* Quiet: a browser's chatter must not cover the countdown. */
+	rc = cmd_spawn(prog, argv, NULL, 1, &pid);
 	if (rc != 0)
 		cmd_note("could not start %s (%s): open the URL yourself", prog,
 		    strerror(rc));
@@ -289,7 +298,7 @@ open_browser(const char *url)
 /* What the listener's callbacks share: the account, the countdown. */
 struct browser_wait {
 	const char *account;
-	int tty;		/* stderr is a terminal and not -q */
+	int tty;		/* stderr is a terminal that redraws, not -q */
 	struct cmd_countdown cd;
 };
 
@@ -337,7 +346,10 @@ code_from_browser(const struct mc_account *acct, struct mc_listener *l,
 	cb.tick = wait_line;
 	cb.warn = listener_warn;
 	bw.account = acct->name;
-	bw.tty = isatty(STDERR_FILENO) && !g_opts.quiet;
+	bw.tty = cmd_tty_can_redraw(STDERR_FILENO) && !g_opts.quiet;
+	if (!bw.tty && !g_opts.quiet && isatty(STDERR_FILENO))
+		fprintf(stderr, "Waiting for the browser; giving up in %d min "
+		    "%02d s...\n", o->timeout / 60, o->timeout % 60);
 	cb.ctx = &bw;
 	rc = mc_listener_wait(l, o->timeout, req->state,
 	    acct->authorization_endpoint, acct->name, &cb, r, &msg);
@@ -445,18 +457,22 @@ login_code(const struct mc_account *acct, enum mc_flow f,
 		rc = code_from_browser(acct, l, &req, o, &r);
 	else
 		rc = code_from_paste(acct, &req, o, &r);
-	mc_listener_free(l);
-	l = NULL;
 	if (rc != 0)
 		goto out;
+	/* The browser's tab waits for the outcome (mc_listener_reply). */
 	cmd_http_opts(acct, &http);
 	rc = mc_oauth_code_exchange(acct, &http, r.code, req.redirect_uri,
 	    req.verifier, &ts, &msg);
+	if (rc == MC_OK)
+		rc = save_tokens(acct, &ts, &msg);
 	if (rc != MC_OK) {
+		mc_listener_reply(l, acct->name, msg != NULL ? msg :
+		    "see the terminal for what failed");
 		rc = cmd_fail(acct->name, rc, msg);
 		goto out;
 	}
-	rc = save_and_report(acct, &ts, o->json);
+	mc_listener_reply(l, acct->name, NULL);
+	rc = report_login(acct, &ts, o->json);
 out:
 	mc_listener_free(l);
 	mc_authz_request_clear(&req);

@@ -50,9 +50,28 @@ what_forgot(int forgot)
 }
 
 /*
+ * How much of a failure message is its cause: up to the advice that
+ * follows ("; ...", ": check the network...", ": try again..."), which no
+ * longer applies once the token is gone.
+ */
+static size_t
+cause_len(const char *why)
+{
+	static const char *const advice[] = { "; ", ": check ", ": try again" };
+	size_t n = strlen(why), i;
+	const char *p;
+
+	for (i = 0; i < sizeof(advice) / sizeof(advice[0]); i++)
+		if ((p = strstr(why, advice[i])) != NULL &&
+		    (size_t)(p - why) < n)
+			n = (size_t)(p - why);
+	return n;
+}
+
+/*
  * The revocation failed after the tokens were deleted: one line with what
  * happened and what to do. why is the revocation's message, whose advice
- * (after its first ';') no longer applies: the token is gone.
+ * no longer applies: the token is gone.
  */
 static int
 revoke_failed(const struct mc_account *acct, int forgot, int rc, char *why)
@@ -60,7 +79,7 @@ revoke_failed(const struct mc_account *acct, int forgot, int rc, char *why)
 	char *line = NULL;
 	size_t n;
 
-	n = why != NULL ? strcspn(why, ";") : strlen("revoking the "
+	n = why != NULL ? cause_len(why) : strlen("revoking the "
 	    "refresh token failed");
 	if (asprintf(&line, "%s deleted from the %s, but %.*s: the grant "
 	    "stays valid at the provider until it expires; revoke it by hand "
@@ -99,6 +118,14 @@ cmd_logout(int argc, char **argv)
 	if (forgot == 0) {
 		cmd_note("%s: nothing stored for %s: already logged out",
 		    acct->name, acct->name);
+		goto out;
+	}
+	if (rt == NULL && (forgot & MC_FORGOT_UNREADABLE)) {
+		cmd_note("%s: logged out: %s deleted from the %s, but the "
+		    "stored tokens were unreadable, so nothing could be revoked: "
+		    "the grant may stay valid until it expires; revoke it by "
+		    "hand %s", acct->name, what_forgot(forgot),
+		    store_backend_name(acct->store), revoke_by_hand(acct));
 		goto out;
 	}
 	if (rt == NULL) {

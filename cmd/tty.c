@@ -144,6 +144,15 @@ cmd_tty_columns(int fd)
 	return ws.ws_col;
 }
 
+int
+cmd_tty_can_redraw(int fd)
+{
+	const char *term = getenv("TERM");
+
+	return isatty(fd) && term != NULL && term[0] != '\0' &&
+	    strcmp(term, "dumb") != 0;
+}
+
 /*
  * While a countdown runs: its descriptor, and the handlers it replaced.
  * The handler clears the line, puts the old handlers back and raises the

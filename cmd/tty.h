@@ -65,6 +65,12 @@ enum cmd_qr_style cmd_qr_style_for_locale(void);
 int cmd_tty_columns(int fd);
 
 /*
+ * Whether a line on fd can be redrawn in place ("\r" and "\033[K"): fd
+ * is a terminal and TERM is set and not "dumb".
+ */
+int cmd_tty_can_redraw(int fd);
+
+/*
  * A countdown line: "\r" WHAT ": " TIME " left" "\033[K", redrawn in
  * place when the shown time changes; TIME is m:ss, or h:mm:ss from an
  * hour on, never below 0:00. Start it, update it as time passes, end it:

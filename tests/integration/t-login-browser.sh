@@ -213,9 +213,11 @@ assert_match "$(cat "$T/m2.err")" "redirect_uri=http%3A%2F%2F127\\.0\\.0\\.1%3A8
 oauth_reset_stats
 start_login "$N" --flow browser
 loc=$(approve_code "$URL" "$N" 2>>"$T/approve.err")
-curl -sS --max-time 5 "$loc" >/dev/null
+page=$(curl -sS --max-time 10 "$loc")
 finish_login
 assert_status "$RC" 78 "no refresh token granted: exit 78"
+assert_match "$page" "<title>mailcred: login failed</title>" "no refresh token: the browser is told the login failed, not that it worked"
+assert_match "$page" "no refresh token.*offline_access" "no refresh token: the page says what failed"
 assert_match "$(tail -n 1 "$T/b.err")" "^mailcred: $N: the provider granted no refresh token.*offline_access to scope.*nothing was stored" "no refresh token: one line naming the parameter"
 assert_eq "$(oauth_stats | jq .code_exchanges)" 1 "no refresh token: the code was exchanged"
 assert_eq "$(stored_blob "$N")" "" "no refresh token: nothing stored"

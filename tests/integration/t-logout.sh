@@ -145,6 +145,21 @@ assert_match "$(cat "$T/err")" "^mailcred: $M: logged out: the tokens were delet
 assert_eq "$(revocations)" 0 "no revocation request without an endpoint"
 assert_eq "$(stored_blob "$M")" "" "microsoft: the tokens are deleted"
 
+# A stored token set that does not parse: accounts shows it as an error,
+# logout deletes it and says nothing could be revoked.
+U=unreadable@example.test
+write_config "$U" "$REVOKE"
+set_stored_blob "$U" 'not json at all'
+out=$(mc accounts --json 2>"$T/err")
+assert_eq "$(printf '%s' "$out" | jq -r --arg u "$U" '.[] | select(.account == $u) | [(.logged_in | tostring), (.error // "" | test("unreadable") | tostring)] | @tsv')" \
+	"$(printf 'null\ttrue')" "accounts: unreadable tokens are an error, not 'not logged in'"
+oauth_reset_stats
+out=$(mc logout "$U" 2>"$T/err")
+assert_status $? 0 "logout of unreadable tokens exits 0"
+assert_match "$(cat "$T/err")" "^mailcred: $U: logged out: the tokens were deleted from the keyring, but the stored tokens were unreadable, so nothing could be revoked" "logout says nothing could be revoked"
+assert_eq "$(revocations)" 0 "nothing to revoke: no request"
+assert_eq "$(stored_blob "$U")" "" "the unreadable set is deleted"
+
 out=$(mc logout 2>"$T/err")
 assert_status $? 64 "logout without ACCOUNT is a usage error"
 

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "auth/confedit.h"
@@ -254,6 +255,81 @@ test_duplicate_refused(void **state)
 	    &msg), MC_OK);
 }
 
+/* The same address in another case is the same mailbox. */
+static void
+test_duplicate_any_case(void **state)
+{
+	struct dir *d = *state;
+	char *text;
+
+	write_text(at(d, "config"), section_pw, 0600);
+	add_fails(at(d, "config"), "Me@GMail.com", google_pw, MC_ERR_CONFIG,
+	    "already has [account me@gmail.com]");
+	text = read_text(at(d, "config"));
+	assert_string_equal(text, section_pw);
+	free(text);
+}
+
+/* A client secret is not written into a file others can read. */
+static void
+test_secret_needs_private_file(void **state)
+{
+	static const char *const kv[] = { "provider", "google", "client_id",
+	    "id", "client_secret", "s3cret", NULL };
+	static const char *const kv_none[] = { "provider", "google",
+	    "client_id", "id", "client_secret", "", NULL };
+	struct dir *d = *state;
+	char *text;
+
+	write_text(at(d, "config"), section_pw, 0644);
+	add_fails(at(d, "config"), "b@gmail.com", kv, MC_ERR_CONFIG,
+	    "chmod 600");
+	text = read_text(at(d, "config"));
+	assert_string_equal(text, section_pw);
+	assert_null(strstr(text, "s3cret"));
+	free(text);
+	add_ok(at(d, "config"), "b@gmail.com", kv_none);
+	write_text(at(d, "config"), section_pw, 0600);
+	add_ok(at(d, "config"), "c@gmail.com", kv);
+}
+
+/* Adds at once from several processes all land. */
+static void
+test_concurrent_adds(void **state)
+{
+	enum { N = 12 };
+	struct dir *d = *state;
+	char name[64], *text;
+	pid_t pid[N];
+	int i, st;
+
+	write_text(at(d, "config"), section_pw, 0600);
+	for (i = 0; i < N; i++) {
+		pid[i] = fork();
+		assert_true(pid[i] >= 0);
+		if (pid[i] == 0) {
+			char *msg = NULL;
+
+			snprintf(name, sizeof(name), "u%d@gmail.com", i);
+			_exit(mc_confedit_add_account(at(d, "config"), name,
+			    google_pw, &msg) == MC_OK ? 0 : 1);
+		}
+	}
+	for (i = 0; i < N; i++) {
+		assert_int_equal(waitpid(pid[i], &st, 0), pid[i]);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	text = read_text(at(d, "config"));
+	for (i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "[account u%d@gmail.com]\n", i);
+		if (strstr(text, name) == NULL)
+			fail_msg("lost %s", name);
+	}
+	assert_int_equal(strncmp(text, section_pw, strlen(section_pw)), 0);
+	free(text);
+	assert_int_equal(count_entries(d->path), 1);
+}
+
 static void
 test_unparsable_refused(void **state)
 {
@@ -421,6 +497,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_separator, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_refused, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_duplicate_any_case, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_secret_needs_private_file,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_adds, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_unparsable_refused, setup,
 		    teardown),

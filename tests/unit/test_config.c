@@ -257,6 +257,10 @@ test_default_flow(void **state)
 		    MC_FLOW_DEVICE },
 		{ "authorization_endpoint = https://id.example/auth\n",
 		    MC_FLOW_BROWSER },
+		/* An empty value is no endpoint. */
+		{ "device_authorization_endpoint =\n"
+		    "authorization_endpoint = https://id.example/auth\n",
+		    MC_FLOW_BROWSER },
 		{ "", MC_FLOW_BROWSER },
 		{ "device_authorization_endpoint = https://id.example/dev\n"
 		    "flow = manual\n", MC_FLOW_MANUAL },

@@ -29,9 +29,9 @@
 struct script {
 	struct mc_listener *l;
 	int family;		/* AF_INET or AF_INET6 */
-	const char *first[4];	/* requests sent at the first tick */
+	const char *first[12];	/* requests sent at the first tick */
 	const char *on_warn;	/* sent when a warning comes */
-	int fds[6];
+	int fds[16];
 	int nfds;
 	int ticks, warns, last_left;
 };
@@ -104,7 +104,7 @@ tick(void *ctx, int left)
 	int i;
 
 	if (s->ticks++ == 0)
-		for (i = 0; i < 4 && s->first[i] != NULL; i++)
+		for (i = 0; i < 12 && s->first[i] != NULL; i++)
 			send_req(s, strcmp(s->first[i], "SILENT") == 0 ? NULL :
 			    s->first[i]);
 	s->last_left = left;
@@ -161,6 +161,7 @@ test_good_redirect_and_404(void **state)
 	    &msg), MC_OK);
 	assert_string_equal(r.code, "the-code");
 	assert_null(msg);
+	mc_listener_reply(s.l, "me<&>@x", NULL);
 	a = answer_of(&s, 0);
 	assert_non_null(strstr(a, "HTTP/1.1 404"));
 	a = answer_of(&s, 1);
@@ -198,7 +199,77 @@ test_forged_keeps_waiting(void **state)
 	assert_non_null(strstr(a, "HTTP/1.1 400"));
 	assert_non_null(strstr(a, "<title>mailcred: login failed</title>"));
 	assert_non_null(strstr(a, "state does not match"));
+	mc_listener_reply(s.l, "me", NULL);
 	a = answer_of(&s, 1);
+	assert_non_null(strstr(a, "mailcred: logged in"));
+	mc_redirect_clear(&r);
+	done(&s);
+}
+
+/* The redirect's tab is answered only by mc_listener_reply(). */
+static void
+test_reply_after_the_exchange(void **state)
+{
+	struct script s = { .first = { GOOD } };
+	struct timeval tv = { 0, 200000 };
+	struct mc_redirect r;
+	char buf[64], *msg, *a;
+
+	(void)state;
+	assert_int_equal(run(&s, "http://127.0.0.1/", 30, "me", &r, &msg),
+	    MC_OK);
+	/* Nothing yet: the browser waits for the outcome. */
+	setsockopt(s.fds[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	assert_true(recv(s.fds[0], buf, sizeof(buf), 0) < 0);
+	tv.tv_sec = 5;
+	setsockopt(s.fds[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	mc_listener_reply(s.l, "me", "the provider <granted> no refresh token");
+	a = answer_of(&s, 0);
+	assert_non_null(strstr(a, "<title>mailcred: login failed</title>"));
+	assert_non_null(strstr(a, "the provider &lt;granted&gt; no refresh"));
+	assert_null(strstr(a, "logged in"));
+	mc_listener_reply(s.l, "me", NULL);	/* a no-op now */
+	mc_redirect_clear(&r);
+	done(&s);
+}
+
+/* Freed without a reply: the tab is told the login did not finish. */
+static void
+test_free_tells_the_browser(void **state)
+{
+	struct script s = { .first = { GOOD } };
+	struct mc_redirect r;
+	char *msg, *a;
+	int i;
+
+	(void)state;
+	assert_int_equal(run(&s, "http://127.0.0.1/", 30, "me", &r, &msg),
+	    MC_OK);
+	mc_listener_free(s.l);
+	a = answer_of(&s, 0);
+	assert_non_null(strstr(a, "mailcred: login failed"));
+	assert_non_null(strstr(a, "did not finish"));
+	for (i = 0; i < s.nfds; i++)
+		close(s.fds[i]);
+	mc_redirect_clear(&r);
+}
+
+/* More silent connections than slots: the real redirect still gets in. */
+static void
+test_flood_does_not_drop_the_redirect(void **state)
+{
+	struct script s = { .first = { GOOD, "SILENT", "SILENT", "SILENT",
+	    "SILENT", "SILENT", "SILENT", "SILENT", "SILENT", "SILENT",
+	    "SILENT", "SILENT" } };
+	struct mc_redirect r;
+	char *msg, *a;
+
+	(void)state;
+	assert_int_equal(run(&s, "http://127.0.0.1/", 5, "me", &r, &msg),
+	    MC_OK);
+	assert_string_equal(r.code, "the-code");
+	mc_listener_reply(s.l, "me", NULL);
+	a = answer_of(&s, 0);
 	assert_non_null(strstr(a, "mailcred: logged in"));
 	mc_redirect_clear(&r);
 	done(&s);
@@ -351,6 +422,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_redirect_and_404),
 		cmocka_unit_test(test_forged_keeps_waiting),
+		cmocka_unit_test(test_reply_after_the_exchange),
+		cmocka_unit_test(test_free_tells_the_browser),
+		cmocka_unit_test(test_flood_does_not_drop_the_redirect),
 		cmocka_unit_test(test_slow_connection_does_not_block),
 		cmocka_unit_test(test_oversize_refused),
 		cmocka_unit_test(test_error_redirect),

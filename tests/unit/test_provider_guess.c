@@ -264,6 +264,24 @@ test_primary_mx_decides(void **state)
 	free(why);
 }
 
+/* RFC 7505: a null MX (".", preference 0) says the domain takes no mail. */
+static void
+test_null_mx(void **state)
+{
+	struct msg m;
+	struct fake f = { &m, 0, "" };
+	char *why = NULL;
+
+	(void)state;
+	header(&m, "nomail.org", 2);
+	mx_record(&m, 0, "");
+	mx_record(&m, 10, "aspmx.l.google.com");
+	assert_null(guess(&f, "me@nomail.org", &why));
+	assert_string_equal(why, "nomail.org accepts no mail (its MX record "
+	    "says so)");
+	free(why);
+}
+
 static void
 test_no_answer(void **state)
 {
@@ -435,6 +453,7 @@ main(void)
 		cmocka_unit_test(test_workspace_by_mx),
 		cmocka_unit_test(test_m365_by_mx),
 		cmocka_unit_test(test_primary_mx_decides),
+		cmocka_unit_test(test_null_mx),
 		cmocka_unit_test(test_no_answer),
 		cmocka_unit_test(test_other_records_skipped),
 		cmocka_unit_test(test_malformed),
