@@ -71,21 +71,6 @@ mc_confedit_quote(const char *value, int section_name, char **out,
 	return MC_OK;
 }
 
-/* The directory part of path ("." or "/" where it has none), malloc'd. */
-static char *
-dir_of(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-
-	if (slash == NULL)
-		return strdup(".");
-	while (slash > path && slash[-1] == '/')
-		slash--;
-	if (slash == path)
-		return strdup("/");
-	return strndup(path, (size_t)(slash - path));
-}
-
 /*
  * The file to rewrite: path itself, or where the symbolic link path leads
  * (a dangling one is refused). *exists says whether it is there.
@@ -591,7 +576,7 @@ mc_confedit_add_account(const char *path, const char *name,
 
 	if ((rc = find_target(path, &target, &exists, errmsg)) != MC_OK)
 		goto out;
-	dir = dir_of(target);
+	dir = mc_path_dir(target);
 	if (dir == NULL) {
 		rc = MC_ERR_NOMEM;
 		goto out;
@@ -606,7 +591,7 @@ mc_confedit_add_account(const char *path, const char *name,
 	if ((rc = find_target(path, &target, &exists, errmsg)) != MC_OK)
 		goto out;
 	free(dir);
-	dir = dir_of(target);
+	dir = mc_path_dir(target);
 	if (dir == NULL) {
 		rc = MC_ERR_NOMEM;
 		goto out;

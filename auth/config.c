@@ -891,9 +891,8 @@ out:
 	return rc;
 }
 
-/* The directory part of path ("." or "/" where it has none), malloc'd. */
-static char *
-dir_of(const char *path)
+char *
+mc_path_dir(const char *path)
 {
 	const char *slash = strrchr(path, '/');
 
@@ -951,7 +950,7 @@ check_trust(const char *path, const struct stat *st, char **errmsg)
 		    "others (mode %04o), who could send your tokens anywhere: "
 		    "chmod go-w %s", path, (unsigned int)(st->st_mode & 07777),
 		    path);
-	dir = dir_of(path);
+	dir = mc_path_dir(path);
 	if (dir == NULL) {
 		rc = MC_ERR_NOMEM;
 		goto out;
@@ -964,7 +963,7 @@ check_trust(const char *path, const struct stat *st, char **errmsg)
 		    path, strerror(errno));
 		goto out;
 	}
-	rdir = dir_of(real);
+	rdir = mc_path_dir(real);
 	if (rdir == NULL) {
 		rc = MC_ERR_NOMEM;
 		goto out;

@@ -120,6 +120,13 @@ int mc_account_resolve(const struct mc_config *cfg, const char *name,
 /* Frees; accepts NULL. Wipes the client secret. */
 void mc_account_free(struct mc_account *acct);
 
+/*
+ * The directory part of path: "." when it has none, "/" for a file in the
+ * root; trailing slashes of the directory dropped. Malloc'd; NULL when out
+ * of memory.
+ */
+char *mc_path_dir(const char *path);
+
 /* Names for messages and JSON. */
 const char *mc_flow_name(enum mc_flow flow);
 const char *mc_auth_name(enum mc_auth auth);

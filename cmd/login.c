@@ -70,7 +70,8 @@ show_qr(const struct mc_account *acct, const struct mc_device_auth *da,
 		    "\n\n", acct->name);
 	else
 		fputs("or scan this code with a phone:\n\n", stderr);
-	cmd_qr_write(stderr, uri, style, 0);
+	cmd_qr_write_colors(stderr, uri, style, 0,
+	    cmd_tty_can_redraw(STDERR_FILENO));
 	fputc('\n', stderr);
 }
 

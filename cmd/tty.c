@@ -72,6 +72,15 @@ int
 cmd_qr_write(FILE *f, const char *text, enum cmd_qr_style style,
     int max_cols)
 {
+	return cmd_qr_write_colors(f, text, style, max_cols, 0);
+}
+
+int
+cmd_qr_write_colors(FILE *f, const char *text, enum cmd_qr_style style,
+    int max_cols, int colors)
+{
+	/* Light modules in bright white on black, whatever the theme. */
+	static const char sgr_on[] = "\033[97;40m", sgr_off[] = "\033[0m";
 	/* UTF-8: at most 3 bytes a column; ASCII: 2 bytes a column. */
 	static const char *const half[4] = { " ", "\xe2\x96\x80",
 	    "\xe2\x96\x84", "\xe2\x96\x88" };	/* ' ', '▀', '▄', '█' */
@@ -87,11 +96,15 @@ cmd_qr_write(FILE *f, const char *text, enum cmd_qr_style style,
 		goto out;
 	}
 	n = qr->width + 2 * CMD_QR_MARGIN;
-	line = malloc((size_t)n * 3 + 2);
+	line = malloc((size_t)n * 3 + sizeof(sgr_on) + sizeof(sgr_off) + 2);
 	if (line == NULL)
 		goto out;
 	for (y = 0; y < n; y += style == CMD_QR_ASCII ? 1 : 2) {
 		len = 0;
+		if (colors) {
+			memcpy(line, sgr_on, sizeof(sgr_on) - 1);
+			len = sizeof(sgr_on) - 1;
+		}
 		for (x = 0; x < n; x++) {
 			const char *s;
 			int k;
@@ -106,6 +119,10 @@ cmd_qr_write(FILE *f, const char *text, enum cmd_qr_style style,
 			}
 			memcpy(line + len, s, strlen(s));
 			len += strlen(s);
+		}
+		if (colors) {
+			memcpy(line + len, sgr_off, sizeof(sgr_off) - 1);
+			len += sizeof(sgr_off) - 1;
 		}
 		line[len++] = '\n';
 		if (fwrite(line, 1, len, f) != len)

@@ -50,6 +50,17 @@ int cmd_qr_write(FILE *f, const char *text, enum cmd_qr_style style,
     int max_cols);
 
 /*
+ * As cmd_qr_write(), and with colors each line is drawn in bright white
+ * on black (SGR "\033[97;40m" before it, "\033[0m" after it), so the code
+ * reads as dark modules on a light ground on dark and light terminal
+ * themes alike; without, light modules take the terminal's foreground
+ * colour (right on a light-on-dark terminal, the negative on a
+ * dark-on-light one).
+ */
+int cmd_qr_write_colors(FILE *f, const char *text, enum cmd_qr_style style,
+    int max_cols, int colors);
+
+/*
  * The columns a drawing of text takes in style (the symbol's width and
  * both quiet zones); -1 when it cannot be encoded.
  */

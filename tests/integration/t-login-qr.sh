@@ -8,6 +8,8 @@
 . "$(dirname "$0")/../mc-lib.sh"
 
 stack_init
+# A terminal that can redraw a line and show colours (CI may have no TERM).
+export TERM=xterm
 start_keyring
 start_oauth
 A=user@example.test
@@ -56,9 +58,14 @@ screen_code() {
 	tr -d '\r' <"$1" | sed -n '/enter the code/{n;n;p}' | tr -d ' '
 }
 
+# plain FILE: what it shows, without carriage returns and SGR colours.
+plain() {
+	tr -d '\r' <"$1" | sed 's/\x1b\[[0-9;]*m//g'
+}
+
 # qr_lines FILE: the lines of the drawing (only half blocks and spaces).
 qr_lines() {
-	tr -d '\r' <"$1" | LC_ALL=C.UTF-8 grep -E '^[█▀▄ ]+$'
+	plain "$1" | LC_ALL=C.UTF-8 grep -E '^[█▀▄ ]+$'
 }
 
 # scan_qr FILE: what zbarimg reads from the half-block lines of FILE, as
@@ -112,6 +119,7 @@ assert_true "[ $nqr -ge 11 ]" "the terminal shows the QR code in half blocks ($n
 uri=$(tr -d '\r' <"$T/tty.out" | sed -n 's/^(or open \(.*\))$/\1/p')
 assert_match "$uri" "user_code=" "the screen names verification_uri_complete"
 assert_eq "$(scan_qr "$T/tty.out")" "$uri" "zbarimg reads verification_uri_complete from the terminal's QR code"
+assert_eq "$(tr -d '\r' <"$T/tty.out" | LC_ALL=C.UTF-8 grep -cE "^${ESC}\\[97;40m[█▀▄ ]+${ESC}\\[0m\$")" "$nqr" "each line of the code is drawn white on black, whatever the terminal's theme"
 assert_match "$screen" "${CR}Waiting for approval: [0-9]+:[0-9]{2} left${ESC}\\[K${CR}Waiting for approval: [0-9]+:[0-9]{2} left${ESC}\\[K" "a countdown line is redrawn in place"
 assert_match "$screen" "left${ESC}\\[K${CR}${ESC}\\[KLogged in" "the countdown line is cleared before the result"
 assert_no_match "$screen" "code expires in" "the terminal has the countdown instead of the static line"
@@ -140,9 +148,18 @@ export LC_ALL=C
 tty_login "$T/ascii.out" -- "$A" --flow device
 unset LC_ALL
 assert_status "$RC" 0 "C locale: the login succeeds"
-nascii=$(tr -d '\r' <"$T/ascii.out" | grep -cE '^(##|  )+$')
+nascii=$(plain "$T/ascii.out" | grep -cE '^(##|  )+$')
 assert_true "[ $nascii -ge 21 ]" "C locale: the QR code is drawn in '##' ($nascii lines)"
 assert_eq "$(qr_lines "$T/ascii.out" | wc -l)" 0 "C locale: no UTF-8 blocks"
+
+# 4b. TERM=dumb: the code without colours, no redrawn line, the static one.
+export LC_ALL=C.UTF-8
+TERM=dumb tty_login "$T/dumb.out" -- "$A" --flow device
+unset LC_ALL
+assert_status "$RC" 0 "TERM=dumb: the login succeeds"
+assert_true "[ $(qr_lines "$T/dumb.out" | wc -l) -ge 11 ]" "TERM=dumb: the QR code is drawn"
+assert_no_match "$(cat "$T/dumb.out")" "${ESC}" "TERM=dumb: no escape sequence at all"
+assert_match "$(cat "$T/dumb.out")" "Waiting for approval; the code expires in [0-9]+ min" "TERM=dumb: the static waiting line instead of the countdown"
 
 # 5. -q on a terminal: the prompt only.
 export LC_ALL=C.UTF-8

@@ -235,6 +235,38 @@ test_qr_scans(void **state)
 	free(buf);
 }
 
+/* With colours: each line wrapped in white-on-black, the same drawing. */
+static void
+test_qr_colors(void **state)
+{
+	static const char on[] = "\033[97;40m", off[] = "\033[0m\n";
+	char *plainbuf = NULL, *colbuf = NULL, *p, *q, *nl;
+	size_t plen = 0, clen = 0, lines = 0;
+	FILE *f = open_memstream(&plainbuf, &plen);
+	FILE *g = open_memstream(&colbuf, &clen);
+
+	(void)state;
+	assert_int_equal(cmd_qr_write_colors(f, URL, CMD_QR_UTF8, 0, 0), 0);
+	assert_int_equal(cmd_qr_write_colors(g, URL, CMD_QR_UTF8, 0, 1), 0);
+	fclose(f);
+	fclose(g);
+	assert_null(strchr(plainbuf, '\033'));
+	for (p = plainbuf, q = colbuf; *p != '\0'; p = nl + 1, lines++) {
+		nl = strchr(p, '\n');
+		assert_non_null(nl);
+		assert_memory_equal(q, on, sizeof(on) - 1);
+		q += sizeof(on) - 1;
+		assert_memory_equal(q, p, (size_t)(nl - p));
+		q += nl - p;
+		assert_memory_equal(q, off, sizeof(off) - 1);
+		q += sizeof(off) - 1;
+	}
+	assert_int_equal(*q, '\0');
+	assert_true(lines > 10);
+	free(plainbuf);
+	free(colbuf);
+}
+
 static void
 test_qr_width_limit(void **state)
 {
@@ -414,6 +446,7 @@ main(void)
 		cmocka_unit_test(test_qr_utf8_matches_matrix),
 		cmocka_unit_test(test_qr_ascii_matches_matrix),
 		cmocka_unit_test(test_qr_scans),
+		cmocka_unit_test(test_qr_colors),
 		cmocka_unit_test(test_qr_width_limit),
 		cmocka_unit_test(test_qr_style_for_locale),
 		cmocka_unit_test(test_countdown_format),
