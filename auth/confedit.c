@@ -524,6 +524,9 @@ out:
 /*
  * Takes the lock that serializes writers of the files in dir: flock(2)
  * on the directory itself, so nothing is added to it. Waits up to 10 s.
+ * A directory we may write but not read cannot be opened to lock: then
+ * *fd is -1 and the add goes on without the lock (the same-file check
+ * still stands), as it could before there was one.
  */
 static int
 lock_dir(const char *dir, int *fd, char **errmsg)
@@ -532,6 +535,8 @@ lock_dir(const char *dir, int *fd, char **errmsg)
 	int i;
 
 	*fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*fd < 0 && errno == EACCES)
+		return MC_OK;
 	if (*fd < 0)
 		return mc_fail(MC_ERR_IO, errmsg, "cannot open %s: %s", dir,
 		    strerror(errno));

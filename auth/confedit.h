@@ -26,7 +26,9 @@
  *   an interrupted add leaves no copy of the configuration behind.
  * - Writers are serialized by flock(2) on the file's directory, taken
  *   before the file is read and held until the rename (waiting up to
- *   10 s, then MC_ERR_TEMP): two adds at once both land. An editor that
+ *   10 s, then MC_ERR_TEMP): two adds at once both land. (A directory
+ *   that can be written but not read cannot be locked so: there the add
+ *   goes on without the lock.) An editor that
  *   does not take the lock and changes the file between the read and
  *   the rename is noticed in most cases (the file is no longer the one
  *   read: nothing is replaced and MC_ERR_TEMP says to run again), but a

@@ -20,6 +20,7 @@ struct conn {
 	int fd;			/* -1: free */
 	long long deadline;	/* monotonic ms */
 	long long since;	/* when accepted, for dropping the oldest */
+	long long last;		/* when its last bytes came */
 	size_t len;
 	char buf[MC_LISTENER_MAX_REQUEST + 1];
 };
@@ -30,6 +31,8 @@ struct mc_listener {
 	unsigned int port;
 	char *path;		/* the redirect path: "/" or as in redirect_uri */
 	int held;		/* the redirect's connection, not yet answered */
+	char *interrupted;	/* the answer for it if we are interrupted */
+	size_t interrupted_len;
 	struct conn conns[MC_LISTENER_MAX_CONNS];
 };
 
@@ -225,6 +228,7 @@ mc_listener_free(struct mc_listener *l)
 			close(l->fd[i]);
 	for (i = 0; i < MC_LISTENER_MAX_CONNS; i++)
 		conn_close(&l->conns[i]);
+	free(l->interrupted);
 	free(l->path);
 	free(l);
 }
@@ -294,9 +298,9 @@ send_all(int fd, const char *p, size_t n)
  * the concatenation of parts (NULL-terminated; odd ones, the 2nd, 4th...,
  * come from outside and are escaped; even ones are ours).
  */
-static void
-answer_fd(int fd, const char *status, const char *title,
-    const char *const *parts)
+static char *
+build_answer(const char *status, const char *title,
+    const char *const *parts, size_t *len)
 {
 	char *para = strdup(""), *page = NULL, *resp = NULL, *np;
 	size_t i;
@@ -330,11 +334,24 @@ answer_fd(int fd, const char *status, const char *title,
 		resp = NULL;
 		goto out;
 	}
-	send_all(fd, resp, (size_t)n);
-	shutdown(fd, SHUT_WR);
+	*len = (size_t)n;
 out:
 	free(para);
 	free(page);
+	return resp;
+}
+
+static void
+answer_fd(int fd, const char *status, const char *title,
+    const char *const *parts)
+{
+	size_t len = 0;
+	char *resp = build_answer(status, title, parts, &len);
+
+	if (resp == NULL)
+		return;
+	send_all(fd, resp, len);
+	shutdown(fd, SHUT_WR);
 	free(resp);
 }
 
@@ -351,19 +368,38 @@ void
 mc_listener_reply(struct mc_listener *l, const char *account,
     const char *failure)
 {
+	int fd;
+
 	if (l == NULL || l->held < 0)
 		return;
+	fd = l->held;
+	l->held = -1;	/* no longer for mc_listener_interrupted() */
 	if (failure == NULL)
-		answer_fd(l->held, "200 OK", "mailcred: logged in",
+		answer_fd(fd, "200 OK", "mailcred: logged in",
 		    (const char *const[]){ "mailcred now keeps the tokens for ",
 		    account != NULL ? account : "", ". You can close this tab.",
 		    NULL });
 	else
-		answer_fd(l->held, "200 OK", "mailcred: login failed",
+		answer_fd(fd, "200 OK", "mailcred: login failed",
 		    (const char *const[]){ "The login did not finish: ",
 		    failure, "", NULL });
-	close(l->held);
+	close(fd);
+}
+
+void
+mc_listener_interrupted(struct mc_listener *l)
+{
+	int fd;
+
+	if (l == NULL || l->held < 0)
+		return;
+	fd = l->held;
 	l->held = -1;
+	if (l->interrupted != NULL)
+		(void)send(fd, l->interrupted, l->interrupted_len,
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+	shutdown(fd, SHUT_WR);
+	close(fd);
 }
 
 /* The outcome of one request. */
@@ -436,6 +472,11 @@ serve(struct mc_listener *l, struct conn *c, struct wait_args *w)
 		c->len = 0;
 		l->held = c->fd;
 		c->fd = -1;
+		free(l->interrupted);
+		l->interrupted = build_answer("200 OK", "mailcred: login failed",
+		    (const char *const[]){ "The login did not finish: mailcred "
+		    "was interrupted before it stored the tokens. Run mailcred "
+		    "login again.", NULL }, &l->interrupted_len);
 		free(msg);
 		w->rc = MC_OK;
 		return SERVED_DONE;
@@ -494,6 +535,7 @@ read_conn(struct mc_listener *l, struct conn *c, struct wait_args *w)
 		return SERVED_AGAIN;
 	}
 	c->len += (size_t)n;
+	c->last = now_ms();
 	c->buf[c->len] = '\0';
 	if (strstr(c->buf, "\r\n\r\n") != NULL ||
 	    strstr(c->buf, "\n\n") != NULL)
@@ -505,42 +547,58 @@ read_conn(struct mc_listener *l, struct conn *c, struct wait_args *w)
 	return SERVED_AGAIN;
 }
 
+/* How long a connection is spared: idle after accept, stalled mid-request. */
+#define IDLE_GRACE_MS	250
+#define STALL_GRACE_MS	1000
+
+/* When c's slot may be given to a newcomer (monotonic ms). */
+static long long
+free_at(const struct conn *c)
+{
+	long long t;
+
+	if (c->fd < 0)
+		return 0;
+	t = c->len == 0 ? c->since + IDLE_GRACE_MS : c->last + STALL_GRACE_MS;
+	return t < c->deadline ? t : c->deadline;
+}
+
+/* The slot a newcomer may take at now (the oldest one free by then). */
+static struct conn *
+room(struct mc_listener *l, long long now)
+{
+	struct conn *slot = NULL;
+	int i;
+
+	for (i = 0; i < MC_LISTENER_MAX_CONNS; i++) {
+		struct conn *k = &l->conns[i];
+
+		if (k->fd < 0)
+			return k;
+		if (free_at(k) <= now && (slot == NULL || k->since < slot->since))
+			slot = k;
+	}
+	return slot;
+}
+
 /*
- * Takes one waiting connection on fd (one a round, after the connections
- * with something to read were served). When all slots are taken, the
- * oldest connection that has sent nothing, or only part of a request for
- * a second or more, makes room; when there is none (all are fresh
- * requests on their way in), the newcomer is closed instead: a flood of
- * connections never drops a request a browser is sending.
+ * Takes one waiting connection on fd into the slot room() gives (the
+ * caller polls fd only when there is one).
  */
 static void
 accept_one(struct mc_listener *l, int fd, long long now)
 {
-	struct conn *slot = NULL;
-	int c, i;
+	struct conn *slot = room(l, now);
+	int c;
 
+	if (slot == NULL)
+		return;
 	c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (c < 0)
 		return;
-	for (i = 0; i < MC_LISTENER_MAX_CONNS; i++) {
-		struct conn *k = &l->conns[i];
-
-		if (k->fd < 0) {
-			slot = k;
-			break;
-		}
-		/* Idle, or stuck on part of a request for a second. */
-		if ((k->len == 0 || now - k->since >= 1000) &&
-		    (slot == NULL || k->since < slot->since))
-			slot = k;
-	}
-	if (slot == NULL) {
-		close(c);
-		return;
-	}
 	conn_close(slot);
 	slot->fd = c;
-	slot->since = now;
+	slot->since = slot->last = now;
 	slot->deadline = now + MC_LISTENER_CONN_TIMEOUT * 1000LL;
 }
 
@@ -553,7 +611,7 @@ mc_listener_wait(struct mc_listener *l, int timeout, const char *state,
 	struct pollfd pfd[2 + MC_LISTENER_MAX_CONNS];
 	int idx[2 + MC_LISTENER_MAX_CONNS];
 	struct wait_args w;
-	long long deadline, now, wait, left, last = -1;
+	long long deadline, now, wait, left, last = -1, next;
 	int i, n, np;
 
 	memset(out, 0, sizeof(*out));
@@ -581,20 +639,31 @@ mc_listener_wait(struct mc_listener *l, int timeout, const char *state,
 		if (wait == 0)
 			wait = 1000;
 		np = 0;
-		for (i = 0; i < l->nfd; i++) {
-			pfd[np].fd = l->fd[i];
-			pfd[np].events = POLLIN;
-			idx[np++] = -1;
+		for (i = 0; i < MC_LISTENER_MAX_CONNS; i++)
+			if (l->conns[i].fd >= 0 && l->conns[i].deadline <= now)
+				conn_close(&l->conns[i]);	/* too slow */
+		/*
+		 * Newcomers only when a slot is free or can be freed; else
+		 * they wait in the kernel's queue until one can.
+		 */
+		if (room(l, now) != NULL) {
+			for (i = 0; i < l->nfd; i++) {
+				pfd[np].fd = l->fd[i];
+				pfd[np].events = POLLIN;
+				idx[np++] = -1;
+			}
+		} else {
+			for (next = -1, i = 0; i < MC_LISTENER_MAX_CONNS; i++)
+				if (next < 0 || free_at(&l->conns[i]) < next)
+					next = free_at(&l->conns[i]);
+			if (next - now < wait)
+				wait = next - now > 0 ? next - now : 1;
 		}
 		for (i = 0; i < MC_LISTENER_MAX_CONNS; i++) {
 			struct conn *c = &l->conns[i];
 
 			if (c->fd < 0)
 				continue;
-			if (c->deadline <= now) {
-				conn_close(c);	/* too slow: dropped */
-				continue;
-			}
 			if (c->deadline - now < wait)
 				wait = c->deadline - now;
 			pfd[np].fd = c->fd;

@@ -15,9 +15,13 @@
  * seconds; up to MC_LISTENER_MAX_CONNS connections are served at once, one
  * step at a time with poll(2), requests under way before newcomers, one
  * newcomer a round. When all are taken, the oldest connection that has
- * sent nothing (or only part of a request, for a second or more) makes
- * room; when there is none, the newcomer is closed: neither silent
- * connections nor a flood of them can drop the real redirect.
+ * sent nothing for 250 ms, or nothing more of its request for a second,
+ * makes room; when there is none, newcomers wait in the kernel's queue
+ * until there is. So silent or slow connections do not keep the redirect
+ * out, and a request that is arriving is never dropped for a newcomer.
+ * (A local process that keeps the slots busy on purpose can still delay
+ * the redirect, at most until the login's timeout: any port on the
+ * loopback address can be flooded so.)
  *
  * A redirect whose state or iss does not match (mc_redirect_parse()'s
  * MC_ERR_DATA) is answered with a failure page and reported through the
@@ -81,6 +85,13 @@ void mc_listener_free(struct mc_listener *l);
 void mc_listener_reply(struct mc_listener *l, const char *account,
     const char *failure);
 
+/*
+ * For a signal handler while that tab waits (async-signal-safe: one
+ * send(2) of a page made beforehand, then close(2)): tells it the login
+ * was interrupted. No-op when there is no such connection.
+ */
+void mc_listener_interrupted(struct mc_listener *l);
+
 /* What the listener tells its caller while it waits. */
 struct mc_listener_cb {
 	/* At the start and then about once a second: seconds left. */
@@ -96,10 +107,10 @@ struct mc_listener_cb {
  * success page). cb and its members may be NULL.
  *
  * MC_OK: *out holds the checked redirect (out->code set); its connection
- * is held open, unanswered, for mc_listener_reply(). MC_ERR_AUTH: the provider sent error= (message
- * "the provider said: ..."), the browser was told. MC_ERR_TEMP: the time
- * ran out ("no redirect came from the browser within N s"). MC_ERR_IO:
- * poll(2) failed. *out is empty on error.
+ * is held open, unanswered, for mc_listener_reply(). MC_ERR_AUTH: the
+ * provider sent error= (message "the provider said: ..."), the browser was
+ * told. MC_ERR_TEMP: the time ran out ("no redirect came from the browser
+ * within N s"). MC_ERR_IO: poll(2) failed. *out is empty on error.
  */
 int mc_listener_wait(struct mc_listener *l, int timeout, const char *state,
     const char *authz_endpoint, const char *account,

@@ -628,7 +628,7 @@ cmd_spawn(const char *file, char *const argv[], char *const env[],
 		rc = posix_spawnattr_setsigmask(&attr, &none);
 	if (rc == 0)
 		rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF |
-		    POSIX_SPAWN_SETSIGMASK);
+		    POSIX_SPAWN_SETSIGMASK | (quiet ? POSIX_SPAWN_SETSID : 0));
 	fflush(stderr);
 	if (rc == 0)
 		rc = posix_spawnp(pid, file, &fa, &attr, argv,

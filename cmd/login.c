@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <spawn.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -414,6 +415,60 @@ code_from_paste(const struct mc_account *acct,
 }
 
 /*
+ * While the browser's tab waits for the outcome, a SIGINT, SIGTERM or
+ * SIGHUP first tells it the login was interrupted, then ends us as it
+ * would have (the handlers that were there are put back and the signal
+ * raised again).
+ */
+static struct mc_listener *tab_listener;
+static const int tab_sigs[] = { SIGINT, SIGTERM, SIGHUP };
+static struct sigaction tab_old[3];
+static int tab_armed[3];
+
+static void
+tab_on_signal(int sig)
+{
+	size_t i;
+
+	mc_listener_interrupted(tab_listener);
+	for (i = 0; i < 3; i++)
+		if (tab_sigs[i] == sig && tab_armed[i])
+			sigaction(sig, &tab_old[i], NULL);
+	raise(sig);	/* delivered when this handler returns */
+}
+
+static void
+tab_guard(struct mc_listener *l)
+{
+	struct sigaction sa;
+	size_t i;
+
+	tab_listener = l;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = tab_on_signal;
+	sigemptyset(&sa.sa_mask);
+	for (i = 0; i < 3; i++) {
+		tab_armed[i] = 0;
+		if (sigaction(tab_sigs[i], NULL, &tab_old[i]) != 0 ||
+		    tab_old[i].sa_handler == SIG_IGN)
+			continue;	/* an ignored signal stays ignored */
+		tab_armed[i] = sigaction(tab_sigs[i], &sa, NULL) == 0;
+	}
+}
+
+static void
+tab_unguard(void)
+{
+	size_t i;
+
+	for (i = 0; i < 3; i++)
+		if (tab_armed[i])
+			sigaction(tab_sigs[i], &tab_old[i], NULL);
+	memset(tab_armed, 0, sizeof(tab_armed));
+	tab_listener = NULL;
+}
+
+/*
  * The browser and manual flows: the authorization code grant with PKCE.
  * The store is written only once the new tokens are in hand.
  */
@@ -461,6 +516,8 @@ login_code(const struct mc_account *acct, enum mc_flow f,
 	if (rc != 0)
 		goto out;
 	/* The browser's tab waits for the outcome (mc_listener_reply). */
+	if (l != NULL)
+		tab_guard(l);
 	cmd_http_opts(acct, &http);
 	rc = mc_oauth_code_exchange(acct, &http, r.code, req.redirect_uri,
 	    req.verifier, &ts, &msg);
@@ -475,6 +532,7 @@ login_code(const struct mc_account *acct, enum mc_flow f,
 	mc_listener_reply(l, acct->name, NULL);
 	rc = report_login(acct, &ts, o->json);
 out:
+	tab_unguard();
 	mc_listener_free(l);
 	mc_authz_request_clear(&req);
 	mc_redirect_clear(&r);

@@ -397,7 +397,8 @@ _oauth_post() {
 # oauth_config JSON: merged into the server's test config, e.g.
 #   oauth_config '{"device_interval":1,"slow_down_polls":2}'
 # Keys: device_interval, slow_down_polls, google_style, device_auth_error,
-# token_status, refresh_delay_ms, token_rewrite, device_poll_error,
+# token_status, refresh_delay_ms, code_delay_ms, token_rewrite,
+# device_poll_error,
 # revocation_status (see
 # tests/peers/oauth-server.mjs).
 oauth_config() {

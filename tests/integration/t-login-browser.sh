@@ -209,6 +209,65 @@ assert_status $? 0 "after refused pastes the old grant still works"
 mc login "$A" --flow manual --port 8765 --timeout 1 </dev/null >"$T/m2.out" 2>"$T/m2.err" 
 assert_match "$(cat "$T/m2.err")" "redirect_uri=http%3A%2F%2F127\\.0\\.0\\.1%3A8765%2F" "manual --port puts the port in redirect_uri (for ssh -L)"
 
+# --- 6a. mailcred opens the browser itself ------------------------------------
+# With a display, $BROWSER gets the URL: here a stand-in that records how
+# it was started, then plays the browser (approve-code.sh) and delivers
+# the redirect, as a person in a real browser would.
+cat >"$T/fakebrowser" <<'EOB'
+#!/bin/bash
+out=$(readlink /proc/$$/fd/1) err=$(readlink /proc/$$/fd/2)
+{
+	printf 'argc=%s\n' "$#"
+	printf 'sigign=%s\n' "$(sed -n 's/^SigIgn:[[:space:]]*//p' /proc/$$/status)"
+	printf 'sid=%s pid=%s\n' "$(cut -d' ' -f6 /proc/$$/stat)" "$$"
+	printf 'out=%s err=%s\n' "$out" "$err"
+} >"$FB_LOG"
+loc=$(bash "$FB_PEERS/approve-code.sh" "$1" "$FB_LOGIN" 2>/dev/null) &&
+	curl -sS --max-time 10 "$loc" >"$FB_PAGE" 2>&1
+EOB
+chmod 755 "$T/fakebrowser"
+DISPLAY=:99 BROWSER="$T/fakebrowser" FB_LOG=$T/fb.log FB_PAGE=$T/fb.html \
+	FB_PEERS=$PEERS FB_LOGIN=$A "$MAILCRED" -c "$CONF" login "$A" --flow browser --timeout 30 \
+	>"$T/o.out" 2>"$T/o.err"
+assert_status $? 0 "with a display, the login opens \$BROWSER and succeeds through it"
+assert_eq "$(sed -n 's/^argc=//p' "$T/fb.log")" 1 "the browser gets one argument, the URL"
+sigign=$(sed -n 's/^sigign=//p' "$T/fb.log")
+assert_true "[ -n '$sigign' ] && [ \$(( 0x$sigign & 0x1000 )) -eq 0 ]" "the browser starts with SIGPIPE at its default (SigIgn $sigign)"
+assert_match "$(sed -n 's/^sid=//p' "$T/fb.log")" "^([0-9]+) pid=\\1$" "the browser runs in a session of its own (no Ctrl-C meant for mailcred)"
+assert_eq "$(sed -n 's/^out=//p' "$T/fb.log")" "/dev/null err=/dev/null" "the browser's output goes to /dev/null, not over the countdown"
+assert_match "$(cat "$T/fb.html")" "<title>mailcred: logged in</title>" "the opened browser ends on the success page"
+assert_eq "$(cat "$T/o.out")" "" "nothing on stdout without --json"
+
+# --- 6b. Interrupted during the code exchange ---------------------------------
+# The tab waits for the outcome; a SIGTERM then tells it the login was
+# interrupted before it ends mailcred (as it would have), and the old
+# grant stays.
+oauth_config '{"code_delay_ms":4000}'
+n0=$(oauth_stats | jq .code_exchanges)
+# mailcred itself in the background (not through mc, whose subshell
+# would take the signal), so $LPID is mailcred's pid.
+"$MAILCRED" -c "$CONF" login "$A" --json --flow browser >"$T/b.out" 2>"$T/b.err" &
+LPID=$!
+for i in $(seq 100); do [ -s "$T/b.out" ] && break; sleep 0.05; done
+URL=$(head -n 1 "$T/b.out" | jq -r .authorization_url 2>/dev/null)
+loc=$(approve_code "$URL" "$A" 2>>"$T/approve.err")
+curl -sS --max-time 15 "$loc" >"$T/tab.html" 2>&1 &
+CPID=$!
+# The server counts the exchange when it arrives, then holds it 4 s.
+for i in $(seq 50); do
+	[ "$(oauth_stats | jq .code_exchanges)" -gt "$n0" ] && break
+	sleep 0.1
+done
+kill -TERM "$LPID"
+finish_login
+wait "$CPID"
+assert_status "$RC" 143 "SIGTERM during the code exchange ends the login as SIGTERM does"
+assert_match "$(cat "$T/tab.html")" "<title>mailcred: login failed</title>" "the waiting tab is told the login failed"
+assert_match "$(cat "$T/tab.html")" "interrupted" "the waiting tab is told it was interrupted"
+oauth_config '{"code_delay_ms":0}'
+mc token --refresh "$A" >/dev/null 2>"$T/t.err"
+assert_status $? 0 "after the interrupted login the old grant still works"
+
 # --- 7. No refresh token ------------------------------------------------------
 oauth_reset_stats
 start_login "$N" --flow browser

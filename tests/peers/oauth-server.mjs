@@ -118,6 +118,7 @@ const DEFAULT_CONFIG = Object.freeze({
   device_auth_error: null, // string: fail the device authorization request
   token_status: null, // number: answer every /token request with it (HTML body)
   refresh_delay_ms: 0, // wait this long before answering a refresh grant
+  code_delay_ms: 0, // wait this long before answering a code exchange
   token_rewrite: null, // object: members set in (null: removed from) each granted token answer
   device_poll_error: null, // string: answer every device_code poll with this OAuth error
   revocation_status: null, // number: answer every /token/revocation request with it (HTML body)
@@ -192,6 +193,7 @@ function checkConfigPatch(patch) {
         }
         break;
       case 'refresh_delay_ms':
+      case 'code_delay_ms':
         if (!Number.isInteger(v) || v < 0 || v > 60000) return `${k} must be 0..60000`;
         break;
       case 'token_rewrite':
@@ -281,7 +283,13 @@ async function testControl(ctx, next) {
     if (ctx.method === 'POST' && ctx.path === '/token') {
       stats.token_requests += 1;
       note = `grant_type=${grantType ?? '-'}`;
-      if (grantType === 'authorization_code') stats.code_exchanges += 1;
+      if (grantType === 'authorization_code') {
+        stats.code_exchanges += 1;
+        if (testConfig.code_delay_ms > 0) {
+          await new Promise((resolve) => { setTimeout(resolve, testConfig.code_delay_ms); });
+          note += ` (delayed ${testConfig.code_delay_ms} ms)`;
+        }
+      }
       if (grantType === 'refresh_token') {
         stats.refresh_grants += 1;
         if (testConfig.refresh_delay_ms > 0) {

@@ -275,6 +275,50 @@ test_flood_does_not_drop_the_redirect(void **state)
 	done(&s);
 }
 
+/*
+ * Every slot taken by a request that stops half-way: the redirect waits
+ * in the kernel's queue (not closed) until a stalled one makes room.
+ */
+static void
+test_stalled_requests_make_room(void **state)
+{
+	struct script s = { .first = { "G", "G", "G", "G", "G", "G", "G",
+	    "G", GOOD } };
+	struct mc_redirect r;
+	char *msg, *a;
+
+	(void)state;
+	assert_int_equal(run(&s, "http://127.0.0.1/", 5, "me", &r, &msg),
+	    MC_OK);
+	assert_string_equal(r.code, "the-code");
+	mc_listener_reply(s.l, "me", NULL);
+	a = answer_of(&s, 8);
+	assert_non_null(strstr(a, "mailcred: logged in"));
+	mc_redirect_clear(&r);
+	done(&s);
+}
+
+/* mc_listener_interrupted(): the waiting tab hears why, once. */
+static void
+test_interrupted(void **state)
+{
+	struct script s = { .first = { GOOD } };
+	struct mc_redirect r;
+	char *msg, *a;
+
+	(void)state;
+	assert_int_equal(run(&s, "http://127.0.0.1/", 5, "me", &r, &msg),
+	    MC_OK);
+	mc_listener_interrupted(s.l);
+	mc_listener_reply(s.l, "me", NULL);	/* too late: a no-op */
+	a = answer_of(&s, 0);
+	assert_non_null(strstr(a, "<title>mailcred: login failed</title>"));
+	assert_non_null(strstr(a, "interrupted"));
+	assert_null(strstr(a, "logged in"));
+	mc_redirect_clear(&r);
+	done(&s);
+}
+
 static void
 test_slow_connection_does_not_block(void **state)
 {
@@ -425,6 +469,8 @@ main(void)
 		cmocka_unit_test(test_reply_after_the_exchange),
 		cmocka_unit_test(test_free_tells_the_browser),
 		cmocka_unit_test(test_flood_does_not_drop_the_redirect),
+		cmocka_unit_test(test_stalled_requests_make_room),
+		cmocka_unit_test(test_interrupted),
 		cmocka_unit_test(test_slow_connection_does_not_block),
 		cmocka_unit_test(test_oversize_refused),
 		cmocka_unit_test(test_error_redirect),
