@@ -102,26 +102,6 @@ find_target(const char *path, char **target, int *exists, char **errmsg)
 	return MC_OK;
 }
 
-/* Refuses dir if others may change what it holds: writable, not sticky. */
-static int
-check_dir(const char *path, const char *dir, char **errmsg)
-{
-	struct stat st;
-
-	if (stat(dir, &st) != 0)
-		return mc_fail(MC_ERR_CONFIG, errmsg, "%s: cannot check its "
-		    "directory %s: %s", path, dir, strerror(errno));
-	if (!S_ISDIR(st.st_mode))
-		return mc_fail(MC_ERR_CONFIG, errmsg, "%s: %s is not a "
-		    "directory", path, dir);
-	if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
-		return mc_fail(MC_ERR_CONFIG, errmsg, "%s: its directory %s "
-		    "can be changed by others (mode %04o), who could replace "
-		    "the configuration: chmod go-w %s", path, dir,
-		    (unsigned int)(st.st_mode & 07777), dir);
-	return MC_OK;
-}
-
 /* Creates dir and its missing parents, 0700. */
 static int
 make_dirs(const char *path, const char *dir, char **errmsg)
@@ -633,7 +613,7 @@ mc_confedit_add_account(const char *path, const char *name,
 	} else if ((rc = make_dirs(path, dir, errmsg)) != MC_OK) {
 		goto out;
 	}
-	if ((rc = check_dir(path, dir, errmsg)) != MC_OK ||
+	if ((rc = mc_config_check_dir(path, dir, errmsg)) != MC_OK ||
 	    (rc = build_text(old, oldlen, name, kv, &text, &len, errmsg)) !=
 	    MC_OK ||
 	    (rc = check_text(path, text, len, name, errmsg)) != MC_OK)

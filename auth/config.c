@@ -905,9 +905,8 @@ mc_path_dir(const char *path)
 	return strndup(path, (size_t)(slash - path));
 }
 
-/* Refuses dir if others may change what it holds: writable, not sticky. */
-static int
-check_dir(const char *path, const char *dir, char **errmsg)
+int
+mc_config_check_dir(const char *path, const char *dir, char **errmsg)
 {
 	struct stat st;
 
@@ -955,7 +954,7 @@ check_trust(const char *path, const struct stat *st, char **errmsg)
 		rc = MC_ERR_NOMEM;
 		goto out;
 	}
-	if ((rc = check_dir(path, dir, errmsg)) != MC_OK)
+	if ((rc = mc_config_check_dir(path, dir, errmsg)) != MC_OK)
 		goto out;
 	real = realpath(path, NULL);
 	if (real == NULL) {
@@ -969,7 +968,7 @@ check_trust(const char *path, const struct stat *st, char **errmsg)
 		goto out;
 	}
 	if (strcmp(rdir, dir) != 0)
-		rc = check_dir(path, rdir, errmsg);
+		rc = mc_config_check_dir(path, rdir, errmsg);
 out:
 	free(dir);
 	free(real);

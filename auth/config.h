@@ -127,6 +127,14 @@ void mc_account_free(struct mc_account *acct);
  */
 char *mc_path_dir(const char *path);
 
+/*
+ * Refuses dir, the directory of the configuration file path, when others
+ * may change what it holds (writable by group or others without the
+ * sticky bit) or it is no directory: MC_ERR_CONFIG naming path and the
+ * chmod that fixes it; MC_OK otherwise.
+ */
+int mc_config_check_dir(const char *path, const char *dir, char **errmsg);
+
 /* Names for messages and JSON. */
 const char *mc_flow_name(enum mc_flow flow);
 const char *mc_auth_name(enum mc_auth auth);
