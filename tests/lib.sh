@@ -399,7 +399,7 @@ _oauth_post() {
 # Keys: device_interval, slow_down_polls, google_style, device_auth_error,
 # token_status, refresh_delay_ms, code_delay_ms, token_rewrite,
 # device_poll_error,
-# revocation_status (see
+# revocation_status, revocation_error (see
 # tests/peers/oauth-server.mjs).
 oauth_config() {
 	_oauth_post /test/config "$1"

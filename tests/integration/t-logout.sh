@@ -79,6 +79,28 @@ out=$(mc token "$A" --refresh 2>"$T/err")
 assert_status $? 0 "the unrevoked grant still refreshes"
 mc -q logout "$A" 2>/dev/null
 
+# Google answers 400 invalid_token for a token already revoked: that is
+# a logout, exit 0.
+login_device "$A"
+oauth_reset_stats
+oauth_config '{"revocation_error":"invalid_token"}'
+out=$(mc logout "$A" 2>"$T/err")
+assert_status $? 0 "400 invalid_token (already revoked) is a logout: exit 0"
+assert_match "$(cat "$T/err")" "^mailcred: $A: logged out: the grant was revoked and the tokens were deleted" "invalid_token: logged out"
+assert_eq "$(revocations)" 1 "invalid_token: one revocation request"
+assert_eq "$(stored_blob "$A")" "" "invalid_token: the tokens are deleted"
+
+# Another OAuth error (unsupported_token_type): deleted all the same, exit
+# 69, one line with the provider's error and where to revoke by hand.
+login_device "$A"
+oauth_config '{"revocation_error":"unsupported_token_type"}'
+out=$(mc logout "$A" 2>"$T/err")
+assert_status $? 69 "unsupported_token_type: exit 69"
+assert_eq "$(wc -l <"$T/err")" 1 "unsupported_token_type: one line on stderr"
+assert_match "$(cat "$T/err")" "^mailcred: $A: the tokens were deleted from the keyring, but .*unsupported_token_type.*revoke it by hand" "unsupported_token_type: the line names the error and the fix"
+assert_eq "$(stored_blob "$A")" "" "unsupported_token_type: the tokens are deleted"
+oauth_config '{"revocation_error":null}'
+
 # The server is down: exit 75 as well, the tokens are gone.
 login_device "$A"
 stop_oauth

@@ -50,6 +50,10 @@
 //                      answered with it (HTML body) and revokes nothing,
 //                      as a sick server behind a proxy would; still
 //                      counted in "revocations".
+//   revocation_error   a string: every /token/revocation request is
+//                      answered 400 {"error": it} and revokes nothing
+//                      (Google answers invalid_token for a token that is
+//                      already revoked); counted in "revocations".
 //
 // Storage is oidc-provider's in-memory adapter: restarting the server
 // forgets every grant, which is how tests produce invalid_grant.
@@ -122,6 +126,7 @@ const DEFAULT_CONFIG = Object.freeze({
   token_rewrite: null, // object: members set in (null: removed from) each granted token answer
   device_poll_error: null, // string: answer every device_code poll with this OAuth error
   revocation_status: null, // number: answer every /token/revocation request with it (HTML body)
+  revocation_error: null, // string: answer every /token/revocation request 400 {"error": it}
 });
 let testConfig = { ...DEFAULT_CONFIG };
 
@@ -184,6 +189,7 @@ function checkConfigPatch(patch) {
         if (v !== null && typeof v !== 'string') return `${k} must be a string or null`;
         break;
       case 'device_poll_error':
+      case 'revocation_error':
         if (v !== null && typeof v !== 'string') return `${k} must be a string or null`;
         break;
       case 'revocation_status':
@@ -392,6 +398,14 @@ async function testControl(ctx, next) {
         ctx.body = `<html><head><title>${ctx.status}</title></head>`
           + `<body><h1>Error ${ctx.status}</h1><p>Simulated by the test server.</p></body></html>\n`;
         note += ' (revocation_status)';
+        return;
+      }
+      if (testConfig.revocation_error !== null) {
+        sendJson(ctx, 400, {
+          error: testConfig.revocation_error,
+          error_description: `revocation refused by the test server (${testConfig.revocation_error})`,
+        });
+        note += ` (revocation_error=${testConfig.revocation_error})`;
         return;
       }
     }
