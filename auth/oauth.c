@@ -10,12 +10,12 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
 #include "auth/err.h"
 #include "auth/oauth.h"
+#include "auth/sasl.h"
 #include "auth/secmem.h"
 #include "auth/url.h"
 
@@ -632,13 +632,12 @@ mc_device_http_poll(void *arg, long *status, json_t **resp, char **errmsg)
 static char *
 b64url(const unsigned char *in, size_t n)
 {
-	size_t len = 4 * ((n + 2) / 3), i;
-	char *s = malloc(len + 1);
+	char *s = mc_base64_encode(in, n);
+	size_t i;
 
 	if (s == NULL)
 		return NULL;
-	EVP_EncodeBlock((unsigned char *)s, in, (int)n);
-	for (i = 0; i < len && s[i] != '='; i++) {
+	for (i = 0; s[i] != '\0' && s[i] != '='; i++) {
 		if (s[i] == '+')
 			s[i] = '-';
 		else if (s[i] == '/')
