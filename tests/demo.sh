@@ -16,6 +16,31 @@ else
 	say() { printf '\n== %s\n' "$*"; }
 fi
 
+# person_waits PID: gives a person $WAIT s to approve; true while PID still
+# waits (then the demo approves it itself).
+person_waits() {
+	local i
+	for i in $(seq 1 "$WAIT"); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 1
+	done
+	kill -0 "$1" 2>/dev/null
+}
+
+# login_done PID OUT ERR WHAT: waits for the login; on failure shows its
+# stderr and ends the demo, else prints its result line.
+login_done() {
+	local rc
+	wait "$1"
+	rc=$?
+	if [ "$rc" -ne 0 ]; then
+		cat "$3"
+		echo "demo: $4 failed (exit $rc)" >&2
+		exit 1
+	fi
+	echo "Logged in: $(tail -1 "$2")"
+}
+
 say "Starting the local stack"
 stack_init
 start_keyring
@@ -44,21 +69,10 @@ echo "Open $(jq -r .verification_uri <<<"$prompt") and enter the code $code"
 echo "(or open $(jq -r .verification_uri_complete <<<"$prompt"))"
 echo "Any login name works on this test server; use $A so the SMTP server accepts the token."
 echo "Approving automatically in $WAIT s if nobody does..."
-for i in $(seq 1 "$WAIT"); do
-	kill -0 "$pid" 2>/dev/null || break
-	sleep 1
-done
-if kill -0 "$pid" 2>/dev/null; then
+if person_waits "$pid"; then
 	approve_device "$code" "$A" >/dev/null 2>&1 && echo "Approved by the demo."
 fi
-wait "$pid"
-rc=$?
-if [ "$rc" -ne 0 ]; then
-	cat "$T/login.err"
-	echo "demo: the login failed (exit $rc)" >&2
-	exit 1
-fi
-echo "Logged in: $(tail -1 "$out")"
+login_done "$pid" "$out" "$T/login.err" "the login"
 
 say "mailcred login $B --flow browser"
 out=$T/blogin.out
@@ -70,22 +84,11 @@ echo "Open, in a browser on this machine:"
 echo "    $url"
 echo "mailcred's listener on 127.0.0.1 waits for the redirect."
 echo "Approving automatically in $WAIT s if nobody does..."
-for i in $(seq 1 "$WAIT"); do
-	kill -0 "$pid" 2>/dev/null || break
-	sleep 1
-done
-if kill -0 "$pid" 2>/dev/null; then
+if person_waits "$pid"; then
 	loc=$(approve_code "$url" "$B" 2>/dev/null) &&
 		curl -sS --max-time 10 "$loc" | sed -n 's/.*<title>\(.*\)<\/title>.*/The browser shows: \1/p'
 fi
-wait "$pid"
-rc=$?
-if [ "$rc" -ne 0 ]; then
-	cat "$T/blogin.err"
-	echo "demo: the browser login failed (exit $rc)" >&2
-	exit 1
-fi
-echo "Logged in: $(tail -1 "$out")"
+login_done "$pid" "$out" "$T/blogin.err" "the browser login"
 say "mailcred token $B"
 "$MAILCRED" -c "$CONF" token "$B" || exit 1
 
