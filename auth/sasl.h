@@ -30,6 +30,34 @@ int mc_sasl_build(enum mc_sasl_mech mech, const char *user, const char *token,
     const char *host, int port, char **out, size_t *len, char **errmsg);
 
 /*
+ * A SASL error challenge (RFC 7628 section 3.2.2; Google's XOAUTH2 sends
+ * the same): the server's base64 JSON, decoded. Members absent from the
+ * JSON are NULL; all are malloc'd, printable ASCII, at most 200 bytes.
+ */
+struct mc_sasl_error {
+	char *status;	/* "400", "401", "invalid_token", ... */
+	char *schemes;	/* "bearer" */
+	char *scope;	/* the scope the server wants */
+};
+
+#define MC_SASL_ERROR_INIT { NULL, NULL, NULL }
+
+/*
+ * Decodes the challenge b64 (the text after "334 " or "+ ") into *e.
+ * MC_OK; MC_ERR_DATA when it is not base64 of a JSON object (e is then
+ * cleared); MC_ERR_NOMEM.
+ */
+int mc_sasl_error_parse(const char *b64, struct mc_sasl_error *e);
+
+void mc_sasl_error_clear(struct mc_sasl_error *e);
+
+/*
+ * Is this the refusal of a token that a refresh may cure: status 400, 401
+ * or invalid_token (RFC 7628 and Google)? A missing status counts as yes.
+ */
+int mc_sasl_error_retryable(const struct mc_sasl_error *e);
+
+/*
  * Base64 (RFC 4648, no line breaks) of len bytes at in, malloc'd and
  * NUL-terminated; NULL when out of memory.
  */

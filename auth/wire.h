@@ -1,0 +1,145 @@
+/*
+ * auth/wire.h - a line conversation with a mail server on a connection
+ * that libcurl sets up.
+ *
+ * libcurl does what it does well: resolving, connecting, TLS (implicit for
+ * smtps://, imaps://, pop3s://; STARTTLS, required, for smtp://, imap://,
+ * pop3://), the certificate check under auth/http.h's policy (ca_file
+ * added to the system store, TLS 1.2 or newer), the greeting and the
+ * capabilities (SMTP EHLO, IMAP CAPABILITY, POP3 CAPA). It stops there
+ * (CURLOPT_CONNECT_ONLY, and no credentials, so it authenticates nothing).
+ * The rest of the dialogue is ours, on the same TLS session: SASL with its
+ * error challenge (which libcurl cannot answer), the envelope, the data,
+ * IMAP and POP3 commands. Every read and write has a deadline of
+ * opts->timeout seconds, and a line is at most MC_WIRE_MAX_LINE bytes.
+ *
+ * With a trace callback, what is said is traced line by line ("> " ours,
+ * "< " the server's); lines marked secret are traced as "[redacted]".
+ */
+#ifndef MAILCRED_AUTH_WIRE_H
+#define MAILCRED_AUTH_WIRE_H
+
+#include <stddef.h>
+
+#include "auth/http.h"
+
+#define MC_WIRE_MAX_LINE 8192
+
+enum mc_wire_proto {
+	MC_WIRE_SMTP = 0,
+	MC_WIRE_IMAP = 1,
+	MC_WIRE_POP3 = 2,
+};
+
+struct mc_wire_opts {
+	int timeout;		/* seconds: the connection, then each step; <= 0: 30 */
+	const char *ca_file;	/* extra CA bundle, or NULL */
+	const char *ehlo;	/* SMTP: the EHLO name; NULL: mc_wire_hostname() */
+	mc_trace_fn trace;	/* NULL: no trace */
+	void *trace_ctx;
+};
+
+#define MC_WIRE_OPTS_INIT { 30, NULL, NULL, NULL, NULL }
+
+/* Where mc_wire_open() failed, for the doctor's advice. */
+enum mc_wire_stage {
+	MC_WIRE_STAGE_NONE = 0,
+	MC_WIRE_STAGE_URL,	/* the URL itself */
+	MC_WIRE_STAGE_RESOLVE,	/* the host name did not resolve */
+	MC_WIRE_STAGE_CONNECT,	/* TCP: refused, unreachable, timed out */
+	MC_WIRE_STAGE_TLS,	/* handshake or certificate */
+	MC_WIRE_STAGE_GREETING,	/* the server's first words, EHLO, STARTTLS */
+};
+
+struct mc_wire_fail {
+	enum mc_wire_stage stage;
+	int curl_code;		/* CURLcode of the failure, 0 if none */
+	long tls_verify;	/* X509 verify result (X509_V_ERR_...), 0 if none */
+	int os_errno;		/* errno of a failed connect, 0 if none */
+	int timed_out;		/* the deadline passed */
+	char *reply;		/* the last line the server said, or NULL */
+};
+
+#define MC_WIRE_FAIL_INIT { MC_WIRE_STAGE_NONE, 0, 0, 0, 0, NULL }
+
+void mc_wire_fail_clear(struct mc_wire_fail *f);
+
+struct mc_wire;
+
+/*
+ * Connects to url (smtp, smtps, imap, imaps, pop3 or pop3s, with an
+ * explicit or the scheme's default port) as described above. Returns
+ * MC_OK and *out; MC_ERR_CONFIG (not such a URL), MC_ERR_NET (resolve,
+ * connect, timeout, TLS, certificate), MC_ERR_TEMP (a 4xx greeting or
+ * EHLO answer), MC_ERR_SERVICE (a 5xx one, or a server that does not
+ * offer STARTTLS on a plain port), MC_ERR_NOMEM; the message names the
+ * host and port and what failed, and *fail (if not NULL) says so for a
+ * program. fail is cleared by the caller with mc_wire_fail_clear().
+ */
+int mc_wire_open(const struct mc_wire_opts *opts, const char *url,
+    struct mc_wire **out, struct mc_wire_fail *fail, char **errmsg);
+
+/* Sends nothing more; closes the connection and frees. Accepts NULL. */
+void mc_wire_close(struct mc_wire *w);
+
+enum mc_wire_proto mc_wire_protocol(const struct mc_wire *w);
+const char *mc_wire_host(const struct mc_wire *w);	/* as in the URL */
+int mc_wire_port(const struct mc_wire *w);
+
+/*
+ * The capabilities the server announced during the connection, the
+ * latest set (after STARTTLS): SMTP EHLO keywords with their parameters
+ * ("AUTH PLAIN LOGIN XOAUTH2", "SIZE 35882577", "PIPELINING"), IMAP
+ * CAPABILITY atoms ("AUTH=XOAUTH2", "IMAP4rev1"), POP3 CAPA lines ("SASL
+ * PLAIN XOAUTH2", "USER"). mc_wire_ncaps/mc_wire_cap list them;
+ * mc_wire_cap_find returns the parameters of the first one whose keyword
+ * matches name (case-insensitive; "" when it has none), or NULL.
+ */
+size_t mc_wire_ncaps(const struct mc_wire *w);
+const char *mc_wire_cap(const struct mc_wire *w, size_t i);
+const char *mc_wire_cap_find(const struct mc_wire *w, const char *name);
+
+/*
+ * Does the server offer SASL mechanism mech (case-insensitive)? SMTP: in
+ * AUTH; IMAP: AUTH=mech; POP3: in SASL.
+ */
+int mc_wire_has_mech(const struct mc_wire *w, const char *mech);
+
+/* The server's greeting line as libcurl read it, or "". */
+const char *mc_wire_greeting(const struct mc_wire *w);
+
+/*
+ * Sends line followed by CRLF. line must not hold CR, LF or NUL
+ * (MC_ERR_DATA). secret: the trace shows only the words before the first
+ * space-separated argument that carries it, as "AUTH XOAUTH2 [redacted]"
+ * (secret == 1 keeps the first two words, 2 the first word, 3 nothing).
+ * MC_ERR_NET when it cannot be sent in time.
+ */
+int mc_wire_send_line(struct mc_wire *w, const char *line, int secret,
+    char **errmsg);
+
+/*
+ * Sends len bytes as they are (DATA). Not traced beyond a byte count.
+ * MC_ERR_NET when they cannot be sent in time.
+ */
+int mc_wire_write(struct mc_wire *w, const void *buf, size_t len,
+    char **errmsg);
+
+/*
+ * Reads one line into *line (malloc'd, NUL-terminated, CRLF or LF
+ * removed). MC_ERR_NET on timeout, a closed connection or a line longer
+ * than MC_WIRE_MAX_LINE (the message says which); MC_ERR_DATA when the
+ * line holds a NUL byte. secret: the trace shows "[redacted]" instead.
+ */
+int mc_wire_read_line(struct mc_wire *w, char **line, int secret,
+    char **errmsg);
+
+/*
+ * The name this machine gives in EHLO and Message-ID: the fully qualified
+ * host name when the resolver knows one, else gethostname(), else
+ * "localhost.localdomain"; only letters, digits, '-' and '.' (anything
+ * else is refused and the next candidate tried). Static storage.
+ */
+const char *mc_wire_hostname(void);
+
+#endif
