@@ -239,11 +239,20 @@ int
 cmd_getopt(const char *command, int argc, char **argv,
     const struct option *longopts)
 {
+	return cmd_getopt_short(command, argc, argv, "", longopts);
+}
+
+int
+cmd_getopt_short(const char *command, int argc, char **argv,
+    const char *shortopts, const struct option *longopts)
+{
 	/* ':' first: a missing argument is told apart from an unknown
 	 * option; '+' for mailcred itself: its options end at COMMAND. */
-	const char *optstring = command != NULL ? ":c:vqh" : "+:c:vqh";
+	char optstring[64];
 	int opt;
 
+	snprintf(optstring, sizeof(optstring), "%s:c:vqh%s",
+	    command != NULL ? "" : "+", shortopts);
 	for (;;) {
 		opt = getopt_long(argc, argv, optstring, longopts, NULL);
 		if (opt == ':' || opt == '?')
