@@ -485,7 +485,6 @@ mc_smtp_send(struct mc_wire *w, const struct mc_smtp_envelope *env,
 	const char *in;
 	char *out = NULL;
 	size_t inlen, n, off;
-	unsigned long long total = 0;
 	int rc;
 
 	mc_smtp_result_clear(res);
@@ -502,7 +501,7 @@ mc_smtp_send(struct mc_wire *w, const struct mc_smtp_envelope *env,
 		(void)mc_wire_send_line(w, "RSET", 0, NULL);
 		return rc;
 	}
-	if ((out = malloc(MC_DATA_ENC_MAX(CHUNK))) == NULL)
+	if ((out = malloc(MC_DATA_ENC_MAX(CHUNK) + MC_DATA_FINISH_MAX)) == NULL)
 		return MC_ERR_NOMEM;
 	for (;;) {
 		if ((rc = src->next(src->ctx, &in, &inlen, errmsg)) != MC_OK)
@@ -515,7 +514,7 @@ mc_smtp_send(struct mc_wire *w, const struct mc_smtp_envelope *env,
 			if (enc.nul) {
 				rc = mc_fail(MC_ERR_DATA, errmsg, "the message "
 				    "holds a NUL byte (at byte %llu): nothing "
-				    "was sent", total + (unsigned long long)
+				    "was sent", (unsigned long long)
 				    enc.nul_offset);
 				goto abort;
 			}
@@ -523,7 +522,6 @@ mc_smtp_send(struct mc_wire *w, const struct mc_smtp_envelope *env,
 				goto lost;
 			n = inlen - off > CHUNK ? CHUNK : inlen - off;
 		}
-		total += inlen;
 	}
 	n = mc_data_finish(&enc, out);
 	if ((rc = mc_wire_write(w, out, n, errmsg)) != MC_OK)

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <openssl/x509.h>
 
 #include "auth/err.h"
 #include "auth/http.h"
@@ -315,6 +316,15 @@ open_failed(struct mc_wire *w, CURLcode cc, const char *errbuf, int tls,
 		    strerror((int)oserr) : why);
 		break;
 	case CURLE_PEER_FAILED_VERIFICATION:
+		f.stage = MC_WIRE_STAGE_TLS;
+		f.tls_verify = verify;
+		/* Not temporary: trying again meets the same certificate. */
+		rc = mc_fail(MC_ERR_SERVICE, errmsg, "the certificate of %s "
+		    "port %d is not trusted: %s; if the server uses a private "
+		    "CA, set ca_file = /path/to/its-ca.pem in the account",
+		    w->host, w->port, verify != 0 ?
+		    X509_verify_cert_error_string(verify) : why);
+		break;
 	case CURLE_SSL_CONNECT_ERROR:
 	case CURLE_SSL_CACERT_BADFILE:
 	case CURLE_SSL_CERTPROBLEM:

@@ -122,6 +122,25 @@ static const struct {
 	    "  --json  one JSON array: account, provider, auth, store, flow, "
 	    "logged_in,\n"
 	    "          password_stored, expires_at, error\n" },
+	{ "send", "send [-a ACCOUNT] [-t] [-f FROM] [-i] [-oi] [-F NAME] "
+	    "[--mech xoauth2|oauthbearer] [--timeout S] [RCPT ...] < message",
+	    "Sends the message on stdin through ACCOUNT's smtp server, like "
+	    "sendmail:\n"
+	    "usable as git's sendemail.sendmailCmd, mutt's sendmail, aerc's "
+	    "outgoing.\n"
+	    "Exit 0 only after the server accepted the message.\n"
+	    "  -a ACCOUNT  the account; default: the one whose user is the "
+	    "From address\n"
+	    "  -t          recipients from To, Cc and Bcc too (Bcc is removed "
+	    "before sending)\n"
+	    "  -f FROM     the envelope sender (default: the From address)\n"
+	    "  -i, -oi, -odi, -odb, -oem, -oep, -oeq, -oee, -om, -B 8BITMIME, "
+	    "-F NAME\n"
+	    "              accepted for sendmail compatibility; no effect\n"
+	    "  --mech M    xoauth2 or oauthbearer (default: the account's "
+	    "smtp_mech)\n"
+	    "  --timeout S seconds for the connection and each step "
+	    "(default: timeout)\n" },
 };
 #define NUSAGES (sizeof(usages) / sizeof(usages[0]))
 

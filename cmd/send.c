@@ -186,6 +186,42 @@ get_password(const struct mc_account *acct, char **pw)
 }
 
 /*
+ * The failure of a login, with what the server meant and the fix when
+ * auth/advice.h knows the answer. Takes why.
+ */
+static int
+with_advice(const struct mc_account *acct, const struct mc_wire *w,
+    const struct mc_login_result *res, int rc, char *why, char **errmsg)
+{
+	struct mc_advice_in in = MC_ADVICE_IN_INIT;
+	struct mc_advice adv = MC_ADVICE_INIT;
+
+	if (res->reply.code == 0) {
+		*errmsg = why;
+		return rc;
+	}
+	in.proto = MC_ADVICE_SMTP;
+	in.provider = mc_advice_provider_of(acct, mc_wire_host(w));
+	in.auth = acct->auth;
+	in.account = acct->name;
+	in.user = acct->user;
+	in.code = res->reply.code;
+	in.enh = res->reply.enh;
+	in.text = res->reply.text;
+	in.challenge = res->have_challenge ? &res->challenge : NULL;
+	if (mc_advice_explain(&in, &adv) == MC_OK && adv.advice != NULL &&
+	    adv.advice[0] != '\0') {
+		rc = mc_fail(adv.err != MC_OK ? adv.err : rc, errmsg, "%s: %s",
+		    why, adv.advice);
+		free(why);
+	} else {
+		*errmsg = why;
+	}
+	mc_advice_clear(&adv);
+	return rc;
+}
+
+/*
  * One login, and for a bearer token refused as a refresh may cure, one
  * refresh and one more try. Returns MC_OK or an error with *errmsg.
  */
@@ -195,8 +231,6 @@ login(struct mc_wire *w, const struct mc_account *acct,
     struct mc_login_result *res, int *exit_status, char **errmsg)
 {
 	struct mc_token_opts to = MC_TOKEN_OPTS_INIT;
-	struct mc_http_opts http;
-	struct mc_advice adv;
 	char *why = NULL;
 	int rc, retryable;
 
@@ -220,7 +254,6 @@ login(struct mc_wire *w, const struct mc_account *acct,
 	    res->reply.enh);
 	free(why);
 	why = NULL;
-	cmd_http_opts(acct, &http);
 	cmd_token_warnings(acct, &to);
 	to.force = 1;
 	mc_token_set_clear(ts);
@@ -240,18 +273,7 @@ done:
 		free(why);
 		return MC_OK;
 	}
-	if (mc_advice_for_login(acct, MC_WIRE_SMTP, res, &adv) &&
-	    adv.advice != NULL) {
-		rc = mc_fail(adv.err != MC_OK ? adv.err : rc, errmsg, "%s: %s",
-		    why, adv.advice);
-		free(why);
-		return rc;
-	}
-	if (errmsg != NULL && *errmsg == NULL)
-		*errmsg = why;
-	else
-		free(why);
-	return rc;
+	return with_advice(acct, w, res, rc, why, errmsg);
 }
 
 static int
@@ -403,7 +425,7 @@ cmd_send(int argc, char **argv)
 	env.nrcpt = nrcpt;
 	env.utf8 = utf8;
 	if ((rc = mc_msg_prepare(msg, mc_wire_hostname(), time(NULL),
-	    from == NULL ? acct->user : NULL, o.fullname, &err)) != MC_OK) {
+	    &err)) != MC_OK) {
 		status = cmd_fail(name, rc, err);
 		goto out;
 	}
