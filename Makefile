@@ -15,7 +15,8 @@ VERSION = 0.1.0
 # res_query(3) and the DNS answer parser of auth/provider_guess.c.
 PKGS = jansson openssl libsecret-1 libqrencode
 DEP_CFLAGS := $(shell $(PKG_CONFIG) --cflags libcurl $(PKGS) 2>/dev/null)
-DEP_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -ldl -lresolv
+DEP_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -ldl -lresolv \
+	-pthread
 CMOCKA_CFLAGS := $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 

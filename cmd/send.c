@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -221,6 +222,29 @@ with_advice(const struct mc_account *acct, const struct mc_wire *w,
 	return rc;
 }
 
+/* The credential, fetched while the connection is being set up. */
+struct cred {
+	const struct mc_account *acct;
+	struct mc_token_set ts;
+	char *pw;
+	int status;		/* 0, or the exit status of a printed failure */
+};
+
+static void *
+cred_fetch(void *arg)
+{
+	struct cred *c = arg;
+	struct mc_token_opts to = MC_TOKEN_OPTS_INIT;
+
+	if (c->acct->auth == MC_AUTH_PASSWORD) {
+		c->status = get_password(c->acct, &c->pw);
+	} else {
+		cmd_token_warnings(c->acct, &to);
+		c->status = cmd_get_token(c->acct, &to, &c->ts);
+	}
+	return NULL;
+}
+
 /*
  * One login, and for a bearer token refused as a refresh may cure, one
  * refresh and one more try. Returns MC_OK or an error with *errmsg.
@@ -305,15 +329,16 @@ cmd_send(int argc, char **argv)
 	struct mc_msg *msg = NULL;
 	struct mc_wire *w = NULL;
 	struct mc_wire_opts wo = MC_WIRE_OPTS_INIT;
-	struct mc_token_set ts = MC_TOKEN_SET_INIT;
-	struct mc_token_opts to = MC_TOKEN_OPTS_INIT;
+	struct cred cred = { NULL, MC_TOKEN_SET_INIT, NULL, 0 };
+	pthread_t thr;
+	int have_thr = 0;
 	struct mc_login_result lr = MC_LOGIN_RESULT_INIT;
 	struct mc_smtp_result sr = MC_SMTP_RESULT_INIT;
 	struct mc_smtp_envelope env;
 	struct mc_smtp_source src;
 	struct source s = { NULL, 0, NULL };
 	enum mc_login_mech mech;
-	char **rcpt = NULL, **hdr = NULL, *from = NULL, *pw = NULL;
+	char **rcpt = NULL, **hdr = NULL, *from = NULL;
 	char *err = NULL;
 	const char *name = NULL;
 	size_t nrcpt = 0, nhdr = 0, i;
@@ -430,37 +455,53 @@ cmd_send(int argc, char **argv)
 		goto out;
 	}
 
-	/* The credential first: no connection for a missing login. */
-	if (acct->auth == MC_AUTH_PASSWORD) {
-		mech = MC_LOGIN_PLAIN;
-		if ((status = get_password(acct, &pw)) != 0)
-			goto out;
-	} else {
-		mech = (o.mech >= 0 ? o.mech : acct->smtp_mech) ==
-		    MC_SASL_OAUTHBEARER ? MC_LOGIN_OAUTHBEARER :
-		    MC_LOGIN_XOAUTH2;
-		cmd_token_warnings(acct, &to);
-		if ((status = cmd_get_token(acct, &to, &ts)) != 0)
-			goto out;
-	}
-	wo.timeout = o.timeout > 0 ? o.timeout : acct->timeout;
-	wo.ca_file = acct->ca_file;
-	if (g_opts.verbose)
-		wo.trace = trace_stderr;
 	if (acct->smtp == NULL || acct->smtp[0] == '\0') {
 		status = cmd_fail(name, MC_ERR_CONFIG, strdup("the account has "
 		    "no smtp server: set smtp = smtps://HOST:465 or "
 		    "smtp://HOST:587"));
 		goto out;
 	}
-	if ((rc = mc_wire_open(&wo, acct->smtp, &w, NULL, &err)) != MC_OK) {
+	mech = MC_LOGIN_PLAIN;
+	if (acct->auth == MC_AUTH_OAUTH2)
+		mech = (o.mech >= 0 ? o.mech : acct->smtp_mech) ==
+		    MC_SASL_OAUTHBEARER ? MC_LOGIN_OAUTHBEARER :
+		    MC_LOGIN_XOAUTH2;
+	wo.timeout = o.timeout > 0 ? o.timeout : acct->timeout;
+	wo.ca_file = acct->ca_file;
+	if (g_opts.verbose)
+		wo.trace = trace_stderr;
+	/*
+	 * The keyring (or a refresh) and the connection (TCP, TLS, EHLO)
+	 * each wait on another process: both at once. libcurl is set up
+	 * before the thread starts, as it must be.
+	 */
+	if ((rc = mc_http_global_init(&err)) != MC_OK) {
+		status = cmd_fail(name, rc, err);
+		goto out;
+	}
+	cred.acct = acct;
+	if (pthread_create(&thr, NULL, cred_fetch, &cred) != 0)
+		cred_fetch(&cred);
+	else
+		have_thr = 1;
+	rc = mc_wire_open(&wo, acct->smtp, &w, NULL, &err);
+	if (have_thr) {
+		pthread_join(thr, NULL);
+		have_thr = 0;
+	}
+	if (cred.status != 0) {
+		free(err);
+		status = cred.status;
+		goto out;
+	}
+	if (rc != MC_OK) {
 		status = cmd_fail(name, rc, err);
 		goto out;
 	}
 	if (acct->auth == MC_AUTH_PASSWORD && !mc_wire_has_mech(w, "PLAIN") &&
 	    mc_wire_has_mech(w, "LOGIN"))
 		mech = MC_LOGIN_LOGIN;
-	rc = login(w, acct, mech, &ts, pw, &lr, &status, &err);
+	rc = login(w, acct, mech, &cred.ts, cred.pw, &lr, &status, &err);
 	if (status != 0)
 		goto out;
 	if (rc != MC_OK) {
@@ -488,9 +529,9 @@ out:
 	mc_wire_close(w);
 	mc_login_result_clear(&lr);
 	mc_smtp_result_clear(&sr);
-	mc_token_set_clear(&ts);
-	if (pw != NULL)
-		store_secret_free(pw);
+	mc_token_set_clear(&cred.ts);
+	if (cred.pw != NULL)
+		store_secret_free(cred.pw);
 	if (s.buf != NULL) {
 		mc_wipe(s.buf, BODY_CHUNK);
 		free(s.buf);
