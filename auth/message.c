@@ -1340,13 +1340,13 @@ ends_with_lf(const struct mc_msg *m, const struct field *f)
 
 int
 mc_msg_prepare(struct mc_msg *m, const char *hostname, time_t now,
-    char **errmsg)
+    const char *from, char **errmsg)
 {
 	char date[64], msgid[300], *head = NULL, *lf;
 	const char *eol;
 	size_t eol_len, i, j, nkeep = 0, nadd = 0, hlen = 0, *live = NULL;
-	size_t off, name_off[2], value_off[2], arena_len = m->arena_len;
-	const char *add_name[2], *add_value[2];
+	size_t off, name_off[3], value_off[3], arena_len = m->arena_len;
+	const char *add_name[3], *add_value[3];
 	struct field *f;
 	int rc, need_date, need_mid, fix_last = 0;
 
@@ -1354,6 +1354,13 @@ mc_msg_prepare(struct mc_msg *m, const char *hostname, time_t now,
 		return mc_fail(MC_ERR_INTERNAL, errmsg, "the host name for "
 		    "the Message-ID is empty or holds characters other than "
 		    "letters, digits, '-' and '.'");
+	if (from != NULL && (from[0] == '\0' || strpbrk(from, "\r\n") != NULL))
+		return mc_fail(MC_ERR_DATA, errmsg, "a From value must be one "
+		    "line");
+	if (from != NULL && mc_msg_find(m, "From", 0) == m->nlive) {
+		add_name[nadd] = "From";
+		add_value[nadd++] = from;
+	}
 	need_date = mc_msg_find(m, "Date", 0) == m->nlive;
 	need_mid = mc_msg_find(m, "Message-ID", 0) == m->nlive;
 	if (need_date) {

@@ -142,7 +142,10 @@ int mc_msg_recipients(const struct mc_msg *m, char ***addrs, size_t *n,
 const char *mc_msg_from(const struct mc_msg *m);
 
 /*
- * Finishes the header section for sending: removes every Bcc and
+ * Finishes the header section for sending: with from not NULL and no
+ * From field, adds "From: FROM" (from is one line, as sendmail
+ * would write it: "Full Name <user@host>"; MC_ERR_DATA otherwise); removes
+ * every Bcc and
  * Resent-Bcc field (with its continuation lines), adds
  * "Date: Tue, 24 Nov 2026 18:29:59 +0100" (now in local time, numeric
  * zone, English names whatever LC_TIME says) when there is no Date field
@@ -157,7 +160,7 @@ const char *mc_msg_from(const struct mc_msg *m);
  * generator or the clock fails; MC_ERR_NOMEM. On error m is unchanged.
  */
 int mc_msg_prepare(struct mc_msg *m, const char *hostname, time_t now,
-    char **errmsg);
+    const char *from, char **errmsg);
 
 /*
  * The header section as it goes out (after mc_msg_prepare: finished),

@@ -300,6 +300,29 @@ done:
 	return with_advice(acct, w, res, rc, why, errmsg);
 }
 
+/* A From field's value for user, with -F's full name quoted. */
+static char *
+from_field(const char *fullname, const char *user)
+{
+	char *out, *q;
+	size_t i, n;
+
+	if (fullname == NULL || fullname[0] == '\0')
+		return strdup(user);
+	n = strlen(fullname);
+	if ((out = malloc(2 * n + strlen(user) + 6)) == NULL)
+		return NULL;
+	q = out;
+	*q++ = '"';
+	for (i = 0; i < n; i++) {
+		if (fullname[i] == '"' || fullname[i] == '\\')
+			*q++ = '\\';
+		*q++ = fullname[i];
+	}
+	snprintf(q, strlen(user) + 5, "\" <%s>", user);
+	return out;
+}
+
 static int
 parse_o(const char *arg)
 {
@@ -338,7 +361,7 @@ cmd_send(int argc, char **argv)
 	struct mc_smtp_source src;
 	struct source s = { NULL, 0, NULL };
 	enum mc_login_mech mech;
-	char **rcpt = NULL, **hdr = NULL, *from = NULL;
+	char **rcpt = NULL, **hdr = NULL, *from = NULL, *addfrom = NULL;
 	char *err = NULL;
 	const char *name = NULL;
 	size_t nrcpt = 0, nhdr = 0, i;
@@ -361,6 +384,8 @@ cmd_send(int argc, char **argv)
 		case 'i':
 			break;	/* a lone "." never ends our input */
 		case 'F':
+			if (strpbrk(optarg, "\r\n") != NULL)
+				cmd_usage_error("send", "-F takes one line");
 			o.fullname = optarg;
 			break;
 		case 'o':
@@ -449,8 +474,12 @@ cmd_send(int argc, char **argv)
 	env.rcpt = rcpt;
 	env.nrcpt = nrcpt;
 	env.utf8 = utf8;
+	/* sendmail adds a From the message lacks: "Full Name" <user>. */
+	if (from == NULL && (addfrom = from_field(o.fullname,
+	    acct->user)) == NULL)
+		goto nomem;
 	if ((rc = mc_msg_prepare(msg, mc_wire_hostname(), time(NULL),
-	    &err)) != MC_OK) {
+	    addfrom, &err)) != MC_OK) {
 		status = cmd_fail(name, rc, err);
 		goto out;
 	}
@@ -541,6 +570,7 @@ out:
 	free(rcpt);
 	mc_msg_addrs_free(hdr, nhdr);
 	free(from);
+	free(addfrom);
 	mc_msg_free(msg);
 	mc_account_free(acct);
 	mc_config_free(cfg);

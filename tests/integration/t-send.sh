@@ -74,6 +74,11 @@ printf 'From: Someone <someone@else.test>\nTo: x@example.test\n\nx\n' |
 	mc send -a "$A" -f bounce@example.test -t
 assert_status $? 0 "-a picks the account whatever From says"
 assert_eq "$(last_json .from)" '"bounce@example.test"' "-f is the envelope sender"
+# A message without From gets one, as sendmail adds it (-F: the name).
+printf 'To: x@example.test\nSubject: no from\n\nx\n' | mc send -a "$A" -F 'Test "T" User' -t
+assert_status $? 0 "a message without From is sent with -a"
+assert_match "$(cat "$(last_eml)")" "From: \"Test \\\\\"T\\\\\" User\" <$A>" "a From with the -F name was added"
+assert_eq "$(last_json .from)" "\"$A\"" "the envelope sender is the account's user"
 # No account for the From address.
 printf 'From: Someone <someone@else.test>\nTo: x@example.test\n\nx\n' |
 	mc send -t 2>"$T/e3"

@@ -742,7 +742,7 @@ test_recipients(void **state)
 	assert_string_equal(mc_msg_from(m), "sender@example.com");
 
 	/* The same after the Bcc fields are gone from the header. */
-	assert_int_equal(mc_msg_prepare(m, hostname, 0, &err), MC_OK);
+	assert_int_equal(mc_msg_prepare(m, hostname, 0, NULL, &err), MC_OK);
 	assert_null(mc_msg_get(m, "Bcc"));
 	assert_int_equal(mc_msg_recipients(m, &a, &n, &err), MC_OK);
 	addrs_are(a, n, want);
@@ -863,7 +863,7 @@ test_bcc_removed(void **state)
 	    "BCC: last@example.com\r\n"
 	    "\r\n"
 	    "Bcc: in the body stays\r\n");
-	assert_int_equal(mc_msg_prepare(m, hostname, 1, &err), MC_OK);
+	assert_int_equal(mc_msg_prepare(m, hostname, 1, NULL, &err), MC_OK);
 	HEAD_IS(m, "From: a@example.com\r\n"
 	    "Date: Tue, 24 Nov 2026 18:29:59 +0100\r\n"
 	    "Subject: keep  this \t exactly\r\n"
@@ -876,13 +876,13 @@ test_bcc_removed(void **state)
 	assert_string_equal(mc_msg_field_name(m, 3), "X-Bcc");
 	assert_null(mc_msg_get(m, "Resent-Bcc"));
 	/* Again: nothing more to do. */
-	assert_int_equal(mc_msg_prepare(m, hostname, 1, &err), MC_OK);
+	assert_int_equal(mc_msg_prepare(m, hostname, 1, NULL, &err), MC_OK);
 	assert_int_equal(mc_msg_nfields(m), 5);
 	mc_msg_free(m);
 
 	/* Only Bcc fields, no empty line. */
 	m = PARSE("Bcc: a@example.com\nDate: x\nMessage-ID: <y@z>\nBcc: b@x\n");
-	assert_int_equal(mc_msg_prepare(m, hostname, 1, &err), MC_OK);
+	assert_int_equal(mc_msg_prepare(m, hostname, 1, NULL, &err), MC_OK);
 	HEAD_IS(m, "Date: x\nMessage-ID: <y@z>\n");
 	mc_msg_free(m);
 	assert_null(err);
@@ -923,7 +923,7 @@ test_date_and_msgid_added(void **state)
 	tzset();
 
 	m = PARSE("From: a@example.com\nSubject: s\n\nbody\n");
-	assert_int_equal(mc_msg_prepare(m, hostname, 1795541399, &err), MC_OK);
+	assert_int_equal(mc_msg_prepare(m, hostname, 1795541399, NULL, &err), MC_OK);
 	h = mc_msg_head(m, &len);
 	assert_memory_equal(h, given, sizeof(given) - 1);
 	assert_int_equal(mc_msg_nfields(m), 4);
@@ -944,7 +944,7 @@ test_date_and_msgid_added(void **state)
 
 	/* Another message, another Message-ID. */
 	m2 = PARSE("From: a@example.com\nSubject: s\n\nbody\n");
-	assert_int_equal(mc_msg_prepare(m2, hostname, 1795541399, &err),
+	assert_int_equal(mc_msg_prepare(m2, hostname, 1795541399, NULL, &err),
 	    MC_OK);
 	v1copy = strdup(mc_msg_get(m, "Message-ID"));
 	v2 = mc_msg_get(m2, "Message-ID");
@@ -953,27 +953,27 @@ test_date_and_msgid_added(void **state)
 	mc_msg_free(m2);
 
 	/* Calling again adds nothing. */
-	assert_int_equal(mc_msg_prepare(m, hostname, 5, &err), MC_OK);
+	assert_int_equal(mc_msg_prepare(m, hostname, 5, NULL, &err), MC_OK);
 	assert_int_equal(mc_msg_nfields(m), 4);
 	mc_msg_free(m);
 
 	/* Summer time; other zones, negative and half-hour ones. */
 	m = PARSE("Message-ID: <given@example.com>\n\n");
-	assert_int_equal(mc_msg_prepare(m, hostname, 1783152309, &err), MC_OK);
+	assert_int_equal(mc_msg_prepare(m, hostname, 1783152309, NULL, &err), MC_OK);
 	HEAD_IS(m, "Message-ID: <given@example.com>\n"
 	    "Date: Sat, 4 Jul 2026 10:05:09 +0200\n\n");
 	mc_msg_free(m);
 	setenv("TZ", "EST5EDT,M3.2.0,M11.1.0", 1);
 	tzset();
 	m = PARSE("message-id: <given@example.com>\n\n");
-	assert_int_equal(mc_msg_prepare(m, hostname, 1795541399, &err), MC_OK);
+	assert_int_equal(mc_msg_prepare(m, hostname, 1795541399, NULL, &err), MC_OK);
 	HEAD_IS(m, "message-id: <given@example.com>\n"
 	    "Date: Tue, 24 Nov 2026 12:29:59 -0500\n\n");
 	mc_msg_free(m);
 	setenv("TZ", "IST-5:30", 1);
 	tzset();
 	m = PARSE("Message-ID: <given@example.com>\n\n");
-	assert_int_equal(mc_msg_prepare(m, hostname, 1795541399, &err), MC_OK);
+	assert_int_equal(mc_msg_prepare(m, hostname, 1795541399, NULL, &err), MC_OK);
 	HEAD_IS(m, "Message-ID: <given@example.com>\n"
 	    "Date: Tue, 24 Nov 2026 22:59:59 +0530\n\n");
 	mc_msg_free(m);
@@ -982,7 +982,7 @@ test_date_and_msgid_added(void **state)
 
 	/* A Date is kept, only the Message-ID added. */
 	m = PARSE("DATE: whenever\r\n\r\n");
-	assert_int_equal(mc_msg_prepare(m, hostname, 0, &err), MC_OK);
+	assert_int_equal(mc_msg_prepare(m, hostname, 0, NULL, &err), MC_OK);
 	assert_int_equal(mc_msg_nfields(m), 2);
 	assert_string_equal(mc_msg_get(m, "Date"), "whenever");
 	v1 = mc_msg_field_raw(m, 1, &i);
@@ -1008,7 +1008,7 @@ test_prepare_crlf_and_no_body(void **state)
 	tzset();
 	/* CRLF message: the added fields have CRLF too. */
 	m = PARSE("From: a@example.com\r\nBcc: b@example.com\r\n\r\nbody\r\n");
-	assert_int_equal(mc_msg_prepare(m, hostname, 1795541399, &err), MC_OK);
+	assert_int_equal(mc_msg_prepare(m, hostname, 1795541399, NULL, &err), MC_OK);
 	h = mc_msg_head(m, &len);
 	assert_memory_equal(h, "From: a@example.com\r\n"
 	    "Date: Tue, 24 Nov 2026 17:29:59 +0000\r\nMessage-ID: <", 73);
@@ -1019,7 +1019,7 @@ test_prepare_crlf_and_no_body(void **state)
 	/* No empty line, no body, the last line without a line end: it gets
 	   one before the added fields; no empty line is made up. */
 	m = PARSE("From: a@example.com\r\nSubject: s");
-	assert_int_equal(mc_msg_prepare(m, hostname, 1795541399, &err), MC_OK);
+	assert_int_equal(mc_msg_prepare(m, hostname, 1795541399, NULL, &err), MC_OK);
 	h = mc_msg_head(m, &len);
 	assert_memory_equal(h, "From: a@example.com\r\nSubject: s\r\n"
 	    "Date: Tue, 24 Nov 2026 17:29:59 +0000\r\n", 72);
@@ -1032,7 +1032,7 @@ test_prepare_crlf_and_no_body(void **state)
 
 	/* The same with LF, and a Bcc last that goes with its line. */
 	m = PARSE("Subject: s\nBcc: b@x.example");
-	assert_int_equal(mc_msg_prepare(m, hostname, 1795541399, &err), MC_OK);
+	assert_int_equal(mc_msg_prepare(m, hostname, 1795541399, NULL, &err), MC_OK);
 	h = mc_msg_head(m, &len);
 	assert_memory_equal(h, "Subject: s\nDate: Tue, 24 Nov 2026 17:29:59 "
 	    "+0000\nMessage-ID: <", 62);
@@ -1041,7 +1041,7 @@ test_prepare_crlf_and_no_body(void **state)
 
 	/* No header fields at all. */
 	m = PARSE("\r\nbody");
-	assert_int_equal(mc_msg_prepare(m, hostname, 1795541399, &err), MC_OK);
+	assert_int_equal(mc_msg_prepare(m, hostname, 1795541399, NULL, &err), MC_OK);
 	h = mc_msg_head(m, &len);
 	assert_memory_equal(h, "Date: Tue, 24 Nov 2026 17:29:59 +0000\r\n",
 	    39);
@@ -1063,14 +1063,14 @@ test_prepare_bad_hostname(void **state)
 	(void)state;
 	m = PARSE("Bcc: b@x.example\nSubject: s\n\n");
 	for (i = 0; bad[i] != NULL; i++) {
-		assert_int_equal(mc_msg_prepare(m, bad[i], 0, &err),
+		assert_int_equal(mc_msg_prepare(m, bad[i], 0, NULL, &err),
 		    MC_ERR_INTERNAL);
 		assert_non_null(strstr(err, "host name"));
 		free(err);
 		err = NULL;
 		HEAD_IS(m, "Bcc: b@x.example\nSubject: s\n\n");
 	}
-	assert_int_equal(mc_msg_prepare(m, NULL, 0, &err), MC_ERR_INTERNAL);
+	assert_int_equal(mc_msg_prepare(m, NULL, 0, NULL, &err), MC_ERR_INTERNAL);
 	free(err);
 	mc_msg_free(m);
 }
@@ -1425,7 +1425,7 @@ test_whole_message(void **state)
 
 	(void)state;
 	m = parse_ok(text, 100);	/* the rest "comes from the fd" */
-	assert_int_equal(mc_msg_prepare(m, hostname, 0, NULL), MC_OK);
+	assert_int_equal(mc_msg_prepare(m, hostname, 0, NULL, NULL), MC_OK);
 	p = mc_msg_head(m, &len);
 	o += mc_data_encode(&e, p, len, out + o);
 	p = mc_msg_body_prefix(m, &len);
