@@ -530,7 +530,7 @@ test_read_head_errors(void **state)
 {
 	struct mc_msg *m = NULL;
 	char *err = NULL, *big;
-	size_t i, len = 3 * 1024 * 1024;
+	size_t i, len = 3 * 1024 * 1024 / 10 * 10;
 	pid_t pid;
 	int fd;
 
