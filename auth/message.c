@@ -138,8 +138,7 @@ static int
 too_big(char **errmsg)
 {
 	return mc_fail(MC_ERR_DATA, errmsg, "the header of the message is "
-	    "larger than 1 MiB (%d bytes) without the empty line that ends "
-	    "it", MC_MSG_MAX_HEAD);
+	    "larger than 1 MiB (%d bytes)", MC_MSG_MAX_HEAD);
 }
 
 /*
@@ -165,8 +164,15 @@ scan_head(const char *buf, size_t len, int eof, struct scan *st,
 			return 1;
 		}
 		if (!next_line(buf, len, st->pos, eof, &content, &total)) {
-			/* Part of a line: fail early when it is wrong already. */
+			/*
+			 * Part of a line: fail early when it is wrong
+			 * already. A CR at its end may start its line end.
+			 */
 			look = len - st->pos;
+			if (buf[len - 1] == '\r')
+				look--;
+			if (look == 0)
+				return 0;
 			if (look > MC_MSG_MAX_LINE + 1)
 				look = MC_MSG_MAX_LINE + 1;
 			kind = classify(buf + st->pos, look, 0, NULL);
@@ -1331,6 +1337,13 @@ format_msgid(const char *hostname, char *buf, size_t size, char **errmsg)
 	return MC_OK;
 }
 
+/* A field that mc_msg_prepare removes. */
+static int
+is_bcc(const struct mc_msg *m, const struct field *f)
+{
+	return name_is(m, f, "Bcc") || name_is(m, f, "Resent-Bcc");
+}
+
 /* Does the field's raw text end with a line end? */
 static int
 ends_with_lf(const struct mc_msg *m, const struct field *f)
@@ -1348,7 +1361,8 @@ mc_msg_prepare(struct mc_msg *m, const char *hostname, time_t now,
 	size_t off, name_off[3], value_off[3], arena_len = m->arena_len;
 	const char *add_name[3], *add_value[3];
 	struct field *f;
-	int rc, need_date, need_mid, fix_last = 0;
+	size_t fix_len = 0;
+	int rc, need_date, need_mid;
 
 	if (!hostname_ok(hostname))
 		return mc_fail(MC_ERR_INTERNAL, errmsg, "the host name for "
@@ -1379,7 +1393,7 @@ mc_msg_prepare(struct mc_msg *m, const char *hostname, time_t now,
 	}
 	for (i = 0; i < m->nlive; i++) {
 		f = &m->fields[m->live[i]];
-		if (!name_is(m, f, "Bcc") && !name_is(m, f, "Resent-Bcc"))
+		if (!is_bcc(m, f))
 			nkeep++;
 	}
 	if (nkeep == m->nlive && nadd == 0)
@@ -1428,7 +1442,7 @@ mc_msg_prepare(struct mc_msg *m, const char *hostname, time_t now,
 	nkeep = 0;
 	for (i = 0; i < m->nlive; i++) {
 		f = &m->fields[m->live[i]];
-		if (name_is(m, f, "Bcc") || name_is(m, f, "Resent-Bcc"))
+		if (is_bcc(m, f))
 			continue;
 		memcpy(head + off, m->head + f->raw_off, f->raw_len);
 		live[nkeep++] = m->live[i];
@@ -1436,9 +1450,14 @@ mc_msg_prepare(struct mc_msg *m, const char *hostname, time_t now,
 	}
 	if (nadd > 0 && nkeep > 0 &&
 	    !ends_with_lf(m, &m->fields[live[nkeep - 1]])) {
-		memcpy(head + off, eol, eol_len);
-		off += eol_len;
-		fix_last = 1;
+		/* The last line ended at end of file; a CR there was taken
+		   as its line end and gets its LF. */
+		if (head[off - 1] == '\r')
+			fix_len = 1;
+		else
+			fix_len = eol_len;
+		memcpy(head + off, eol + eol_len - fix_len, fix_len);
+		off += fix_len;
 	}
 	for (j = 0; j < nadd; j++) {
 		size_t start = off, nl = strlen(add_name[j]);
@@ -1468,7 +1487,7 @@ mc_msg_prepare(struct mc_msg *m, const char *hostname, time_t now,
 	/* Commit. */
 	for (i = 0; i < m->nlive; i++) {
 		f = &m->fields[m->live[i]];
-		if (name_is(m, f, "Bcc") || name_is(m, f, "Resent-Bcc"))
+		if (is_bcc(m, f))
 			f->removed = 1;
 	}
 	{
@@ -1477,8 +1496,8 @@ mc_msg_prepare(struct mc_msg *m, const char *hostname, time_t now,
 		for (i = 0; i < nkeep; i++) {
 			f = &m->fields[live[i]];
 			f->raw_off = pos;
-			if (fix_last && i == nkeep - 1)
-				f->raw_len += eol_len;
+			if (i == nkeep - 1)
+				f->raw_len += fix_len;
 			pos += f->raw_len;
 		}
 	}

@@ -504,11 +504,33 @@ test_read_head_fd(void **state)
 }
 
 static void
+test_read_head_byte_by_byte(void **state)
+{
+	static const char text[] = "To: a@x\r\n\r\n.body\r\n";
+	struct mc_msg *m = NULL;
+	char *err = NULL;
+	pid_t pid;
+	int fd;
+
+	(void)state;
+	/* Reads that end between CR and LF (of a field line and of the
+	   empty line) wait for the LF. */
+	fd = writer(text, sizeof(text) - 1, 1, &pid);
+	assert_int_equal(mc_msg_read_head(fd, &m, &err), MC_OK);
+	assert_null(err);
+	HEAD_IS(m, "To: a@x\r\n\r\n");
+	assert_string_equal(mc_msg_get(m, "To"), "a@x");
+	mc_msg_free(m);
+	close(fd);
+	reap(pid);
+}
+
+static void
 test_read_head_errors(void **state)
 {
 	struct mc_msg *m = NULL;
 	char *err = NULL, *big;
-	size_t i, len = 3 * 1024 * 1024;
+	size_t i, len = 3 * 1024 * 1024 / 10 * 10;
 	pid_t pid;
 	int fd;
 
@@ -880,6 +902,13 @@ test_bcc_removed(void **state)
 	assert_int_equal(mc_msg_nfields(m), 5);
 	mc_msg_free(m);
 
+	/* Only a Resent-Bcc to remove, nothing to add. */
+	m = PARSE("Date: x\nResent-Bcc: r@x.example\nMessage-ID: <y@z>\n\nb");
+	assert_int_equal(mc_msg_prepare(m, hostname, 1, &err), MC_OK);
+	HEAD_IS(m, "Date: x\nMessage-ID: <y@z>\n\n");
+	BODY_IS(m, "b");
+	mc_msg_free(m);
+
 	/* Only Bcc fields, no empty line. */
 	m = PARSE("Bcc: a@example.com\nDate: x\nMessage-ID: <y@z>\nBcc: b@x\n");
 	assert_int_equal(mc_msg_prepare(m, hostname, 1, NULL, &err), MC_OK);
@@ -1037,6 +1066,15 @@ test_prepare_crlf_and_no_body(void **state)
 	assert_memory_equal(h, "Subject: s\nDate: Tue, 24 Nov 2026 17:29:59 "
 	    "+0000\nMessage-ID: <", 62);
 	assert_memory_equal(h + len - 1, "\n", 1);
+	mc_msg_free(m);
+
+	/* A CR at end of file ends the last line: it gets only its LF. */
+	m = PARSE("From: a@x\r\nSubject: s\r");
+	assert_string_equal(mc_msg_get(m, "Subject"), "s");
+	assert_int_equal(mc_msg_prepare(m, hostname, 1795541399, &err), MC_OK);
+	h = mc_msg_head(m, &len);
+	assert_memory_equal(h, "From: a@x\r\nSubject: s\r\nDate: Tue, 24 Nov "
+	    "2026 17:29:59 +0000\r\n", 62);
 	mc_msg_free(m);
 
 	/* No header fields at all. */
@@ -1451,6 +1489,7 @@ main(void)
 		cmocka_unit_test(test_line_limit),
 		cmocka_unit_test(test_head_limit),
 		cmocka_unit_test(test_read_head_fd),
+		cmocka_unit_test(test_read_head_byte_by_byte),
 		cmocka_unit_test(test_read_head_errors),
 		cmocka_unit_test(test_addresses),
 		cmocka_unit_test(test_bad_addresses),
