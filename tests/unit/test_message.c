@@ -904,7 +904,7 @@ test_bcc_removed(void **state)
 
 	/* Only a Resent-Bcc to remove, nothing to add. */
 	m = PARSE("Date: x\nResent-Bcc: r@x.example\nMessage-ID: <y@z>\n\nb");
-	assert_int_equal(mc_msg_prepare(m, hostname, 1, &err), MC_OK);
+	assert_int_equal(mc_msg_prepare(m, hostname, 1, NULL, &err), MC_OK);
 	HEAD_IS(m, "Date: x\nMessage-ID: <y@z>\n\n");
 	BODY_IS(m, "b");
 	mc_msg_free(m);
@@ -1071,7 +1071,7 @@ test_prepare_crlf_and_no_body(void **state)
 	/* A CR at end of file ends the last line: it gets only its LF. */
 	m = PARSE("From: a@x\r\nSubject: s\r");
 	assert_string_equal(mc_msg_get(m, "Subject"), "s");
-	assert_int_equal(mc_msg_prepare(m, hostname, 1795541399, &err), MC_OK);
+	assert_int_equal(mc_msg_prepare(m, hostname, 1795541399, NULL, &err), MC_OK);
 	h = mc_msg_head(m, &len);
 	assert_memory_equal(h, "From: a@x\r\nSubject: s\r\nDate: Tue, 24 Nov "
 	    "2026 17:29:59 +0000\r\n", 62);
@@ -1476,6 +1476,43 @@ test_whole_message(void **state)
 	mc_msg_free(m);
 }
 
+/* A message without From gets the one given; one with From keeps its own. */
+static void
+test_prepare_from(void **state)
+{
+	static const char text[] = "To: x@example.test\nSubject: s\n\nbody\n";
+	static const char with[] = "From: me@example.test\nTo: x@example.test\n\nb\n";
+	struct mc_msg *m = NULL;
+	char *err = NULL, *head;
+	const char *h;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(mc_msg_parse_head(text, sizeof(text) - 1, &m, &err),
+	    MC_OK);
+	assert_int_equal(mc_msg_prepare(m, hostname, 1, "bad\r\nBcc: x", &err),
+	    MC_ERR_DATA);
+	free(err);
+	err = NULL;
+	assert_int_equal(mc_msg_prepare(m, hostname, 1,
+	    "\"U, Ser\" <u@example.test>", &err), MC_OK);
+	h = mc_msg_head(m, &len);
+	head = strndup(h, len);
+	assert_non_null(strstr(head, "\nFrom: \"U, Ser\" <u@example.test>\n"));
+	free(head);
+	mc_msg_free(m);
+	m = NULL;
+	assert_int_equal(mc_msg_parse_head(with, sizeof(with) - 1, &m, &err),
+	    MC_OK);
+	assert_int_equal(mc_msg_prepare(m, hostname, 1, "other@example.test",
+	    &err), MC_OK);
+	h = mc_msg_head(m, &len);
+	head = strndup(h, len);
+	assert_null(strstr(head, "other@example.test"));
+	free(head);
+	mc_msg_free(m);
+}
+
 int
 main(void)
 {
@@ -1508,6 +1545,7 @@ main(void)
 		cmocka_unit_test(test_encoder_exhaustive),
 		cmocka_unit_test(test_encoder_nul),
 		cmocka_unit_test(test_whole_message),
+		cmocka_unit_test(test_prepare_from),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
