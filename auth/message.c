@@ -1582,13 +1582,17 @@ mc_data_encode(struct mc_data_enc *e, const char *in, size_t len, char *out)
 			e->nul_offset = e->fed + i;
 		}
 		if (e->state == ENC_CR) {
+			/*
+			 * CRLF, and a bare CR too, ends the line: RFC 5321
+			 * allows CR only in CRLF, and a bare CR before a dot
+			 * must not let "\r.\r\n" end the data for a server
+			 * that reads it as a line end (SMTP smuggling).
+			 */
 			out[o++] = '\r';
-			if (c == '\n') {
-				out[o++] = '\n';
-				e->state = ENC_BOL;
+			out[o++] = '\n';
+			e->state = ENC_BOL;
+			if (c == '\n')
 				continue;
-			}
-			e->state = ENC_MID;	/* a bare CR ends no line */
 		}
 		if (c == '\r') {
 			e->state = ENC_CR;
@@ -1612,11 +1616,7 @@ mc_data_finish(struct mc_data_enc *e, char *out)
 {
 	size_t o = 0;
 
-	if (e->state == ENC_CR) {
-		out[o++] = '\r';
-		e->state = ENC_MID;
-	}
-	if (e->state == ENC_MID) {
+	if (e->state == ENC_CR || e->state == ENC_MID) {
 		out[o++] = '\r';
 		out[o++] = '\n';
 	}

@@ -199,9 +199,10 @@ int mc_msg_addr_is_ascii(const char *addr);
  * The DATA encoder: turns the message's bytes, fed in chunks split
  * anywhere, into what goes between DATA's 354 and the end of data
  * (RFC 5321 4.1.1.4, 4.5.2):
- *   - a bare LF becomes CRLF; CRLF stays CRLF;
- *   - a CR that is not followed by LF stays a bare CR (the message's
- *     bytes are kept as they are);
+ *   - a bare LF becomes CRLF; CRLF stays CRLF; a CR not followed by LF
+ *     becomes CRLF too (RFC 5321 allows CR only in CRLF, and a bare CR
+ *     before a dot must not smuggle an end of data past a server that
+ *     reads a bare CR as a line end);
  *   - a '.' at the start of a line (at the start of the data, or after a
  *     line end) is doubled;
  *   - every other byte passes untouched (8-bit data, long lines).
@@ -226,13 +227,13 @@ struct mc_data_enc {
 
 /*
  * The most mc_data_encode() writes for len bytes of input: every input
- * byte gives at most two output bytes (LF -> CRLF, '.' -> ".."), and a
- * CR held back from the chunk before comes out with the first byte of
- * this one, which then gives at most one byte of its own (tests/unit/
+ * byte gives at most two output bytes (LF -> CRLF, '.' -> "..", a CR
+ * followed by another byte -> CRLF), and a CR held back from the chunk
+ * before comes out (as CRLF) with this one: 2 more (tests/unit/
  * test_message.c checks this on every input up to 7 bytes, in every
  * split).
  */
-#define MC_DATA_ENC_MAX(len) (2 * (size_t)(len))
+#define MC_DATA_ENC_MAX(len) (2 * (size_t)(len) + 2)
 
 /* The most mc_data_finish() writes: a held-back CR and "\r\n.\r\n". */
 #define MC_DATA_FINISH_MAX 6
@@ -249,7 +250,7 @@ size_t mc_data_encode(struct mc_data_enc *e, const char *in, size_t len,
  * bytes) and returns the number of bytes written: ".\r\n" when the data
  * ended with a line end (or was empty), else "\r\n.\r\n" so that the
  * terminating dot stands on its own line. A CR held back at the very end
- * is a bare CR (no LF followed it) and comes out as one, then "\r\n.\r\n".
+ * ends the last line: "\r\n.\r\n".
  */
 size_t mc_data_finish(struct mc_data_enc *e, char *out);
 

@@ -1205,13 +1205,16 @@ reference(const char *in, size_t len, char *out)
 	size_t i, o = 0;
 
 	for (i = 0; i < len; i++) {
-		if (in[i] == '.' && (i == 0 || in[i - 1] == '\n'))
+		if (in[i] == '.' && (i == 0 || in[i - 1] == '\n' ||
+		    in[i - 1] == '\r'))
 			out[o++] = '.';
 		if (in[i] == '\n' && (i == 0 || in[i - 1] != '\r'))
 			out[o++] = '\r';
 		out[o++] = in[i];
+		if (in[i] == '\r' && (i + 1 == len || in[i + 1] != '\n'))
+			out[o++] = '\n';
 	}
-	if (len > 0 && in[len - 1] != '\n') {
+	if (len > 0 && in[len - 1] != '\n' && in[len - 1] != '\r') {
 		memcpy(out + o, "\r\n", 2);
 		o += 2;
 	}
@@ -1277,13 +1280,17 @@ test_encoder(void **state)
 	    "..start\r\n..\r\n...x\r\n..y\r\nmid.dle.\r\n.\r\n");
 	ENC("a\n.\nb", "a\r\n..\r\nb\r\n.\r\n");
 	ENC("a\r\n.\r\n", "a\r\n..\r\n.\r\n");
-	/* A bare CR stays and ends no line: no dot after it is doubled. */
-	ENC("a\rb\n", "a\rb\r\n.\r\n");
-	ENC("a\r.b\n", "a\r.b\r\n.\r\n");
-	ENC("\r\r\n", "\r\r\n.\r\n");
-	ENC("\r", "\r\r\n.\r\n");
-	ENC("x\r", "x\r\r\n.\r\n");
-	ENC("x\n\r", "x\r\n\r\r\n.\r\n");
+	/*
+	 * A bare CR ends its line as CRLF, and a dot after it is doubled:
+	 * "\r.\r\n" never reaches a server that might read it as the end.
+	 */
+	ENC("a\rb\n", "a\r\nb\r\n.\r\n");
+	ENC("a\r.b\n", "a\r\n..b\r\n.\r\n");
+	ENC("a\r.\r\nb\n", "a\r\n..\r\nb\r\n.\r\n");
+	ENC("\r\r\n", "\r\n\r\n.\r\n");
+	ENC("\r", "\r\n.\r\n");
+	ENC("x\r", "x\r\n.\r\n");
+	ENC("x\n\r", "x\r\n\r\n.\r\n");
 	/* 8-bit bytes untouched. */
 	ENC("caf\xc3\xa9 \xff\x80\n", "caf\xc3\xa9 \xff\x80\r\n.\r\n");
 
