@@ -4,6 +4,8 @@
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
 PKG_CONFIG ?= pkg-config
 CC ?= cc
 CFLAGS ?= -O2 -g
@@ -34,7 +36,7 @@ CMD_OBJ = $(CMD_SRC:.c=.o)
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:.c=)
 
-all: mailcred
+all: mailcred git-credential-mailcred
 
 libmailcred.a: $(LIB_OBJ)
 	rm -f $@
@@ -42,6 +44,10 @@ libmailcred.a: $(LIB_OBJ)
 
 mailcred: $(CMD_OBJ) libmailcred.a
 	$(CC) $(MC_LDFLAGS) -o $@ $(CMD_OBJ) libmailcred.a $(DEP_LIBS)
+
+# git's credential helper is mailcred under another name (cmd/main.c).
+git-credential-mailcred: mailcred
+	ln -sf mailcred $@
 
 %.o: %.c $(wildcard auth/*.h keyring/*.h cmd/*.h)
 	$(CC) $(MC_CFLAGS) -c -o $@ $<
@@ -96,7 +102,7 @@ lint:
 		auth/*.c auth/*.h keyring/*.c keyring/*.h cmd/*.c cmd/*.h; then \
 		echo "lint: banned function in use (see the comment above)"; exit 1; fi
 
-install: mailcred
+install: mailcred git-credential-mailcred
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
 	install -m 0755 mailcred $(DESTDIR)$(BINDIR)/mailcred
 	install -m 0644 cmd/mailcred.1 $(DESTDIR)$(MANDIR)/man1/mailcred.1
