@@ -6,8 +6,12 @@
  *          the account's smtp URL), service = smtp, user: what msmtp
  *          (built with libsecret, as Debian's is) looks up when its
  *          msmtprc has neither password nor passwordeval;
- *   git    schema org.git.Password, attributes protocol, server, port,
- *          user: what git-credential-libsecret looks up. One copy for
+ *   git    attributes protocol, server, port, user: what
+ *          git-credential-libsecret looks up. The schema is libsecret's
+ *          org.gnome.keyring.NetworkPassword: git before 2.43 (Debian 12
+ *          has 2.39) searches with it, and git 2.43 and later search with
+ *          org.git.Password without matching the schema name, so both
+ *          find the copy (an org.git.Password one only the newer). One copy for
  *          git send-email (protocol smtp, whatever the smtp URL's scheme:
  *          send-email always says smtp) and, when the account has an imap
  *          URL, one for git imap-send (protocol imap or imaps, as the URL).
@@ -36,7 +40,7 @@
 #define MC_EXPORT_ALL (MC_EXPORT_MSMTP | MC_EXPORT_GIT)
 
 #define MC_EXPORT_SCHEMA_MSMTP "de.marlam.msmtp.password"
-#define MC_EXPORT_SCHEMA_GIT "org.git.Password"
+#define MC_EXPORT_SCHEMA_GIT "org.gnome.keyring.NetworkPassword"
 
 /*
  * Parses a comma-separated list of program names ("msmtp,git") into

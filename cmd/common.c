@@ -100,11 +100,16 @@ static const struct {
 	    "  --user U   the login name; without ACCOUNT it is required and "
 	    "the token\n"
 	    "             is read from stdin\n" },
-	{ "password", "password set|get|delete ACCOUNT",
+	{ "password", "password set|get|delete ACCOUNT [--export msmtp,git]",
 	    "Keeps an app password for ACCOUNT in the store.\n"
 	    "  set     reads the password from stdin (no echo on a terminal)\n"
 	    "  get     prints it\n"
-	    "  delete  removes it\n" },
+	    "  delete  removes it, and the copies made with --export\n"
+	    "  --export P  set: also keep a copy where msmtp, git or both "
+	    "(msmtp,git)\n"
+	    "              look passwords up in the keyring (no passwordeval "
+	    "needed);\n"
+	    "              delete: remove only those copies\n" },
 	{ "logout", "logout ACCOUNT",
 	    "Revokes ACCOUNT's grant at the provider's revocation_endpoint "
 	    "(RFC 7009)\n"
