@@ -102,18 +102,29 @@ lint:
 		auth/*.c auth/*.h keyring/*.c keyring/*.h cmd/*.c cmd/*.h; then \
 		echo "lint: banned function in use (see the comment above)"; exit 1; fi
 
-install: mailcred git-credential-mailcred
+install: mailcred
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
 	install -m 0755 mailcred $(DESTDIR)$(BINDIR)/mailcred
+	ln -sf mailcred $(DESTDIR)$(BINDIR)/git-credential-mailcred
 	install -m 0644 cmd/mailcred.1 $(DESTDIR)$(MANDIR)/man1/mailcred.1
+	install -m 0644 cmd/git-credential-mailcred.1 \
+		$(DESTDIR)$(MANDIR)/man1/git-credential-mailcred.1
 	install -m 0644 cmd/mailcred.conf.5 $(DESTDIR)$(MANDIR)/man5/mailcred.conf.5
+	install -d $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
+	install -m 0644 contrib/completion/mailcred.bash \
+		$(DESTDIR)$(BASHCOMPDIR)/mailcred
+	install -m 0644 contrib/completion/_mailcred $(DESTDIR)$(ZSHCOMPDIR)/_mailcred
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/mailcred $(DESTDIR)$(MANDIR)/man1/mailcred.1 \
-		$(DESTDIR)$(MANDIR)/man5/mailcred.conf.5
+		$(DESTDIR)$(MANDIR)/man5/mailcred.conf.5 \
+		$(DESTDIR)$(BINDIR)/git-credential-mailcred \
+		$(DESTDIR)$(MANDIR)/man1/git-credential-mailcred.1 \
+		$(DESTDIR)$(BASHCOMPDIR)/mailcred $(DESTDIR)$(ZSHCOMPDIR)/_mailcred
 
 clean:
-	rm -f mailcred libmailcred.a $(LIB_OBJ) $(CMD_OBJ) $(UNIT_BIN)
+	rm -f mailcred git-credential-mailcred libmailcred.a $(LIB_OBJ) \
+		$(CMD_OBJ) $(UNIT_BIN)
 
 .PHONY: all deps unit integration check check-run demo bench lint install \
 	uninstall clean

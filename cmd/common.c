@@ -115,9 +115,11 @@ static const struct {
 	    "(RFC 7009)\n"
 	    "and deletes everything the store holds for it: tokens, app "
 	    "password,\n"
-	    "recovery file. The tokens are deleted even when the revocation "
-	    "fails\n"
-	    "(then it exits 75, or 69/78, and says where to revoke by hand).\n"
+	    "recovery file, the copies password --export made. The tokens are "
+	    "deleted\n"
+	    "even when the revocation fails (then it exits 75, or 69/78, and "
+	    "says where\n"
+	    "to revoke by hand).\n"
 	    "Nothing stored: exit 0.\n" },
 	{ "accounts", "accounts [--json]",
 	    "Lists the configured accounts: provider, auth, store, logged in "
