@@ -35,6 +35,8 @@ subst() {
 		-e "s/smtp\.office365\.com/127.0.0.1/g" -e "s/smtp\.gmail\.com/127.0.0.1/g" \
 		-e "s/\(port[[:space:]=]*\)587/\1$SMTP_PORT/; s/:587\//:$SMTP_PORT\//" \
 		-e "s/smtpServerPort = 587/smtpServerPort = $SMTP_PORT/" \
+		-e "s/outlook\.office365\.com/${IMAP_HOST:-127.0.0.1}/g" \
+		-e "s/:993\//:${IMAPS_PORT:-993}\//; s/^Port 993/Port ${IMAPS_PORT:-993}/" \
 		-e "s|^tls_trust_file system|tls_trust_file $T/cert.pem|" "$1"
 }
 nmail() { ls "$T/mail"/*.eml 2>/dev/null | wc -l; }
@@ -56,7 +58,7 @@ send_msmtp work "xoauth2 from contrib" "$O"
 assert_status "$RC" 0 "msmtp account work (XOAUTH2, passwordeval mailcred token) sends"
 assert_eq "$(nmail)" "$((n + 1))" "the message arrived"
 assert_eq "$(jq -r '.method + " " + .user' "$(last_json)")" "XOAUTH2 $O" "with XOAUTH2 as the oauth2 account"
-if grep -q "authMethods:.*'OAUTHBEARER'" "$TOP/tests/peers/smtp-server.mjs"; then
+if grep -q "authMethods:.*'OAUTHBEARER'" "$PEERS/smtp-server.mjs"; then
 	send_msmtp work-oauthbearer "oauthbearer from contrib" "$O"
 	assert_status "$RC" 0 "msmtp account work-oauthbearer sends"
 	assert_eq "$(jq -r .method "$(last_json)")" OAUTHBEARER "with OAUTHBEARER"
@@ -156,6 +158,15 @@ subst "$CONTRIB/neomuttrc" >"$T/neomuttrc"
 out=$(neomutt -n -F "$T/neomuttrc" -Q imap_oauth_refresh_command -Q smtp_url -Q imap_authenticators 2>&1)
 assert_eq "$out" "set imap_oauth_refresh_command = \"mailcred token $O\""$'\n'"set smtp_url = \"smtp://${O/@/%40}@127.0.0.1:$SMTP_PORT/\""$'\n'"set imap_authenticators = \"oauthbearer:xoauth2\"" \
 	"neomutt reads contrib/neomuttrc"
+# neomutt sends through the SMTP server with smtp_oauth_refresh_command
+# (batch mode: no terminal; the test CA given on the command line).
+n=$(nmail)
+echo "sent by neomutt" | timeout 30 neomutt -n -F "$T/neomuttrc" -e "set ssl_ca_certificates_file=$T/cert.pem" \
+	-e 'set copy=no' -s "neomutt from contrib" -- friend@example.test >"$T/out" 2>"$T/err"
+assert_status $? 0 "neomutt sends with contrib/neomuttrc (smtp_url, smtp_oauth_refresh_command)"
+assert_eq "$(nmail)" "$((n + 1))" "the message arrived"
+assert_match "$(jq -r '.method + " " + .user' "$(last_json)")" "^(XOAUTH2|OAUTHBEARER) $O$" \
+	"logged in with mailcred's token ($(jq -r .method "$(last_json)"))"
 subst "$CONTRIB/mbsyncrc" >"$T/mbsyncrc"
 out=$(timeout 20 mbsync -c "$T/mbsyncrc" -l work 2>&1)
 assert_no_match "$out" "line [0-9]+|[Uu]nknown|[Ee]rror: .*(keyword|option)" "mbsync (isync $(mbsync -v 2>/dev/null | head -n 1)) reads contrib/mbsyncrc"
@@ -227,6 +238,34 @@ out=$(printf 'protocol=smtp\nhost=127.0.0.1:%s\nusername=%s\n\n' "$SMTP_PORT" "$
 assert_eq "$(sed -n 's/^password=//p' <<<"$out")" "$PW" "the installed helper answers, found by git on PATH"
 make -s -C "$TOP" uninstall DESTDIR="$DEST" PREFIX=/usr >>"$T/install.log" 2>&1
 assert_eq "$(find "$DEST" -type f -o -type l)" "" "make uninstall removes all it installed"
+
+# --- neomutt and mbsync log in to Dovecot's IMAP with mailcred's token
+if declare -F start_dovecot >/dev/null; then
+	start_dovecot
+	U=user@example.test	# Dovecot's mailbox with a "Welcome" message
+	write_config "$U" "imap = imaps://127.0.0.1:$IMAPS_PORT"
+	login_device "$U" "$U"
+	assert_status "$LOGIN_RC" 0 "device login of the IMAP account"
+	logins() { grep -c "Login: user=<$U>, method=$1" "$T/dovecot.log"; }
+	O=$U subst "$CONTRIB/neomuttrc" >"$T/neomuttrc"
+	before=$(logins '[A-Z]*')
+	TERM=xterm timeout 30 script -qec "neomutt -n -F $T/neomuttrc -e 'set ssl_ca_certificates_file=$T/cert.pem' -e 'push <quit>'" \
+		/dev/null >"$T/neomutt.out" 2>&1
+	assert_status $? 0 "neomutt opens the IMAP folder of contrib/neomuttrc and quits"
+	assert_match "$(tr -d '\0' <"$T/neomutt.out")" "Welcome" "it listed the INBOX"
+	assert_eq "$(logins '[A-Z]*')" "$((before + 1))" "with one login by imap_oauth_refresh_command's token"
+	# mbsync through Cyrus SASL's XOAUTH2 plugin; its 1.4 checks the
+	# certificate's DNS names, not IP addresses: localhost.
+	IMAP_HOST=localhost O=$U subst "$CONTRIB/mbsyncrc" >"$T/mbsyncrc"
+	mkdir -p "$HOME/Mail/work"
+	before=$(logins XOAUTH2)
+	SSL_CERT_FILE=$T/cert.pem timeout 30 mbsync -c "$T/mbsyncrc" work >"$T/mbsync.out" 2>&1
+	assert_status $? 0 "mbsync syncs with contrib/mbsyncrc"
+	assert_match "$(cat "$HOME"/Mail/work/INBOX/*/* 2>/dev/null)" "Subject: Welcome" "the message is in the local Maildir"
+	assert_eq "$(logins XOAUTH2)" "$((before + 1))" "logged in with XOAUTH2 and PassCmd's token"
+else
+	diag "no Dovecot peer (start_dovecot) in tests/lib.sh yet: neomutt's and mbsync's IMAP logins are not exercised"
+fi
 
 # --- man pages
 if command -v mandoc >/dev/null 2>&1; then
