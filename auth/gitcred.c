@@ -120,7 +120,8 @@ mc_gitcred_protocol_known(const struct mc_gitcred *c)
 	    "imaps" };
 	size_t i;
 
-	for (i = 0; c->protocol != NULL && i < 4; i++)
+	for (i = 0; c->protocol != NULL && i < sizeof(known) / sizeof(known[0]);
+	    i++)
 		if (strcmp(c->protocol, known[i]) == 0)
 			return 1;
 	return 0;
