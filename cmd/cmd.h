@@ -178,4 +178,7 @@ int cmd_logout(int argc, char **argv);
 int cmd_accounts(int argc, char **argv);
 int cmd_send(int argc, char **argv);
 
+/* git-credential-mailcred: mailcred run under that name (cmd/gitcred.c). */
+int cmd_gitcred(int argc, char **argv);
+
 #endif

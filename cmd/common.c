@@ -100,19 +100,26 @@ static const struct {
 	    "  --user U   the login name; without ACCOUNT it is required and "
 	    "the token\n"
 	    "             is read from stdin\n" },
-	{ "password", "password set|get|delete ACCOUNT",
+	{ "password", "password set|get|delete ACCOUNT [--export msmtp,git]",
 	    "Keeps an app password for ACCOUNT in the store.\n"
 	    "  set     reads the password from stdin (no echo on a terminal)\n"
 	    "  get     prints it\n"
-	    "  delete  removes it\n" },
+	    "  delete  removes it, and the copies made with --export\n"
+	    "  --export P  set: also keep a copy where msmtp, git or both "
+	    "(msmtp,git)\n"
+	    "              look passwords up in the keyring (no passwordeval "
+	    "needed);\n"
+	    "              delete: remove only those copies\n" },
 	{ "logout", "logout ACCOUNT",
 	    "Revokes ACCOUNT's grant at the provider's revocation_endpoint "
 	    "(RFC 7009)\n"
 	    "and deletes everything the store holds for it: tokens, app "
 	    "password,\n"
-	    "recovery file. The tokens are deleted even when the revocation "
-	    "fails\n"
-	    "(then it exits 75, or 69/78, and says where to revoke by hand).\n"
+	    "recovery file, the copies password --export made. The tokens are "
+	    "deleted\n"
+	    "even when the revocation fails (then it exits 75, or 69/78, and "
+	    "says where\n"
+	    "to revoke by hand).\n"
 	    "Nothing stored: exit 0.\n" },
 	{ "accounts", "accounts [--json]",
 	    "Lists the configured accounts: provider, auth, store, logged in "

@@ -38,6 +38,22 @@ if [ "${MAILCRED_SKIP_CHROMIUM:-0}" != 1 ] && [ -z "${CHROMIUM:-}" ]; then
 	command -v chromium >/dev/null 2>&1 || need chromium chromium
 fi
 
+# The clients the contrib/ configurations are tested with (t-contrib.sh,
+# t-git-credential.sh): git and git send-email with the Perl modules it
+# needs for SMTP with STARTTLS and AUTH, neomutt, mbsync; mandoc checks the
+# man pages.
+for c in git:git mandoc:mandoc neomutt:neomutt mbsync:isync; do
+	command -v "${c%%:*}" >/dev/null 2>&1 || need "${c%%:*}" "${c#*:}"
+done
+if ! command -v git >/dev/null 2>&1 ||
+    [ ! -x "$(git --exec-path 2>/dev/null)/git-send-email" ]; then
+	need git-send-email git-email
+fi
+for m in Authen::SASL=libauthen-sasl-perl IO::Socket::SSL=libio-socket-ssl-perl \
+    Mail::Address=libmailtools-perl; do
+	perl -M"${m%%=*}" -e 1 >/dev/null 2>&1 || need "${m%%=*}" "${m#*=}"
+done
+
 # pkg-config module:Debian package with its .pc file
 mods="libcurl:libcurl4-openssl-dev jansson:libjansson-dev openssl:libssl-dev \
     libsecret-1:libsecret-1-dev libqrencode:libqrencode-dev \
