@@ -19,8 +19,8 @@ O=tok@example.test		# oauth2
 P=app@example.test		# app password
 PW=app-pass-w0rd
 start_smtp --password "$P:$PW"
-write_config "$O" "smtp = smtp://127.0.0.1:$SMTP_PORT"
-write_config "$P" 'auth = password' "smtp = smtp://127.0.0.1:$SMTP_PORT"
+write_config "$O" "smtp = smtp://127.0.0.1:$SMTP_PORT" "ca_file = $T/cert.pem"
+write_config "$P" 'auth = password' "smtp = smtp://127.0.0.1:$SMTP_PORT" "ca_file = $T/cert.pem"
 login_device "$O"
 assert_status "$LOGIN_RC" 0 "device login of the oauth2 account"
 
