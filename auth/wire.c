@@ -37,6 +37,9 @@ struct mc_wire {
 	size_t ncaps;
 	int collecting;		/* the lines coming are capabilities */
 	int failed_alloc;
+	/* libcurl writes its messages here for as long as the handle lives:
+	 * never a buffer on a stack that is gone. */
+	char errbuf[CURL_ERROR_SIZE];
 	/* Our own reading. */
 	char rbuf[RBUF_SIZE];
 	size_t rlen;
@@ -386,7 +389,7 @@ mc_wire_open(const struct mc_wire_opts *opts, const char *url,
 {
 	struct mc_wire *w = NULL;
 	struct mc_url u;
-	char curlurl[600], errbuf[CURL_ERROR_SIZE];
+	char curlurl[600];
 	const char *why, *ehlo;
 	size_t i;
 	int rc, n, tls = 0;
@@ -436,7 +439,7 @@ mc_wire_open(const struct mc_wire_opts *opts, const char *url,
 		rc = MC_ERR_NOMEM;
 		goto out;
 	}
-	errbuf[0] = '\0';
+	w->errbuf[0] = '\0';
 	if (curl_easy_setopt(w->curl, CURLOPT_URL, curlurl) != CURLE_OK ||
 	    curl_easy_setopt(w->curl, CURLOPT_PROTOCOLS_STR, u.scheme) !=
 	    CURLE_OK) {
@@ -453,7 +456,7 @@ mc_wire_open(const struct mc_wire_opts *opts, const char *url,
 	    (long)w->timeout);
 	curl_easy_setopt(w->curl, CURLOPT_TCP_NODELAY, 1L);
 	curl_easy_setopt(w->curl, CURLOPT_NETRC, (long)CURL_NETRC_IGNORED);
-	curl_easy_setopt(w->curl, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(w->curl, CURLOPT_ERRORBUFFER, w->errbuf);
 	/* The debug callback reads the greeting and capabilities. */
 	curl_easy_setopt(w->curl, CURLOPT_VERBOSE, 1L);
 	curl_easy_setopt(w->curl, CURLOPT_DEBUGFUNCTION, debug_cb);
@@ -462,7 +465,7 @@ mc_wire_open(const struct mc_wire_opts *opts, const char *url,
 		goto out;
 	cc = curl_easy_perform(w->curl);
 	if (cc != CURLE_OK) {
-		rc = open_failed(w, cc, errbuf, tls, fail, errmsg);
+		rc = open_failed(w, cc, w->errbuf, tls, fail, errmsg);
 		goto out;
 	}
 	if (w->failed_alloc) {

@@ -158,13 +158,89 @@ assert_true "[ $sz -gt $((25 * 1024 * 1024)) ]" "the server got all of it ($sz b
 diag "peak RSS while sending 25 MB: $hwm kB"
 assert_true "[ $hwm -lt 25600 ]" "peak memory stays under 25 MB ($hwm kB)"
 
-# 9. Server down: 75, and the message is reported as not sent.
+# 9. The SASL error challenge, through the SMTP peer's control knobs.
+msg() { printf 'From: %s\nTo: x@example.test\nSubject: %s\n\nx\n' "$A" "$1"; }
+challenges() { grep -c "$1" "$T/smtp-auth.log"; }
+# Refused once (Gmail's way): answered with an empty line, refresh, retry.
+: >"$T/smtp-auth.log"
+smtp_control '{"refuse_tokens":1}'
+msg once | mc send -t 2>"$T/e"
+assert_status $? 0 "refused once: refreshed and sent"
+assert_eq "$(challenges "XOAUTH2 $A challenge-answered")" 1 "the challenge was answered with an empty line"
+assert_eq "$(challenges challenge-abandoned)" 0 "and not abandoned"
+# Refused twice: 77, log in again; nothing sent.
+: >"$T/smtp-auth.log"
+n0=$(nmail)
+smtp_control '{"refuse_tokens":2}'
+msg twice | mc send -t 2>"$T/e"
+assert_status $? 77 "refused again after a refresh: 77"
+assert_match "$(cat "$T/e")" "mailcred login $A" "says to log in again"
+assert_match "$(cat "$T/e")" "status 400.*scope https://mail.google.com/" "shows the decoded status and scope"
+assert_eq "$(challenges "challenge-answered")" 2 "both challenges answered"
+assert_eq "$(nmail)" "$n0" "nothing was sent"
+# Microsoft's way: 535 5.7.3 at once, no challenge: refreshed and retried.
+smtp_control '{"refuse_tokens":1,"xoauth2_challenge":null}'
+msg microsoft | mc send -t 2>"$T/e"
+assert_status $? 0 "535 5.7.3 without a challenge: refreshed and sent"
+# OAUTHBEARER: sent with it; a refusal is answered with AQ==.
+: >"$T/smtp-auth.log"
+smtp_control '{"refuse_tokens":1}'
+msg oauthbearer | mc send -t --mech oauthbearer 2>"$T/e"
+assert_status $? 0 "OAUTHBEARER: refused once, refreshed, sent"
+assert_eq "$(last_json .method)" '"OAUTHBEARER"' "with OAUTHBEARER"
+assert_eq "$(challenges "OAUTHBEARER $A challenge-answered")" 1 "the challenge was answered with AQ=="
+assert_match "$(cat "$T/e")" "invalid_token" "the decoded status is shown"
+smtp_control_clear
+
+# 10. Refusals at each stage: the right status, the reply quoted, nothing sent.
+stage() {	# stage JSON WANT_STATUS WHAT
+	local n0 rc
+	n0=$(nmail)
+	smtp_control "$1"
+	msg stage | mc send -t --timeout 3 2>"$T/e"
+	rc=$?
+	assert_status "$rc" "$2" "$3: exit $2"
+	assert_eq "$(nmail)" "$n0" "$3: nothing was sent"
+	smtp_control_clear
+}
+stage '{"auth":{"reply":"454 4.7.0 Too many login attempts, please try again later"}}' 75 "AUTH 454"
+assert_match "$(cat "$T/e")" "454 4.7.0 Too many login attempts" "the reply is quoted"
+stage '{"auth":{"reply":"534-5.7.9 Application-specific password required\n534 5.7.9 Learn more"}}' 77 "AUTH 534 5.7.9"
+stage '{"mail":{"reply":"452 4.3.1 Insufficient system storage"}}' 75 "MAIL 452"
+stage '{"mail":{"reply":"550 5.4.5 Daily user sending limit exceeded"}}' 69 "MAIL 550 5.4.5"
+assert_match "$(cat "$T/e")" "Daily user sending limit" "the reply is quoted"
+stage '{"rcpt":{"reply":"550 5.1.1 No such user","to":"x@example.test"}}' 69 "RCPT 550 for one recipient"
+assert_match "$(cat "$T/e")" "x@example.test" "the refused recipient is named"
+stage '{"data":{"reply":"554 5.7.1 Rejected"}}' 69 "DATA 554"
+stage '{"eom":{"reply":"451 4.3.0 Temporary local problem"}}' 75 "end of data 451"
+stage '{"eom":{"reply":"552 5.3.4 Message too big"}}' 69 "end of data 552"
+stage '{"eom":{"reply":"554 5.7.1 Message rejected as spam"}}' 69 "end of data 554"
+assert_match "$(cat "$T/e")" "554 5.7.1 Message rejected as spam" "the reply is quoted"
+stage '{"auth":{"reply":"421 4.7.0 Try again later, closing connection."}}' 75 "AUTH 421 and a closed connection"
+# The connection dropped in the middle of DATA.
+n0=$(nmail)
+smtp_control '{"drop_data_after":20000}'
+{ msg drop | head -3; echo; head -c 300000 /dev/zero | tr '\0' y | fold -w 70; } | mc send -t 2>"$T/e"
+assert_status $? 75 "the connection dropped during DATA: 75"
+assert_match "$(cat "$T/e")" "not sent" "says the message was not sent"
+assert_eq "$(nmail)" "$n0" "nothing was stored"
+# A server that stops answering after the data: 75, and honest about it.
+smtp_control '{"hang":"eom"}'
+msg hang | mc send -t --timeout 2 2>"$T/e"
+assert_status $? 75 "no answer to the end of data: 75"
+assert_match "$(cat "$T/e")" "may or may not have been delivered" "says it cannot know"
+smtp_control '{"hang":"greeting"}'
+msg hang | mc send -t --timeout 2 2>"$T/e"
+assert_status $? 75 "no greeting: 75 within the timeout"
+smtp_control_clear
+
+# 11. Server down: 75, and the message is reported as not sent.
 stop_smtp
 printf 'From: %s\nTo: x@example.test\n\nx\n' "$A" | mc send -t 2>"$T/e9"
 assert_status $? 75 "server down: 75"
 assert_match "$(cat "$T/e9")" "cannot connect" "says it cannot connect"
 
-# 10. A server whose certificate is not trusted (no ca_file): refused.
+# 12. A server whose certificate is not trusted (no ca_file): refused.
 start_smtp
 CONF2=$T/noca.conf
 sed -e "s|^ca_file = .*||" -e "s|smtp://127.0.0.1:[0-9]*|smtp://127.0.0.1:$SMTP_PORT|" "$CONF" >"$CONF2"
