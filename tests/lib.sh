@@ -618,7 +618,7 @@ dovecot_deliver() {
 # _dovecot_conf: writes $_DOVECOT_DIR/dovecot.conf for the chosen ports.
 _dovecot_conf() {
 	local d=$_DOVECOT_DIR login_user internal_user internal_group
-	local chroot_login chroot_empty
+	local chroot_login chroot_empty issuer=${OAUTH_URL:-http://127.0.0.1:9}
 	if [ "$(id -u)" -eq 0 ]; then
 		login_user=dovenull
 		internal_user=dovecot
@@ -638,7 +638,7 @@ _dovecot_conf() {
 	# URL's user:password).
 	cat >"$d/oauth2.conf" <<EOF
 introspection_mode = post
-introspection_url = ${OAUTH_URL%%://*}://smtp-rs:rs-secret-1234@${OAUTH_URL#*://}/token/introspection
+introspection_url = ${issuer%%://*}://smtp-rs:rs-secret-1234@${issuer#*://}/token/introspection
 username_attribute = sub
 active_attribute = active
 active_value = true
