@@ -74,6 +74,7 @@ TESTS_PASSED=0
 TESTS_FAILED=0
 TESTS_RUN=0
 _LIB_PIDS=()
+declare -gA _LIB_GRACE=()	# PID -> how long TERM may take, in 0.05 s steps
 _LIB_STOPPED=0
 _OAUTH_ARGS=()
 
@@ -131,15 +132,15 @@ _track() {
 	_LIB_PIDS+=("$1")
 }
 
-# _stop_pid PID: TERM (and CONT, in case it is stopped), KILL after ~2 s,
-# then reap it if it is our child.
+# _stop_pid PID: TERM (and CONT, in case it is stopped), KILL after ~2 s
+# (or what _LIB_GRACE says for it), then reap it if it is our child.
 _stop_pid() {
 	local pid=$1 i
 	[ -n "$pid" ] || return 0
 	if _pid_alive "$pid"; then
 		kill -TERM "$pid" 2>/dev/null
 		kill -CONT "$pid" 2>/dev/null
-		for i in $(seq 40); do
+		for i in $(seq "${_LIB_GRACE[$pid]:-40}"); do
 			_pid_alive "$pid" || break
 			sleep 0.05
 		done
@@ -154,6 +155,7 @@ _stop_pid() {
 		[ "$p" = "$pid" ] || kept+=("$p")
 	done
 	_LIB_PIDS=("${kept[@]}")
+	unset '_LIB_GRACE[$pid]'
 	return 0
 }
 
@@ -514,10 +516,10 @@ smtp_control_clear() {
 # greeting, then sends each LINE (CRLF added) and reads its whole reply.
 # Prints every reply line (CR removed), then hangs up without QUIT (give
 # QUIT as a LINE for a polite end).  A reply that does not come within S
-# seconds (default 5; fractions allowed) prints "TIMEOUT" and ends the
-# dialogue with status 1.
+# seconds (default 5; fractions allowed) prints "TIMEOUT", a connection
+# closed instead prints "EOF"; either ends the dialogue with status 1.
 smtp_talk() {
-	local starttls=() secs=5 port line fd rc=0
+	local starttls=() secs=5 port line pipe pid in_fd out_fd rc=0
 	while [ "$#" -gt 0 ]; do
 		case $1 in
 		--starttls) starttls=(-starttls smtp) ;;
@@ -528,36 +530,51 @@ smtp_talk() {
 	done
 	port=$1
 	shift
+	# FIFOs rather than a coproc: bash closes a coproc's pipes when it
+	# exits, which would lose the last reply of a server that hangs up.
+	pipe=$T/smtp_talk.$BASHPID.$RANDOM
+	mkfifo "$pipe.in" "$pipe.out" || return 1
 	# -nocommands: a line starting with Q or R is SMTP, not s_client's.
-	coproc _SMTP_TALK { openssl s_client -quiet -no_ign_eof -nocommands "${starttls[@]}" \
+	openssl s_client -quiet -no_ign_eof -nocommands "${starttls[@]}" \
 		-CAfile "$T/cert.pem" -verify_return_error \
-		-connect "127.0.0.1:$port" 2>>"$T/openssl.log"; }
+		-connect "127.0.0.1:$port" <"$pipe.in" >"$pipe.out" 2>>"$T/openssl.log" &
+	pid=$!
+	exec {out_fd}>"$pipe.in" {in_fd}<"$pipe.out"
+	rm -f "$pipe.in" "$pipe.out"
 	if [ "${#starttls[@]}" -eq 0 ]; then
-		_smtp_talk_reply "$secs" || rc=1
+		_smtp_talk_reply "$in_fd" "$secs" || rc=1
 	fi
 	for line in "$@"; do
 		[ "$rc" = 0 ] || break
-		printf '%s\r\n' "$line" >&"${_SMTP_TALK[1]}"
-		_smtp_talk_reply "$secs" || rc=1
+		# In a subshell: should the server have hung up, SIGPIPE ends
+		# that, not the test (the read then sees EOF).
+		(printf '%s\r\n' "$line" >&"$out_fd") 2>/dev/null
+		_smtp_talk_reply "$in_fd" "$secs" || rc=1
 	done
-	fd=${_SMTP_TALK[1]}
-	exec {fd}>&-
-	kill "$_SMTP_TALK_PID" 2>/dev/null
-	wait "$_SMTP_TALK_PID" 2>/dev/null
+	exec {out_fd}>&- {in_fd}<&-
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
 	return "$rc"
 }
 
-# _smtp_talk_reply SECS: prints one whole reply from smtp_talk's s_client
-# (up to its "NNN " line), or TIMEOUT (status 1).
+# _smtp_talk_reply FD SECS: prints one whole reply read from FD (up to its
+# "NNN " line), or TIMEOUT or EOF (status 1).
 _smtp_talk_reply() {
-	local reply
-	while IFS= read -r -t "$1" reply <&"${_SMTP_TALK[0]}"; do
+	local reply st
+	while :; do
+		IFS= read -r -t "$2" reply <&"$1"
+		st=$?
+		if [ "$st" -gt 128 ]; then
+			echo TIMEOUT
+			return 1
+		elif [ "$st" -ne 0 ]; then
+			echo EOF
+			return 1
+		fi
 		reply=${reply%$'\r'}
 		printf '%s\n' "$reply"
 		[[ $reply =~ ^[0-9]{3}- ]] || return 0
 	done
-	echo TIMEOUT
-	return 1
 }
 
 # smtp_auth_wait REGEX [SECONDS]: waits (default 5 s) until a line of
@@ -601,7 +618,7 @@ dovecot_deliver() {
 # _dovecot_conf: writes $_DOVECOT_DIR/dovecot.conf for the chosen ports.
 _dovecot_conf() {
 	local d=$_DOVECOT_DIR login_user internal_user internal_group
-	local chroot_login chroot_empty
+	local chroot_login chroot_empty issuer=${OAUTH_URL:-http://127.0.0.1:9}
 	if [ "$(id -u)" -eq 0 ]; then
 		login_user=dovenull
 		internal_user=dovecot
@@ -621,7 +638,7 @@ _dovecot_conf() {
 	# URL's user:password).
 	cat >"$d/oauth2.conf" <<EOF
 introspection_mode = post
-introspection_url = ${OAUTH_URL%%://*}://smtp-rs:rs-secret-1234@${OAUTH_URL#*://}/token/introspection
+introspection_url = ${issuer%%://*}://smtp-rs:rs-secret-1234@${issuer#*://}/token/introspection
 username_attribute = sub
 active_attribute = active
 active_value = true
@@ -769,6 +786,9 @@ start_dovecot() {
 		dovecot -F -c "$_DOVECOT_DIR/dovecot.conf" >>"$T/dovecot.log" 2>&1 &
 		DOVECOT_PID=$!
 		_track "$DOVECOT_PID"
+		# Its master takes 1.1 s to stop; killed, it would leave its
+		# children behind.
+		_LIB_GRACE[$DOVECOT_PID]=200
 		for i in $(seq 100); do
 			_pid_alive "$DOVECOT_PID" || break
 			up=1
