@@ -153,7 +153,8 @@ const char *mc_msg_from(const struct mc_msg *m);
  * RAND_bytes, base64url) when there is no Message-ID field. Added fields
  * go after the last field, before the empty line, with the line end of
  * the message's first line (CRLF or LF); a last field that ended at end of
- * file gets that line end first. Every other byte is left as it was.
+ * file gets that line end first (only the LF when it ended in a CR).
+ * Every other byte is left as it was.
  * Calling it again removes and adds nothing. hostname: the host's name
  * (letters, digits, '-' and '.'; mc_wire_hostname()). Returns MC_OK;
  * MC_ERR_INTERNAL when hostname is not such a name or the random number
