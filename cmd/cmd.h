@@ -172,5 +172,6 @@ int cmd_sasl(int argc, char **argv);
 int cmd_password(int argc, char **argv);
 int cmd_logout(int argc, char **argv);
 int cmd_accounts(int argc, char **argv);
+int cmd_doctor(int argc, char **argv);
 
 #endif

@@ -22,6 +22,7 @@ static const struct {
 	{ "password", cmd_password },
 	{ "logout", cmd_logout },
 	{ "accounts", cmd_accounts },
+	{ "doctor", cmd_doctor },
 };
 
 /*
