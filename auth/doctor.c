@@ -1188,7 +1188,12 @@ check_tls(struct run *r, struct svc *s)
 		goto out;
 	}
 	quick = r->timeout < 5 ? r->timeout : 5;
-	if (fail.stage == MC_WIRE_STAGE_TLS && fail.tls_verify != 0) {
+	/*
+	 * A certificate that does not verify: a real X509 error, or an
+	 * unspecified one (1) that the wire calls a trust failure.
+	 */
+	if (fail.stage == MC_WIRE_STAGE_TLS && (fail.tls_verify > 1 ||
+	    (fail.tls_verify == 1 && rc == MC_ERR_SERVICE))) {
 		tls_verify_verdict(r, s, fail.tls_verify, &detail, &advice);
 		err = MC_ERR_SERVICE;
 	} else if (fail.stage == MC_WIRE_STAGE_TLS && s->implicit &&
