@@ -1164,15 +1164,44 @@ tls_verify_verdict(struct run *r, const struct svc *s, long v, char **detail,
 	}
 }
 
+/*
+ * A STARTTLS URL whose server said nothing before the deadline: does the
+ * port speak implicit TLS instead? 1 when a TLS connection to it works
+ * (*alt: that URL, malloc'd), else 0.
+ */
+static int
+speaks_implicit(struct run *r, const struct svc *s,
+    const struct mc_wire_fail *fail, char **alt)
+{
+	struct mc_wire_opts wo = MC_WIRE_OPTS_INIT;
+	struct mc_wire *w = NULL;
+
+	*alt = NULL;
+	if (s->implicit || !fail->timed_out || (fail->reply != NULL &&
+	    fail->reply[0] != '\0') || (fail->stage != MC_WIRE_STAGE_GREETING &&
+	    fail->stage != MC_WIRE_STAGE_CONNECT))
+		return 0;
+	*alt = other_url(s);
+	if (*alt == NULL)
+		return 0;
+	wire_opts(r, &wo, r->timeout < 5 ? r->timeout : 5);
+	if (mc_wire_open(&wo, *alt, &w, NULL, NULL) != MC_OK) {
+		free(*alt);
+		*alt = NULL;
+		return 0;
+	}
+	mc_wire_close(w);
+	return 1;
+}
+
 static void
 check_tls(struct run *r, struct svc *s)
 {
 	struct mc_wire_opts wo = MC_WIRE_OPTS_INIT;
 	struct mc_wire_fail fail = MC_WIRE_FAIL_INIT;
-	struct mc_wire *w2 = NULL;
 	char *msg = NULL, *detail = NULL, *advice = NULL, *alt = NULL;
 	char *hp = NULL;
-	int rc, err = MC_ERR_NET, quick;
+	int rc, err = MC_ERR_NET;
 
 	wire_opts(r, &wo, r->timeout);
 	rc = mc_wire_open(&wo, s->url, &s->w, &fail, &msg);
@@ -1187,7 +1216,6 @@ check_tls(struct run *r, struct svc *s)
 		    "tls %s", s->label);
 		goto out;
 	}
-	quick = r->timeout < 5 ? r->timeout : 5;
 	/*
 	 * A certificate that does not verify: a real X509 error, or an
 	 * unspecified one (1) that the wire calls a trust failure.
@@ -1206,13 +1234,7 @@ check_tls(struct run *r, struct svc *s)
 		    alt != NULL ? alt : "", r->name, s->proto == MC_WIRE_SMTP ?
 		    " (STARTTLS), or use port 465 with smtps://" : "");
 		err = MC_ERR_CONFIG;
-	} else if (!s->implicit && (fail.stage == MC_WIRE_STAGE_GREETING ||
-	    fail.stage == MC_WIRE_STAGE_CONNECT) && fail.timed_out &&
-	    (fail.reply == NULL || fail.reply[0] == '\0') &&
-	    (alt = other_url(s)) != NULL &&
-	    (wire_opts(r, &wo, quick),
-	    mc_wire_open(&wo, alt, &w2, NULL, NULL) == MC_OK)) {
-		mc_wire_close(w2);
+	} else if (speaks_implicit(r, s, &fail, &alt)) {
 		detail = fmt("%s says nothing in clear: it speaks implicit "
 		    "TLS from the first byte, not STARTTLS", hp);
 		advice = fmt("set %s = %s in [account %s]", s->label, alt,
@@ -1275,11 +1297,12 @@ out:
 
 /* ---- logins ---- */
 
+/* The account's smtp_mech, as a login mechanism. */
 static enum mc_login_mech
 bearer_mech(const struct mc_account *a)
 {
-	(void)a;
-	return MC_LOGIN_XOAUTH2;
+	return a->smtp_mech == MC_SASL_OAUTHBEARER ? MC_LOGIN_OAUTHBEARER :
+	    MC_LOGIN_XOAUTH2;
 }
 
 /*
@@ -1531,7 +1554,7 @@ skip(struct run *r, const char *why, const char *namefmt, ...)
 		r->nomem = 1;
 		return;
 	}
-	add(r, MC_CHECK_SKIPPED, MC_OK, fmt("skipped: %s", why), NULL, "%s",
+	add(r, MC_CHECK_SKIPPED, MC_OK, fmt("%s", why), NULL, "%s",
 	    name);
 	free(name);
 }
