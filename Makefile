@@ -4,6 +4,8 @@
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
 PKG_CONFIG ?= pkg-config
 CC ?= cc
 CFLAGS ?= -O2 -g
@@ -15,7 +17,8 @@ VERSION = 0.1.0
 # res_query(3) and the DNS answer parser of auth/provider_guess.c.
 PKGS = jansson openssl libsecret-1 libqrencode
 DEP_CFLAGS := $(shell $(PKG_CONFIG) --cflags libcurl $(PKGS) 2>/dev/null)
-DEP_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -ldl -lresolv
+DEP_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -ldl -lresolv \
+	-pthread
 CMOCKA_CFLAGS := $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
@@ -34,7 +37,7 @@ CMD_OBJ = $(CMD_SRC:.c=.o)
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:.c=)
 
-all: mailcred
+all: mailcred git-credential-mailcred
 
 libmailcred.a: $(LIB_OBJ)
 	rm -f $@
@@ -42,6 +45,10 @@ libmailcred.a: $(LIB_OBJ)
 
 mailcred: $(CMD_OBJ) libmailcred.a
 	$(CC) $(MC_LDFLAGS) -o $@ $(CMD_OBJ) libmailcred.a $(DEP_LIBS)
+
+# git's credential helper is mailcred under another name (cmd/main.c).
+git-credential-mailcred: mailcred
+	ln -sf mailcred $@
 
 %.o: %.c $(wildcard auth/*.h keyring/*.h cmd/*.h)
 	$(CC) $(MC_CFLAGS) -c -o $@ $<
@@ -99,15 +106,26 @@ lint:
 install: mailcred
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
 	install -m 0755 mailcred $(DESTDIR)$(BINDIR)/mailcred
+	ln -sf mailcred $(DESTDIR)$(BINDIR)/git-credential-mailcred
 	install -m 0644 cmd/mailcred.1 $(DESTDIR)$(MANDIR)/man1/mailcred.1
+	install -m 0644 cmd/git-credential-mailcred.1 \
+		$(DESTDIR)$(MANDIR)/man1/git-credential-mailcred.1
 	install -m 0644 cmd/mailcred.conf.5 $(DESTDIR)$(MANDIR)/man5/mailcred.conf.5
+	install -d $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
+	install -m 0644 contrib/completion/mailcred.bash \
+		$(DESTDIR)$(BASHCOMPDIR)/mailcred
+	install -m 0644 contrib/completion/_mailcred $(DESTDIR)$(ZSHCOMPDIR)/_mailcred
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/mailcred $(DESTDIR)$(MANDIR)/man1/mailcred.1 \
-		$(DESTDIR)$(MANDIR)/man5/mailcred.conf.5
+		$(DESTDIR)$(MANDIR)/man5/mailcred.conf.5 \
+		$(DESTDIR)$(BINDIR)/git-credential-mailcred \
+		$(DESTDIR)$(MANDIR)/man1/git-credential-mailcred.1 \
+		$(DESTDIR)$(BASHCOMPDIR)/mailcred $(DESTDIR)$(ZSHCOMPDIR)/_mailcred
 
 clean:
-	rm -f mailcred libmailcred.a $(LIB_OBJ) $(CMD_OBJ) $(UNIT_BIN)
+	rm -f mailcred git-credential-mailcred libmailcred.a $(LIB_OBJ) \
+		$(CMD_OBJ) $(UNIT_BIN)
 
 .PHONY: all deps unit integration check check-run demo bench lint install \
 	uninstall clean

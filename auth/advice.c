@@ -386,7 +386,8 @@ verdict_auth_failed(struct judge *j)
 	else
 		verdict(j, "auth-failed", MC_ERR_AUTH, explain,
 		    fmt("check user in [account %s] and store the right "
-		    "password with `mailcred password set %s`", j->name,
+		    "password (the provider's app password, where it asks for "
+		    "one) with `mailcred password set %s`", j->name,
 		    j->name));
 }
 

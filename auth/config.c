@@ -59,6 +59,7 @@ static const struct key_def {
 	{ "ca_file", offsetof(struct mc_account, ca_file), 0 },
 	{ "store", 0, 0 },
 	{ "timeout", 0, 0 },
+	{ "smtp_mech", 0, 0 },
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -1198,12 +1199,13 @@ pick(const struct mc_config *cfg, const struct layer *l, const char *key,
 	return bad_value(cfg, l, k, want, errmsg);
 }
 
-/* The enumerated and numeric keys: auth, flow, store, timeout. */
+/* The enumerated and numeric keys: auth, flow, store, smtp_mech, timeout. */
 static int
 resolve_enums(const struct mc_config *cfg, const struct layer *l,
     struct mc_account *a, char **errmsg)
 {
 	static const char *const store_names[] = { "keyring", "file" };
+	static const char *const mech_names[] = { "xoauth2", "oauthbearer" };
 	size_t k = key_index("timeout");
 	int rc, v;
 	long t;
@@ -1225,6 +1227,11 @@ resolve_enums(const struct mc_config *cfg, const struct layer *l,
 	    "keyring or file", &v, errmsg)) != MC_OK)
 		return rc;
 	a->store = (enum store_backend)v;
+	/* The order of mech_names is enum mc_sasl_mech's. */
+	if ((rc = pick(cfg, l, "smtp_mech", mech_names, 2, 0,
+	    "xoauth2 or oauthbearer", &v, errmsg)) != MC_OK)
+		return rc;
+	a->smtp_mech = v;
 	a->timeout = 30;
 	if (l->value[k] == NULL)
 		return MC_OK;
@@ -1347,6 +1354,9 @@ check_urls(const struct mc_config *cfg, const struct layer *l,
 		    revocation_endpoint), MC_URL_ENDPOINT },
 		{ "redirect_uri", offsetof(struct mc_account, redirect_uri),
 		    MC_URL_REDIRECT },
+		{ "smtp", offsetof(struct mc_account, smtp), MC_URL_SMTP },
+		{ "imap", offsetof(struct mc_account, imap), MC_URL_IMAP },
+		{ "pop", offsetof(struct mc_account, pop), MC_URL_POP },
 	};
 	const char *v;
 	char *what = NULL;

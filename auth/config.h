@@ -61,6 +61,7 @@ struct mc_account {
 	char *ca_file;
 	enum store_backend store;
 	int timeout;		/* seconds, 1..600 */
+	int smtp_mech;		/* enum mc_sasl_mech: XOAUTH2 or OAUTHBEARER */
 	int google;		/* the provider is Google (for its quirks and advice) */
 };
 
@@ -109,8 +110,9 @@ const char *mc_config_file(const struct mc_config *cfg);
  * defaults, checks (client_id and token_endpoint for oauth2, values of
  * enumerated keys, timeout range, the tenant, and the URLs: the four
  * endpoints must be https:// or http:// to a loopback host, redirect_uri
- * http:// to a loopback host, as auth/url.h reads them; libcurl is not
- * loaded). MC_ERR_CONFIG with a message naming the file (and line where
+ * http:// to a loopback host, smtp smtp:// or smtps://, imap imap:// or
+ * imaps://, pop pop3:// or pop3s://, as auth/url.h reads them; libcurl is
+ * not loaded). MC_ERR_CONFIG with a message naming the file (and line where
  * there is one), the key and the fix on any problem. *out is freed with
  * mc_account_free().
  */

@@ -32,7 +32,9 @@
 	X(curl_slist_append, struct curl_slist *(*)(struct curl_slist *, \
 	    const char *)) \
 	X(curl_slist_free_all, void (*)(struct curl_slist *)) \
-	X(curl_version_info, curl_version_info_data *(*)(CURLversion))
+	X(curl_version_info, curl_version_info_data *(*)(CURLversion)) \
+	X(curl_easy_send, CURLcode (*)(CURL *, const void *, size_t, size_t *)) \
+	X(curl_easy_recv, CURLcode (*)(CURL *, void *, size_t, size_t *))
 
 static struct {
 	int loaded;
@@ -193,4 +195,20 @@ curl_version_info_data *
 curl_version_info(CURLversion v)
 {
 	return fn.loaded ? fn.curl_version_info(v) : NULL;
+}
+
+CURLcode
+curl_easy_send(CURL *curl, const void *buf, size_t len, size_t *n)
+{
+	*n = 0;
+	return fn.loaded ? fn.curl_easy_send(curl, buf, len, n) :
+	    CURLE_FAILED_INIT;
+}
+
+CURLcode
+curl_easy_recv(CURL *curl, void *buf, size_t len, size_t *n)
+{
+	*n = 0;
+	return fn.loaded ? fn.curl_easy_recv(curl, buf, len, n) :
+	    CURLE_FAILED_INIT;
 }

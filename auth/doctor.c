@@ -896,7 +896,7 @@ check_token(struct run *r)
 			return;
 		}
 		use = &fresh;
-		refreshed = 1;
+		refreshed = fresh.refreshed;
 	}
 	want = scope_problem(a, use->scope);
 	if (want != NULL) {

@@ -136,8 +136,8 @@ struct trace {
  * echoes proxy URLs taken from the environment. The whole line is scanned
  * before anything is cut, so a cut never leaves part of a password.
  */
-static void
-copy_redacted(char *dst, size_t size, const char *src, size_t len)
+void
+mc_http_redact_line(char *dst, size_t size, const char *src, size_t len)
 {
 	const char *end = src + len, *auth, *aend, *at, *colon;
 	size_t n = 0;
@@ -181,7 +181,7 @@ tracef(const struct trace *t, const char *fmt, const char *a, const char *b)
 		return;
 	if (asprintf(&full, fmt, a, b) < 0)
 		return;
-	copy_redacted(line, sizeof(line), full, strlen(full));
+	mc_http_redact_line(line, sizeof(line), full, strlen(full));
 	if (strlen(full) >= sizeof(line))
 		memcpy(line + sizeof(line) - 5, "...", 4);
 	mc_free_secret(full);
@@ -233,7 +233,7 @@ debug_cb(CURL *curl, curl_infotype type, char *data, size_t size, void *arg)
 				snprintf(line + pl, sizeof(line) - pl,
 				    "%.*s: [redacted]", (int)(colon - p), p);
 			else
-				copy_redacted(line + pl, sizeof(line) - pl, p,
+				mc_http_redact_line(line + pl, sizeof(line) - pl, p,
 				    len);
 			t->fn(t->ctx, line);
 		}

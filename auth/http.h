@@ -65,6 +65,14 @@ int mc_http_apply_tls(void *curl_handle, const char *ca_file, char **errmsg);
  */
 int mc_http_global_init(char **errmsg);
 
+/*
+ * Copies the len bytes at src into dst (size bytes, always terminated, cut
+ * short if need be) with the password of every URL's userinfo
+ * ("scheme://user:PASSWORD@host") replaced by [redacted], for trace lines
+ * of curl's own text (which echoes proxy URLs from the environment).
+ */
+void mc_http_redact_line(char *dst, size_t size, const char *src, size_t len);
+
 /* Is this key's value a secret that traces must redact? */
 int mc_http_secret_key(const char *key);
 

@@ -24,9 +24,12 @@ struct mc_token_set {
 	char *token_type;	/* "Bearer" */
 	char *scope;		/* NULL when unknown */
 	long long expires_at;	/* epoch seconds; 0 when unknown */
+	int refreshed;		/* mc_token_get(): granted during this call
+				   (by us or a process we waited for), not
+				   taken from the cache */
 };
 
-#define MC_TOKEN_SET_INIT { NULL, NULL, NULL, NULL, 0 }
+#define MC_TOKEN_SET_INIT { NULL, NULL, NULL, NULL, 0, 0 }
 
 /*
  * The longest lifetime an access token is believed to have, whatever

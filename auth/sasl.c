@@ -4,6 +4,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include <jansson.h>
 #include <openssl/evp.h>
 
 #include "auth/err.h"
@@ -151,4 +152,78 @@ mc_base64_decode(const char *in, unsigned char **out, size_t *len)
 	buf[*len] = '\0';
 	*out = buf;
 	return MC_OK;
+}
+
+void
+mc_sasl_error_clear(struct mc_sasl_error *e)
+{
+	free(e->status);
+	free(e->schemes);
+	free(e->scope);
+	e->status = e->schemes = e->scope = NULL;
+}
+
+/* A member as printable ASCII, at most 200 bytes; NULL when absent. */
+static int
+error_member(json_t *o, const char *key, char **out)
+{
+	json_t *v = json_object_get(o, key);
+	char buf[201];
+	const char *s;
+	size_t i;
+
+	*out = NULL;
+	if (json_is_integer(v)) {
+		snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(v));
+		s = buf;
+	} else if (json_is_string(v)) {
+		s = json_string_value(v);
+	} else {
+		return MC_OK;
+	}
+	for (i = 0; s[i] != '\0' && i < 200; i++)
+		buf[i] = (unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f ?
+		    '?' : s[i];
+	buf[i] = '\0';
+	if ((*out = strdup(buf)) == NULL)
+		return MC_ERR_NOMEM;
+	return MC_OK;
+}
+
+int
+mc_sasl_error_parse(const char *b64, struct mc_sasl_error *e)
+{
+	unsigned char *raw = NULL;
+	json_t *o = NULL;
+	size_t len;
+	int rc;
+
+	e->status = e->schemes = e->scope = NULL;
+	while (*b64 == ' ')
+		b64++;
+	if ((rc = mc_base64_decode(b64, &raw, &len)) != MC_OK)
+		return rc;
+	o = json_loadb((const char *)raw, len, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(o)) {
+		rc = MC_ERR_DATA;
+		goto out;
+	}
+	if ((rc = error_member(o, "status", &e->status)) != MC_OK ||
+	    (rc = error_member(o, "schemes", &e->schemes)) != MC_OK ||
+	    (rc = error_member(o, "scope", &e->scope)) != MC_OK)
+		goto out;
+out:
+	if (rc != MC_OK)
+		mc_sasl_error_clear(e);
+	json_decref(o);
+	free(raw);
+	return rc;
+}
+
+int
+mc_sasl_error_retryable(const struct mc_sasl_error *e)
+{
+	return e->status == NULL || strcmp(e->status, "400") == 0 ||
+	    strcmp(e->status, "401") == 0 ||
+	    strcasecmp(e->status, "invalid_token") == 0;
 }

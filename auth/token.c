@@ -632,6 +632,7 @@ mc_token_get(const struct mc_account *acct,
 		 * with a lifetime of 0, or every waiter would refresh again.
 		 */
 		take(out, &cur);
+		out->refreshed = 1;
 		goto out;
 	}
 	if (!opts->force && mc_token_usable(&cur, time(NULL),
@@ -646,6 +647,8 @@ mc_token_get(const struct mc_account *acct,
 		goto out;
 	}
 	rc = refresh(&t, http, &cur, out, errmsg);
+	if (rc == MC_OK)
+		out->refreshed = 1;
 out:
 	mc_lock_release(lockfd);
 	mc_token_set_clear(&seen);

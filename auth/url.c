@@ -348,6 +348,21 @@ mc_url_check(const char *text, enum mc_url_use use, const char *what,
 		return mc_fail(MC_ERR_CONFIG, errmsg, "%s %s is not a valid URL: "
 		    "%s", what, show, why);
 	loopback = mc_url_is_loopback(&url);
+	if (use == MC_URL_SMTP || use == MC_URL_IMAP || use == MC_URL_POP) {
+		static const char *const plain[] = { "smtp", "imap", "pop3" };
+		const char *p = plain[use - MC_URL_SMTP];
+		size_t n = strlen(p);
+
+		if (strncmp(url.scheme, p, n) != 0 || (url.scheme[n] != '\0' &&
+		    strcmp(url.scheme + n, "s") != 0))
+			return mc_fail(MC_ERR_CONFIG, errmsg, "%s %s: use %s:// "
+			    "(STARTTLS) or %ss:// (TLS from the start)", what,
+			    show, p, p);
+		if (url.path[0] != '\0' && strcmp(url.path, "/") != 0)
+			return mc_fail(MC_ERR_CONFIG, errmsg, "%s %s has a path: "
+			    "give only %s://HOST:PORT", what, show, url.scheme);
+		return MC_OK;
+	}
 	if (use == MC_URL_REDIRECT) {
 		if (strcmp(url.scheme, "http") == 0 && loopback)
 			return MC_OK;

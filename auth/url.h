@@ -60,6 +60,9 @@ int mc_url_is_loopback(const struct mc_url *url);
 enum mc_url_use {
 	MC_URL_ENDPOINT = 0,	/* https://, or http:// to a loopback host */
 	MC_URL_REDIRECT = 1,	/* http:// to a loopback host (RFC 8252) */
+	MC_URL_SMTP = 2,	/* smtp:// (STARTTLS) or smtps://, no path */
+	MC_URL_IMAP = 3,	/* imap:// (STARTTLS) or imaps://, no path */
+	MC_URL_POP = 4,		/* pop3:// (STARTTLS) or pop3s://, no path */
 };
 
 /*

@@ -119,6 +119,16 @@ int mc_wire_send_line(struct mc_wire *w, const char *line, int secret,
     char **errmsg);
 
 /*
+ * Sends the CRLF-terminated lines in buf (len bytes) in one write, each
+ * traced as a line (PIPELINING). None may be secret. MC_ERR_NET as below.
+ */
+int mc_wire_send_lines(struct mc_wire *w, const char *buf, size_t len,
+    char **errmsg);
+
+/* The step timeout in seconds. */
+int mc_wire_timeout(const struct mc_wire *w);
+
+/*
  * Sends len bytes as they are (DATA). Not traced beyond a byte count.
  * MC_ERR_NET when they cannot be sent in time.
  */

@@ -41,6 +41,10 @@ struct option;
 int cmd_getopt(const char *command, int argc, char **argv,
     const struct option *longopts);
 
+/* cmd_getopt() with the command's own short options too (getopt(3) form). */
+int cmd_getopt_short(const char *command, int argc, char **argv,
+    const char *shortopts, const struct option *longopts);
+
 /*
  * A usage error: prints "mailcred: COMMAND: MSG" (COMMAND left out when
  * NULL; control characters shown as '?') and then the command's synopsis
@@ -172,6 +176,10 @@ int cmd_sasl(int argc, char **argv);
 int cmd_password(int argc, char **argv);
 int cmd_logout(int argc, char **argv);
 int cmd_accounts(int argc, char **argv);
+int cmd_send(int argc, char **argv);
+
+/* git-credential-mailcred: mailcred run under that name (cmd/gitcred.c). */
+int cmd_gitcred(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
 
 #endif

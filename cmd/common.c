@@ -100,19 +100,26 @@ static const struct {
 	    "  --user U   the login name; without ACCOUNT it is required and "
 	    "the token\n"
 	    "             is read from stdin\n" },
-	{ "password", "password set|get|delete ACCOUNT",
+	{ "password", "password set|get|delete ACCOUNT [--export msmtp,git]",
 	    "Keeps an app password for ACCOUNT in the store.\n"
 	    "  set     reads the password from stdin (no echo on a terminal)\n"
 	    "  get     prints it\n"
-	    "  delete  removes it\n" },
+	    "  delete  removes it, and the copies made with --export\n"
+	    "  --export P  set: also keep a copy where msmtp, git or both "
+	    "(msmtp,git)\n"
+	    "              look passwords up in the keyring (no passwordeval "
+	    "needed);\n"
+	    "              delete: remove only those copies\n" },
 	{ "logout", "logout ACCOUNT",
 	    "Revokes ACCOUNT's grant at the provider's revocation_endpoint "
 	    "(RFC 7009)\n"
 	    "and deletes everything the store holds for it: tokens, app "
 	    "password,\n"
-	    "recovery file. The tokens are deleted even when the revocation "
-	    "fails\n"
-	    "(then it exits 75, or 69/78, and says where to revoke by hand).\n"
+	    "recovery file, the copies password --export made. The tokens are "
+	    "deleted\n"
+	    "even when the revocation fails (then it exits 75, or 69/78, and "
+	    "says where\n"
+	    "to revoke by hand).\n"
 	    "Nothing stored: exit 0.\n" },
 	{ "accounts", "accounts [--json]",
 	    "Lists the configured accounts: provider, auth, store, logged in "
@@ -122,6 +129,25 @@ static const struct {
 	    "  --json  one JSON array: account, provider, auth, store, flow, "
 	    "logged_in,\n"
 	    "          password_stored, expires_at, error\n" },
+	{ "send", "send [-a ACCOUNT] [-t] [-f FROM] [-i] [-oi] [-F NAME] "
+	    "[--mech xoauth2|oauthbearer] [--timeout S] [RCPT ...] < message",
+	    "Sends the message on stdin through ACCOUNT's smtp server, like "
+	    "sendmail:\n"
+	    "usable as git's sendemail.sendmailCmd, mutt's sendmail, aerc's "
+	    "outgoing.\n"
+	    "Exit 0 only after the server accepted the message.\n"
+	    "  -a ACCOUNT  the account; default: the one whose user is the "
+	    "From address\n"
+	    "  -t          recipients from To, Cc and Bcc too (Bcc is removed "
+	    "before sending)\n"
+	    "  -f FROM     the envelope sender (default: the From address)\n"
+	    "  -i, -oi, -odi, -odb, -oem, -oep, -oeq, -oee, -om, -B 8BITMIME, "
+	    "-F NAME\n"
+	    "              accepted for sendmail compatibility; no effect\n"
+	    "  --mech M    xoauth2 or oauthbearer (default: the account's "
+	    "smtp_mech)\n"
+	    "  --timeout S seconds for the connection and each step "
+	    "(default: timeout)\n" },
 	{ "doctor", "doctor ACCOUNT [--json] [--timeout S]",
 	    "Checks ACCOUNT step by step: config, store, token, DNS, TCP, "
 	    "TLS, SMTP\n"
@@ -253,11 +279,20 @@ int
 cmd_getopt(const char *command, int argc, char **argv,
     const struct option *longopts)
 {
+	return cmd_getopt_short(command, argc, argv, "", longopts);
+}
+
+int
+cmd_getopt_short(const char *command, int argc, char **argv,
+    const char *shortopts, const struct option *longopts)
+{
 	/* ':' first: a missing argument is told apart from an unknown
 	 * option; '+' for mailcred itself: its options end at COMMAND. */
-	const char *optstring = command != NULL ? ":c:vqh" : "+:c:vqh";
+	char optstring[64];
 	int opt;
 
+	snprintf(optstring, sizeof(optstring), "%s:c:vqh%s",
+	    command != NULL ? "" : "+", shortopts);
 	for (;;) {
 		opt = getopt_long(argc, argv, optstring, longopts, NULL);
 		if (opt == ':' || opt == '?')

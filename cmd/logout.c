@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "auth/err.h"
+#include "auth/export.h"
 #include "auth/oauth.h"
 #include "auth/secmem.h"
 #include "auth/token.h"
@@ -91,6 +92,32 @@ revoke_failed(const struct mc_account *acct, int forgot, int rc, char *why)
 	return cmd_fail(acct->name, rc, line);
 }
 
+/*
+ * The copies of the app password that `password set --export` made for
+ * msmtp and git go too; a failure here is a warning: the account's own
+ * secrets are what logout is about.
+ */
+static void
+forget_copies(const struct mc_account *acct)
+{
+	struct store *st = NULL;
+	char *msg = NULL;
+	int deleted = 0;
+
+	if (acct->store != STORE_KEYRING)
+		return;
+	if (mc_store_open(acct, 0, &st, &msg) == MC_OK)
+		mc_export_delete(acct, st, MC_EXPORT_ALL, &deleted, &msg);
+	store_close(st);
+	if (msg != NULL)
+		cmd_note("%s: warning: the copies of the app password for msmtp "
+		    "and git may remain: %s", acct->name, msg);
+	else if (deleted != 0)
+		cmd_note("%s: the copy for %s deleted", acct->name,
+		    mc_export_names(deleted));
+	free(msg);
+}
+
 int
 cmd_logout(int argc, char **argv)
 {
@@ -115,6 +142,7 @@ cmd_logout(int argc, char **argv)
 		rc = cmd_fail(acct->name, rc, msg);
 		goto out;
 	}
+	forget_copies(acct);
 	if (forgot == 0) {
 		cmd_note("%s: nothing stored for %s: already logged out",
 		    acct->name, acct->name);

@@ -22,6 +22,7 @@ static const struct {
 	{ "password", cmd_password },
 	{ "logout", cmd_logout },
 	{ "accounts", cmd_accounts },
+	{ "send", cmd_send },
 	{ "doctor", cmd_doctor },
 };
 
@@ -72,6 +73,10 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	umask(077);
 	mc_json_use_wiping_alloc();
+
+	/* The same binary, installed as git's credential helper too. */
+	if (argc > 0 && strcmp(basename(argv[0]), "git-credential-mailcred") == 0)
+		return cmd_gitcred(argc, argv);
 
 	while ((opt = cmd_getopt(NULL, argc, argv, longopts)) != -1) {
 		if (opt == 'V') {

@@ -38,6 +38,13 @@ struct store_ops {
 	int (*state_dir)(void *be, char **dir, char **errmsg);
 	/* store_ready() for this backend. */
 	int (*ready)(void *be, char **errmsg);
+	/* store_item_put/delete/count; NULL where the backend has none. */
+	int (*item_put)(void *be, const struct store_attr *attrs, size_t n,
+	    const char *label, const char *secret, char **errmsg);
+	int (*item_del)(void *be, const struct store_attr *attrs, size_t n,
+	    size_t *deleted, char **errmsg);
+	int (*item_count)(void *be, const struct store_attr *attrs, size_t n,
+	    size_t *count, char **errmsg);
 };
 
 extern const struct store_ops store_secret_service_ops;

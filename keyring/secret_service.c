@@ -328,15 +328,18 @@ ss_connect(struct ss_call *c, char **errmsg)
 	return STORE_OK;
 }
 
-/* SearchItems: the D-Bus paths of the unlocked and the locked matches. */
+/*
+ * SearchItems: the D-Bus paths of the unlocked and the locked matches
+ * (with schema, libsecret adds its xdg:schema to attrs).
+ */
 static int
-ss_search(struct ss_call *c, GHashTable *attrs, gchar ***unlocked,
-    gchar ***locked, char **errmsg)
+ss_search(struct ss_call *c, const SecretSchema *schema, GHashTable *attrs,
+    gchar ***unlocked, gchar ***locked, char **errmsg)
 {
 	GAsyncResult *res;
 	GError *error = NULL;
 
-	secret_service_search_for_dbus_paths(c->service, &ss_schema, attrs,
+	secret_service_search_for_dbus_paths(c->service, schema, attrs,
 	    c->cancel, ss_on_ready, ss_step(c));
 	res = ss_wait(c);
 	if (res == NULL)
@@ -447,22 +450,24 @@ ss_dismiss(struct ss_call *c, const char *prompt, char **errmsg)
 	return ss_locked(errmsg);
 }
 
-/* CreateItem's properties: the label and the attributes. */
+/* CreateItem's properties: the label and the n attributes. */
 static GVariant *
-ss_item_properties(const char *account, const char *kind, const char *label)
+ss_item_properties(const struct store_attr *attrs, size_t n,
+    const char *label)
 {
-	GVariantBuilder props, attrs;
+	GVariantBuilder props, dict;
+	size_t i;
 
-	g_variant_builder_init(&attrs, G_VARIANT_TYPE("a{ss}"));
-	g_variant_builder_add(&attrs, "{ss}", "account", account);
-	g_variant_builder_add(&attrs, "{ss}", "kind", kind);
-	g_variant_builder_add(&attrs, "{ss}", "xdg:schema", ss_schema.name);
+	g_variant_builder_init(&dict, G_VARIANT_TYPE("a{ss}"));
+	for (i = 0; i < n; i++)
+		g_variant_builder_add(&dict, "{ss}", attrs[i].name,
+		    attrs[i].value);
 	g_variant_builder_init(&props, G_VARIANT_TYPE("a{sv}"));
 	g_variant_builder_add(&props, "{sv}", "org.freedesktop.Secret.Item.Label",
 	    g_variant_new_string(label));
 	g_variant_builder_add(&props, "{sv}",
 	    "org.freedesktop.Secret.Item.Attributes",
-	    g_variant_builder_end(&attrs));
+	    g_variant_builder_end(&dict));
 	return g_variant_builder_end(&props);
 }
 
@@ -581,7 +586,7 @@ ss_get(void *be, const char *account, const char *kind, char **secret,
 	 * secret_service_lookup() without its unlock step: that one would
 	 * pop up an unlock prompt, which the deadline would then cut short.
 	 */
-	rc = ss_search(&c, attrs, &unlocked, &locked, errmsg);
+	rc = ss_search(&c, &ss_schema, attrs, &unlocked, &locked, errmsg);
 	if (rc != STORE_OK)
 		goto out;
 	if (unlocked == NULL || unlocked[0] == NULL) {
@@ -619,15 +624,19 @@ out:
 	return rc;
 }
 
+/*
+ * CreateItem with attrs in the default collection, replacing an item with
+ * the same attributes; a prompt in the answer is dismissed: STORE_ELOCKED.
+ */
 static int
-ss_put(void *be, const char *account, const char *kind, const char *secret,
-    char **errmsg)
+ss_create(void *be, const struct store_attr *attrs, size_t n,
+    const char *label, const char *secret, char **errmsg)
 {
 	struct ss_call c = SS_CALL_INIT;
 	GError *error = NULL;
 	GVariant *encoded = NULL, *reply = NULL;
 	SecretValue *value = NULL;
-	gchar *collection = NULL, *label = NULL;
+	gchar *collection = NULL;
 	const gchar *prompt = NULL;
 	int rc;
 
@@ -648,10 +657,9 @@ ss_put(void *be, const char *account, const char *kind, const char *secret,
 		goto out;
 	}
 	g_variant_ref_sink(encoded);
-	label = g_strdup_printf("mailcred: %s (%s)", account, kind);
 	reply = ss_dbus_call(&c, collection, SS_IFACE_COLLECTION, "CreateItem",
-	    g_variant_new("(@a{sv}@(oayays)b)", ss_item_properties(account,
-	    kind, label), encoded, TRUE), G_VARIANT_TYPE("(oo)"), &error);
+	    g_variant_new("(@a{sv}@(oayays)b)", ss_item_properties(attrs, n,
+	    label), encoded, TRUE), G_VARIANT_TYPE("(oo)"), &error);
 	if (reply == NULL) {
 		rc = ss_fail(&c, error, errmsg);
 		goto out;
@@ -666,9 +674,26 @@ out:
 		g_variant_unref(encoded);
 	if (value != NULL)
 		secret_value_unref(value);
-	g_free(label);
 	g_free(collection);
 	ss_call_end(&c);
+	return rc;
+}
+
+static int
+ss_put(void *be, const char *account, const char *kind, const char *secret,
+    char **errmsg)
+{
+	struct store_attr attrs[] = {
+		{ "account", account },
+		{ "kind", kind },
+		{ "xdg:schema", ss_schema.name },
+	};
+	gchar *label;
+	int rc;
+
+	label = g_strdup_printf("mailcred: %s (%s)", account, kind);
+	rc = ss_create(be, attrs, G_N_ELEMENTS(attrs), label, secret, errmsg);
+	g_free(label);
 	return rc;
 }
 
@@ -687,7 +712,7 @@ ss_del(void *be, const char *account, const char *kind, char **errmsg)
 		goto out;
 
 	/* secret_service_clear() without its prompt. */
-	rc = ss_search(&c, attrs, &unlocked, &locked, errmsg);
+	rc = ss_search(&c, &ss_schema, attrs, &unlocked, &locked, errmsg);
 	if (rc != STORE_OK)
 		goto out;
 	if (unlocked != NULL && unlocked[0] != NULL)
@@ -700,6 +725,83 @@ out:
 	g_strfreev(unlocked);
 	g_strfreev(locked);
 	g_hash_table_unref(attrs);
+	ss_call_end(&c);
+	return rc;
+}
+
+/* attrs as the hash table SearchItems takes (pointing into attrs). */
+static GHashTable *
+ss_attr_table(const struct store_attr *attrs, size_t n)
+{
+	GHashTable *t;
+	size_t i;
+
+	t = g_hash_table_new(g_str_hash, g_str_equal);
+	for (i = 0; i < n; i++)
+		g_hash_table_insert(t, (gpointer)attrs[i].name,
+		    (gpointer)attrs[i].value);
+	return t;
+}
+
+static int
+ss_item_del(void *be, const struct store_attr *attrs, size_t n,
+    size_t *deleted, char **errmsg)
+{
+	struct ss_call c = SS_CALL_INIT;
+	GHashTable *table;
+	gchar **unlocked = NULL, **locked = NULL;
+	int rc;
+
+	ss_call_begin(&c, be);
+	table = ss_attr_table(attrs, n);
+	rc = ss_connect(&c, errmsg);
+	if (rc == STORE_OK)
+		rc = ss_search(&c, NULL, table, &unlocked, &locked, errmsg);
+	if (rc != STORE_OK)
+		goto out;
+	if (unlocked != NULL && unlocked[0] != NULL) {
+		rc = ss_delete_items(&c, unlocked, errmsg);
+		if (rc == STORE_OK && deleted != NULL)
+			*deleted = g_strv_length(unlocked);
+	} else if (locked != NULL && locked[0] != NULL)
+		rc = ss_locked(errmsg);
+	else
+		rc = ss_missing(&c, errmsg);
+out:
+	g_strfreev(unlocked);
+	g_strfreev(locked);
+	g_hash_table_unref(table);
+	ss_call_end(&c);
+	return rc;
+}
+
+static int
+ss_item_count(void *be, const struct store_attr *attrs, size_t n,
+    size_t *count, char **errmsg)
+{
+	struct ss_call c = SS_CALL_INIT;
+	GHashTable *table;
+	gchar **unlocked = NULL, **locked = NULL;
+	int rc;
+
+	ss_call_begin(&c, be);
+	table = ss_attr_table(attrs, n);
+	rc = ss_connect(&c, errmsg);
+	if (rc == STORE_OK)
+		rc = ss_search(&c, NULL, table, &unlocked, &locked, errmsg);
+	if (rc != STORE_OK)
+		goto out;
+	*count = (unlocked != NULL ? g_strv_length(unlocked) : 0) +
+	    (locked != NULL ? g_strv_length(locked) : 0);
+	if (*count == 0) {
+		rc = ss_missing(&c, errmsg);
+		if (rc == STORE_ENOTFOUND)
+			rc = STORE_OK;
+	}
+out:
+	g_strfreev(unlocked);
+	g_strfreev(locked);
+	g_hash_table_unref(table);
 	ss_call_end(&c);
 	return rc;
 }
@@ -757,4 +859,7 @@ const struct store_ops store_secret_service_ops = {
 	.del = ss_del,
 	.state_dir = ss_state_dir,
 	.ready = ss_ready,
+	.item_put = ss_create,
+	.item_del = ss_item_del,
+	.item_count = ss_item_count,
 };

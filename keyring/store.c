@@ -250,6 +250,90 @@ store_state_dir(struct store *st, char **dir, char **errmsg)
 	return st->ops->state_dir(st->be, dir, errmsg);
 }
 
+/*
+ * Checks the attributes of a foreign item: at least one, each name and
+ * value a string as an account name must be. STORE_EINVAL when the
+ * backend keeps no such items.
+ */
+static int
+check_item(struct store *st, const struct store_attr *attrs, size_t n,
+    int has_op, char **errmsg)
+{
+	size_t i;
+
+	if (st == NULL || (attrs == NULL && n > 0))
+		return STORE_EINVAL;
+	if (!has_op)
+		return store_fail(STORE_EINVAL, errmsg, "the %s store cannot "
+		    "keep items for other programs: only the Secret Service "
+		    "(store = keyring) can", st->ops->name);
+	if (n == 0)
+		return store_fail(STORE_EINVAL, errmsg, "an item needs at "
+		    "least one attribute");
+	for (i = 0; i < n; i++) {
+		if (check_account(attrs[i].name, NULL) != STORE_OK ||
+		    check_account(attrs[i].value, NULL) != STORE_OK)
+			return store_fail(STORE_EINVAL, errmsg, "attribute %zu "
+			    "is empty, too long, not UTF-8 or holds a control "
+			    "character", i + 1);
+	}
+	return STORE_OK;
+}
+
+int
+store_item_put(struct store *st, const struct store_attr *attrs, size_t n,
+    const char *label, const char *secret, char **errmsg)
+{
+	int rc;
+
+	if (errmsg != NULL)
+		*errmsg = NULL;
+	if (st == NULL || label == NULL || secret == NULL)
+		return STORE_EINVAL;
+	rc = check_item(st, attrs, n, st->ops->item_put != NULL, errmsg);
+	if (rc != STORE_OK)
+		return rc;
+	if (strnlen(secret, STORE_SECRET_MAX + 1) > STORE_SECRET_MAX)
+		return store_fail(STORE_EINVAL, errmsg, "the secret is larger "
+		    "than %d bytes", STORE_SECRET_MAX);
+	return st->ops->item_put(st->be, attrs, n, label, secret, errmsg);
+}
+
+int
+store_item_delete(struct store *st, const struct store_attr *attrs, size_t n,
+    size_t *deleted, char **errmsg)
+{
+	int rc;
+
+	if (deleted != NULL)
+		*deleted = 0;
+	if (errmsg != NULL)
+		*errmsg = NULL;
+	if (st == NULL)
+		return STORE_EINVAL;
+	rc = check_item(st, attrs, n, st->ops->item_del != NULL, errmsg);
+	if (rc != STORE_OK)
+		return rc;
+	return st->ops->item_del(st->be, attrs, n, deleted, errmsg);
+}
+
+int
+store_item_count(struct store *st, const struct store_attr *attrs, size_t n,
+    size_t *count, char **errmsg)
+{
+	int rc;
+
+	if (errmsg != NULL)
+		*errmsg = NULL;
+	if (st == NULL || count == NULL)
+		return STORE_EINVAL;
+	*count = 0;
+	rc = check_item(st, attrs, n, st->ops->item_count != NULL, errmsg);
+	if (rc != STORE_OK)
+		return rc;
+	return st->ops->item_count(st->be, attrs, n, count, errmsg);
+}
+
 void
 store_secret_free(char *secret)
 {

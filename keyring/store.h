@@ -125,6 +125,47 @@ int store_ready(struct store *st, char **errmsg);
  */
 int store_state_dir(struct store *st, char **dir, char **errmsg);
 
+/*
+ * Items of other programs' schemas, kept in the Secret Service only: msmtp
+ * and git look up their passwords there by attributes of their own, and
+ * `mailcred password set --export` keeps a copy of an app password for
+ * them. An item is named by its attributes (name = value pairs; the caller
+ * gives "xdg:schema" too, as libsecret writes it); like the store's own,
+ * they only name the item and must hold nothing secret. Names and values
+ * are checked as account names are (non-empty, UTF-8, no control
+ * characters). The file store has no such items: STORE_EINVAL, with a
+ * message saying that only the Secret Service can hold them.
+ */
+struct store_attr {
+	const char *name;
+	const char *value;
+};
+
+/*
+ * Creates the item with exactly attrs (n of them), the label and the
+ * secret in the default collection, replacing one with the same
+ * attributes. Errors as store_put().
+ */
+int store_item_put(struct store *st, const struct store_attr *attrs, size_t n,
+    const char *label, const char *secret, char **errmsg);
+
+/*
+ * Deletes every item that has all of attrs (and maybe others); *deleted
+ * (may be NULL) says how many. STORE_ENOTFOUND when none has them,
+ * STORE_ELOCKED when the only ones are locked away (or the default
+ * collection is locked). Errors otherwise as store_delete().
+ */
+int store_item_delete(struct store *st, const struct store_attr *attrs,
+    size_t n, size_t *deleted, char **errmsg);
+
+/*
+ * How many items have all of attrs, locked ones included, into *count.
+ * STORE_ELOCKED when none is found and the default collection is locked
+ * (its items may be hidden).
+ */
+int store_item_count(struct store *st, const struct store_attr *attrs,
+    size_t n, size_t *count, char **errmsg);
+
 /* Wipes and frees a secret returned by store_get(); accepts NULL. */
 void store_secret_free(char *secret);
 

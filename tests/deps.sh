@@ -4,6 +4,11 @@
 #   commands            cc make pkg-config node npm dbus-daemon
 #                       gnome-keyring-daemon gdbus secret-tool msmtp openssl
 #                       curl jq timeout strace script zbarimg
+#                       mbsync neomutt git
+#   files               /usr/lib/dovecot/imap and pop3 (Dovecot's IMAP and POP3
+#                       servers, run by tests/lib.sh from a private config),
+#                       git send-email, the Cyrus SASL XOAUTH2 client plugin
+#                       that mbsync needs (libsasl2-modules-kdexoauth2)
 #                       chromium (the real-browser test; not checked with
 #                       MAILCRED_SKIP_CHROMIUM=1 or when $CHROMIUM names one)
 #   tests/node_modules  the test servers and puppeteer-core (which drives the
@@ -30,13 +35,40 @@ for c in cc:build-essential make:build-essential pkg-config:pkg-config \
     dbus-daemon:dbus gnome-keyring-daemon:gnome-keyring \
     gdbus:libglib2.0-bin secret-tool:libsecret-tools msmtp:msmtp \
     openssl:openssl curl:curl jq:jq timeout:coreutils strace:strace \
-    script:bsdutils zbarimg:zbar-tools; do
+    script:bsdutils zbarimg:zbar-tools mbsync:isync neomutt:neomutt \
+    git:git; do
 	command -v "${c%%:*}" >/dev/null 2>&1 || need "${c%%:*}" "${c#*:}"
+done
+# file (a shell pattern):Debian package that provides it; for what has no
+# command in PATH (Dovecot's binaries live in /usr/sbin and /usr/lib/dovecot).
+for f in /usr/sbin/dovecot:dovecot-core /usr/lib/dovecot/imap:dovecot-imapd \
+    /usr/lib/dovecot/pop3:dovecot-pop3d \
+    /usr/lib/git-core/git-send-email:git-email \
+    '/usr/lib/*/sasl2/libkdexoauth2.so*':libsasl2-modules-kdexoauth2; do
+	# shellcheck disable=SC2086  # the pattern is meant to be expanded
+	set -- ${f%%:*}
+	[ -e "$1" ] || need "${f%%:*}" "${f#*:}"
 done
 # Debian's chromium: about 25 s to install with apt-get update, 350 MB.
 if [ "${MAILCRED_SKIP_CHROMIUM:-0}" != 1 ] && [ -z "${CHROMIUM:-}" ]; then
 	command -v chromium >/dev/null 2>&1 || need chromium chromium
 fi
+
+# The clients the contrib/ configurations are tested with (t-contrib.sh,
+# t-git-credential.sh): git and git send-email with the Perl modules it
+# needs for SMTP with STARTTLS and AUTH, neomutt, mbsync; mandoc checks the
+# man pages.
+for c in git:git mandoc:mandoc neomutt:neomutt mbsync:isync; do
+	command -v "${c%%:*}" >/dev/null 2>&1 || need "${c%%:*}" "${c#*:}"
+done
+if ! command -v git >/dev/null 2>&1 ||
+    [ ! -x "$(git --exec-path 2>/dev/null)/git-send-email" ]; then
+	need git-send-email git-email
+fi
+for m in Authen::SASL=libauthen-sasl-perl IO::Socket::SSL=libio-socket-ssl-perl \
+    Mail::Address=libmailtools-perl; do
+	perl -M"${m%%=*}" -e 1 >/dev/null 2>&1 || need "${m%%=*}" "${m#*=}"
+done
 
 # pkg-config module:Debian package with its .pc file
 mods="libcurl:libcurl4-openssl-dev jansson:libjansson-dev openssl:libssl-dev \

@@ -7,6 +7,7 @@
 #   start_keyring              # D-Bus session bus + unlocked gnome-keyring
 #   start_oauth                # tests/peers/oauth-server.mjs -> $OAUTH_URL
 #   start_smtp                 # tests/peers/smtp-server.mjs -> $SMTP_PORT, $SMTPS_PORT
+#   start_dovecot              # Dovecot IMAP + POP3 -> $IMAPS_PORT, $POP3S_PORT, ...
 #   ...
 #   assert_eq "$got" "$want" "what is checked"
 #   finish                     # "N passed, N failed"; non-zero exit on failure
@@ -37,6 +38,10 @@
 #   approve_code AUTH_URL [LOGIN] [--deny]
 #   make_cert
 #   start_smtp [--password USER:PASS], stop_smtp
+#   smtp_control JSON, smtp_control_clear, smtp_auth_wait REGEX [SECONDS]
+#   smtp_talk [--starttls] [--timeout S] PORT LINE...
+#   start_dovecot, stop_dovecot, dovecot_deliver USER [SUBJECT]
+#   start_blackhole, stop_blackhole, free_port
 #   ok, not_ok, assert_eq, assert_ne, assert_match, assert_no_match,
 #   assert_status, assert_true, finish
 #
@@ -46,7 +51,11 @@
 #
 # Variables it sets: T, TOP, MAILCRED, HOME, XDG_*_HOME, XDG_RUNTIME_DIR,
 # DBUS_SESSION_BUS_ADDRESS, BUS_PID, KEYRING_PID, KEYRING_PASSWORD,
-# OAUTH_URL, OAUTH_PORT, OAUTH_PID, SMTP_PORT, SMTPS_PORT, SMTP_PID.
+# OAUTH_URL, OAUTH_PORT, OAUTH_PID, SMTP_PORT, SMTPS_PORT, SMTP_PID,
+# DOVECOT_PID, IMAPS_PORT, POP3S_PORT (implicit TLS, on DOVECOT_TLS_HOST =
+# 127.0.0.1), IMAP_PORT, POP3_PORT (STARTTLS, on DOVECOT_STARTTLS_HOST =
+# 127.0.0.2), DOVECOT_PW_USER, DOVECOT_PW_PASS, BLACKHOLE_PORT,
+# BLACKHOLE_PID.
 
 if [ -n "${_MAILCRED_TEST_LIB:-}" ]; then
 	return 0
@@ -435,19 +444,21 @@ approve_code() {
 # ---------------------------------------------------------------------------
 # TLS and the SMTP server (tests/peers/smtp-server.mjs)
 
-# make_cert: EC P-256 self-signed certificate for 127.0.0.1 and localhost:
+# make_cert: EC P-256 self-signed certificate for 127.0.0.1, 127.0.0.2 and
+# localhost:
 # $T/cert.pem (also the trust anchor for clients) and $T/key.pem.
 make_cert() {
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 		-keyout "$T/key.pem" -out "$T/cert.pem" -days 2 -subj /CN=localhost \
-		-addext 'subjectAltName=IP:127.0.0.1,DNS:localhost' \
+		-addext 'subjectAltName=IP:127.0.0.1,IP:127.0.0.2,DNS:localhost' \
 		>>"$T/openssl.log" 2>&1 || _fatal "make_cert failed (see openssl.log)"
 }
 
 # start_smtp [--password USER:PASS]: STARTTLS and implicit-TLS listeners;
-# exports SMTP_PORT (STARTTLS) and SMTPS_PORT.  XOAUTH2 tokens are checked
-# at $OAUTH_URL/me (start_oauth first).  Messages land in $T/mail, AUTH
-# attempts in $T/smtp-auth.log.
+# exports SMTP_PORT (STARTTLS) and SMTPS_PORT.  XOAUTH2 and OAUTHBEARER
+# tokens are checked at $OAUTH_URL/me (start_oauth first).  Messages land
+# in $T/mail (N.eml, N.json), AUTH attempts in $T/smtp-auth.log; what the
+# server answers can be changed with smtp_control.
 start_smtp() {
 	[ -s "$T/cert.pem" ] || make_cert
 	rm -f "$T/smtp.ports"
@@ -468,6 +479,373 @@ start_smtp() {
 stop_smtp() {
 	_stop_pid "${SMTP_PID:-}"
 	SMTP_PID=
+}
+
+# smtp_control JSON: the SMTP server's test control, $T/smtp-control.json,
+# put in place atomically; the server reads it again at each decision
+# point, no restart needed.  Knobs (see tests/peers/smtp-server.mjs):
+# xoauth2_challenge, oauthbearer_challenge, refuse_tokens, auth, mail,
+# rcpt, data, eom, drop_data_after, hang.  E.g.
+#   smtp_control '{"auth":{"reply":"454 4.7.0 Too many login attempts","count":1}}'
+# Not JSON, or an unknown knob: diag and status 1, the old file kept.  The
+# server checks the values: a wrong one makes it answer 421 4.3.0 at every
+# decision point and say why in smtp.log.
+smtp_control() {
+	local tmp=$T/smtp-control.json.new bad
+	if ! bad=$(jq -r 'if type != "object" then "not a JSON object" else
+		(keys - ["xoauth2_challenge", "oauthbearer_challenge", "refuse_tokens",
+		 "auth", "mail", "rcpt", "data", "eom", "drop_data_after", "hang"])
+		| if length > 0 then "unknown knob \(.[0])" else empty end end' <<<"$1" 2>&1) ||
+		[ -n "$bad" ]; then
+		diag "smtp_control: ${bad:-not JSON}"
+		return 1
+	fi
+	printf '%s\n' "$1" >"$tmp" && mv -f "$tmp" "$T/smtp-control.json"
+}
+
+# smtp_control_clear: back to the defaults (no control file).
+smtp_control_clear() {
+	rm -f "$T/smtp-control.json"
+}
+
+# smtp_talk [--starttls] [--timeout S] PORT LINE...: a raw SMTP dialogue
+# with the server at 127.0.0.1:PORT through openssl s_client (implicit TLS;
+# with --starttls, s_client does EHLO and STARTTLS itself first): reads the
+# greeting, then sends each LINE (CRLF added) and reads its whole reply.
+# Prints every reply line (CR removed), then hangs up without QUIT (give
+# QUIT as a LINE for a polite end).  A reply that does not come within S
+# seconds (default 5; fractions allowed) prints "TIMEOUT" and ends the
+# dialogue with status 1.
+smtp_talk() {
+	local starttls=() secs=5 port line fd rc=0
+	while [ "$#" -gt 0 ]; do
+		case $1 in
+		--starttls) starttls=(-starttls smtp) ;;
+		--timeout) secs=$2; shift ;;
+		*) break ;;
+		esac
+		shift
+	done
+	port=$1
+	shift
+	# -nocommands: a line starting with Q or R is SMTP, not s_client's.
+	coproc _SMTP_TALK { openssl s_client -quiet -no_ign_eof -nocommands "${starttls[@]}" \
+		-CAfile "$T/cert.pem" -verify_return_error \
+		-connect "127.0.0.1:$port" 2>>"$T/openssl.log"; }
+	if [ "${#starttls[@]}" -eq 0 ]; then
+		_smtp_talk_reply "$secs" || rc=1
+	fi
+	for line in "$@"; do
+		[ "$rc" = 0 ] || break
+		printf '%s\r\n' "$line" >&"${_SMTP_TALK[1]}"
+		_smtp_talk_reply "$secs" || rc=1
+	done
+	fd=${_SMTP_TALK[1]}
+	exec {fd}>&-
+	kill "$_SMTP_TALK_PID" 2>/dev/null
+	wait "$_SMTP_TALK_PID" 2>/dev/null
+	return "$rc"
+}
+
+# _smtp_talk_reply SECS: prints one whole reply from smtp_talk's s_client
+# (up to its "NNN " line), or TIMEOUT (status 1).
+_smtp_talk_reply() {
+	local reply
+	while IFS= read -r -t "$1" reply <&"${_SMTP_TALK[0]}"; do
+		reply=${reply%$'\r'}
+		printf '%s\n' "$reply"
+		[[ $reply =~ ^[0-9]{3}- ]] || return 0
+	done
+	echo TIMEOUT
+	return 1
+}
+
+# smtp_auth_wait REGEX [SECONDS]: waits (default 5 s) until a line of
+# $T/smtp-auth.log matches REGEX (grep -E), e.g. for the
+# "challenge-abandoned" line the server writes when it sees a client hang
+# up; prints the last such line.  Status 1 on timeout.
+smtp_auth_wait() {
+	local re=$1 secs=${2:-5} i line
+	for i in $(seq $((secs * 20))); do
+		line=$(grep -E -- "$re" "$T/smtp-auth.log" 2>/dev/null | tail -n 1)
+		if [ -n "$line" ]; then
+			printf '%s\n' "$line"
+			return 0
+		fi
+		sleep 0.05
+	done
+	return 1
+}
+
+# ---------------------------------------------------------------------------
+# Dovecot: IMAP and POP3 (Debian's dovecot-imapd, dovecot-pop3d)
+
+DOVECOT_PW_USER=pw@example.test
+DOVECOT_PW_PASS=dovecot-app-pass-1234
+
+# dovecot_deliver USER [SUBJECT]: puts a small message into USER's INBOX
+# (new/ of its Maildir), owned by the mail uid.  start_dovecot has put one
+# ("Welcome") there for $DOVECOT_PW_USER and user@example.test already.
+dovecot_deliver() {
+	local user=$1 subject=${2:-Test message} dir name
+	[ -n "${_DOVECOT_DIR:-}" ] || _fatal "dovecot_deliver: start_dovecot first"
+	dir=$_DOVECOT_DIR/mail/$user/Maildir
+	mkdir -p "$dir/cur" "$dir/new" "$dir/tmp"
+	name=$(date +%s).M${RANDOM}P$$.mailcred-test
+	printf 'From: postmaster@example.test\r\nTo: %s\r\nSubject: %s\r\nDate: %s\r\nMessage-ID: <%s@example.test>\r\n\r\nA message for the tests.\r\n' \
+		"$user" "$subject" "$(date -R)" "$name" >"$dir/tmp/$name"
+	mv "$dir/tmp/$name" "$dir/new/$name"
+	chown -R "$_DOVECOT_UID:$_DOVECOT_GID" "$_DOVECOT_DIR/mail/$user"
+}
+
+# _dovecot_conf: writes $_DOVECOT_DIR/dovecot.conf for the chosen ports.
+_dovecot_conf() {
+	local d=$_DOVECOT_DIR login_user internal_user internal_group
+	local chroot_login chroot_empty
+	if [ "$(id -u)" -eq 0 ]; then
+		login_user=dovenull
+		internal_user=dovecot
+		internal_group=dovecot
+		chroot_login=login
+		chroot_empty=empty
+	else
+		# Not root: every process runs as the user running the tests,
+		# and none can chroot.
+		login_user=$(id -un)
+		internal_user=$(id -un)
+		internal_group=$(id -gn)
+		chroot_login=
+		chroot_empty=
+	fi
+	# Introspection as the resource server smtp-rs (HTTP Basic from the
+	# URL's user:password).
+	cat >"$d/oauth2.conf" <<EOF
+introspection_mode = post
+introspection_url = ${OAUTH_URL%%://*}://smtp-rs:rs-secret-1234@${OAUTH_URL#*://}/token/introspection
+username_attribute = sub
+active_attribute = active
+active_value = true
+tls_ca_cert_file = $T/cert.pem
+EOF
+	cat >"$d/dovecot.conf" <<EOF
+# Written by start_dovecot (tests/lib.sh); every path is under the test's T.
+base_dir = $d/run
+state_dir = $d/state
+instance_name = mailcred-test-$$
+log_path = $T/dovecot.log
+info_log_path = $T/dovecot.log
+protocols = imap pop3
+listen = $DOVECOT_TLS_HOST
+shutdown_clients = yes
+login_greeting = mailcred test Dovecot ready.
+
+default_login_user = $login_user
+default_internal_user = $internal_user
+default_internal_group = $internal_group
+first_valid_uid = $_DOVECOT_UID
+last_valid_uid = $_DOVECOT_UID
+
+ssl = yes
+ssl_cert = <$T/cert.pem
+ssl_key = <$T/key.pem
+ssl_min_protocol = TLSv1.2
+# No AUTH before TLS on the STARTTLS listeners ($DOVECOT_STARTTLS_HOST: a
+# connection from and to one address counts as secure, hence not
+# $DOVECOT_TLS_HOST).
+disable_plaintext_auth = yes
+
+# Refused logins are answered at once.  auth_debug stays off: it logs tokens.
+auth_mechanisms = plain login xoauth2 oauthbearer
+auth_failure_delay = 0
+auth_cache_size = 0
+auth_verbose = yes
+auth_verbose_passwords = no
+
+passdb {
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = $d/oauth2.conf
+}
+passdb {
+  driver = static
+  mechanisms = plain login
+  username_filter = $DOVECOT_PW_USER
+  args = password=$DOVECOT_PW_PASS
+}
+userdb {
+  driver = static
+  args = uid=$_DOVECOT_UID gid=$_DOVECOT_GID home=$d/mail/%u
+}
+mail_location = maildir:~/Maildir
+pop3_uidl_format = %08Xu%08Xv
+
+service anvil {
+  chroot = $chroot_empty
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
+}
+service ipc {
+  chroot = $chroot_empty
+}
+service imap-login {
+  chroot = $chroot_login
+  inet_listener imap {
+    address = $DOVECOT_STARTTLS_HOST
+    port = $IMAP_PORT
+  }
+  inet_listener imaps {
+    address = $DOVECOT_TLS_HOST
+    port = $IMAPS_PORT
+    ssl = yes
+  }
+}
+service pop3-login {
+  chroot = $chroot_login
+  inet_listener pop3 {
+    address = $DOVECOT_STARTTLS_HOST
+    port = $POP3_PORT
+  }
+  inet_listener pop3s {
+    address = $DOVECOT_TLS_HOST
+    port = $POP3S_PORT
+    ssl = yes
+  }
+}
+EOF
+}
+
+# start_dovecot: Dovecot from a private configuration ($T/dovecot), with
+#   IMAPS_PORT, POP3S_PORT  implicit TLS on $DOVECOT_TLS_HOST (127.0.0.1)
+#   IMAP_PORT, POP3_PORT    STARTTLS on $DOVECOT_STARTTLS_HOST (127.0.0.2);
+#                           no AUTH before STARTTLS
+# and the certificate of make_cert ($T/cert.pem, which covers both
+# addresses).  Logins:
+#   XOAUTH2, OAUTHBEARER  a bearer token of the test OAuth server (start_oauth
+#       first), checked by introspection as the smtp-rs client; the user
+#       must be the token's sub.  A refused token gets the SASL error
+#       challenge (XOAUTH2 {"status":"401","schemes":"bearer",...},
+#       OAUTHBEARER {"status":"invalid_token",...}), then NO
+#       [AUTHENTICATIONFAILED] (IMAP) or -ERR [AUTH] (POP3), without delay.
+#   PLAIN, LOGIN  only $DOVECOT_PW_USER with $DOVECOT_PW_PASS (an app
+#       password).
+# Mail: a Maildir per user under $T/dovecot/mail, owned by nobody (the user
+# running the tests when not root); INBOX has one "Welcome" message for
+# $DOVECOT_PW_USER and for user@example.test (dovecot_deliver adds more).
+# Exports DOVECOT_PID, IMAPS_PORT, POP3S_PORT, IMAP_PORT, POP3_PORT,
+# DOVECOT_TLS_HOST, DOVECOT_STARTTLS_HOST, DOVECOT_PW_USER, DOVECOT_PW_PASS.
+# As root it makes $T traversable (0711: nothing listable, files stay
+# 0600), since the mail processes run as nobody.  Log: $T/dovecot.log.
+start_dovecot() {
+	[ -n "${DOVECOT_PID:-}" ] && return 0
+	[ -s "$T/cert.pem" ] || make_cert
+	[ -n "${OAUTH_URL:-}" ] || diag "start_dovecot: no OAuth server: bearer logins will fail"
+	_DOVECOT_DIR=$T/dovecot
+	if [ "$(id -u)" -eq 0 ]; then
+		_DOVECOT_UID=$(id -u nobody)
+		_DOVECOT_GID=$(id -g nobody)
+		chmod 711 "$T"
+	else
+		_DOVECOT_UID=$(id -u)
+		_DOVECOT_GID=$(id -g)
+	fi
+	mkdir -p "$_DOVECOT_DIR/mail" "$_DOVECOT_DIR/state"
+	chmod 711 "$_DOVECOT_DIR"
+	chown "$_DOVECOT_UID:$_DOVECOT_GID" "$_DOVECOT_DIR/mail"
+	DOVECOT_TLS_HOST=127.0.0.1
+	DOVECOT_STARTTLS_HOST=127.0.0.2
+	export DOVECOT_TLS_HOST DOVECOT_STARTTLS_HOST DOVECOT_PW_USER DOVECOT_PW_PASS
+	dovecot_deliver "$DOVECOT_PW_USER" Welcome
+	dovecot_deliver user@example.test Welcome
+	local try i up
+	for try in 1 2 3; do
+		# Should another test take one of the ports meanwhile, Dovecot
+		# cannot bind it and exits: try again with others.
+		if ! { IMAPS_PORT=$(free_port) && POP3S_PORT=$(free_port) &&
+			IMAP_PORT=$(free_port) && POP3_PORT=$(free_port); }; then
+			_fatal "start_dovecot: no free ports"
+		fi
+		_dovecot_conf
+		dovecot -F -c "$_DOVECOT_DIR/dovecot.conf" >>"$T/dovecot.log" 2>&1 &
+		DOVECOT_PID=$!
+		_track "$DOVECOT_PID"
+		for i in $(seq 100); do
+			_pid_alive "$DOVECOT_PID" || break
+			up=1
+			_port_listening "$DOVECOT_TLS_HOST" "$IMAPS_PORT" || up=0
+			_port_listening "$DOVECOT_TLS_HOST" "$POP3S_PORT" || up=0
+			_port_listening "$DOVECOT_STARTTLS_HOST" "$IMAP_PORT" || up=0
+			_port_listening "$DOVECOT_STARTTLS_HOST" "$POP3_PORT" || up=0
+			if [ "$up" = 1 ]; then
+				export DOVECOT_PID IMAPS_PORT POP3S_PORT IMAP_PORT POP3_PORT
+				return 0
+			fi
+			sleep 0.05
+		done
+		diag "start_dovecot: attempt $try failed"
+		_stop_pid "$DOVECOT_PID"
+		DOVECOT_PID=
+	done
+	_fatal "dovecot did not start (see dovecot.log)"
+}
+
+# stop_dovecot: stops Dovecot (about 1.1 s: a fixed wait in its master).
+stop_dovecot() {
+	_stop_pid "${DOVECOT_PID:-}"
+	DOVECOT_PID=
+}
+
+# ---------------------------------------------------------------------------
+# Ports
+
+# _port_used PORT: some TCP socket (IPv4 or IPv6, any address, any state)
+# has that local port.
+_port_used() {
+	local hex
+	hex=$(printf '%04X' "$1")
+	awk -v p=":$hex" 'NR > 1 && substr($2, length($2) - 4) == p { found = 1 }
+		END { exit !found }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+
+# free_port: prints a TCP port on which nothing listens, so a connection
+# to it on 127.0.0.1 is refused at once (RST).  Chosen at random in
+# 20000-32767, below the kernel's ephemeral range, so an outgoing
+# connection does not take it meanwhile; another test could still, rarely,
+# take it: a listener started on it should be checked.
+free_port() {
+	local i p
+	for i in $(seq 50); do
+		p=$((20000 + RANDOM % 12768))
+		_port_used "$p" || { echo "$p"; return 0; }
+	done
+	diag "free_port: no free port found"
+	return 1
+}
+
+# _port_listening ADDR PORT: a socket listens on ADDR:PORT (IPv4).
+_port_listening() {
+	local want
+	want=$(printf '%s:%04X' "$(printf '%s' "$1" | awk -F. '{ printf "%02X%02X%02X%02X", $4, $3, $2, $1 }')" "$2")
+	awk -v w="$want" 'NR > 1 && $4 == "0A" && $2 == w { found = 1 } END { exit !found }' /proc/net/tcp
+}
+
+# start_blackhole: a loopback port where connect() times out (SYNs are
+# dropped, nothing answers), held by tests/peers/blackhole.pl.  Exports
+# BLACKHOLE_PORT (on 127.0.0.1) and BLACKHOLE_PID.
+start_blackhole() {
+	[ -n "${BLACKHOLE_PID:-}" ] && return 0
+	rm -f "$T/blackhole.port"
+	perl "$PEERS/blackhole.pl" "$T/blackhole.port" >>"$T/blackhole.log" 2>&1 &
+	BLACKHOLE_PID=$!
+	_track "$BLACKHOLE_PID"
+	_wait_file "$T/blackhole.port" 10 "$BLACKHOLE_PID" || _fatal "blackhole did not start (see blackhole.log)"
+	BLACKHOLE_PORT=$(cat "$T/blackhole.port")
+	export BLACKHOLE_PORT BLACKHOLE_PID
+}
+
+stop_blackhole() {
+	_stop_pid "${BLACKHOLE_PID:-}"
+	BLACKHOLE_PID=
 }
 
 # ---------------------------------------------------------------------------

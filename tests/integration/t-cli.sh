@@ -93,7 +93,10 @@ usage_error "mailcred: password: missing ACCOUNT" password set
 usage_error "mailcred: password: missing ACCOUNT" password get
 usage_error "mailcred: password: extra arguments after ACCOUNT (set reads the password from stdin, never from the command line)" password set a hunter2
 assert_no_match "$(cat "$T/err")" "hunter2" "password: an extra argument (a password?) is not echoed"
-usage_error "mailcred: password: unknown option '--export'" password --export msmtp set a
+usage_error "mailcred: password: --export knows msmtp and git, not 'mutt'" password --export mutt set a
+usage_error "mailcred: password: --export has an empty entry: use msmtp, git or msmtp,git" password --export msmtp, set a
+usage_error "mailcred: password: --export goes with set or delete" password --export msmtp get a
+usage_error "mailcred: password: option '--export' needs an argument" password set a --export
 usage_error "mailcred: password: unknown option '-x'" password -x get a
 usage_error "mailcred: password: option '--config' needs an argument" password get a --config
 

@@ -187,7 +187,7 @@ write_config "$P" "auth = password" "user = $SMTP_USER" "$LOCAL"
 printf '%s' "not-the-password" | mc password set "$P" 2>/dev/null
 doctor "$P" --timeout 5
 assert_status "$RC" 77 "wrong password: exit 77"
-assert_match "$(line 'smtp login')" "FAILED +the server refused the login \(535 .*fix: check user in \[account $P\] and store the right password with \`mailcred password set $P\`" "wrong password: SMTP 535 explained"
+assert_match "$(line 'smtp login')" "FAILED +the server refused the login \(535 .*fix: check user in \[account $P\] and store the right password .*with \`mailcred password set $P\`" "wrong password: SMTP 535 explained"
 assert_match "$(line 'imap login')" "FAILED +the server refused the login \(NO \[AUTHENTICATIONFAILED\].*mailcred password set $P" "wrong password: Dovecot IMAP"
 assert_match "$(line 'pop login')" "FAILED +the server refused the login \(-ERR \[AUTH\].*mailcred password set $P" "wrong password: Dovecot POP3"
 assert_match "$(tail -1 "$T/smtp-auth.log")" "PLAIN $SMTP_USER fail bad-password" "wrong password: the server saw PLAIN"

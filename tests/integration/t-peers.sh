@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Smoke test of the test stack itself (no mailcred binary needed): a real
 # gnome-keyring on a private bus, the OAuth server with its test controls,
-# the browserless approval scripts, and the SMTP server driven by msmtp.
+# the browserless approval scripts, the SMTP server driven by msmtp, curl
+# and raw dialogues (OAUTHBEARER, the error challenges, every knob of
+# smtp-control.json), Dovecot's IMAP and POP3 driven by curl, the black
+# hole port and free_port.
 . "$(dirname "$0")/../lib.sh"
 
 stack_init
@@ -193,7 +196,8 @@ assert_eq "$(tail -n 1 "$T/smtp-auth.log")" "XOAUTH2 $A ok userinfo" "the auth l
 printf '%s' 'bad-token-123' >"$T/tokenfile"
 printf 'Subject: x\n\nx\n' | msmtp -C "$T/msmtprc" -a oauth friend@example.test 2>"$T/msmtp.err"
 assert_status $? 77 "a bad token: msmtp fails (exit 77)"
-assert_eq "$(tail -n 1 "$T/smtp-auth.log")" "XOAUTH2 $A fail userinfo-401" "the server refused it after asking /me"
+assert_eq "$(tail -n 2 "$T/smtp-auth.log")" "XOAUTH2 $A fail userinfo-401"$'\n'"XOAUTH2 $A challenge-answered" \
+	"the server refused it after asking /me; msmtp answered the challenge"
 printf '%s' "$AT" >"$T/tokenfile"
 printf 'Subject: x\n\nx\n' | msmtp -C "$T/msmtprc" -a oauth --user other@example.test friend@example.test 2>/dev/null
 assert_status $? 77 "a valid token for another user is refused"
@@ -203,13 +207,206 @@ assert_status $? 0 "msmtp sends with PLAIN over implicit TLS"
 assert_eq "$(jq -r .method "$T/mail/2.json" 2>/dev/null)" PLAIN "... recorded as PLAIN"
 printf 'Subject: x\n\nx\n' | msmtp -C "$T/msmtprc" -a notls friend@example.test 2>"$T/msmtp.err"
 assert_true "[ $? -ne 0 ]" "no AUTH without TLS on the STARTTLS port"
-{ printf 'Subject: big\n\n'; head -c 11000000 /dev/zero | tr '\0' a | fold -w 998; } >"$T/big.eml"
-curl -sS --cacert "$T/cert.pem" "smtps://127.0.0.1:$SMTPS_PORT/client.test" -u pw@example.test:app-pass-1234 \
-	--mail-from pw@example.test --mail-rcpt friend@example.test -T "$T/big.eml" 2>"$T/curl.err"
-assert_status $? 55 "curl: a message over 10 MB is refused"
-assert_match "$(cat "$T/curl.err")" "552" "... with 552"
-rm -f "$T/big.eml"
 assert_eq "$(find "$T/mail" -name '*.eml' | wc -l)" 2 "exactly the two good messages were accepted"
+assert_eq "$(jq -c '[.tls, .ehlo]' "$T/mail/1.json" 2>/dev/null)" '[true,"localhost"]' \
+	"a message sent after STARTTLS is recorded as TLS, with msmtp's EHLO name"
+
+# --- Black hole and free port (the slow check runs meanwhile) --------------
+# ms_since START [END]: milliseconds between two $EPOCHREALTIME values.
+ms_since() {
+	awk -v a="$1" -v b="${2:-$EPOCHREALTIME}" 'BEGIN { printf "%d", (b - a) * 1000 }'
+}
+start_blackhole
+(
+	s=$EPOCHREALTIME
+	curl -sS --connect-timeout 2 "http://127.0.0.1:$BLACKHOLE_PORT/" 2>"$T/blackhole.err"
+	echo "$? $s $EPOCHREALTIME" >"$T/blackhole.rc"
+) &
+blackhole_job=$!
+fp=$(free_port)
+s=$EPOCHREALTIME
+curl -sS --connect-timeout 2 "http://127.0.0.1:$fp/" 2>"$T/curl.err"
+assert_status $? 7 "free_port: a connection is refused"
+assert_true "(( $(ms_since "$s") < 1000 ))" "... at once"
+
+# --- SMTP: OAUTHBEARER, what a message records, the control file ----------
+printf 'From: %s\r\nTo: friend@example.test\r\nSubject: knobs\r\n\r\nHello.\r\n' "$A" >"$T/msg"
+nmail() { find "$T/mail" -name '*.json' | wc -l; }
+# smtp_curl ARGS...: curl's SMTP client on the implicit-TLS port with EHLO
+# client.test, sending $MSG (default $T/msg); the protocol lines it saw go
+# to $T/tr; returns curl's status.
+smtp_curl() {
+	local rc
+	curl -sS -v --max-time 5 --cacert "$T/cert.pem" "smtps://127.0.0.1:$SMTPS_PORT/client.test" \
+		--mail-from "$A" --mail-rcpt friend@example.test -T "${MSG:-$T/msg}" "$@" 2>"$T/curl.err"
+	rc=$?
+	grep -E '^[<>] ' "$T/curl.err" | tr -d '\r' >"$T/tr"
+	return "$rc"
+}
+tr_() { cat "$T/tr"; }
+bearer=(--oauth2-bearer "$AT" -u "$A:")
+pw=(-u pw@example.test:app-pass-1234)
+plain_ir=$(printf '\0pw@example.test\0app-pass-1234' | base64 -w0)
+
+n=$(nmail)
+smtp_curl "${bearer[@]}"
+assert_status $? 0 "curl sends with a bearer token over implicit TLS"
+assert_match "$(tr_)" $'> AUTH OAUTHBEARER\n< 334 \n' "... choosing OAUTHBEARER, which the server offers"
+assert_eq "$(jq -c '[.method, .ehlo, .tls, (.mail_params | keys)]' "$T/mail/$((n + 1)).json" 2>/dev/null)" \
+	'["OAUTHBEARER","client.test",true,["SIZE"]]' "the message records method, EHLO name, TLS, MAIL FROM parameters"
+out=$(smtp_talk "$SMTPS_PORT" "EHLO client.test" "AUTH PLAIN $plain_ir" \
+	"MAIL FROM:<pw@example.test> BODY=8BITMIME SMTPUTF8" "RCPT TO:<friend@example.test>" DATA \
+	$'Subject: params\r\n\r\nx\r\n.' QUIT)
+assert_match "$out" $'\n250 2.6.0 Message queued as [0-9]+\n221 ' "smtp_talk: a whole raw dialogue"
+assert_eq "$(jq -c .mail_params "$T/mail/$((n + 2)).json" 2>/dev/null)" '{"BODY":"8BITMIME","SMTPUTF8":true}' \
+	"BODY and SMTPUTF8 are recorded"
+
+smtp_curl --oauth2-bearer bad-token -u "$A:"
+assert_status $? 67 "a refused OAUTHBEARER token: curl reports login denied"
+ch=$(sed -n 's/^< 334 \(..*\)$/\1/p' "$T/tr" | base64 -d 2>/dev/null)
+assert_eq "$ch" '{"status":"invalid_token","scope":"https://mail.google.com/"}' "... after the RFC 7628 error challenge"
+assert_match "$(tr_)" $'> AQ==\n< 535 5.7.8 ' "... which curl answers with AQ==: then 535 5.7.8"
+assert_eq "$(tail -n 2 "$T/smtp-auth.log")" "OAUTHBEARER $A fail userinfo-401"$'\n'"OAUTHBEARER $A challenge-answered" \
+	"auth log: refused at /me, then the challenge answered"
+
+x2=$(printf 'user=%s\001auth=Bearer bad-token\001\001' "$A" | base64 -w0)
+out=$(smtp_talk "$SMTPS_PORT" "EHLO client.test" "AUTH XOAUTH2 $x2")
+assert_eq "$(sed -n 's/^334 //p' <<<"$out" | base64 -d 2>/dev/null)" \
+	'{"status":"400","schemes":"Bearer","scope":"https://mail.google.com/"}' "XOAUTH2: a refused token gets Gmail's challenge"
+smtp_auth_wait "^XOAUTH2 $A challenge-abandoned" >/dev/null
+assert_status $? 0 "a client that hangs up instead of answering: challenge-abandoned"
+
+smtp_control '{"xoauth2_challenge":null,"oauthbearer_challenge":null}'
+printf '%s' 'bad-token-123' >"$T/tokenfile"
+printf 'Subject: x\n\nx\n' | msmtp -C "$T/msmtprc" -a oauth friend@example.test 2>"$T/msmtp.err"
+assert_status $? 77 "xoauth2_challenge null: msmtp's bad token is refused"
+assert_match "$(cat "$T/msmtp.err")" "535 5.7.3 Authentication unsuccessful" "... Microsoft's way, 535 5.7.3 at once"
+smtp_curl --oauth2-bearer bad-token -u "$A:"
+assert_eq "$(grep -c '^< 334 .' "$T/tr")" 0 "oauthbearer_challenge null: no challenge"
+assert_match "$(tr_)" "< 535 5.7.3 Authentication unsuccessful" "... 535 5.7.3 instead"
+smtp_control '{"xoauth2_challenge":{"status":"401","schemes":"bearer","scope":"custom"}}'
+out=$(smtp_talk "$SMTPS_PORT" "EHLO client.test" "AUTH XOAUTH2 $x2" "")
+assert_eq "$(sed -n 's/^334 //p' <<<"$out" | base64 -d 2>/dev/null)" '{"status":"401","schemes":"bearer","scope":"custom"}' \
+	"xoauth2_challenge: the challenge JSON as set"
+assert_eq "$(tail -n 1 <<<"$out")" "535 5.7.8 Username and Password not accepted" "... the empty answer gets 535 5.7.8"
+
+smtp_control '{"refuse_tokens":1}'
+smtp_curl "${bearer[@]}"
+assert_status $? 67 "refuse_tokens 1: a valid token is refused once"
+smtp_curl "${bearer[@]}"
+assert_status $? 0 "... and accepted the next time"
+assert_eq "$(grep -E ' (refused-by-control|userinfo)$' "$T/smtp-auth.log" | tail -n 2 | cut -d' ' -f3-)" \
+	$'fail refused-by-control\nok userinfo' "... as the auth log says"
+
+smtp_control '{"auth":{"reply":"534-5.7.9 Application-specific password required. Learn more at\n534 5.7.9 https://support.google.com/mail/?p=InvalidSecondFactor","count":1}}'
+smtp_curl "${pw[@]}"
+assert_status $? 67 "auth: a forced answer refuses a good password"
+assert_match "$(tr_)" $'\n< 534-5.7.9 Application-specific password required. Learn more at\n< 534 5.7.9 https://support.google.com/mail/\\?p=InvalidSecondFactor$' \
+	"... with the reply as written, on two lines"
+assert_eq "$(tail -n 1 "$T/smtp-auth.log")" "PLAIN pw@example.test fail forced-534" "... logged as forced"
+smtp_curl "${pw[@]}"
+assert_status $? 0 "count 1: the next AUTH is checked again"
+smtp_control '{"auth":{"reply":"454 4.7.0 Too many login attempts, please try again later"}}'
+smtp_curl "${bearer[@]}"
+s1=$?
+smtp_curl "${bearer[@]}"
+assert_eq "$s1 $? $(grep -c '^< 454 4.7.0 Too many login attempts' "$T/tr")" "67 67 1" "without count: every AUTH gets it"
+
+n=$(nmail)
+smtp_control '{"mail":{"reply":"550 5.4.5 Daily user sending limit exceeded"}}'
+smtp_curl "${pw[@]}"
+assert_match "$?:$(tr_)" $'^55:.*> MAIL FROM:[^\n]*\n< 550 5.4.5 Daily user sending limit exceeded' "mail: MAIL FROM answered as set"
+smtp_control '{"rcpt":{"reply":"550 5.1.1 No such user here","to":"Nobody@example.test"}}'
+smtp_curl "${pw[@]}" --mail-rcpt nobody@example.test --mail-rcpt-allowfails
+assert_status $? 0 "rcpt with to: the message goes to the others"
+assert_match "$(tr_)" $'> RCPT TO:<nobody@example.test>\n< 550 5.1.1 No such user here' "... that recipient is refused as set"
+assert_eq "$(jq -c .to "$T/mail/$((n + 1)).json" 2>/dev/null)" '["friend@example.test"]' "... and not recorded"
+smtp_control '{"data":{"reply":"554 5.7.0 Message refused"}}'
+smtp_curl "${pw[@]}"
+assert_match "$?:$(tr_)" $'^55:.*> DATA\n< 554 5.7.0 Message refused\n> QUIT\n' "data: DATA answered as set, no 354"
+smtp_control '{"eom":{"reply":"451 4.3.0 Temporary System Problem","count":1}}'
+smtp_curl "${pw[@]}"
+assert_match "$?:$(tr_)" $'^[1-9][0-9]*:.*\n< 354 [^\n]*\n< 451 4.3.0 Temporary System Problem$' "eom: the end of data answered as set"
+smtp_curl "${pw[@]}"
+assert_status $? 0 "... once (count 1)"
+{ printf 'Subject: dropped\r\n\r\n'; yes "$(printf '%0200d' 0)" | head -n 2000; } >"$T/drop.eml"
+smtp_control '{"drop_data_after":65536}'
+MSG=$T/drop.eml smtp_curl "${pw[@]}"
+assert_true "[ $? -ne 0 ]" "drop_data_after: the client sees the connection die"
+assert_match "$(cat "$T/smtp.log")" "dropped the connection after [0-9]+ bytes" "... as the server says"
+assert_eq "$(nmail)" $((n + 2)) "mail, rcpt, data, eom, drop: only the two accepted messages were stored"
+
+smtp_control '{"hang":"greeting"}'
+assert_eq "$(smtp_talk --timeout 0.5 "$SMTPS_PORT")" TIMEOUT "hang greeting: no 220"
+smtp_control '{"hang":"auth"}'
+out=$(smtp_talk --timeout 0.5 "$SMTPS_PORT" "EHLO client.test" "AUTH PLAIN $plain_ir")
+assert_match "$out" $'\n250 SIZE 31457280\nTIMEOUT$' "hang auth: EHLO answered, AUTH never"
+assert_eq "$(tail -n 1 "$T/smtp-auth.log")" "PLAIN pw@example.test hang control" "... logged"
+# (Not with curl: once the data is sent, curl 7.88 waits for the answer up
+# to its server response timeout, 120 s, whatever --max-time says.)
+smtp_control '{"hang":"eom"}'
+out=$(smtp_talk --timeout 0.5 "$SMTPS_PORT" "EHLO client.test" "AUTH PLAIN $plain_ir" \
+	"MAIL FROM:<pw@example.test>" "RCPT TO:<friend@example.test>" DATA $'Subject: hang\r\n\r\nx\r\n.')
+assert_match "$out" $'\n354 [^\n]*\nTIMEOUT$' "hang eom: the data is taken, its end never answered"
+assert_eq "$(nmail)" $((n + 2)) "... and nothing stored"
+
+smtp_control '{"hang_at":"greeting"}' 2>/dev/null
+assert_status $? 1 "smtp_control refuses an unknown knob"
+assert_eq "$(jq -r .hang "$T/smtp-control.json")" eom "... keeping the file in place"
+smtp_control '{"hang":"forever"}'
+assert_eq "$(smtp_talk "$SMTPS_PORT")" "421 4.3.0 smtp-control.json is invalid (see smtp.log)" \
+	"a wrong value: every connection gets 421"
+assert_match "$(cat "$T/smtp.log")" "smtp-control.json is invalid: hang must be one of" "... and smtp.log says why"
+smtp_control_clear
+
+# The 30 MB limit, through the SIZE a client declares (a whole 25 MB
+# message is the sender's test, not this one's: it takes a second).
+out=$(smtp_talk "$SMTPS_PORT" "EHLO client.test" "AUTH PLAIN $plain_ir" \
+	"MAIL FROM:<pw@example.test> SIZE=31457281" "MAIL FROM:<pw@example.test> SIZE=31457280")
+assert_match "$out" $'\n250 SIZE 31457280\n.*\n552 [^\n]*\n250 ' "SIZE 31457280 (30 MB): one byte more is refused with 552"
+
+# --- Dovecot: IMAP and POP3 ------------------------------------------------
+start_dovecot
+# mua ARGS...: curl as an IMAP/POP3 client; the protocol lines to $T/tr.
+mua() {
+	local rc
+	curl -sS -v --max-time 5 --cacert "$T/cert.pem" "$@" 2>"$T/curl.err"
+	rc=$?
+	grep -E '^[<>] ' "$T/curl.err" | tr -d '\r' >"$T/tr"
+	return "$rc"
+}
+imaps=imaps://$DOVECOT_TLS_HOST:$IMAPS_PORT
+pop3s=pop3s://$DOVECOT_TLS_HOST:$POP3S_PORT
+out=$(mua "$imaps/" "${bearer[@]}")
+assert_status $? 0 "curl logs in to Dovecot's IMAPS with the device-flow token"
+assert_match "$out" '^\* LIST .* INBOX' "... and lists INBOX"
+assert_match "$(mua "$imaps/INBOX;UID=1" "${bearer[@]}")" $'\nSubject: Welcome\r?\n' "INBOX holds the Welcome message"
+s=$EPOCHREALTIME
+mua "$imaps/" --oauth2-bearer bad-token -u "$A:" >/dev/null
+assert_status $? 67 "a refused token: login denied"
+assert_true "(( $(ms_since "$s") < 1500 ))" "... without a failure delay"
+assert_eq "$(sed -n 's/^< + \(..*\)$/\1/p' "$T/tr" | base64 -d 2>/dev/null | jq -r .status)" invalid_token \
+	"... after the OAUTHBEARER error challenge"
+assert_match "$(tr_)" $'> AQ==\n< A[0-9]+ NO \\[AUTHENTICATIONFAILED\\]' "... then NO [AUTHENTICATIONFAILED]"
+mua "$imaps/" --oauth2-bearer "$AT" -u other@example.test: >/dev/null
+assert_status $? 67 "a valid token for another user is refused"
+out=$(mua "$pop3s/" -u "$DOVECOT_PW_USER:$DOVECOT_PW_PASS" -X STAT -I)
+assert_match "$?:$(tr_)" $'^0:.*> STAT\n< \\+OK 1 [0-9]+$' "the password user logs in on POP3 and STATs one message"
+mua "$pop3s/" -u "$DOVECOT_PW_USER:wrong" -X STAT -I >/dev/null
+assert_match "$?:$(tr_)" $'^67:.*\n< -ERR \\[AUTH\\] ' "a wrong password: -ERR [AUTH]"
+mua "imap://$DOVECOT_STARTTLS_HOST:$IMAP_PORT/" -u "$DOVECOT_PW_USER:$DOVECOT_PW_PASS" >/dev/null
+assert_match "$?:$(tr_)" '^67:.*LOGINDISABLED' "IMAP on $DOVECOT_STARTTLS_HOST: no login before STARTTLS"
+out=$(mua "imap://$DOVECOT_STARTTLS_HOST:$IMAP_PORT/" --ssl-reqd -u "$DOVECOT_PW_USER:$DOVECOT_PW_PASS")
+assert_match "$?:$out" '^0:\* LIST .* INBOX' "... after STARTTLS it does (the certificate covers $DOVECOT_STARTTLS_HOST)"
+dovecot_deliver "$A" "Second"
+out=$(mua "pop3://$DOVECOT_STARTTLS_HOST:$POP3_PORT/" --ssl-reqd "${bearer[@]}")
+assert_match "$?:$out" $'^0:1 [0-9]+\r?\n2 [0-9]+' "POP3 with STARTTLS and a token; dovecot_deliver added a message"
+
+wait "$blackhole_job"
+read -r rc s e <"$T/blackhole.rc"
+assert_status "$rc" 28 "start_blackhole: connect times out (not refused)"
+assert_true "(( $(ms_since "$s" "$e") >= 1900 ))" "... after the whole 2 s"
+
 assert_no_match "$(cat "$T"/*.log)" "$AT|$RT|app-pass-1234" "no peer log holds a token or the password"
 
 # --- Revocation, restart, rotation ----------------------------------------
@@ -241,7 +438,7 @@ assert_eq "$(curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $
 	"--access-ttl: the server itself refuses the token once expired"
 
 # --- Cleanup check --------------------------------------------------------
-pids="$BUS_PID $KEYRING_PID $OAUTH_PID $SMTP_PID"
+pids="$BUS_PID $KEYRING_PID $OAUTH_PID $SMTP_PID $DOVECOT_PID $BLACKHOLE_PID"
 stack_stop
 left=
 for p in $pids; do

@@ -400,23 +400,23 @@ test_trailing_comments(void **state)
 	a = resolve_ok("[account a]   # the work account\n"
 	    "auth = password\t; an app password\n"
 	    "user =#x\n"
-	    "smtp = smtps://mail.example:465/#frag;x # comment\n"
+	    "token_endpoint = https://mail.example:465/#frag;x # comment\n"
 	    "client_secret = ab#cd;ef\n"
 	    "on_reauth = notify-send \"mailcred\" \"log in\"  # quotes kept\n"
 	    "scope =   # nothing\n"
-	    "imap = \"imaps://x # not a comment ; nor this\"# but this\n"
-	    "pop = \"say \\\"hi\\\" \\\\ there\" ; escapes\n"
+	    "client_id = \"imaps://x # not a comment ; nor this\"# but this\n"
+	    "auth_params = \"say \\\"hi\\\" \\\\ there\" ; escapes\n"
 	    "[provider p] ; a comment\n"
 	    "[account \"b\"] # quoted name\n"
 	    "auth = password\n", "a", &cfg);
 	assert_int_equal(a->auth, MC_AUTH_PASSWORD);
 	assert_string_equal(a->user, "#x");
-	assert_string_equal(a->smtp, "smtps://mail.example:465/#frag;x");
+	assert_string_equal(a->token_endpoint, "https://mail.example:465/#frag;x");
 	assert_string_equal(a->client_secret, "ab#cd;ef");
 	assert_string_equal(a->on_reauth, "notify-send \"mailcred\" \"log in\"");
 	assert_string_equal(a->scope, "");
-	assert_string_equal(a->imap, "imaps://x # not a comment ; nor this");
-	assert_string_equal(a->pop, "say \"hi\" \\ there");
+	assert_string_equal(a->client_id, "imaps://x # not a comment ; nor this");
+	assert_string_equal(a->auth_params, "say \"hi\" \\ there");
 	assert_string_equal(mc_config_account_name(cfg, 1), "b");
 	mc_account_free(a);
 	mc_config_free(cfg);

@@ -196,7 +196,7 @@ test_token_response_keeps_refresh_token(void **state)
 static void
 test_serialize_roundtrip(void **state)
 {
-	struct mc_token_set a = { "AT", "RT", "Bearer", "s1 s2", 1700000000 };
+	struct mc_token_set a = { "AT", "RT", "Bearer", "s1 s2", 1700000000, 0 };
 	struct mc_token_set b;
 	char *blob = NULL, *msg = NULL;
 

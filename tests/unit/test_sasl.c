@@ -121,6 +121,53 @@ test_base64(void **state)
 	free(enc);
 }
 
+/* The SASL error challenge: Gmail's, Dovecot's, and what is not one. */
+static void
+test_error_challenge(void **state)
+{
+	struct mc_sasl_error e = MC_SASL_ERROR_INIT;
+	char *b64;
+	const char *gmail = "{\"status\":\"401\",\"schemes\":\"bearer\","
+	    "\"scope\":\"https://mail.google.com/\"}";
+
+	(void)state;
+	b64 = mc_base64_encode((const unsigned char *)gmail, strlen(gmail));
+	assert_int_equal(mc_sasl_error_parse(b64, &e), MC_OK);
+	assert_string_equal(e.status, "401");
+	assert_string_equal(e.schemes, "bearer");
+	assert_string_equal(e.scope, "https://mail.google.com/");
+	assert_true(mc_sasl_error_retryable(&e));
+	mc_sasl_error_clear(&e);
+	free(b64);
+
+	/* Dovecot's OAUTHBEARER; a number as status; control bytes shown as '?'. */
+	b64 = mc_base64_encode((const unsigned char *)"{\"status\":\"invalid_token\"}", 26);
+	assert_int_equal(mc_sasl_error_parse(b64, &e), MC_OK);
+	assert_string_equal(e.status, "invalid_token");
+	assert_null(e.scope);
+	assert_true(mc_sasl_error_retryable(&e));
+	mc_sasl_error_clear(&e);
+	free(b64);
+	b64 = mc_base64_encode((const unsigned char *)"{\"status\":403,\"scope\":\"a\\nb\"}", 29);
+	assert_int_equal(mc_sasl_error_parse(b64, &e), MC_OK);
+	assert_string_equal(e.status, "403");
+	assert_string_equal(e.scope, "a?b");
+	assert_false(mc_sasl_error_retryable(&e));
+	mc_sasl_error_clear(&e);
+	free(b64);
+
+	/* Not base64, not JSON, not an object: MC_ERR_DATA, e cleared. */
+	assert_int_equal(mc_sasl_error_parse("not base64!", &e), MC_ERR_DATA);
+	assert_null(e.status);
+	assert_int_equal(mc_sasl_error_parse("", &e), MC_ERR_DATA);
+	b64 = mc_base64_encode((const unsigned char *)"[1,2]", 5);
+	assert_int_equal(mc_sasl_error_parse(b64, &e), MC_ERR_DATA);
+	free(b64);
+	b64 = mc_base64_encode((const unsigned char *)"{\"status\":", 10);
+	assert_int_equal(mc_sasl_error_parse(b64, &e), MC_ERR_DATA);
+	free(b64);
+}
+
 int
 main(void)
 {
@@ -130,6 +177,7 @@ main(void)
 		cmocka_unit_test(test_refuses_control_bytes),
 		cmocka_unit_test(test_mech_parse),
 		cmocka_unit_test(test_base64),
+		cmocka_unit_test(test_error_challenge),
 	};
 
 	return cmocka_run_group_tests_name("sasl", tests, NULL, NULL);

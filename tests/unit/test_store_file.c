@@ -133,6 +133,34 @@ test_round_trip(void **state)
 	expect_get(f->st, "empty@x", "password", "");
 }
 
+/* Items of other programs' schemas live in the Secret Service only. */
+static void
+test_no_foreign_items(void **state)
+{
+	struct fixture *f = *state;
+	struct store_attr attrs[] = { { "host", "smtp.gmail.com" },
+	    { "service", "smtp" } };
+	char *msg = NULL;
+	size_t n = 7;
+
+	assert_int_equal(store_item_put(f->st, attrs, 2, "label", "pw", &msg),
+	    STORE_EINVAL);
+	assert_non_null(strstr(msg, "only the Secret Service"));
+	free(msg);
+	assert_int_equal(store_item_delete(f->st, attrs, 2, &n, &msg),
+	    STORE_EINVAL);
+	assert_int_equal(n, 0);
+	free(msg);
+	assert_int_equal(store_item_count(f->st, attrs, 2, &n, &msg),
+	    STORE_EINVAL);
+	free(msg);
+	msg = NULL;
+	/* Nothing was written into the directory either. */
+	expect_put(f->st, "me@gmail.com", "password", "app-pw");
+	expect_get(f->st, "me@gmail.com", "password", "app-pw");
+	assert_null(msg);
+}
+
 static void
 test_replace(void **state)
 {
@@ -957,6 +985,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replace, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_foreign_items, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_found, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_name_encoding, setup,

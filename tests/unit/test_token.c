@@ -64,7 +64,7 @@ static void
 put_set(const char *at, const char *rt, long long expires_at)
 {
 	struct mc_token_set ts = { (char *)at, (char *)rt, "Bearer", "mail",
-	    expires_at };
+	    expires_at, 0 };
 	struct store *st = NULL;
 	char *blob = NULL;
 
@@ -85,7 +85,7 @@ get_set(struct mc_token_set *ts)
 static void
 test_usable(void **state)
 {
-	struct mc_token_set ts = { "AT", NULL, NULL, NULL, 1000 };
+	struct mc_token_set ts = { "AT", NULL, NULL, NULL, 1000, 0 };
 
 	(void)state;
 	assert_true(mc_token_usable(&ts, 900, 60));
@@ -365,7 +365,7 @@ test_save_keeps_refresh_token(void **state)
 {
 	const struct mc_token_opts opts = MC_TOKEN_OPTS_INIT;
 	struct mc_token_set in = { "AT-new", NULL, "Bearer", "mail",
-	    time(NULL) + 3600 };
+	    time(NULL) + 3600, 0 };
 	struct mc_token_set ts;
 
 	(void)state;
@@ -401,7 +401,7 @@ test_save_unreadable_store(void **state)
 {
 	const struct mc_token_opts opts = MC_TOKEN_OPTS_INIT;
 	struct mc_token_set in = { "AT-new", NULL, "Bearer", "mail",
-	    time(NULL) + 3600 };
+	    time(NULL) + 3600, 0 };
 	struct mc_token_set ts;
 	char *msg = NULL;
 
@@ -442,7 +442,7 @@ test_recovery_file(void **state)
 {
 	struct mc_token_opts opts = MC_TOKEN_OPTS_INIT;
 	struct mc_token_set in = { "AT-rec", "RT-rec", "Bearer", "mail",
-	    time(NULL) + 3600 };
+	    time(NULL) + 3600, 0 };
 	struct mc_token_set ts;
 	struct warnings w = { .n = 0 };
 	char dir[128], rec[256];
@@ -494,7 +494,7 @@ test_recovery_refused_too(void **state)
 {
 	struct mc_token_opts opts = MC_TOKEN_OPTS_INIT;
 	struct mc_token_set in = { "AT-x", "RT-x", "Bearer", "mail",
-	    time(NULL) + 3600 };
+	    time(NULL) + 3600, 0 };
 	char dir[128], rec[256];
 	char *msg = NULL;
 
@@ -590,7 +590,7 @@ test_recovery_leveled_then_removed(void **state)
 	struct mc_token_opts opts = MC_TOKEN_OPTS_INIT;
 	struct mc_token_set ts = MC_TOKEN_SET_INIT;
 	struct mc_token_set in = { "AT-new", "RT-new", "Bearer", "mail",
-	    time(NULL) + 3600 };
+	    time(NULL) + 3600, 0 };
 	struct warnings w = { .n = 0 };
 	char rec[256], dir[128];
 	struct stat sb;

@@ -305,6 +305,38 @@ test_http_url_check(void **state)
 	free(msg);
 }
 
+/* smtp, imap and pop: their own schemes, TLS or STARTTLS, no path. */
+static void
+test_mail_urls(void **state)
+{
+	char *msg = NULL;
+
+	(void)state;
+	assert_int_equal(mc_url_check("smtp://smtp.gmail.com:587", MC_URL_SMTP,
+	    "smtp =", NULL), MC_OK);
+	assert_int_equal(mc_url_check("smtps://127.0.0.1:465/", MC_URL_SMTP,
+	    "smtp =", NULL), MC_OK);
+	assert_int_equal(mc_url_check("imaps://imap.gmail.com", MC_URL_IMAP,
+	    "imap =", NULL), MC_OK);
+	assert_int_equal(mc_url_check("pop3s://pop.gmail.com:995", MC_URL_POP,
+	    "pop =", NULL), MC_OK);
+	assert_int_equal(mc_url_check("imaps://x:993", MC_URL_SMTP, "smtp =",
+	    &msg), MC_ERR_CONFIG);
+	assert_non_null(strstr(msg, "use smtp:// (STARTTLS) or smtps://"));
+	free(msg);
+	msg = NULL;
+	assert_int_equal(mc_url_check("smtpx://x", MC_URL_SMTP, "smtp =",
+	    NULL), MC_ERR_CONFIG);
+	assert_int_equal(mc_url_check("pop://x", MC_URL_POP, "pop =", NULL),
+	    MC_ERR_CONFIG);
+	assert_int_equal(mc_url_check("smtp://x:587/ehlo.name", MC_URL_SMTP,
+	    "smtp =", &msg), MC_ERR_CONFIG);
+	assert_non_null(strstr(msg, "has a path"));
+	free(msg);
+	assert_int_equal(mc_url_check("smtp://user:pw@x:587", MC_URL_SMTP,
+	    "smtp =", NULL), MC_ERR_CONFIG);
+}
+
 int
 main(void)
 {
@@ -314,6 +346,7 @@ main(void)
 		cmocka_unit_test(test_long_hosts),
 		cmocka_unit_test(test_check),
 		cmocka_unit_test(test_http_url_check),
+		cmocka_unit_test(test_mail_urls),
 	};
 
 	return cmocka_run_group_tests_name("url", tests, NULL, NULL);

@@ -1,0 +1,828 @@
+/* auth/wire.c - a line conversation on a connection libcurl set up. */
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <openssl/x509.h>
+
+#include "auth/err.h"
+#include "auth/http.h"
+#include "auth/secmem.h"
+#include "auth/url.h"
+#include "auth/wire.h"
+
+#define MAX_CAPS 64
+#define RBUF_SIZE 16384
+
+struct mc_wire {
+	CURL *curl;
+	enum mc_wire_proto proto;
+	char host[MC_URL_HOST_MAX + 1];
+	int port;
+	int timeout;
+	mc_trace_fn trace;
+	void *trace_ctx;
+	/* What libcurl's connection phase read (the debug callback). */
+	char *greeting;
+	char *last_in;		/* the last line the server said */
+	char *caps[MAX_CAPS];
+	size_t ncaps;
+	int collecting;		/* the lines coming are capabilities */
+	int failed_alloc;
+	/* libcurl writes its messages here for as long as the handle lives:
+	 * never a buffer on a stack that is gone. */
+	char errbuf[CURL_ERROR_SIZE];
+	/* Our own reading. */
+	char rbuf[RBUF_SIZE];
+	size_t rlen;
+	int closed;
+};
+
+void
+mc_wire_fail_clear(struct mc_wire_fail *f)
+{
+	if (f == NULL)
+		return;
+	free(f->reply);
+	f->reply = NULL;
+	f->stage = MC_WIRE_STAGE_NONE;
+	f->curl_code = 0;
+	f->tls_verify = 0;
+	f->os_errno = 0;
+	f->timed_out = 0;
+}
+
+static void
+trace_line(const struct mc_wire *w, const char *prefix, const char *p,
+    size_t len)
+{
+	char line[600];
+	size_t pl = strlen(prefix);
+
+	if (w->trace == NULL)
+		return;
+	memcpy(line, prefix, pl);
+	mc_http_redact_line(line + pl, sizeof(line) - pl, p, len);
+	w->trace(w->trace_ctx, line);
+}
+
+static void
+caps_clear(struct mc_wire *w)
+{
+	size_t i;
+
+	for (i = 0; i < w->ncaps; i++)
+		free(w->caps[i]);
+	w->ncaps = 0;
+}
+
+static void
+cap_add(struct mc_wire *w, const char *p, size_t len)
+{
+	while (len > 0 && (*p == ' ' || *p == '\t')) {
+		p++;
+		len--;
+	}
+	while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+		len--;
+	if (len == 0 || w->ncaps >= MAX_CAPS)
+		return;
+	if ((w->caps[w->ncaps] = strndup(p, len)) == NULL) {
+		w->failed_alloc = 1;
+		return;
+	}
+	w->ncaps++;
+}
+
+/* IMAP: the atoms after "CAPABILITY", each a capability. */
+static void
+imap_caps(struct mc_wire *w, const char *p, size_t len)
+{
+	const char *end = p + len, *q;
+
+	caps_clear(w);
+	while (p < end) {
+		while (p < end && *p == ' ')
+			p++;
+		q = p;
+		while (q < end && *q != ' ' && *q != ']')
+			q++;
+		if (q > p)
+			cap_add(w, p, (size_t)(q - p));
+		if (q < end && *q == ']')
+			break;
+		p = q;
+	}
+}
+
+static const char *
+find_word(const char *p, size_t len, const char *word)
+{
+	size_t n = strlen(word);
+	const char *end = p + len;
+
+	for (; p + n <= end; p++)
+		if (strncasecmp(p, word, n) == 0 &&
+		    (p + n == end || p[n] == ' ' || p[n] == ']'))
+			return p + n;
+	return NULL;
+}
+
+/* One line the server said during libcurl's connection phase. */
+static void
+server_line(struct mc_wire *w, const char *p, size_t len)
+{
+	const char *c;
+
+	free(w->last_in);
+	if ((w->last_in = strndup(p, len)) == NULL)
+		w->failed_alloc = 1;
+	if (w->greeting == NULL && (w->greeting = strndup(p, len)) == NULL)
+		w->failed_alloc = 1;
+	switch (w->proto) {
+	case MC_WIRE_SMTP:
+		/* The EHLO answer: "250-KEYWORD params" ... "250 KEYWORD". */
+		if (w->collecting && len >= 4 && memcmp(p, "250", 3) == 0) {
+			if (w->collecting == 1)
+				w->collecting = 2;	/* the first: a greeting */
+			else
+				cap_add(w, p + 4, len - 4);
+			if (p[3] == ' ')
+				w->collecting = 0;
+		}
+		break;
+	case MC_WIRE_IMAP:
+		if (len > 2 && p[0] == '*' &&
+		    (c = find_word(p, len, "CAPABILITY")) != NULL)
+			imap_caps(w, c, len - (size_t)(c - p));
+		break;
+	case MC_WIRE_POP3:
+		if (w->collecting == 1) {
+			/* "+OK" opens the list; "-ERR": none */
+			w->collecting = len >= 3 && memcmp(p, "+OK", 3) == 0 ?
+			    2 : 0;
+		} else if (w->collecting == 2) {
+			if (len == 1 && p[0] == '.')
+				w->collecting = 0;
+			else
+				cap_add(w, p, len);
+		}
+		break;
+	}
+}
+
+/* A command libcurl sent: EHLO and CAPA start a new capability list. */
+static void
+client_line(struct mc_wire *w, const char *p, size_t len)
+{
+	if ((w->proto == MC_WIRE_SMTP && len >= 4 &&
+	    strncasecmp(p, "EHLO", 4) == 0) ||
+	    (w->proto == MC_WIRE_POP3 && len >= 4 &&
+	    strncasecmp(p, "CAPA", 4) == 0)) {
+		caps_clear(w);
+		w->collecting = 1;
+	}
+}
+
+static int
+debug_cb(CURL *curl, curl_infotype type, char *data, size_t size, void *arg)
+{
+	struct mc_wire *w = arg;
+	const char *p = data, *end = data + size, *nl;
+	size_t len;
+
+	(void)curl;
+	if (type != CURLINFO_TEXT && type != CURLINFO_HEADER_IN &&
+	    type != CURLINFO_HEADER_OUT)
+		return 0;
+	while (p < end) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		len = (size_t)((nl != NULL ? nl : end) - p);
+		if (len > 0 && p[len - 1] == '\r')
+			len--;
+		if (len > 0) {
+			if (type == CURLINFO_HEADER_IN)
+				server_line(w, p, len);
+			else if (type == CURLINFO_HEADER_OUT)
+				client_line(w, p, len);
+			trace_line(w, type == CURLINFO_TEXT ? "* " :
+			    type == CURLINFO_HEADER_IN ? "< " : "> ", p, len);
+		}
+		p = nl != NULL ? nl + 1 : end;
+	}
+	return 0;
+}
+
+/* Only letters, digits, '-' and '.', with a letter or digit somewhere. */
+static int
+host_name_ok(const char *s)
+{
+	size_t i;
+	int alnum = 0;
+
+	if (s == NULL || s[0] == '\0' || strlen(s) > 253 || s[0] == '-' ||
+	    s[0] == '.')
+		return 0;
+	for (i = 0; s[i] != '\0'; i++) {
+		if ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		    (s[i] >= '0' && s[i] <= '9'))
+			alnum = 1;
+		else if (s[i] != '-' && s[i] != '.')
+			return 0;
+	}
+	return alnum;
+}
+
+const char *
+mc_wire_hostname(void)
+{
+	static char name[256];
+	static int done;
+	struct addrinfo hints, *ai = NULL;
+	char host[256];
+
+	if (done)
+		return name;
+	done = 1;
+	snprintf(name, sizeof(name), "localhost.localdomain");
+	if (gethostname(host, sizeof(host)) != 0)
+		return name;
+	host[sizeof(host) - 1] = '\0';
+	if (!host_name_ok(host))
+		return name;
+	snprintf(name, sizeof(name), "%s", host);
+	if (strchr(host, '.') != NULL)
+		return name;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_flags = AI_CANONNAME;
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo(host, NULL, &hints, &ai) == 0 && ai != NULL &&
+	    ai->ai_canonname != NULL && strchr(ai->ai_canonname, '.') != NULL &&
+	    host_name_ok(ai->ai_canonname))
+		snprintf(name, sizeof(name), "%s", ai->ai_canonname);
+	if (ai != NULL)
+		freeaddrinfo(ai);
+	return name;
+}
+
+static const struct {
+	const char *scheme;
+	enum mc_wire_proto proto;
+	int tls;		/* implicit TLS */
+	int port;
+} schemes[] = {
+	{ "smtp", MC_WIRE_SMTP, 0, 587 },
+	{ "smtps", MC_WIRE_SMTP, 1, 465 },
+	{ "imap", MC_WIRE_IMAP, 0, 143 },
+	{ "imaps", MC_WIRE_IMAP, 1, 993 },
+	{ "pop3", MC_WIRE_POP3, 0, 110 },
+	{ "pop3s", MC_WIRE_POP3, 1, 995 },
+};
+
+/* What a failed connection phase was, in words, into *fail and errmsg. */
+static int
+open_failed(struct mc_wire *w, CURLcode cc, const char *errbuf, int tls,
+    struct mc_wire_fail *fail, char **errmsg)
+{
+	curl_off_t tconn = 0, tapp = 0;
+	long verify = 0, oserr = 0;
+	const char *why = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(cc);
+	const char *last = w->last_in != NULL ? w->last_in : "";
+	struct mc_wire_fail f = MC_WIRE_FAIL_INIT;
+	int rc = MC_ERR_NET;
+
+	curl_easy_getinfo(w->curl, CURLINFO_CONNECT_TIME_T, &tconn);
+	curl_easy_getinfo(w->curl, CURLINFO_APPCONNECT_TIME_T, &tapp);
+	curl_easy_getinfo(w->curl, CURLINFO_SSL_VERIFYRESULT, &verify);
+	curl_easy_getinfo(w->curl, CURLINFO_OS_ERRNO, &oserr);
+	f.curl_code = (int)cc;
+	f.os_errno = (int)oserr;
+	f.timed_out = cc == CURLE_OPERATION_TIMEDOUT;
+	switch (cc) {
+	case CURLE_COULDNT_RESOLVE_HOST:
+		f.stage = MC_WIRE_STAGE_RESOLVE;
+		rc = mc_fail(MC_ERR_NET, errmsg, "cannot resolve %s: %s",
+		    w->host, why);
+		break;
+	case CURLE_COULDNT_CONNECT:
+		f.stage = MC_WIRE_STAGE_CONNECT;
+		rc = mc_fail(MC_ERR_NET, errmsg, "cannot connect to %s port "
+		    "%d: %s", w->host, w->port, oserr != 0 ?
+		    strerror((int)oserr) : why);
+		break;
+	case CURLE_PEER_FAILED_VERIFICATION:
+		f.stage = MC_WIRE_STAGE_TLS;
+		f.tls_verify = verify;
+		/* Not temporary: trying again meets the same certificate. */
+		rc = mc_fail(MC_ERR_SERVICE, errmsg, "the certificate of %s "
+		    "port %d is not trusted: %s; if the server uses a private "
+		    "CA, set ca_file = /path/to/its-ca.pem in the account",
+		    w->host, w->port, verify != 0 ?
+		    X509_verify_cert_error_string(verify) : why);
+		break;
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+		f.stage = MC_WIRE_STAGE_TLS;
+		f.tls_verify = verify;
+		rc = mc_fail(MC_ERR_NET, errmsg, "TLS with %s port %d failed: "
+		    "%s", w->host, w->port, why);
+		break;
+	case CURLE_USE_SSL_FAILED:
+		f.stage = MC_WIRE_STAGE_GREETING;
+		rc = mc_fail(MC_ERR_SERVICE, errmsg, "%s port %d does not offer "
+		    "STARTTLS, and mailcred never talks without TLS: use the "
+		    "server's TLS port (smtps://, imaps://, pop3s://)", w->host,
+		    w->port);
+		break;
+	case CURLE_OPERATION_TIMEDOUT:
+		if (tconn == 0) {
+			f.stage = MC_WIRE_STAGE_CONNECT;
+			rc = mc_fail(MC_ERR_NET, errmsg, "connecting to %s port "
+			    "%d timed out after %d s", w->host, w->port,
+			    w->timeout);
+		} else if (tls && tapp == 0) {
+			f.stage = MC_WIRE_STAGE_TLS;
+			rc = mc_fail(MC_ERR_NET, errmsg, "the TLS handshake with "
+			    "%s port %d timed out after %d s", w->host, w->port,
+			    w->timeout);
+		} else {
+			f.stage = MC_WIRE_STAGE_GREETING;
+			rc = mc_fail(MC_ERR_NET, errmsg, "%s port %d did not "
+			    "answer within %d s%s%s", w->host, w->port,
+			    w->timeout, last[0] != '\0' ? "; last: " : "",
+			    last);
+		}
+		break;
+	default:
+		f.stage = tls && tapp == 0 ? MC_WIRE_STAGE_TLS :
+		    MC_WIRE_STAGE_GREETING;
+		if (last[0] == '4')
+			rc = MC_ERR_TEMP;
+		else if (last[0] == '5')
+			rc = MC_ERR_SERVICE;
+		rc = mc_fail(rc, errmsg, "%s port %d: %s%s%s", w->host, w->port,
+		    why, last[0] != '\0' ? "; the server said: " : "", last);
+		break;
+	}
+	if (fail != NULL) {
+		mc_wire_fail_clear(fail);
+		*fail = f;
+		if (w->last_in != NULL)
+			fail->reply = strdup(w->last_in);
+	}
+	return rc;
+}
+
+int
+mc_wire_open(const struct mc_wire_opts *opts, const char *url,
+    struct mc_wire **out, struct mc_wire_fail *fail, char **errmsg)
+{
+	struct mc_wire *w = NULL;
+	struct mc_url u;
+	char curlurl[600];
+	const char *why, *ehlo;
+	size_t i;
+	int rc, n, tls = 0;
+	CURLcode cc;
+
+	*out = NULL;
+	if (fail != NULL)
+		mc_wire_fail_clear(fail);
+	if (mc_url_parse(url, &u, &why) != MC_OK) {
+		if (fail != NULL)
+			fail->stage = MC_WIRE_STAGE_URL;
+		return mc_fail(MC_ERR_CONFIG, errmsg, "%s is not a valid URL: "
+		    "%s", url, why);
+	}
+	for (i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++)
+		if (strcmp(u.scheme, schemes[i].scheme) == 0)
+			break;
+	if (i == sizeof(schemes) / sizeof(schemes[0])) {
+		if (fail != NULL)
+			fail->stage = MC_WIRE_STAGE_URL;
+		return mc_fail(MC_ERR_CONFIG, errmsg, "%s: the scheme must be "
+		    "smtp, smtps, imap, imaps, pop3 or pop3s", url);
+	}
+	if ((rc = mc_http_global_init(errmsg)) != MC_OK)
+		return rc;
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return MC_ERR_NOMEM;
+	w->proto = schemes[i].proto;
+	tls = schemes[i].tls;
+	snprintf(w->host, sizeof(w->host), "%s", u.host);
+	w->port = u.port != 0 ? (int)u.port : schemes[i].port;
+	w->timeout = opts->timeout > 0 ? opts->timeout : 30;
+	w->trace = opts->trace;
+	w->trace_ctx = opts->trace_ctx;
+	ehlo = opts->ehlo != NULL ? opts->ehlo : mc_wire_hostname();
+	if (!host_name_ok(ehlo))
+		ehlo = "localhost.localdomain";
+	n = snprintf(curlurl, sizeof(curlurl), "%s://%s%s%s:%d/%s",
+	    u.scheme, u.host_type == MC_URL_HOST_IPV6 ? "[" : "", u.host,
+	    u.host_type == MC_URL_HOST_IPV6 ? "]" : "", w->port,
+	    w->proto == MC_WIRE_SMTP ? ehlo : "");
+	if (n < 0 || (size_t)n >= sizeof(curlurl)) {
+		rc = mc_fail(MC_ERR_CONFIG, errmsg, "%s: too long", url);
+		goto out;
+	}
+	if ((w->curl = curl_easy_init()) == NULL) {
+		rc = MC_ERR_NOMEM;
+		goto out;
+	}
+	w->errbuf[0] = '\0';
+	if (curl_easy_setopt(w->curl, CURLOPT_URL, curlurl) != CURLE_OK ||
+	    curl_easy_setopt(w->curl, CURLOPT_PROTOCOLS_STR, u.scheme) !=
+	    CURLE_OK) {
+		rc = mc_fail(MC_ERR_SERVICE, errmsg, "this libcurl cannot speak "
+		    "%s", u.scheme);
+		goto out;
+	}
+	curl_easy_setopt(w->curl, CURLOPT_CONNECT_ONLY, 1L);
+	curl_easy_setopt(w->curl, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
+	curl_easy_setopt(w->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(w->curl, CURLOPT_TIMEOUT, (long)w->timeout);
+	curl_easy_setopt(w->curl, CURLOPT_CONNECTTIMEOUT, (long)w->timeout);
+	curl_easy_setopt(w->curl, CURLOPT_SERVER_RESPONSE_TIMEOUT,
+	    (long)w->timeout);
+	curl_easy_setopt(w->curl, CURLOPT_TCP_NODELAY, 1L);
+	curl_easy_setopt(w->curl, CURLOPT_NETRC, (long)CURL_NETRC_IGNORED);
+	curl_easy_setopt(w->curl, CURLOPT_ERRORBUFFER, w->errbuf);
+	/* The debug callback reads the greeting and capabilities. */
+	curl_easy_setopt(w->curl, CURLOPT_VERBOSE, 1L);
+	curl_easy_setopt(w->curl, CURLOPT_DEBUGFUNCTION, debug_cb);
+	curl_easy_setopt(w->curl, CURLOPT_DEBUGDATA, w);
+	if ((rc = mc_http_apply_tls(w->curl, opts->ca_file, errmsg)) != MC_OK)
+		goto out;
+	cc = curl_easy_perform(w->curl);
+	if (cc != CURLE_OK) {
+		rc = open_failed(w, cc, w->errbuf, tls, fail, errmsg);
+		goto out;
+	}
+	if (w->failed_alloc) {
+		rc = MC_ERR_NOMEM;
+		goto out;
+	}
+	/* From here on our reads and writes are traced by us. */
+	curl_easy_setopt(w->curl, CURLOPT_VERBOSE, 0L);
+	*out = w;
+	w = NULL;
+	rc = MC_OK;
+out:
+	mc_wire_close(w);
+	return rc;
+}
+
+static curl_socket_t
+wire_socket(const struct mc_wire *w)
+{
+	curl_socket_t s = CURL_SOCKET_BAD;
+
+	if (curl_easy_getinfo(w->curl, CURLINFO_ACTIVESOCKET, &s) != CURLE_OK)
+		return CURL_SOCKET_BAD;
+	return s;
+}
+
+void
+mc_wire_close(struct mc_wire *w)
+{
+	curl_socket_t s;
+
+	if (w == NULL)
+		return;
+	if (w->curl != NULL) {
+		/*
+		 * libcurl says QUIT itself when it closes a connection it set
+		 * up and waits for the answer; a connection we dropped (in
+		 * the middle of DATA) must carry no more bytes, and one we
+		 * ended ourselves needs no second QUIT: shut the socket first.
+		 */
+		s = wire_socket(w);
+		if (s != CURL_SOCKET_BAD)
+			shutdown(s, SHUT_RDWR);
+		curl_easy_cleanup(w->curl);
+	}
+	caps_clear(w);
+	free(w->greeting);
+	free(w->last_in);
+	mc_wipe(w->rbuf, sizeof(w->rbuf));
+	free(w);
+}
+
+enum mc_wire_proto
+mc_wire_protocol(const struct mc_wire *w)
+{
+	return w->proto;
+}
+
+const char *
+mc_wire_host(const struct mc_wire *w)
+{
+	return w->host;
+}
+
+int
+mc_wire_port(const struct mc_wire *w)
+{
+	return w->port;
+}
+
+size_t
+mc_wire_ncaps(const struct mc_wire *w)
+{
+	return w->ncaps;
+}
+
+const char *
+mc_wire_cap(const struct mc_wire *w, size_t i)
+{
+	return i < w->ncaps ? w->caps[i] : NULL;
+}
+
+const char *
+mc_wire_cap_find(const struct mc_wire *w, const char *name)
+{
+	size_t i, n = strlen(name);
+	const char *c;
+
+	for (i = 0; i < w->ncaps; i++) {
+		c = w->caps[i];
+		if (strncasecmp(c, name, n) != 0)
+			continue;
+		if (c[n] == '\0')
+			return c + n;
+		if (c[n] == ' ' || (w->proto != MC_WIRE_IMAP && c[n] == '='))
+			return c + n + 1;
+	}
+	return NULL;
+}
+
+/* Is word among the space-separated words of list (any case)? */
+static int
+has_word(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+	const char *p = list;
+
+	while (p != NULL && *p != '\0') {
+		while (*p == ' ')
+			p++;
+		if (strncasecmp(p, word, n) == 0 && (p[n] == ' ' || p[n] == '\0'))
+			return 1;
+		p = strchr(p, ' ');
+	}
+	return 0;
+}
+
+int
+mc_wire_has_mech(const struct mc_wire *w, const char *mech)
+{
+	char atom[64];
+	size_t i;
+
+	switch (w->proto) {
+	case MC_WIRE_SMTP:
+		/* Old servers also say "AUTH=LOGIN PLAIN". */
+		for (i = 0; i < w->ncaps; i++)
+			if ((strncasecmp(w->caps[i], "AUTH ", 5) == 0 ||
+			    strncasecmp(w->caps[i], "AUTH=", 5) == 0) &&
+			    has_word(w->caps[i] + 5, mech))
+				return 1;
+		return 0;
+	case MC_WIRE_IMAP:
+		snprintf(atom, sizeof(atom), "AUTH=%s", mech);
+		for (i = 0; i < w->ncaps; i++)
+			if (strcasecmp(w->caps[i], atom) == 0)
+				return 1;
+		return 0;
+	case MC_WIRE_POP3:
+		for (i = 0; i < w->ncaps; i++)
+			if (strncasecmp(w->caps[i], "SASL ", 5) == 0 &&
+			    has_word(w->caps[i] + 5, mech))
+				return 1;
+		return 0;
+	}
+	return 0;
+}
+
+const char *
+mc_wire_greeting(const struct mc_wire *w)
+{
+	return w->greeting != NULL ? w->greeting : "";
+}
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits until the socket is ready for events or the deadline passes. */
+static int
+wait_socket(const struct mc_wire *w, short events, long long deadline)
+{
+	struct pollfd p;
+	long long left;
+	int r;
+
+	p.fd = wire_socket(w);
+	if (p.fd == CURL_SOCKET_BAD)
+		return -1;
+	p.events = events;
+	for (;;) {
+		left = deadline - now_ms();
+		if (left <= 0)
+			return 0;
+		r = poll(&p, 1, left > 60000 ? 60000 : (int)left);
+		if (r > 0)
+			return 1;
+		if (r < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+static int
+timed_out(const struct mc_wire *w, const char *what, char **errmsg)
+{
+	return mc_fail(MC_ERR_NET, errmsg, "%s port %d: no %s within %d s",
+	    w->host, w->port, what, w->timeout);
+}
+
+int
+mc_wire_write(struct mc_wire *w, const void *buf, size_t len, char **errmsg)
+{
+	const char *p = buf;
+	long long deadline = now_ms() + (long long)w->timeout * 1000;
+	size_t n;
+	CURLcode cc;
+	int r;
+
+	if (w->closed)
+		return mc_fail(MC_ERR_NET, errmsg, "%s port %d closed the "
+		    "connection", w->host, w->port);
+	while (len > 0) {
+		cc = curl_easy_send(w->curl, p, len, &n);
+		if (cc == CURLE_OK) {
+			p += n;
+			len -= n;
+			continue;
+		}
+		if (cc != CURLE_AGAIN) {
+			w->closed = 1;
+			return mc_fail(MC_ERR_NET, errmsg, "%s port %d: the "
+			    "connection broke while sending (%s)", w->host,
+			    w->port, curl_easy_strerror(cc));
+		}
+		if ((r = wait_socket(w, POLLOUT, deadline)) == 0)
+			return timed_out(w, "room to send", errmsg);
+		if (r < 0)
+			return mc_fail(MC_ERR_NET, errmsg, "%s port %d: the "
+			    "connection is gone", w->host, w->port);
+	}
+	return MC_OK;
+}
+
+int
+mc_wire_send_line(struct mc_wire *w, const char *line, int secret,
+    char **errmsg)
+{
+	size_t len = strlen(line), keep, i;
+	char *buf;
+	int rc, words;
+
+	if (strpbrk(line, "\r\n") != NULL)
+		return mc_fail(MC_ERR_DATA, errmsg, "a line to send holds CR or "
+		    "LF");
+	if (w->trace != NULL) {
+		if (!secret) {
+			trace_line(w, "> ", line, len);
+		} else {
+			/* Keep the first 3 - secret words, if there are more. */
+			words = 3 - secret;
+			keep = 0;
+			for (i = 0; i < len && words > 0; i++)
+				if (line[i] == ' ' && --words == 0)
+					keep = i;
+			if (words > 0)
+				keep = 0;
+			buf = NULL;
+			if (asprintf(&buf, "> %.*s%s[redacted]", (int)keep, line,
+			    keep > 0 ? " " : "") >= 0) {
+				w->trace(w->trace_ctx, buf);
+				free(buf);
+			}
+		}
+	}
+	if ((buf = malloc(len + 3)) == NULL)
+		return MC_ERR_NOMEM;
+	memcpy(buf, line, len);
+	memcpy(buf + len, "\r\n", 3);
+	rc = mc_wire_write(w, buf, len + 2, errmsg);
+	mc_wipe(buf, len + 2);
+	free(buf);
+	return rc;
+}
+
+int
+mc_wire_send_lines(struct mc_wire *w, const char *buf, size_t len,
+    char **errmsg)
+{
+	const char *p = buf, *end = buf + len, *nl;
+
+	while (p < end) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (nl == NULL || nl == p || nl[-1] != '\r' ||
+		    memchr(p, '\r', (size_t)(nl - 1 - p)) != NULL)
+			return mc_fail(MC_ERR_DATA, errmsg, "lines to send must "
+			    "each end in CRLF");
+		trace_line(w, "> ", p, (size_t)(nl - 1 - p));
+		p = nl + 1;
+	}
+	return mc_wire_write(w, buf, len, errmsg);
+}
+
+int
+mc_wire_timeout(const struct mc_wire *w)
+{
+	return w->timeout;
+}
+
+int
+mc_wire_read_line(struct mc_wire *w, char **line, int secret, char **errmsg)
+{
+	long long deadline = now_ms() + (long long)w->timeout * 1000;
+	char *nl;
+	size_t n, len;
+	CURLcode cc;
+	int r;
+
+	*line = NULL;
+	for (;;) {
+		nl = memchr(w->rbuf, '\n', w->rlen);
+		if (nl != NULL)
+			break;
+		if (w->rlen > MC_WIRE_MAX_LINE)
+			return mc_fail(MC_ERR_NET, errmsg, "%s port %d sent a "
+			    "line longer than %d bytes", w->host, w->port,
+			    MC_WIRE_MAX_LINE);
+		if (w->closed)
+			return mc_fail(MC_ERR_NET, errmsg, "%s port %d closed the "
+			    "connection", w->host, w->port);
+		cc = curl_easy_recv(w->curl, w->rbuf + w->rlen,
+		    sizeof(w->rbuf) - w->rlen, &n);
+		if (cc == CURLE_OK && n == 0) {
+			w->closed = 1;
+			continue;
+		}
+		if (cc == CURLE_OK) {
+			w->rlen += n;
+			continue;
+		}
+		if (cc != CURLE_AGAIN) {
+			w->closed = 1;
+			return mc_fail(MC_ERR_NET, errmsg, "%s port %d: the "
+			    "connection broke (%s)", w->host, w->port,
+			    curl_easy_strerror(cc));
+		}
+		if ((r = wait_socket(w, POLLIN, deadline)) == 0)
+			return timed_out(w, "answer", errmsg);
+		if (r < 0)
+			return mc_fail(MC_ERR_NET, errmsg, "%s port %d: the "
+			    "connection is gone", w->host, w->port);
+	}
+	len = (size_t)(nl - w->rbuf);
+	n = len > 0 && w->rbuf[len - 1] == '\r' ? len - 1 : len;
+	if (len > MC_WIRE_MAX_LINE)
+		return mc_fail(MC_ERR_NET, errmsg, "%s port %d sent a line "
+		    "longer than %d bytes", w->host, w->port, MC_WIRE_MAX_LINE);
+	if (memchr(w->rbuf, '\0', n) != NULL) {
+		r = MC_ERR_DATA;
+		mc_fail(r, errmsg, "%s port %d sent a NUL byte", w->host,
+		    w->port);
+	} else if ((*line = strndup(w->rbuf, n)) == NULL) {
+		r = MC_ERR_NOMEM;
+	} else {
+		r = MC_OK;
+		if (secret)
+			trace_line(w, "< ", "[redacted]", 10);
+		else
+			trace_line(w, "< ", *line, n);
+	}
+	len++;
+	memmove(w->rbuf, w->rbuf + len, w->rlen - len);
+	w->rlen -= len;
+	mc_wipe(w->rbuf + w->rlen, len);
+	return r;
+}
