@@ -494,4 +494,3 @@ mc_pop3_quit(struct mc_wire *w)
 	free(line);
 	free(msg);
 }
-
