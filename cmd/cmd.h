@@ -180,5 +180,6 @@ int cmd_send(int argc, char **argv);
 
 /* git-credential-mailcred: mailcred run under that name (cmd/gitcred.c). */
 int cmd_gitcred(int argc, char **argv);
+int cmd_doctor(int argc, char **argv);
 
 #endif

@@ -148,6 +148,20 @@ static const struct {
 	    "smtp_mech)\n"
 	    "  --timeout S seconds for the connection and each step "
 	    "(default: timeout)\n" },
+	{ "doctor", "doctor ACCOUNT [--json] [--timeout S]",
+	    "Checks ACCOUNT step by step: config, store, token, DNS, TCP, "
+	    "TLS, SMTP\n"
+	    "EHLO and login, IMAP and POP3 logins; one line per check (ok, "
+	    "FAILED with\n"
+	    "the fix, or skipped when an earlier check failed). Exit 0 only "
+	    "when\n"
+	    "every check passed.\n"
+	    "  --json       one JSON object: account, ok, checks (name, ok, "
+	    "status,\n"
+	    "               detail, advice)\n"
+	    "  --timeout S  bound each step to S seconds (default: the "
+	    "account's\n"
+	    "               timeout)\n" },
 };
 #define NUSAGES (sizeof(usages) / sizeof(usages[0]))
 

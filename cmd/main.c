@@ -23,6 +23,7 @@ static const struct {
 	{ "logout", cmd_logout },
 	{ "accounts", cmd_accounts },
 	{ "send", cmd_send },
+	{ "doctor", cmd_doctor },
 };
 
 /*
