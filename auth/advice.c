@@ -77,23 +77,6 @@ mc_advice_clear(struct mc_advice *a)
 	a->advice = NULL;
 }
 
-/* A malloc'd string built like printf, or NULL. */
-static char *
-fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-
-static char *
-fmt(const char *f, ...)
-{
-	va_list ap;
-	char *s = NULL;
-	int n;
-
-	va_start(ap, f);
-	n = vasprintf(&s, f, ap);
-	va_end(ap);
-	return n < 0 ? NULL : s;
-}
-
 /*
  * The enhanced status code at the start of s ("5.7.8 ..."), copied into
  * buf; "" when s does not start with one.
@@ -250,7 +233,7 @@ static void
 verdict_user(struct judge *j, char *explain)
 {
 	verdict(j, "user-not-address", MC_ERR_AUTH, explain,
-	    fmt("the user must be the full address, not \"%s\": set "
+	    mc_strdupf("the user must be the full address, not \"%s\": set "
 	    "user = %s@%s in [account %s]", j->in->user, j->in->user,
 	    j->in->provider == MC_ADVICE_GOOGLE ? "gmail.com" : "<domain>",
 	    j->name));
@@ -268,12 +251,12 @@ verdict_token(struct judge *j, const char *key, const char *why)
 	const char *scope;
 
 	if (c != NULL && c->status != NULL)
-		explain = fmt("%s refused the access token (%s; the error "
+		explain = mc_strdupf("%s refused the access token (%s; the error "
 		    "challenge says status %s%s%s)", provider_name(j), j->said,
 		    c->status, c->scope != NULL ? ", scope " : "",
 		    c->scope != NULL ? c->scope : "");
 	else
-		explain = fmt("%s refused the access token (%s)",
+		explain = mc_strdupf("%s refused the access token (%s)",
 		    provider_name(j), j->said);
 	if (user_not_address(j)) {
 		verdict_user(j, explain);
@@ -283,12 +266,12 @@ verdict_token(struct judge *j, const char *key, const char *why)
 	if (c != NULL && c->status != NULL &&
 	    (strcmp(c->status, "insufficient_scope") == 0 ||
 	    strcmp(c->status, "403") == 0))
-		advice = fmt("the grant lacks the scope the server wants%s%s: "
+		advice = mc_strdupf("the grant lacks the scope the server wants%s%s: "
 		    "set scope in [account %s] and run `mailcred login %s`",
 		    scope != NULL ? ", " : "", scope != NULL ? scope : "",
 		    j->name, j->name);
 	else
-		advice = fmt("run `mailcred login %s` for a new grant (%s)%s%s",
+		advice = mc_strdupf("run `mailcred login %s` for a new grant (%s)%s%s",
 		    j->name, why, scope != NULL ? "; the server wants scope " :
 		    "", scope != NULL ? scope : "");
 	verdict(j, key, MC_ERR_AUTH, explain, advice);
@@ -299,17 +282,17 @@ static void
 verdict_app_password(struct judge *j)
 {
 	verdict(j, "gmail-app-password-required", MC_ERR_AUTH,
-	    fmt("Gmail wants an app password: 2-step verification is on "
-	    "(%s)", j->said), fmt(APP_PASSWORD_HOW, j->name));
+	    mc_strdupf("Gmail wants an app password: 2-step verification is on "
+	    "(%s)", j->said), mc_strdupf(APP_PASSWORD_HOW, j->name));
 }
 
 static void
 verdict_web_login(struct judge *j)
 {
 	verdict(j, "gmail-web-login-required", MC_ERR_AUTH,
-	    fmt("Gmail wants a sign-in through a web browser: it does not "
+	    mc_strdupf("Gmail wants a sign-in through a web browser: it does not "
 	    "take the account password here (%s)", j->said),
-	    fmt(APP_PASSWORD_HOW, j->name));
+	    mc_strdupf(APP_PASSWORD_HOW, j->name));
 }
 
 static void
@@ -323,14 +306,14 @@ verdict_gmail_credentials(struct judge *j)
 		    "logged in");
 		return;
 	}
-	explain = fmt("Gmail did not accept the user name and password (%s)",
+	explain = mc_strdupf("Gmail did not accept the user name and password (%s)",
 	    j->said);
 	if (user_not_address(j)) {
 		verdict_user(j, explain);
 		return;
 	}
 	verdict(j, "gmail-bad-credentials", MC_ERR_AUTH, explain,
-	    fmt("the user must be the full address and the password an app "
+	    mc_strdupf("the user must be the full address and the password an app "
 	    "password: " APP_PASSWORD_HOW, j->name));
 }
 
@@ -339,14 +322,14 @@ verdict_ms_auth(struct judge *j)
 {
 	char *explain;
 
-	explain = fmt("Microsoft refused the login (%s)", j->said);
+	explain = mc_strdupf("Microsoft refused the login (%s)", j->said);
 	if (user_not_address(j)) {
 		verdict_user(j, explain);
 		return;
 	}
 	if (j->in->auth == MC_AUTH_OAUTH2)
 		verdict(j, "ms-auth-unsuccessful", MC_ERR_AUTH, explain,
-		    fmt("the token must be for the account's user and carry "
+		    mc_strdupf("the token must be for the account's user and carry "
 		    "the %s scope: check user and scope in [account %s], run "
 		    "`mailcred login %s`, and have an admin make sure %s is "
 		    "enabled for the mailbox",
@@ -359,7 +342,7 @@ verdict_ms_auth(struct judge *j)
 		    j->in->proto == MC_ADVICE_POP3 ? "POP" : "SMTP AUTH"));
 	else
 		verdict(j, "ms-auth-unsuccessful", MC_ERR_AUTH, explain,
-		    fmt("Microsoft has turned password sign-in off for most "
+		    mc_strdupf("Microsoft has turned password sign-in off for most "
 		    "accounts: use OAuth (auth = oauth2 in [account %s], then "
 		    "`mailcred login %s`)", j->name, j->name));
 }
@@ -374,18 +357,18 @@ verdict_auth_failed(struct judge *j)
 		    "or expired, or the user is not the one who logged in");
 		return;
 	}
-	explain = fmt("%s refused the login (%s)", provider_name(j), j->said);
+	explain = mc_strdupf("%s refused the login (%s)", provider_name(j), j->said);
 	if (user_not_address(j)) {
 		verdict_user(j, explain);
 		return;
 	}
 	if (j->in->auth == MC_AUTH_OAUTH2)
 		verdict(j, "auth-failed", MC_ERR_AUTH, explain,
-		    fmt("check user in [account %s] and run `mailcred login "
+		    mc_strdupf("check user in [account %s] and run `mailcred login "
 		    "%s` for a new grant", j->name, j->name));
 	else
 		verdict(j, "auth-failed", MC_ERR_AUTH, explain,
-		    fmt("check user in [account %s] and store the right "
+		    mc_strdupf("check user in [account %s] and store the right "
 		    "password (the provider's app password, where it asks for "
 		    "one) with `mailcred password set %s`", j->name,
 		    j->name));
@@ -394,8 +377,8 @@ verdict_auth_failed(struct judge *j)
 static void
 verdict_temporary(struct judge *j, const char *key, const char *what)
 {
-	verdict(j, key, MC_ERR_TEMP, fmt("%s (%s)", what, j->said),
-	    fmt("try again later; nothing needs to change"));
+	verdict(j, key, MC_ERR_TEMP, mc_strdupf("%s (%s)", what, j->said),
+	    mc_strdupf("try again later; nothing needs to change"));
 }
 
 static void
@@ -407,7 +390,7 @@ judge_smtp(struct judge *j)
 	int google = in->provider == MC_ADVICE_GOOGLE;
 
 	if (code >= 200 && code < 400) {
-		verdict(j, "ok", MC_OK, fmt("accepted (%s)", j->said), fmt("%s",
+		verdict(j, "ok", MC_OK, mc_strdupf("accepted (%s)", j->said), mc_strdupf("%s",
 		    ""));
 		return;
 	}
@@ -415,25 +398,25 @@ judge_smtp(struct judge *j)
 	if (strcmp(j->enh, "5.7.139") == 0) {
 		if (has(t, "Tenant"))
 			verdict(j, "ms-smtp-auth-disabled-tenant",
-			    MC_ERR_SERVICE, fmt("SMTP AUTH is disabled for the "
+			    MC_ERR_SERVICE, mc_strdupf("SMTP AUTH is disabled for the "
 			    "whole Microsoft 365 organisation (%s)", j->said),
-			    fmt("an administrator must enable it (PowerShell: "
+			    mc_strdupf("an administrator must enable it (PowerShell: "
 			    "Set-TransportConfig -SmtpClientAuthenticationDisabled "
 			    "$false); it is needed even with OAuth"));
 		else if (has(t, "Mailbox"))
 			verdict(j, "ms-smtp-auth-disabled-mailbox",
-			    MC_ERR_SERVICE, fmt("SMTP AUTH is disabled for this "
+			    MC_ERR_SERVICE, mc_strdupf("SMTP AUTH is disabled for this "
 			    "mailbox (%s)", j->said),
-			    fmt("an administrator must enable it (PowerShell: "
+			    mc_strdupf("an administrator must enable it (PowerShell: "
 			    "Set-CASMailbox -Identity %s "
 			    "-SmtpClientAuthenticationDisabled $false); it is "
 			    "needed even with OAuth",
 			    in->user != NULL ? in->user : j->name));
 		else if (has(t, "basic auth"))
 			verdict(j, "ms-basic-auth-disabled", MC_ERR_AUTH,
-			    fmt("Microsoft does not take passwords here: basic "
+			    mc_strdupf("Microsoft does not take passwords here: basic "
 			    "authentication is disabled (%s)", j->said),
-			    fmt("use OAuth: set auth = oauth2 in [account %s] "
+			    mc_strdupf("use OAuth: set auth = oauth2 in [account %s] "
 			    "and run `mailcred login %s`", j->name, j->name));
 		else
 			verdict_ms_auth(j);
@@ -441,16 +424,16 @@ judge_smtp(struct judge *j)
 	}
 	if (strcmp(j->enh, "5.7.30") == 0) {
 		verdict(j, "ms-basic-auth-unsupported", MC_ERR_AUTH,
-		    fmt("Microsoft does not take passwords for submission "
-		    "(%s)", j->said), fmt("use OAuth: set auth = oauth2 in "
+		    mc_strdupf("Microsoft does not take passwords for submission "
+		    "(%s)", j->said), mc_strdupf("use OAuth: set auth = oauth2 in "
 		    "[account %s] and run `mailcred login %s`", j->name,
 		    j->name));
 		return;
 	}
 	if (strcmp(j->enh, "5.7.57") == 0) {
 		verdict(j, "ms-not-authenticated", MC_ERR_AUTH,
-		    fmt("Microsoft wants a login before mail is sent (%s)",
-		    j->said), fmt("the login did not happen or did not hold: "
+		    mc_strdupf("Microsoft wants a login before mail is sent (%s)",
+		    j->said), mc_strdupf("the login did not happen or did not hold: "
 		    "run `mailcred doctor %s` and `mailcred login %s`", j->name,
 		    j->name));
 		return;
@@ -473,8 +456,8 @@ judge_smtp(struct judge *j)
 	}
 	if (code == 534) {
 		verdict(j, "mech-too-weak", MC_ERR_AUTH,
-		    fmt("the server does not take this kind of login (%s)",
-		    j->said), fmt("use OAuth (auth = oauth2 in [account %s]) "
+		    mc_strdupf("the server does not take this kind of login (%s)",
+		    j->said), mc_strdupf("use OAuth (auth = oauth2 in [account %s]) "
 		    "or an app password the provider issues", j->name));
 		return;
 	}
@@ -490,43 +473,43 @@ judge_smtp(struct judge *j)
 	}
 	if (code == 530 && has(t, "STARTTLS")) {
 		verdict(j, "starttls-required", MC_ERR_CONFIG,
-		    fmt("the server wants TLS before the login (%s)", j->said),
-		    fmt("use smtp://HOST:587 (STARTTLS) or smtps://HOST:465 "
+		    mc_strdupf("the server wants TLS before the login (%s)", j->said),
+		    mc_strdupf("use smtp://HOST:587 (STARTTLS) or smtps://HOST:465 "
 		    "(implicit TLS) as smtp in [account %s]", j->name));
 		return;
 	}
 	if (code == 530) {
 		verdict(j, "auth-required", MC_ERR_AUTH,
-		    fmt("the server wants a login first (%s)", j->said),
+		    mc_strdupf("the server wants a login first (%s)", j->said),
 		    in->auth == MC_AUTH_OAUTH2 ?
-		    fmt("no login took place: run `mailcred doctor %s`, and "
+		    mc_strdupf("no login took place: run `mailcred doctor %s`, and "
 		    "`mailcred login %s` if it finds no grant", j->name,
 		    j->name) :
-		    fmt("no login took place: store the app password with "
+		    mc_strdupf("no login took place: store the app password with "
 		    "`mailcred password set %s`", j->name));
 		return;
 	}
 	if (code == 538) {
 		verdict(j, "encryption-required", MC_ERR_CONFIG,
-		    fmt("the server wants an encrypted connection for this "
-		    "login (%s)", j->said), fmt("use smtps:// or smtp:// with "
+		    mc_strdupf("the server wants an encrypted connection for this "
+		    "login (%s)", j->said), mc_strdupf("use smtps:// or smtp:// with "
 		    "STARTTLS as smtp in [account %s]", j->name));
 		return;
 	}
 	if (code == 504 || (code == 535 && has(t, "mechanism"))) {
 		verdict(j, "mech-unsupported", MC_ERR_CONFIG,
-		    fmt("the server does not support this login mechanism "
+		    mc_strdupf("the server does not support this login mechanism "
 		    "(%s)", j->said), in->auth == MC_AUTH_OAUTH2 ?
-		    fmt("try the other one: smtp_mech = xoauth2 or "
+		    mc_strdupf("try the other one: smtp_mech = xoauth2 or "
 		    "oauthbearer in [account %s]", j->name) :
-		    fmt("the server may want OAuth: auth = oauth2 in [account "
+		    mc_strdupf("the server may want OAuth: auth = oauth2 in [account "
 		    "%s]", j->name));
 		return;
 	}
 	if (code == 454 && has(t, "too many")) {
 		verdict(j, "throttled", MC_ERR_TEMP,
-		    fmt("too many login attempts (%s)", j->said),
-		    fmt("wait some minutes before trying again; the "
+		    mc_strdupf("too many login attempts (%s)", j->said),
+		    mc_strdupf("wait some minutes before trying again; the "
 		    "credential is not necessarily wrong"));
 		return;
 	}
@@ -538,15 +521,15 @@ judge_smtp(struct judge *j)
 	if (code == 550 && (strcmp(j->enh, "5.4.5") == 0 ||
 	    has(t, "sending limit"))) {
 		verdict(j, "sending-limit", MC_ERR_SERVICE,
-		    fmt("the daily sending limit is reached (%s)", j->said),
-		    fmt("wait until the limit resets (up to 24 hours) or send "
+		    mc_strdupf("the daily sending limit is reached (%s)", j->said),
+		    mc_strdupf("wait until the limit resets (up to 24 hours) or send "
 		    "through another account"));
 		return;
 	}
 	if (code == 421 && has(t, "EHLO")) {
 		verdict(j, "ehlo-refused", MC_ERR_TEMP,
-		    fmt("the server closed the connection after EHLO (%s)",
-		    j->said), fmt("try again later; if it persists, give "
+		    mc_strdupf("the server closed the connection after EHLO (%s)",
+		    j->said), mc_strdupf("try again later; if it persists, give "
 		    "this machine a real host name (EHLO must not be "
 		    "localhost)"));
 		return;
@@ -556,8 +539,8 @@ judge_smtp(struct judge *j)
 		    "temporarily");
 		return;
 	}
-	verdict(j, "refused", MC_ERR_SERVICE, fmt("the server refused (%s)",
-	    j->said), fmt("read the server's words above; retrying will "
+	verdict(j, "refused", MC_ERR_SERVICE, mc_strdupf("the server refused (%s)",
+	    j->said), mc_strdupf("read the server's words above; retrying will "
 	    "not help"));
 }
 
@@ -569,8 +552,8 @@ judge_imap(struct judge *j)
 	enum status st = imap_status(line);
 
 	if (st == ST_OK && !has(t, "[ALERT]")) {
-		verdict(j, "ok", MC_OK, fmt("accepted (%s)", j->said),
-		    fmt("%s", ""));
+		verdict(j, "ok", MC_OK, mc_strdupf("accepted (%s)", j->said),
+		    mc_strdupf("%s", ""));
 		return;
 	}
 	if (has(t, "Application-specific password")) {
@@ -582,8 +565,8 @@ judge_imap(struct judge *j)
 		return;
 	}
 	if (st == ST_OK) {
-		verdict(j, "ok", MC_OK, fmt("accepted (%s)", j->said),
-		    fmt("%s", ""));
+		verdict(j, "ok", MC_OK, mc_strdupf("accepted (%s)", j->said),
+		    mc_strdupf("%s", ""));
 		return;
 	}
 	if (has(t, "[UNAVAILABLE]") || has(t, "Temporary authentication") ||
@@ -594,32 +577,32 @@ judge_imap(struct judge *j)
 	}
 	if (has(t, "[PRIVACYREQUIRED]")) {
 		verdict(j, "encryption-required", MC_ERR_CONFIG,
-		    fmt("the server wants TLS before the login (%s)", j->said),
-		    fmt("use imaps:// (port 993) as imap in [account %s]",
+		    mc_strdupf("the server wants TLS before the login (%s)", j->said),
+		    mc_strdupf("use imaps:// (port 993) as imap in [account %s]",
 		    j->name));
 		return;
 	}
 	if (j->in->after_login && j->in->provider == MC_ADVICE_MICROSOFT) {
-		char *explain = fmt("Microsoft accepted the login but refused "
+		char *explain = mc_strdupf("Microsoft accepted the login but refused "
 		    "the next command (%s)", j->said);
 
 		verdict(j, "ms-user-mismatch", MC_ERR_AUTH, explain,
-		    fmt("the user and the token do not match: set user in "
+		    mc_strdupf("the user and the token do not match: set user in "
 		    "[account %s] to the address that logged in, or run "
 		    "`mailcred login %s` as that user", j->name, j->name));
 		return;
 	}
 	if (j->in->after_login) {
 		verdict(j, "refused-after-login", MC_ERR_SERVICE,
-		    fmt("the server accepted the login but refused the next "
-		    "command (%s)", j->said), fmt("read the server's words "
+		    mc_strdupf("the server accepted the login but refused the next "
+		    "command (%s)", j->said), mc_strdupf("read the server's words "
 		    "above; the mailbox may be unusable for this user"));
 		return;
 	}
 	if (st == ST_BAD) {
 		verdict(j, "protocol-error", MC_ERR_SERVICE,
-		    fmt("the server did not understand the command (%s)",
-		    j->said), fmt("the server may not support this login "
+		    mc_strdupf("the server did not understand the command (%s)",
+		    j->said), mc_strdupf("the server may not support this login "
 		    "mechanism: try smtp_mech = xoauth2 or oauthbearer in "
 		    "[account %s]", j->name));
 		return;
@@ -644,14 +627,14 @@ judge_pop3(struct judge *j)
 	while (*t == ' ')
 		t++;
 	if (strncmp(t, "+OK", 3) == 0) {
-		verdict(j, "ok", MC_OK, fmt("accepted (%s)", j->said),
-		    fmt("%s", ""));
+		verdict(j, "ok", MC_OK, mc_strdupf("accepted (%s)", j->said),
+		    mc_strdupf("%s", ""));
 		return;
 	}
 	if (has(t, "[SYS/PERM]") && has(t, "POP")) {
 		verdict(j, "gmail-pop-disabled", MC_ERR_SERVICE,
-		    fmt("POP is not enabled for this mailbox (%s)", j->said),
-		    fmt("enable it in Gmail: Settings, See all settings, "
+		    mc_strdupf("POP is not enabled for this mailbox (%s)", j->said),
+		    mc_strdupf("enable it in Gmail: Settings, See all settings, "
 		    "Forwarding and POP/IMAP, Enable POP"));
 		return;
 	}
@@ -671,8 +654,8 @@ judge_pop3(struct judge *j)
 	}
 	if (j->in->after_login) {
 		verdict(j, "refused-after-login", MC_ERR_SERVICE,
-		    fmt("the server accepted the login but refused the next "
-		    "command (%s)", j->said), fmt("read the server's words "
+		    mc_strdupf("the server accepted the login but refused the next "
+		    "command (%s)", j->said), mc_strdupf("read the server's words "
 		    "above; the mailbox may be unusable for this user"));
 		return;
 	}
@@ -726,13 +709,13 @@ mc_advice_explain(const struct mc_advice_in *in, struct mc_advice *out)
 		if (q == NULL)
 			goto out;
 		if (q[0] == '\0' && j.enh[0] == '\0')
-			j.said = fmt("%d", in->code);
+			j.said = mc_strdupf("%d", in->code);
 		else if (q[0] == '\0')
-			j.said = fmt("%d %s", in->code, j.enh);
+			j.said = mc_strdupf("%d %s", in->code, j.enh);
 		else if (j.enh[0] == '\0')
-			j.said = fmt("%d %s", in->code, q);
+			j.said = mc_strdupf("%d %s", in->code, q);
 		else
-			j.said = fmt("%d %s %s", in->code, j.enh, q);
+			j.said = mc_strdupf("%d %s %s", in->code, j.enh, q);
 		free(q);
 	} else if (in->proto == MC_ADVICE_IMAP) {
 		const char *line = imap_final_line(j.text);

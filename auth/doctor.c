@@ -18,6 +18,7 @@
 #include "auth/advice.h"
 #include "auth/config.h"
 #include "auth/doctor.h"
+#include "auth/clock.h"
 #include "auth/err.h"
 #include "auth/mailbox.h"
 #include "auth/oauth.h"
@@ -94,31 +95,6 @@ mc_doctor_report_clear(struct mc_doctor_report *rep)
 	rep->first_failed = 0;
 }
 
-/* A malloc'd string built like printf, or NULL. */
-static char *
-fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-
-static char *
-fmt(const char *f, ...)
-{
-	va_list ap;
-	char *s = NULL;
-	int n;
-
-	va_start(ap, f);
-	n = vasprintf(&s, f, ap);
-	va_end(ap);
-	return n < 0 ? NULL : s;
-}
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ------------------------------------------------------------------ */
 /* Name resolution with a deadline. */
@@ -173,9 +149,9 @@ resolve(const char *host, int timeout_ms, struct addrinfo **res, int *gai)
 		*gai = r;
 		return -1;
 	}
-	deadline = now_ms() + timeout_ms;
+	deadline = mc_clock_ms() + timeout_ms;
 	while (gai_error(&b->cb) == EAI_INPROGRESS) {
-		left = deadline - now_ms();
+		left = deadline - mc_clock_ms();
 		if (left <= 0)
 			break;
 		ts.tv_sec = left / 1000;
@@ -277,7 +253,7 @@ mc_probe_tcp(void *ctx, const char *host, const int *ports, size_t n,
 		states[i] = MC_PROBE_ERROR;
 		errnos[i] = 0;
 	}
-	deadline = now_ms() + timeout_ms;
+	deadline = mc_clock_ms() + timeout_ms;
 	r = resolve(host, timeout_ms, &res, &gai);
 	if (r != 0) {
 		for (i = 0; i < n; i++)
@@ -327,7 +303,7 @@ mc_probe_tcp(void *ctx, const char *host, const int *ports, size_t n,
 		}
 	}
 	for (;;) {
-		long long left = deadline - now_ms();
+		long long left = deadline - mc_clock_ms();
 
 		pending = 0;
 		for (k = 0; k < nat; k++) {
@@ -384,8 +360,8 @@ static char *
 host_port(const char *host, int port)
 {
 	if (strchr(host, ':') != NULL)
-		return fmt("[%s]:%d", host, port);
-	return fmt("%s:%d", host, port);
+		return mc_strdupf("[%s]:%d", host, port);
+	return mc_strdupf("%s:%d", host, port);
 }
 
 static const int submission_ports[3] = { 587, 465, 25 };
@@ -402,26 +378,26 @@ ports_verdict(const char *account, const char *host, const enum mc_probe *st,
 	int t587 = st[0] == MC_PROBE_TIMEOUT, t465 = st[1] == MC_PROBE_TIMEOUT;
 	int t25 = st[2] == MC_PROBE_TIMEOUT;
 
-	*detail = fmt("587 %s, 465 %s, 25 %s", mc_probe_name(st[0]),
+	*detail = mc_strdupf("587 %s, 465 %s, 25 %s", mc_probe_name(st[0]),
 	    mc_probe_name(st[1]), mc_probe_name(st[2]));
 	*advice = NULL;
 	if (t25 && t587 && t465)
-		*advice = fmt("all three submission ports time out: an outbound "
+		*advice = mc_strdupf("all three submission ports time out: an outbound "
 		    "firewall or a proxy drops mail traffic from this network; "
 		    "allow connections to %s on 587 or 465, or use another "
 		    "network", host);
 	else if (t25 && (open587 || open465))
-		*advice = fmt("only port 25 is blocked, by the ISP or the cloud "
+		*advice = mc_strdupf("only port 25 is blocked, by the ISP or the cloud "
 		    "provider, as is common; submission uses 587 or 465: set "
 		    "smtp = %s://%s:%d in [account %s]", open587 ? "smtp" :
 		    "smtps", host, open587 ? 587 : 465, account);
 	else if (open587 || open465)
-		*advice = fmt("%s open: set smtp = %s://%s:%d in [account %s]",
+		*advice = mc_strdupf("%s open: set smtp = %s://%s:%d in [account %s]",
 		    open587 ? "port 587 is" : "port 465 is", open587 ? "smtp" :
 		    "smtps", host, open587 ? 587 : 465, account);
 	else if (st[0] == MC_PROBE_REFUSED && st[1] == MC_PROBE_REFUSED &&
 	    st[2] == MC_PROBE_REFUSED)
-		*advice = fmt("%s runs no mail submission service (or a "
+		*advice = mc_strdupf("%s runs no mail submission service (or a "
 		    "firewall rejects every port): check the host in smtp of "
 		    "[account %s]", host, account);
 }
@@ -438,16 +414,16 @@ mc_doctor_tcp(const struct mc_doctor_opts *opts, const char *account,
 	long long t0;
 
 	memset(out, 0, sizeof(*out));
-	out->name = fmt("tcp %s", svc);
+	out->name = mc_strdupf("tcp %s", svc);
 	hp = host_port(host, port);
 	if (out->name == NULL || hp == NULL)
 		goto nomem;
-	t0 = now_ms();
+	t0 = mc_clock_ms();
 	probe(opts->probe_ctx, host, &port, 1, timeout * 1000, &st, &e);
 	if (st == MC_PROBE_OPEN) {
 		out->state = MC_CHECK_OK;
-		out->detail = fmt("%s: connected in %lld ms", hp,
-		    now_ms() - t0);
+		out->detail = mc_strdupf("%s: connected in %lld ms", hp,
+		    mc_clock_ms() - t0);
 		free(hp);
 		return out->detail != NULL ? MC_OK : MC_ERR_NOMEM;
 	}
@@ -455,34 +431,34 @@ mc_doctor_tcp(const struct mc_doctor_opts *opts, const char *account,
 	out->err = MC_ERR_NET;
 	switch (st) {
 	case MC_PROBE_REFUSED:
-		why = fmt("%s: connection refused (nothing listens there, or a "
+		why = mc_strdupf("%s: connection refused (nothing listens there, or a "
 		    "firewall rejects it)", hp);
-		advice = fmt("check the port in %s of [account %s]%s", svc,
+		advice = mc_strdupf("check the port in %s of [account %s]%s", svc,
 		    account, strcmp(svc, "smtp") == 0 ? " (587 with smtp://, "
 		    "465 with smtps://)" : strcmp(svc, "imap") == 0 ?
 		    " (993 with imaps://)" : " (995 with pop3s://)");
 		break;
 	case MC_PROBE_TIMEOUT:
-		why = fmt("%s: timed out after %d s (packets are dropped: a "
+		why = mc_strdupf("%s: timed out after %d s (packets are dropped: a "
 		    "firewall or the provider blocks the port)", hp, timeout);
-		advice = fmt("allow outgoing connections to %s, or use another "
+		advice = mc_strdupf("allow outgoing connections to %s, or use another "
 		    "port or network", hp);
 		break;
 	case MC_PROBE_UNREACHABLE:
-		why = fmt("%s: unreachable (%s)", hp, strerror(e));
-		advice = fmt("this machine has no route to %s: check the "
+		why = mc_strdupf("%s: unreachable (%s)", hp, strerror(e));
+		advice = mc_strdupf("this machine has no route to %s: check the "
 		    "network connection", host);
 		break;
 	case MC_PROBE_NORESOLVE:
-		why = fmt("%s: the name does not resolve", hp);
-		advice = fmt("check the host in %s of [account %s]", svc,
+		why = mc_strdupf("%s: the name does not resolve", hp);
+		advice = mc_strdupf("check the host in %s of [account %s]", svc,
 		    account);
 		out->err = MC_ERR_CONFIG;
 		break;
 	default:
-		why = fmt("%s: cannot connect (%s)", hp, e != 0 ? strerror(e) :
+		why = mc_strdupf("%s: cannot connect (%s)", hp, e != 0 ? strerror(e) :
 		    "unknown error");
-		advice = fmt("check the network connection and any local "
+		advice = mc_strdupf("check the network connection and any local "
 		    "firewall");
 		break;
 	}
@@ -497,7 +473,7 @@ mc_doctor_tcp(const struct mc_doctor_opts *opts, const char *account,
 		ports_verdict(account, host, pst, &pdetail, &padvice);
 		if (pdetail == NULL)
 			goto nomem;
-		out->detail = fmt("%s; probes: %s", why, pdetail);
+		out->detail = mc_strdupf("%s; probes: %s", why, pdetail);
 		if (padvice != NULL) {
 			free(advice);
 			advice = padvice;
@@ -636,26 +612,26 @@ advice_for(struct run *r, int err)
 	case MC_ERR_AUTH:
 	case MC_ERR_DATA:
 		if (r->acct != NULL && r->acct->auth == MC_AUTH_PASSWORD)
-			return fmt("store the app password with `mailcred "
+			return mc_strdupf("store the app password with `mailcred "
 			    "password set %s`", r->name);
-		return fmt("run `mailcred login %s`", r->name);
+		return mc_strdupf("run `mailcred login %s`", r->name);
 	case MC_ERR_STORE:
-		return fmt("unlock the keyring (log in to the desktop session, "
+		return mc_strdupf("unlock the keyring (log in to the desktop session, "
 		    "or start the Secret Service unlocked), then try again");
 	case MC_ERR_STORE_PERM:
-		return fmt("make the store private as the message says");
+		return mc_strdupf("make the store private as the message says");
 	case MC_ERR_CONFIG:
-		return fmt("correct the configuration as the message says");
+		return mc_strdupf("correct the configuration as the message says");
 	case MC_ERR_SERVICE:
-		return fmt("start a Secret Service (gnome-keyring, KeePassXC) "
+		return mc_strdupf("start a Secret Service (gnome-keyring, KeePassXC) "
 		    "in the session, or set store = file in [account %s]",
 		    r->name);
 	case MC_ERR_NET:
 	case MC_ERR_TEMP:
-		return fmt("check the network connection and try again; a "
+		return mc_strdupf("check the network connection and try again; a "
 		    "longer --timeout may help");
 	default:
-		return fmt("try again; run with -v to see more");
+		return mc_strdupf("try again; run with -v to see more");
 	}
 }
 
@@ -695,7 +671,7 @@ check_config(struct run *r)
 		rc = mc_config_load(path, &r->cfg, &msg);
 	if (rc != MC_OK) {
 		add(r, MC_CHECK_FAILED, rc, msg != NULL ? msg :
-		    fmt("cannot read the configuration"), advice_for(r, rc),
+		    mc_strdupf("cannot read the configuration"), advice_for(r, rc),
 		    "config");
 		free(path);
 		return;
@@ -706,8 +682,8 @@ check_config(struct run *r)
 		if (strcmp(mc_config_account_name(r->cfg, i), r->name) == 0)
 			found = 1;
 	if (!found) {
-		add(r, MC_CHECK_FAILED, MC_ERR_CONFIG, fmt("%s has no "
-		    "[account %s]", path, r->name), fmt("add it with "
+		add(r, MC_CHECK_FAILED, MC_ERR_CONFIG, mc_strdupf("%s has no "
+		    "[account %s]", path, r->name), mc_strdupf("add it with "
 		    "`mailcred add %s`, or check the name (`mailcred accounts` "
 		    "lists them)", r->name), "config");
 		free(path);
@@ -716,7 +692,7 @@ check_config(struct run *r)
 	rc = mc_account_resolve(r->cfg, r->name, &r->acct, &msg);
 	if (rc != MC_OK) {
 		add(r, MC_CHECK_FAILED, rc, msg != NULL ? msg :
-		    fmt("[account %s] cannot be used", r->name),
+		    mc_strdupf("[account %s] cannot be used", r->name),
 		    advice_for(r, rc), "config");
 		free(path);
 		return;
@@ -737,10 +713,10 @@ check_config(struct run *r)
 		if (mc_url_parse(s->url, &s->u, &why) != MC_OK ||
 		    !scheme_ok(s, s->u.scheme, &s->implicit)) {
 			if (problem == NULL) {
-				problem = fmt("%s = %s: %s", s->label, s->url,
+				problem = mc_strdupf("%s = %s: %s", s->label, s->url,
 				    mc_url_parse(s->url, &s->u, &why) !=
 				    MC_OK ? why : "not a URL of this protocol");
-				advice = fmt("set %s in [account %s] to %s",
+				advice = mc_strdupf("set %s in [account %s] to %s",
 				    s->label, r->name, s->proto == MC_WIRE_SMTP ?
 				    "smtp://HOST:587 (STARTTLS) or "
 				    "smtps://HOST:465" : s->proto == MC_WIRE_IMAP ?
@@ -754,9 +730,9 @@ check_config(struct run *r)
 	}
 	if (problem == NULL && mc_advice_provider_of(a, NULL) !=
 	    MC_ADVICE_OTHER && strchr(a->user, '@') == NULL) {
-		problem = fmt("user \"%s\" is not a full address, which %s "
+		problem = mc_strdupf("user \"%s\" is not a full address, which %s "
 		    "wants", a->user, a->google ? "Gmail" : "Microsoft");
-		advice = fmt("set user = %s@%s in [account %s]", a->user,
+		advice = mc_strdupf("set user = %s@%s in [account %s]", a->user,
 		    a->google ? "gmail.com" : "<your domain>", r->name);
 	}
 	if (problem != NULL) {
@@ -765,7 +741,7 @@ check_config(struct run *r)
 		free(path);
 		return;
 	}
-	add(r, MC_CHECK_OK, MC_OK, fmt("[account %s] in %s: provider %s, "
+	add(r, MC_CHECK_OK, MC_OK, mc_strdupf("[account %s] in %s: provider %s, "
 	    "auth %s, user %s, store %s", r->name, path, a->provider != NULL ?
 	    a->provider : "custom", mc_auth_name(a->auth), a->user,
 	    store_backend_name(a->store)), NULL, "config");
@@ -787,7 +763,7 @@ check_store(struct run *r)
 		rc = mc_token_load(a, r->o->store_timeout_ms, &r->ts, &msg);
 		if (rc == MC_ERR_NOT_LOGGED_IN) {
 			free(msg);
-			add(r, MC_CHECK_FAILED, rc, fmt("no grant stored in the "
+			add(r, MC_CHECK_FAILED, rc, mc_strdupf("no grant stored in the "
 			    "%s for %s", where, r->name), advice_for(r, rc),
 			    "store");
 			r->cred_why = "no grant stored";
@@ -795,13 +771,13 @@ check_store(struct run *r)
 		}
 		if (rc != MC_OK) {
 			add(r, MC_CHECK_FAILED, rc, msg != NULL ? msg :
-			    fmt("the %s cannot be read", where),
+			    mc_strdupf("the %s cannot be read", where),
 			    advice_for(r, rc), "store");
 			r->cred_why = "the store failed";
 			return;
 		}
 		r->stored = 1;
-		add(r, MC_CHECK_OK, MC_OK, fmt("grant stored in the %s%s",
+		add(r, MC_CHECK_OK, MC_OK, mc_strdupf("grant stored in the %s%s",
 		    where, r->ts.refresh_token != NULL ? "" :
 		    " (no refresh token: a new login is needed when the "
 		    "access token expires)"), NULL, "store");
@@ -809,7 +785,7 @@ check_store(struct run *r)
 	}
 	rc = mc_store_open(a, r->o->store_timeout_ms, &st, &msg);
 	if (rc == MC_OK) {
-		nf = fmt("no app password stored in the %s for %s", where,
+		nf = mc_strdupf("no app password stored in the %s for %s", where,
 		    r->name);
 		if (nf == NULL) {
 			r->nomem = 1;
@@ -824,9 +800,9 @@ check_store(struct run *r)
 	if (rc != MC_OK) {
 		add(r, MC_CHECK_FAILED, rc == MC_ERR_NOT_LOGGED_IN ||
 		    rc == MC_ERR_AUTH ? MC_ERR_NOT_LOGGED_IN : rc, msg != NULL ?
-		    msg : fmt("the %s cannot be read", where),
+		    msg : mc_strdupf("the %s cannot be read", where),
 		    rc == MC_ERR_NOT_LOGGED_IN || rc == MC_ERR_AUTH ?
-		    fmt("store the app password with `mailcred password set "
+		    mc_strdupf("store the app password with `mailcred password set "
 		    "%s`", r->name) : advice_for(r, rc), "store");
 		r->cred_why = "no app password";
 		return;
@@ -838,7 +814,7 @@ check_store(struct run *r)
 		return;
 	}
 	r->stored = 1;
-	add(r, MC_CHECK_OK, MC_OK, fmt("app password stored in the %s", where),
+	add(r, MC_CHECK_OK, MC_OK, mc_strdupf("app password stored in the %s", where),
 	    NULL, "store");
 }
 
@@ -890,7 +866,7 @@ check_token(struct run *r)
 		rc = mc_token_get(a, &http, &to, &fresh, &msg);
 		if (rc != MC_OK) {
 			add(r, MC_CHECK_FAILED, rc, msg != NULL ? msg :
-			    fmt("no access token"), advice_for(r, rc),
+			    mc_strdupf("no access token"), advice_for(r, rc),
 			    "token");
 			r->cred_why = "no access token";
 			return;
@@ -900,8 +876,8 @@ check_token(struct run *r)
 	}
 	want = scope_problem(a, use->scope);
 	if (want != NULL) {
-		add(r, MC_CHECK_FAILED, MC_ERR_AUTH, fmt("the grant's scope "
-		    "\"%s\" lacks %s", use->scope, want), fmt("set scope in "
+		add(r, MC_CHECK_FAILED, MC_ERR_AUTH, mc_strdupf("the grant's scope "
+		    "\"%s\" lacks %s", use->scope, want), mc_strdupf("set scope in "
 		    "[account %s] to include %s (or remove it for the default) "
 		    "and run `mailcred login %s`", r->name, want, r->name),
 		    "token");
@@ -916,11 +892,11 @@ check_token(struct run *r)
 		return;
 	}
 	if (use->expires_at > 0)
-		detail = fmt("%s access token, valid for %lld more minutes",
+		detail = mc_strdupf("%s access token, valid for %lld more minutes",
 		    refreshed ? "refreshed: a new" : "the cached",
 		    (use->expires_at - (long long)now) / 60);
 	else
-		detail = fmt("%s access token", refreshed ?
+		detail = mc_strdupf("%s access token", refreshed ?
 		    "refreshed: a new" : "the cached");
 	add(r, MC_CHECK_OK, MC_OK, detail, NULL, "token");
 	mc_token_set_clear(&fresh);
@@ -936,7 +912,7 @@ check_dns(struct run *r, const char *host)
 	char addrs[200], buf[INET6_ADDRSTRLEN];
 	size_t i, used = 0;
 	int rc, gai, n = 0;
-	long long t0 = now_ms();
+	long long t0 = mc_clock_ms();
 
 	for (i = 0; i < r->nhosts; i++)
 		if (strcasecmp(r->hosts[i], host) == 0)
@@ -950,9 +926,9 @@ check_dns(struct run *r, const char *host)
 	}
 	rc = resolve(host, r->timeout * 1000, &res, &gai);
 	if (rc == RESOLVE_TIMEOUT) {
-		add(r, MC_CHECK_FAILED, MC_ERR_NET, fmt("%s: the resolver did "
+		add(r, MC_CHECK_FAILED, MC_ERR_NET, mc_strdupf("%s: the resolver did "
 		    "not answer within %d s", host, r->timeout),
-		    fmt("check the network connection and the resolver "
+		    mc_strdupf("check the network connection and the resolver "
 		    "(/etc/resolv.conf)"), "dns %s", host);
 	} else if (rc != 0) {
 		int noname = gai == EAI_NONAME
@@ -962,9 +938,9 @@ check_dns(struct run *r, const char *host)
 		    ;
 
 		add(r, MC_CHECK_FAILED, noname ? MC_ERR_CONFIG : MC_ERR_NET,
-		    fmt("%s: %s", host, gai_strerror(gai)), noname ?
-		    fmt("check the host name in the URLs of [account %s]",
-		    r->name) : fmt("check the network connection and the "
+		    mc_strdupf("%s: %s", host, gai_strerror(gai)), noname ?
+		    mc_strdupf("check the host name in the URLs of [account %s]",
+		    r->name) : mc_strdupf("check the network connection and the "
 		    "resolver (/etc/resolv.conf)"), "dns %s", host);
 	} else {
 		addrs[0] = '\0';
@@ -1000,8 +976,8 @@ check_dns(struct run *r, const char *host)
 			n++;
 		}
 		freeaddrinfo(res);
-		add(r, MC_CHECK_OK, MC_OK, fmt("%s (%lld ms)", addrs,
-		    now_ms() - t0), NULL, "dns %s", host);
+		add(r, MC_CHECK_OK, MC_OK, mc_strdupf("%s (%lld ms)", addrs,
+		    mc_clock_ms() - t0), NULL, "dns %s", host);
 		rc = 0;
 	}
 	if (r->nhosts < 3)
@@ -1031,7 +1007,7 @@ other_url(const struct svc *s)
 
 	if (hp == NULL)
 		return NULL;
-	u = fmt("%s://%s", s->implicit ? plain[s->proto] : tls[s->proto], hp);
+	u = mc_strdupf("%s://%s", s->implicit ? plain[s->proto] : tls[s->proto], hp);
 	free(hp);
 	return u;
 }
@@ -1049,7 +1025,7 @@ speaks_plain(const struct svc *s, int ms)
 	struct pollfd pfd;
 	char buf[64];
 	size_t got = 0;
-	long long deadline = now_ms() + ms, left;
+	long long deadline = mc_clock_ms() + ms, left;
 	int fd = -1, gai, yes = 0, e;
 	socklen_t elen;
 	ssize_t k;
@@ -1074,7 +1050,7 @@ speaks_plain(const struct svc *s, int ms)
 		}
 		pfd.fd = fd;
 		pfd.events = POLLOUT;
-		left = deadline - now_ms();
+		left = deadline - mc_clock_ms();
 		e = -1;
 		elen = sizeof(e);
 		if (left <= 0 || poll(&pfd, 1, (int)left) != 1 ||
@@ -1088,7 +1064,7 @@ speaks_plain(const struct svc *s, int ms)
 	if (fd < 0)
 		return 0;
 	while (got < sizeof(buf) - 1) {
-		left = deadline - now_ms();
+		left = deadline - mc_clock_ms();
 		pfd.fd = fd;
 		pfd.events = POLLIN;
 		if (left <= 0 || poll(&pfd, 1, (int)left) != 1)
@@ -1118,46 +1094,46 @@ tls_verify_verdict(struct run *r, const struct svc *s, long v, char **detail,
 
 	switch (v) {
 	case X509_V_ERR_CERT_HAS_EXPIRED:
-		*detail = fmt("the certificate of %s has expired", host);
-		*advice = fmt("the server's administrator must renew it; if "
+		*detail = mc_strdupf("the certificate of %s has expired", host);
+		*advice = mc_strdupf("the server's administrator must renew it; if "
 		    "this machine's clock is wrong (see `date`), correct it");
 		return;
 	case X509_V_ERR_CERT_NOT_YET_VALID:
-		*detail = fmt("the certificate of %s is not valid yet", host);
-		*advice = fmt("check this machine's clock (see `date`)");
+		*detail = mc_strdupf("the certificate of %s is not valid yet", host);
+		*advice = mc_strdupf("check this machine's clock (see `date`)");
 		return;
 	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
 	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
 	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
 	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
 	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
-		*detail = fmt("the certificate of %s is %s (verify error %ld)",
+		*detail = mc_strdupf("the certificate of %s is %s (verify error %ld)",
 		    host, v == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT ?
 		    "self-signed" : v == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN ?
 		    "issued by a self-signed CA that is not trusted" :
 		    "issued by an unknown CA", v);
 		if (ca != NULL)
-			*advice = fmt("ca_file %s does not vouch for it: set "
+			*advice = mc_strdupf("ca_file %s does not vouch for it: set "
 			    "ca_file in [account %s] to the CA that issued "
 			    "the server's certificate", ca, r->name);
 		else
-			*advice = fmt("if %s uses a private CA (or its own "
+			*advice = mc_strdupf("if %s uses a private CA (or its own "
 			    "certificate), set ca_file = /path/to/ca.pem in "
 			    "[account %s]; otherwise do not trust it", host,
 			    r->name);
 		return;
 	case X509_V_ERR_HOSTNAME_MISMATCH:
 	case X509_V_ERR_IP_ADDRESS_MISMATCH:
-		*detail = fmt("the certificate of %s is issued for another "
+		*detail = mc_strdupf("the certificate of %s is issued for another "
 		    "name", host);
-		*advice = fmt("use the host name the certificate names in %s "
+		*advice = mc_strdupf("use the host name the certificate names in %s "
 		    "of [account %s]", s->label, r->name);
 		return;
 	default:
-		*detail = fmt("the certificate of %s does not verify: %s "
+		*detail = mc_strdupf("the certificate of %s does not verify: %s "
 		    "(verify error %ld)", host, X509_verify_cert_error_string(v),
 		    v);
-		*advice = fmt("the server's administrator must fix its "
+		*advice = mc_strdupf("the server's administrator must fix its "
 		    "certificate; for a private CA set ca_file in [account %s]",
 		    r->name);
 		return;
@@ -1211,7 +1187,7 @@ check_tls(struct run *r, struct svc *s)
 		goto out;
 	}
 	if (rc == MC_OK) {
-		add(r, MC_CHECK_OK, MC_OK, fmt("%s: %s, certificate verified",
+		add(r, MC_CHECK_OK, MC_OK, mc_strdupf("%s: %s, certificate verified",
 		    hp, s->implicit ? "implicit TLS" : "STARTTLS"), NULL,
 		    "tls %s", s->label);
 		goto out;
@@ -1226,24 +1202,24 @@ check_tls(struct run *r, struct svc *s)
 		err = MC_ERR_SERVICE;
 	} else if (fail.stage == MC_WIRE_STAGE_TLS && s->implicit &&
 	    speaks_plain(s, GREETING_MS)) {
-		detail = fmt("%s speaks plain %s first, not implicit TLS: it "
+		detail = mc_strdupf("%s speaks plain %s first, not implicit TLS: it "
 		    "is a STARTTLS port", hp, s->proto == MC_WIRE_SMTP ?
 		    "SMTP" : s->proto == MC_WIRE_IMAP ? "IMAP" : "POP3");
 		alt = other_url(s);
-		advice = fmt("set %s = %s in [account %s]%s", s->label,
+		advice = mc_strdupf("set %s = %s in [account %s]%s", s->label,
 		    alt != NULL ? alt : "", r->name, s->proto == MC_WIRE_SMTP ?
 		    " (STARTTLS), or use port 465 with smtps://" : "");
 		err = MC_ERR_CONFIG;
 	} else if (speaks_implicit(r, s, &fail, &alt)) {
-		detail = fmt("%s says nothing in clear: it speaks implicit "
+		detail = mc_strdupf("%s says nothing in clear: it speaks implicit "
 		    "TLS from the first byte, not STARTTLS", hp);
-		advice = fmt("set %s = %s in [account %s]", s->label, alt,
+		advice = mc_strdupf("set %s = %s in [account %s]", s->label, alt,
 		    r->name);
 		err = MC_ERR_CONFIG;
 	} else if (fail.stage == MC_WIRE_STAGE_TLS) {
-		detail = fmt("TLS handshake with %s failed: %s", hp,
+		detail = mc_strdupf("TLS handshake with %s failed: %s", hp,
 		    msg != NULL ? msg : "no reason given");
-		advice = fmt("check that %s speaks %s (smtps/imaps/pop3s: "
+		advice = mc_strdupf("check that %s speaks %s (smtps/imaps/pop3s: "
 		    "implicit TLS; smtp/imap/pop3: STARTTLS)", hp,
 		    s->implicit ? "implicit TLS" : "STARTTLS");
 	} else if (fail.stage == MC_WIRE_STAGE_GREETING && fail.reply != NULL &&
@@ -1270,14 +1246,14 @@ check_tls(struct run *r, struct svc *s)
 			r->nomem = 1;
 			goto out;
 		}
-		detail = fmt("%s: %s", hp, msg != NULL ? msg : adv.explain);
+		detail = mc_strdupf("%s: %s", hp, msg != NULL ? msg : adv.explain);
 		advice = adv.advice;
 		adv.advice = NULL;
 		err = adv.err != MC_OK ? adv.err : MC_ERR_SERVICE;
 		mc_advice_clear(&adv);
 	} else {
-		detail = fmt("%s", msg != NULL ? msg : "cannot connect");
-		advice = fmt(fail.timed_out ? "the server did not answer in "
+		detail = mc_strdupf("%s", msg != NULL ? msg : "cannot connect");
+		advice = mc_strdupf(fail.timed_out ? "the server did not answer in "
 		    "time: try again, or a longer --timeout" : "check the URL "
 		    "and the server");
 		if (rc == MC_ERR_SERVICE)
@@ -1328,8 +1304,8 @@ choose_mech(struct run *r, struct svc *s, int strict, enum mc_login_mech *mech,
 			*mech = MC_LOGIN_LOGIN;
 			return 0;
 		}
-		*detail = fmt("the server offers neither PLAIN nor LOGIN");
-		*advice = fmt("this server does not take passwords: use OAuth "
+		*detail = mc_strdupf("the server offers neither PLAIN nor LOGIN");
+		*advice = mc_strdupf("this server does not take passwords: use OAuth "
 		    "(auth = oauth2 in [account %s])", r->name);
 		return -1;
 	}
@@ -1342,19 +1318,19 @@ choose_mech(struct run *r, struct svc *s, int strict, enum mc_login_mech *mech,
 	}
 	if (mc_wire_has_mech(w, mc_login_mech_name(other))) {
 		if (strict) {
-			*detail = fmt("the server offers %s, not %s",
+			*detail = mc_strdupf("the server offers %s, not %s",
 			    mc_login_mech_name(other), mc_login_mech_name(want));
-			*advice = fmt("set smtp_mech = %s in [account %s]",
+			*advice = mc_strdupf("set smtp_mech = %s in [account %s]",
 			    other == MC_LOGIN_XOAUTH2 ? "xoauth2" :
 			    "oauthbearer", r->name);
 			return -1;
 		}
 		*mech = other;
-		*note = fmt(" (%s is not offered)", mc_login_mech_name(want));
+		*note = mc_strdupf(" (%s is not offered)", mc_login_mech_name(want));
 		return 0;
 	}
-	*detail = fmt("the server offers neither XOAUTH2 nor OAUTHBEARER");
-	*advice = fmt("this server does not take OAuth tokens: use an app "
+	*detail = mc_strdupf("the server offers neither XOAUTH2 nor OAUTHBEARER");
+	*advice = mc_strdupf("this server does not take OAuth tokens: use an app "
 	    "password (auth = password in [account %s])", r->name);
 	return -1;
 }
@@ -1367,7 +1343,7 @@ auth_offered(const struct svc *s)
 
 	if (s->proto == MC_WIRE_SMTP) {
 		auth = mc_wire_cap_find(s->w, "AUTH");
-		return auth != NULL ? fmt("AUTH %s", auth) : NULL;
+		return auth != NULL ? mc_strdupf("AUTH %s", auth) : NULL;
 	}
 	return NULL;
 }
@@ -1381,15 +1357,15 @@ check_ehlo(struct run *r, struct svc *s, int *ok)
 	*ok = 0;
 	auth = auth_offered(s);
 	if (auth == NULL) {
-		add(r, MC_CHECK_FAILED, MC_ERR_SERVICE, fmt("the server offers "
+		add(r, MC_CHECK_FAILED, MC_ERR_SERVICE, mc_strdupf("the server offers "
 		    "no AUTH after %s", s->implicit ? "TLS" : "STARTTLS"),
-		    fmt("this is not a submission port that takes logins: "
+		    mc_strdupf("this is not a submission port that takes logins: "
 		    "check smtp in [account %s] (Gmail: smtp://smtp.gmail.com:"
 		    "587)", r->name), "smtp ehlo");
 		return;
 	}
 	if (choose_mech(r, s, 1, &mech, &note, &detail, &advice) != 0) {
-		char *d = fmt("%s; %s", auth, detail != NULL ? detail : "");
+		char *d = mc_strdupf("%s; %s", auth, detail != NULL ? detail : "");
 
 		free(detail);
 		add(r, MC_CHECK_FAILED, MC_ERR_CONFIG, d, advice, "smtp ehlo");
@@ -1398,7 +1374,7 @@ check_ehlo(struct run *r, struct svc *s, int *ok)
 	}
 	free(note);
 	*ok = 1;
-	add(r, MC_CHECK_OK, MC_OK, fmt("%s; %s will be used", auth,
+	add(r, MC_CHECK_OK, MC_OK, mc_strdupf("%s; %s will be used", auth,
 	    mc_login_mech_name(mech)), NULL, "smtp ehlo");
 	free(auth);
 }
@@ -1419,7 +1395,7 @@ login_failed(struct run *r, const struct svc *s, const char *check, int rc,
 	    res->line != NULL;
 	if (!have || rc == MC_ERR_NET || rc == MC_ERR_NOMEM) {
 		add(r, MC_CHECK_FAILED, rc, msg != NULL ? msg :
-		    fmt("the login failed"), advice_for(r, rc), "%s", check);
+		    mc_strdupf("the login failed"), advice_for(r, rc), "%s", check);
 		return;
 	}
 	in.proto = (enum mc_advice_proto)s->proto;
@@ -1467,7 +1443,7 @@ check_smtp_login(struct run *r, struct svc *s)
 	rc = mc_smtp_login(s->w, mech, r->acct->user, r->secret, &res, &msg);
 	if (rc == MC_OK) {
 		free(msg);
-		add(r, MC_CHECK_OK, MC_OK, fmt("logged in as %s with %s (%d%s%s)",
+		add(r, MC_CHECK_OK, MC_OK, mc_strdupf("logged in as %s with %s (%d%s%s)",
 		    r->acct->user, mc_login_mech_name(mech), res.reply.code,
 		    res.reply.enh[0] != '\0' ? " " : "", res.reply.enh), NULL,
 		    "smtp login");
@@ -1516,13 +1492,13 @@ check_mailbox_login(struct run *r, struct svc *s)
 	}
 	free(msg);
 	if (s->proto == MC_WIRE_IMAP) {
-		add(r, MC_CHECK_OK, MC_OK, fmt("logged in as %s with %s%s; "
+		add(r, MC_CHECK_OK, MC_OK, mc_strdupf("logged in as %s with %s%s; "
 		    "LIST INBOX answered", r->acct->user,
 		    mech == MC_LOGIN_LOGIN ? "LOGIN" : mc_login_mech_name(mech),
 		    note != NULL ? note : ""), NULL, "%s", check);
 		mc_imap_logout(s->w);
 	} else {
-		add(r, MC_CHECK_OK, MC_OK, fmt("logged in as %s with %s%s; "
+		add(r, MC_CHECK_OK, MC_OK, mc_strdupf("logged in as %s with %s%s; "
 		    "STAT: %ld messages", r->acct->user,
 		    mech == MC_LOGIN_LOGIN ? "USER/PASS" :
 		    mc_login_mech_name(mech), note != NULL ? note : "", count),
@@ -1554,7 +1530,7 @@ skip(struct run *r, const char *why, const char *namefmt, ...)
 		r->nomem = 1;
 		return;
 	}
-	add(r, MC_CHECK_SKIPPED, MC_OK, fmt("%s", why), NULL, "%s",
+	add(r, MC_CHECK_SKIPPED, MC_OK, mc_strdupf("%s", why), NULL, "%s",
 	    name);
 	free(name);
 }

@@ -50,3 +50,16 @@ mc_fail(int err, char **errmsg, const char *fmt, ...)
 	*errmsg = msg;
 	return err;
 }
+
+char *
+mc_strdupf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	return n < 0 ? NULL : s;
+}

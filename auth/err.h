@@ -42,4 +42,7 @@ int mc_exit_status(int err);
 int mc_fail(int err, char **errmsg, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* A malloc'd string built like printf, or NULL when out of memory. */
+char *mc_strdupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 #endif

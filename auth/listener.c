@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth/clock.h"
 #include "auth/err.h"
 #include "auth/listener.h"
 #include "auth/secmem.h"
@@ -36,14 +37,6 @@ struct mc_listener {
 	struct conn conns[MC_LISTENER_MAX_CONNS];
 };
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Binds and listens on addr (AF_INET or AF_INET6) at port; -errno. */
 static int
@@ -269,7 +262,7 @@ html_append(char **buf, const char *s)
 static void
 send_all(int fd, const char *p, size_t n)
 {
-	long long until = now_ms() + 1000;
+	long long until = mc_clock_ms() + 1000;
 	struct pollfd pfd;
 	ssize_t w;
 
@@ -283,7 +276,7 @@ send_all(int fd, const char *p, size_t n)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
-		    now_ms() < until) {
+		    mc_clock_ms() < until) {
 			pfd.fd = fd;
 			pfd.events = POLLOUT;
 			poll(&pfd, 1, 100);
@@ -535,7 +528,7 @@ read_conn(struct mc_listener *l, struct conn *c, struct wait_args *w)
 		return SERVED_AGAIN;
 	}
 	c->len += (size_t)n;
-	c->last = now_ms();
+	c->last = mc_clock_ms();
 	c->buf[c->len] = '\0';
 	if (strstr(c->buf, "\r\n\r\n") != NULL ||
 	    strstr(c->buf, "\n\n") != NULL)
@@ -622,9 +615,9 @@ mc_listener_wait(struct mc_listener *l, int timeout, const char *state,
 	w.out = out;
 	w.errmsg = errmsg;
 	w.rc = MC_OK;
-	deadline = now_ms() + (long long)timeout * 1000;
+	deadline = mc_clock_ms() + (long long)timeout * 1000;
 	for (;;) {
-		now = now_ms();
+		now = mc_clock_ms();
 		if (now >= deadline)
 			return mc_fail(MC_ERR_TEMP, errmsg, "no redirect came "
 			    "from the browser within %d s: run 'mailcred login "
@@ -689,6 +682,6 @@ mc_listener_wait(struct mc_listener *l, int timeout, const char *state,
 		}
 		for (i = 0; i < np; i++)
 			if (pfd[i].revents != 0 && idx[i] < 0)
-				accept_one(l, pfd[i].fd, now_ms());
+				accept_one(l, pfd[i].fd, mc_clock_ms());
 	}
 }

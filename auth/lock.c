@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth/clock.h"
 #include "auth/err.h"
 #include "auth/lock.h"
 #include "keyring/store.h"
@@ -81,21 +82,13 @@ out:
 	return rc;
 }
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int
 mc_lock_acquire(const char *dir, const char *account, int timeout_ms, int *fd,
     char **errmsg)
 {
 	struct timespec pause = { 0, 10 * 1000 * 1000 };
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = mc_clock_ms() + timeout_ms;
 	int f = -1, rc;
 
 	*fd = -1;
@@ -108,7 +101,7 @@ mc_lock_acquire(const char *dir, const char *account, int timeout_ms, int *fd,
 			    "for %s: %s", account, strerror(errno));
 			goto out;
 		}
-		if (now_ms() >= deadline) {
+		if (mc_clock_ms() >= deadline) {
 			rc = mc_fail(MC_ERR_TEMP, errmsg, "another mailcred "
 			    "process has been refreshing this account's token "
 			    "for %d s: try again", timeout_ms / 1000);

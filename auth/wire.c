@@ -13,6 +13,7 @@
 #include <curl/curl.h>
 #include <openssl/x509.h>
 
+#include "auth/clock.h"
 #include "auth/err.h"
 #include "auth/http.h"
 #include "auth/secmem.h"
@@ -620,14 +621,6 @@ mc_wire_greeting(const struct mc_wire *w)
 	return w->greeting != NULL ? w->greeting : "";
 }
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Waits until the socket is ready for events or the deadline passes. */
 static int
@@ -642,7 +635,7 @@ wait_socket(const struct mc_wire *w, short events, long long deadline)
 		return -1;
 	p.events = events;
 	for (;;) {
-		left = deadline - now_ms();
+		left = deadline - mc_clock_ms();
 		if (left <= 0)
 			return 0;
 		r = poll(&p, 1, left > 60000 ? 60000 : (int)left);
@@ -664,7 +657,7 @@ int
 mc_wire_write(struct mc_wire *w, const void *buf, size_t len, char **errmsg)
 {
 	const char *p = buf;
-	long long deadline = now_ms() + (long long)w->timeout * 1000;
+	long long deadline = mc_clock_ms() + (long long)w->timeout * 1000;
 	size_t n;
 	CURLcode cc;
 	int r;
@@ -762,7 +755,7 @@ mc_wire_timeout(const struct mc_wire *w)
 int
 mc_wire_read_line(struct mc_wire *w, char **line, int secret, char **errmsg)
 {
-	long long deadline = now_ms() + (long long)w->timeout * 1000;
+	long long deadline = mc_clock_ms() + (long long)w->timeout * 1000;
 	char *nl;
 	size_t n, len;
 	CURLcode cc;

@@ -245,7 +245,7 @@ cmd_accounts(int argc, char **argv)
 	struct mc_config *cfg = NULL;
 	struct row *rows = NULL;
 	json_t *arr = NULL, *o;
-	char *path = NULL, *msg = NULL, *text;
+	char *text;
 	size_t i, n = 0;
 	int json = 0, opt, rc;
 
@@ -255,15 +255,8 @@ cmd_accounts(int argc, char **argv)
 	if (optind < argc)
 		cmd_usage_error("accounts", "extra argument '%s'",
 		    argv[optind]);
-	rc = mc_config_path(g_opts.config, &path, &msg);
-	if (rc == MC_OK)
-		rc = mc_config_load(path, &cfg, &msg);
-	if (rc != MC_OK) {
-		rc = cmd_fail(NULL, rc, msg);
+	if ((rc = cmd_load_config(NULL, &cfg)) != 0)
 		goto out;
-	}
-	for (i = 0; i < mc_config_nwarnings(cfg); i++)
-		cmd_note("warning: %s", mc_config_warning(cfg, i));
 	n = mc_config_naccounts(cfg);
 	rows = calloc(n + 1, sizeof(*rows));
 	if (rows == NULL) {
@@ -277,7 +270,7 @@ cmd_accounts(int argc, char **argv)
 		}
 	}
 	if (!json) {
-		rc = print_table(path, rows, n);
+		rc = print_table(mc_config_file(cfg), rows, n);
 		goto out;
 	}
 	arr = json_array();
@@ -302,6 +295,5 @@ out:
 	free(rows);
 	json_decref(arr);
 	mc_config_free(cfg);
-	free(path);
 	return rc;
 }

@@ -76,6 +76,23 @@ int cmd_fail(const char *account, int err, char *msg);
 void cmd_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*
+ * Loads the configuration (its warnings printed); on failure prints the
+ * error, naming name (may be NULL), and returns the exit status; else 0.
+ */
+int cmd_load_config(const char *name, struct mc_config **cfg);
+
+struct store;
+
+/*
+ * acct's app password from st (NULL: acct's store, opened and closed
+ * here) into *pw (free with store_secret_free()); on failure (nothing
+ * stored: the message says `mailcred password set`) prints the error and
+ * returns the exit status; else 0.
+ */
+int cmd_get_password(const struct mc_account *acct, struct store *st,
+    char **pw);
+
+/*
  * Loads the configuration and resolves account; prints warnings. On
  * failure prints the error and returns the exit status; 0 on success.
  */

@@ -389,15 +389,13 @@ cmd_note(const char *fmt, ...)
 }
 
 int
-cmd_load_account(const char *name, struct mc_config **cfg,
-    struct mc_account **acct)
+cmd_load_config(const char *name, struct mc_config **cfg)
 {
 	char *path = NULL, *msg = NULL;
 	size_t i;
 	int rc;
 
 	*cfg = NULL;
-	*acct = NULL;
 	rc = mc_config_path(g_opts.config, &path, &msg);
 	if (rc == MC_OK)
 		rc = mc_config_load(path, cfg, &msg);
@@ -406,6 +404,47 @@ cmd_load_account(const char *name, struct mc_config **cfg,
 		return cmd_fail(name, rc, msg);
 	for (i = 0; i < mc_config_nwarnings(*cfg); i++)
 		cmd_note("warning: %s", mc_config_warning(*cfg, i));
+	return 0;
+}
+
+int
+cmd_get_password(const struct mc_account *acct, struct store *st, char **pw)
+{
+	struct store *own = NULL;
+	char *msg = NULL, *err = NULL, *nf = NULL;
+	int rc, serr;
+
+	*pw = NULL;
+	if (st == NULL) {
+		if ((rc = mc_store_open(acct, 0, &own, &msg)) != MC_OK)
+			return cmd_fail(acct->name, rc, msg);
+		st = own;
+	}
+	if (asprintf(&nf, "no app password stored: run 'mailcred password "
+	    "set %s'", acct->name) < 0)
+		nf = NULL;
+	serr = store_get(st, acct->name, MC_KIND_PASSWORD, pw, &msg);
+	store_close(own);
+	rc = mc_store_error(serr, msg, nf != NULL ? nf : "no app password "
+	    "stored", &err);
+	free(nf);
+	if (rc != MC_OK) {
+		*pw = NULL;
+		return cmd_fail(acct->name, rc, err);
+	}
+	return 0;
+}
+
+int
+cmd_load_account(const char *name, struct mc_config **cfg,
+    struct mc_account **acct)
+{
+	char *msg = NULL;
+	int rc;
+
+	*acct = NULL;
+	if ((rc = cmd_load_config(name, cfg)) != 0)
+		return rc;
 	rc = mc_account_resolve(*cfg, name, acct, &msg);
 	if (rc != MC_OK) {
 		mc_config_free(*cfg);

@@ -100,26 +100,6 @@ done:
 	return MC_OK;
 }
 
-/* The configuration, its warnings printed; 0 or the exit status. */
-static int
-load_config(struct mc_config **cfg)
-{
-	char *path = NULL, *msg = NULL;
-	size_t i;
-	int rc;
-
-	*cfg = NULL;
-	rc = mc_config_path(g_opts.config, &path, &msg);
-	if (rc == MC_OK)
-		rc = mc_config_load(path, cfg, &msg);
-	free(path);
-	if (rc != MC_OK)
-		return cmd_fail(NULL, rc, msg);
-	for (i = 0; i < mc_config_nwarnings(*cfg); i++)
-		cmd_note("warning: %s", mc_config_warning(*cfg, i));
-	return 0;
-}
-
 /*
  * The one account c is about, into *out (freed by the caller), or NULL
  * when none or several are (several: a note names them).
@@ -185,17 +165,11 @@ put_item(const char *key, const char *value)
 static int
 answer_password(const struct mc_account *acct, struct store *st)
 {
-	char *pw = NULL, *msg = NULL, *err = NULL, *nf = NULL;
-	int rc, serr;
+	char *pw = NULL;
+	int rc;
 
-	if (asprintf(&nf, "no app password stored: run 'mailcred password "
-	    "set %s'", acct->name) < 0)
-		return cmd_fail(acct->name, MC_ERR_NOMEM, NULL);
-	serr = store_get(st, acct->name, MC_KIND_PASSWORD, &pw, &msg);
-	rc = mc_store_error(serr, msg, nf, &err);
-	free(nf);
-	if (rc != MC_OK)
-		return cmd_fail(acct->name, rc, err);
+	if ((rc = cmd_get_password(acct, st, &pw)) != 0)
+		return rc;
 	if (!mc_gitcred_value_ok(pw, strlen(pw)) ||
 	    !mc_gitcred_value_ok(acct->user, strlen(acct->user))) {
 		store_secret_free(pw);
@@ -338,7 +312,7 @@ run(const char *action, const struct mc_gitcred *c)
 	char *msg = NULL;
 	int rc;
 
-	rc = load_config(&cfg);
+	rc = cmd_load_config(NULL, &cfg);
 	if (rc == 0)
 		rc = find_account(cfg, c, &acct);
 	if (rc != 0 || acct == NULL)

@@ -128,17 +128,11 @@ cmd_password_set(const struct mc_account *acct)
 static int
 do_get(const struct mc_account *acct, struct store *st)
 {
-	char *pw = NULL, *msg = NULL, *err = NULL, *nf = NULL;
-	int rc, serr;
+	char *pw = NULL;
+	int rc;
 
-	if (asprintf(&nf, "no app password stored: run 'mailcred password "
-	    "set %s'", acct->name) < 0)
-		return cmd_fail(acct->name, MC_ERR_NOMEM, NULL);
-	serr = store_get(st, acct->name, MC_KIND_PASSWORD, &pw, &msg);
-	rc = mc_store_error(serr, msg, nf, &err);
-	free(nf);
-	if (rc != MC_OK)
-		return cmd_fail(acct->name, rc, err);
+	if ((rc = cmd_get_password(acct, st, &pw)) != 0)
+		return rc;
 	printf("%s\n", pw);
 	store_secret_free(pw);
 	return cmd_flush_stdout(acct->name);

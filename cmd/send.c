@@ -100,7 +100,7 @@ pick_account(const struct send_opts *o, const char *from,
     struct mc_config **cfg, struct mc_account **acct)
 {
 	struct mc_account *a = NULL;
-	char *path = NULL, *msg = NULL;
+	char *msg = NULL;
 	const char *want = from != NULL ? from : o->from;
 	size_t i;
 	int rc;
@@ -110,14 +110,8 @@ pick_account(const struct send_opts *o, const char *from,
 	if (want == NULL)
 		return cmd_fail(NULL, MC_ERR_DATA, strdup("the message has no "
 		    "From: address to choose the account by: give -a ACCOUNT"));
-	if ((rc = mc_config_path(g_opts.config, &path, &msg)) != MC_OK ||
-	    (rc = mc_config_load(path, cfg, &msg)) != MC_OK) {
-		free(path);
-		return cmd_fail(NULL, rc, msg);
-	}
-	free(path);
-	for (i = 0; i < mc_config_nwarnings(*cfg); i++)
-		cmd_note("%s", mc_config_warning(*cfg, i));
+	if ((rc = cmd_load_config(NULL, cfg)) != 0)
+		return rc;
 	for (i = 0; i < mc_config_naccounts(*cfg); i++) {
 		if (mc_account_resolve(*cfg, mc_config_account_name(*cfg, i), &a,
 		    NULL) != MC_OK)
@@ -160,30 +154,6 @@ trace_stderr(void *ctx, const char *line)
 {
 	(void)ctx;
 	fprintf(stderr, "mailcred: %s\n", line);
-}
-
-/* The app password of acct, or an exit status (printed). */
-static int
-get_password(const struct mc_account *acct, char **pw)
-{
-	struct store *st = NULL;
-	char *msg = NULL, *err = NULL, *nf = NULL;
-	int rc, serr;
-
-	*pw = NULL;
-	if ((rc = mc_store_open(acct, 0, &st, &msg)) != MC_OK)
-		return cmd_fail(acct->name, rc, msg);
-	if (asprintf(&nf, "no app password stored: run 'mailcred password "
-	    "set %s'", acct->name) < 0)
-		nf = NULL;
-	serr = store_get(st, acct->name, MC_KIND_PASSWORD, pw, &msg);
-	store_close(st);
-	rc = mc_store_error(serr, msg, nf != NULL ? nf : "no app password "
-	    "stored", &err);
-	free(nf);
-	if (rc != MC_OK)
-		return cmd_fail(acct->name, rc, err);
-	return 0;
 }
 
 /*
@@ -237,7 +207,7 @@ cred_fetch(void *arg)
 	struct mc_token_opts to = MC_TOKEN_OPTS_INIT;
 
 	if (c->acct->auth == MC_AUTH_PASSWORD) {
-		c->status = get_password(c->acct, &c->pw);
+		c->status = cmd_get_password(c->acct, NULL, &c->pw);
 	} else {
 		cmd_token_warnings(c->acct, &to);
 		c->status = cmd_get_token(c->acct, &to, &c->ts);
