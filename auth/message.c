@@ -118,17 +118,29 @@ struct scan {
 	size_t line;		/* its number, from 1 */
 	size_t head_len;	/* when done: the header section's bytes */
 	size_t blank_len;	/* when done: its empty line's bytes */
+	size_t skip;		/* bytes of an mbox "From " line at the start */
 };
 
-#define SCAN_INIT { 0, 1, 0, 0 }
+#define SCAN_INIT { 0, 1, 0, 0, 0 }
+
+/*
+ * A CR inside a header line: the DATA encoder would make it a line end,
+ * so what recipients see (a Bcc field, say) would not be what was parsed.
+ */
+static int
+bare_cr(size_t line, char **errmsg)
+{
+	return mc_fail(MC_ERR_DATA, errmsg, "line %zu of the header holds a CR "
+	    "that does not end the line: nothing was sent", line);
+}
 
 static int
 line_error(int kind, size_t line, char **errmsg)
 {
 	if (kind == LINE_CONT)
-		return mc_fail(MC_ERR_DATA, errmsg, "line 1 of the message "
+		return mc_fail(MC_ERR_DATA, errmsg, "line %zu of the message "
 		    "starts with white space: a continuation line with no "
-		    "header field before it");
+		    "header field before it", line);
 	return mc_fail(MC_ERR_DATA, errmsg, "line %zu of the message is "
 	    "neither a header field (\"Name: value\") nor a continuation "
 	    "line: no empty line between header and body", line);
@@ -155,6 +167,23 @@ scan_head(const char *buf, size_t len, int eof, struct scan *st,
 
 	if (len == 0 && eof)
 		return mc_fail(MC_ERR_DATA, errmsg, "the message is empty");
+	/*
+	 * An mbox "From " line first (git format-patch --stdout) is no
+	 * header field: dropped, as Postfix's and Exim's sendmail do.
+	 */
+	if (st->pos == 0 && st->line == 1) {
+		if (len < 5 && !eof && memcmp(buf, "From ", len) == 0)
+			return 0;
+		if (len >= 5 && memcmp(buf, "From ", 5) == 0) {
+			if (!next_line(buf, len, 0, eof, &content, &total))
+				return len > MC_MSG_MAX_LINE + 2 ?
+				    mc_fail(MC_ERR_DATA, errmsg, "line 1 of the "
+				    "header is longer than %d bytes",
+				    MC_MSG_MAX_LINE) : 0;
+			st->skip = st->pos = total;
+			st->line++;
+		}
+	}
 	for (;;) {
 		if (st->pos == len) {
 			if (!eof)
@@ -177,11 +206,13 @@ scan_head(const char *buf, size_t len, int eof, struct scan *st,
 				look = MC_MSG_MAX_LINE + 1;
 			kind = classify(buf + st->pos, look, 0, NULL);
 			if (kind == LINE_BAD || (kind == LINE_CONT &&
-			    st->line == 1))
+			    st->pos == st->skip))
 				return line_error(kind, st->line, errmsg);
 			if (memchr(buf + st->pos, '\0', look) != NULL)
 				return mc_fail(MC_ERR_DATA, errmsg, "line %zu "
 				    "of the header holds a NUL byte", st->line);
+			if (memchr(buf + st->pos, '\r', look) != NULL)
+				return bare_cr(st->line, errmsg);
 			if (len - st->pos > MC_MSG_MAX_LINE + 1)
 				return mc_fail(MC_ERR_DATA, errmsg, "line %zu "
 				    "of the header is longer than %d bytes",
@@ -201,11 +232,13 @@ scan_head(const char *buf, size_t len, int eof, struct scan *st,
 		    content;
 		kind = classify(buf + st->pos, look, look == content, NULL);
 		if (kind == LINE_BAD || kind == LINE_UNSURE ||
-		    (kind == LINE_CONT && st->line == 1))
+		    (kind == LINE_CONT && st->pos == st->skip))
 			return line_error(kind, st->line, errmsg);
 		if (memchr(buf + st->pos, '\0', content) != NULL)
 			return mc_fail(MC_ERR_DATA, errmsg, "line %zu of the "
 			    "header holds a NUL byte", st->line);
+		if (memchr(buf + st->pos, '\r', content) != NULL)
+			return bare_cr(st->line, errmsg);
 		if (content > MC_MSG_MAX_LINE)
 			return mc_fail(MC_ERR_DATA, errmsg, "line %zu of the "
 			    "header is longer than %d bytes", st->line,
@@ -331,6 +364,10 @@ msg_build(char *buf, size_t len, const struct scan *st, struct mc_msg **out,
 	int rc;
 
 	*out = NULL;
+	if (st->skip > 0) {
+		memmove(buf, buf + st->skip, len - st->skip);
+		len -= st->skip;
+	}
 	m = calloc(1, sizeof(*m));
 	if (m == NULL) {
 		free(buf);
@@ -339,9 +376,9 @@ msg_build(char *buf, size_t len, const struct scan *st, struct mc_msg **out,
 	m->raw = buf;
 	m->raw_len = len;
 	m->head = buf;
-	m->head_len = st->head_len;
+	m->head_len = st->head_len - st->skip;
 	m->blank_len = st->blank_len;
-	m->body_off = st->head_len;
+	m->body_off = st->head_len - st->skip;
 
 	/* Count the fields, then take them. */
 	for (pos = 0; pos < m->head_len - m->blank_len; pos += total) {

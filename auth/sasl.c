@@ -225,5 +225,6 @@ mc_sasl_error_retryable(const struct mc_sasl_error *e)
 {
 	return e->status == NULL || strcmp(e->status, "400") == 0 ||
 	    strcmp(e->status, "401") == 0 ||
-	    strcasecmp(e->status, "invalid_token") == 0;
+	    strcasecmp(e->status, "invalid_token") == 0 ||
+	    strcasecmp(e->status, "invalid_request") == 0;
 }

@@ -52,8 +52,9 @@ int mc_sasl_error_parse(const char *b64, struct mc_sasl_error *e);
 void mc_sasl_error_clear(struct mc_sasl_error *e);
 
 /*
- * Is this the refusal of a token that a refresh may cure: status 400, 401
- * or invalid_token (RFC 7628 and Google)? A missing status counts as yes.
+ * Is this the refusal of a token that a refresh may cure: status 400, 401,
+ * invalid_token (RFC 7628, Dovecot) or invalid_request (Google's
+ * OAUTHBEARER)? A missing status counts as yes.
  */
 int mc_sasl_error_retryable(const struct mc_sasl_error *e);
 

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "auth/clock.h"
 #include "auth/err.h"
 #include "auth/message.h"
 #include "auth/sasl.h"
@@ -85,10 +86,18 @@ mc_smtp_read_reply(struct mc_wire *w, struct mc_smtp_reply *r, int secret,
 	char *line = NULL, *text = NULL, *nt;
 	const char *t;
 	size_t nlines, tlen = 0, add, el;
+	long long deadline = mc_clock_ms() + 1000LL * mc_wire_timeout(w);
 	int rc, code;
 
 	mc_smtp_reply_clear(r);
 	for (nlines = 0;; nlines++) {
+		/* Each line has the timeout; the whole reply too, near enough. */
+		if (nlines > 0 && mc_clock_ms() > deadline) {
+			rc = mc_fail(MC_ERR_NET, errmsg, "%s port %d: no complete "
+			    "answer within %d s", mc_wire_host(w),
+			    mc_wire_port(w), mc_wire_timeout(w));
+			goto out;
+		}
 		if (nlines == MAX_REPLY_LINES) {
 			rc = mc_fail(MC_ERR_SERVICE, errmsg, "%s port %d sent a "
 			    "reply of more than %d lines", mc_wire_host(w),
@@ -141,6 +150,8 @@ mc_smtp_read_reply(struct mc_wire *w, struct mc_smtp_reply *r, int secret,
 	r->text = text != NULL ? text : strdup("");
 	text = NULL;
 	rc = r->text != NULL ? MC_OK : MC_ERR_NOMEM;
+	if (r->text != NULL)
+		mc_wire_printable(r->text);
 out:
 	if (line != NULL)
 		mc_free_secret(line);
@@ -333,10 +344,16 @@ mc_smtp_login(struct mc_wire *w, enum mc_login_mech mech, const char *user,
 	mc_login_result_clear(res);
 	if (!mc_wire_has_mech(w, mc_login_mech_name(mech)))
 		return mc_fail(MC_ERR_SERVICE, errmsg, "%s port %d does not "
-		    "offer AUTH %s (it offers: %s)", mc_wire_host(w),
+		    "offer AUTH %s (it offers: %s)%s", mc_wire_host(w),
 		    mc_wire_port(w), mc_login_mech_name(mech),
 		    offered != NULL && offered[0] != '\0' ? offered :
-		    "no authentication at all");
+		    "no authentication at all",
+		    mech == MC_LOGIN_XOAUTH2 &&
+		    mc_wire_has_mech(w, "OAUTHBEARER") ?
+		    ": set smtp_mech = oauthbearer" :
+		    mech == MC_LOGIN_OAUTHBEARER &&
+		    mc_wire_has_mech(w, "XOAUTH2") ?
+		    ": set smtp_mech = xoauth2" : "");
 	switch (mech) {
 	case MC_LOGIN_XOAUTH2:
 	case MC_LOGIN_OAUTHBEARER:
@@ -569,6 +586,9 @@ mc_smtp_quit(struct mc_wire *w)
 {
 	struct mc_smtp_reply r = MC_SMTP_REPLY_INIT;
 
+	/* The message is in; a server slow to say goodbye costs 2 s at most. */
+	if (mc_wire_timeout(w) > 2)
+		mc_wire_set_timeout(w, 2);
 	if (mc_wire_send_line(w, "QUIT", 0, NULL) == MC_OK)
 		(void)mc_smtp_read_reply(w, &r, 0, NULL);
 	mc_smtp_reply_clear(&r);

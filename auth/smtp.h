@@ -124,7 +124,7 @@ int mc_smtp_send(struct mc_wire *w, const struct mc_smtp_envelope *env,
     const struct mc_smtp_source *src, struct mc_smtp_result *res,
     char **errmsg);
 
-/* Says QUIT and reads the answer (briefly); errors are ignored. */
+/* Says QUIT and reads the answer (2 s at most); errors are ignored. */
 void mc_smtp_quit(struct mc_wire *w);
 
 #endif

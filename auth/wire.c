@@ -44,7 +44,9 @@ struct mc_wire {
 	/* Our own reading. */
 	char rbuf[RBUF_SIZE];
 	size_t rlen;
-	int closed;
+	int closed;		/* the server closed: nothing more to read */
+	int wfailed;		/* a write failed: nothing more can be sent,
+				   but what the server said may still be read */
 };
 
 void
@@ -61,6 +63,14 @@ mc_wire_fail_clear(struct mc_wire_fail *f)
 	f->timed_out = 0;
 }
 
+void
+mc_wire_printable(char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
 static void
 trace_line(const struct mc_wire *w, const char *prefix, const char *p,
     size_t len)
@@ -72,6 +82,7 @@ trace_line(const struct mc_wire *w, const char *prefix, const char *p,
 		return;
 	memcpy(line, prefix, pl);
 	mc_http_redact_line(line + pl, sizeof(line) - pl, p, len);
+	mc_wire_printable(line);
 	w->trace(w->trace_ctx, line);
 }
 
@@ -290,7 +301,7 @@ static const struct {
 
 /* What a failed connection phase was, in words, into *fail and errmsg. */
 static int
-open_failed(struct mc_wire *w, CURLcode cc, const char *errbuf, int tls,
+open_failed(struct mc_wire *w, CURLcode cc, const char *errbuf, size_t scheme,
     struct mc_wire_fail *fail, char **errmsg)
 {
 	curl_off_t tconn = 0, tapp = 0;
@@ -298,7 +309,7 @@ open_failed(struct mc_wire *w, CURLcode cc, const char *errbuf, int tls,
 	const char *why = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(cc);
 	const char *last = w->last_in != NULL ? w->last_in : "";
 	struct mc_wire_fail f = MC_WIRE_FAIL_INIT;
-	int rc = MC_ERR_NET;
+	int rc = MC_ERR_NET, tls = schemes[scheme].tls;
 
 	curl_easy_getinfo(w->curl, CURLINFO_CONNECT_TIME_T, &tconn);
 	curl_easy_getinfo(w->curl, CURLINFO_APPCONNECT_TIME_T, &tapp);
@@ -330,6 +341,17 @@ open_failed(struct mc_wire *w, CURLcode cc, const char *errbuf, int tls,
 		    X509_verify_cert_error_string(verify) : why);
 		break;
 	case CURLE_SSL_CONNECT_ERROR:
+		if (tls && strstr(why, "wrong version number") != NULL) {
+			/* The port spoke first, in plain text: 587, 25. */
+			f.stage = MC_WIRE_STAGE_TLS;
+			rc = mc_fail(MC_ERR_CONFIG, errmsg, "%s port %d does not "
+			    "speak TLS from the start (%s:// wants that): it "
+			    "looks like a STARTTLS port: use %.4s://%s:%d",
+			    w->host, w->port, schemes[scheme].scheme,
+			    schemes[scheme].scheme, w->host, w->port);
+			break;
+		}
+		/* FALLTHROUGH */
 	case CURLE_SSL_CACERT_BADFILE:
 	case CURLE_SSL_CERTPROBLEM:
 	case CURLE_SSL_CIPHER:
@@ -340,6 +362,14 @@ open_failed(struct mc_wire *w, CURLcode cc, const char *errbuf, int tls,
 		break;
 	case CURLE_USE_SSL_FAILED:
 		f.stage = MC_WIRE_STAGE_GREETING;
+		if (mc_wire_cap_find(w, "STARTTLS") != NULL &&
+		    (last[0] == '4' || last[0] == '5')) {
+			/* Offered, then refused: the server's words decide. */
+			rc = mc_fail(last[0] == '4' ? MC_ERR_TEMP :
+			    MC_ERR_SERVICE, errmsg, "%s port %d refused "
+			    "STARTTLS: %s", w->host, w->port, last);
+			break;
+		}
 		rc = mc_fail(MC_ERR_SERVICE, errmsg, "%s port %d does not offer "
 		    "STARTTLS, and mailcred never talks without TLS: use the "
 		    "server's TLS port (smtps://, imaps://, pop3s://)", w->host,
@@ -360,8 +390,10 @@ open_failed(struct mc_wire *w, CURLcode cc, const char *errbuf, int tls,
 			f.stage = MC_WIRE_STAGE_GREETING;
 			rc = mc_fail(MC_ERR_NET, errmsg, "%s port %d did not "
 			    "answer within %d s%s%s", w->host, w->port,
-			    w->timeout, last[0] != '\0' ? "; last: " : "",
-			    last);
+			    w->timeout, last[0] != '\0' ? "; last: " :
+			    !tls ? " (a port that wants TLS from the start, "
+			    "such as 465, needs smtps://, imaps:// or "
+			    "pop3s://)" : "", last);
 		}
 		break;
 	default:
@@ -393,7 +425,7 @@ mc_wire_open(const struct mc_wire_opts *opts, const char *url,
 	char curlurl[600];
 	const char *why, *ehlo;
 	size_t i;
-	int rc, n, tls = 0;
+	int rc, n;
 	CURLcode cc;
 
 	*out = NULL;
@@ -419,7 +451,6 @@ mc_wire_open(const struct mc_wire_opts *opts, const char *url,
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		return MC_ERR_NOMEM;
 	w->proto = schemes[i].proto;
-	tls = schemes[i].tls;
 	snprintf(w->host, sizeof(w->host), "%s", u.host);
 	w->port = u.port != 0 ? (int)u.port : schemes[i].port;
 	w->timeout = opts->timeout > 0 ? opts->timeout : 30;
@@ -466,7 +497,7 @@ mc_wire_open(const struct mc_wire_opts *opts, const char *url,
 		goto out;
 	cc = curl_easy_perform(w->curl);
 	if (cc != CURLE_OK) {
-		rc = open_failed(w, cc, w->errbuf, tls, fail, errmsg);
+		rc = open_failed(w, cc, w->errbuf, i, fail, errmsg);
 		goto out;
 	}
 	if (w->failed_alloc) {
@@ -662,7 +693,7 @@ mc_wire_write(struct mc_wire *w, const void *buf, size_t len, char **errmsg)
 	CURLcode cc;
 	int r;
 
-	if (w->closed)
+	if (w->closed || w->wfailed)
 		return mc_fail(MC_ERR_NET, errmsg, "%s port %d closed the "
 		    "connection", w->host, w->port);
 	while (len > 0) {
@@ -673,7 +704,7 @@ mc_wire_write(struct mc_wire *w, const void *buf, size_t len, char **errmsg)
 			continue;
 		}
 		if (cc != CURLE_AGAIN) {
-			w->closed = 1;
+			w->wfailed = 1;
 			return mc_fail(MC_ERR_NET, errmsg, "%s port %d: the "
 			    "connection broke while sending (%s)", w->host,
 			    w->port, curl_easy_strerror(cc));
@@ -750,6 +781,13 @@ int
 mc_wire_timeout(const struct mc_wire *w)
 {
 	return w->timeout;
+}
+
+void
+mc_wire_set_timeout(struct mc_wire *w, int seconds)
+{
+	if (seconds > 0)
+		w->timeout = seconds;
 }
 
 int

@@ -125,8 +125,15 @@ int mc_wire_send_line(struct mc_wire *w, const char *line, int secret,
 int mc_wire_send_lines(struct mc_wire *w, const char *buf, size_t len,
     char **errmsg);
 
-/* The step timeout in seconds. */
+/* The step timeout in seconds, and a new one (> 0) for the steps after. */
 int mc_wire_timeout(const struct mc_wire *w);
+void mc_wire_set_timeout(struct mc_wire *w, int seconds);
+
+/*
+ * Replaces each control byte of s (below 0x20, and DEL) by '?', so that
+ * what a server says cannot drive the user's terminal.
+ */
+void mc_wire_printable(char *s);
 
 /*
  * Sends len bytes as they are (DATA). Not traced beyond a byte count.

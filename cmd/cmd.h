@@ -126,8 +126,8 @@ int cmd_read_secret_within(const char *prompt, size_t max, int timeout,
 /*
  * Starts file (looked up in PATH when it has no '/') with argv and env
  * (NULL: ours) through posix_spawnp(3), so no code of ours runs in the
- * child: stdin from /dev/null, SIGPIPE at its default, no signal
- * blocked; quiet: stdout and stderr to /dev/null and a session of its own
+ * child: stdin from /dev/null, no other descriptor of ours (glibc 2.34
+ * and later), SIGPIPE at its default, no signal blocked; quiet: stdout and stderr to /dev/null and a session of its own
  * (a program that outlives us, such as a browser, gets none of the
  * terminal's Ctrl-C meant for us), else stdout to our stderr. Does not
  * wait. 0 and *pid, or an errno value.

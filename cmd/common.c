@@ -710,6 +710,15 @@ cmd_spawn(const char *file, char *const argv[], char *const env[],
 	if (rc == 0 && !quiet)
 		rc = posix_spawn_file_actions_adddup2(&fa, STDERR_FILENO,
 		    STDOUT_FILENO);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 34)
+	/*
+	 * Nothing else of ours is inherited: not a mail server's socket
+	 * another thread has open, not the keyring's bus connection.
+	 */
+	if (rc == 0)
+		rc = posix_spawn_file_actions_addclosefrom_np(&fa,
+		    STDERR_FILENO + 1);
+#endif
 	if (rc == 0)
 		rc = posix_spawnattr_setsigdefault(&attr, &dfl);
 	if (rc == 0)

@@ -338,8 +338,8 @@ cmd_send(int argc, char **argv)
 	int opt, rc, status = 0, utf8;
 	long v;
 
-	while ((opt = cmd_getopt_short("send", argc, argv, "a:tf:r:iF:o:B:",
-	    longopts)) != -1) {
+	while ((opt = cmd_getopt_short("send", argc, argv,
+	    "a:tf:r:iF:o:B:N:R:V:", longopts)) != -1) {
 		switch (opt) {
 		case 'a':
 			o.account = optarg;
@@ -349,8 +349,13 @@ cmd_send(int argc, char **argv)
 			break;
 		case 'f':
 		case 'r':
-			o.from = optarg;
+			/* "<>": the null reverse-path (bounces). */
+			o.from = strcmp(optarg, "<>") == 0 ? "" : optarg;
 			break;
+		case 'N':
+		case 'R':
+		case 'V':
+			break;	/* DSN requests: accepted, not passed on */
 		case 'i':
 			break;	/* a lone "." never ends our input */
 		case 'F':
@@ -388,9 +393,9 @@ cmd_send(int argc, char **argv)
 	if (o.from != NULL && o.from[0] != '\0' && !mc_msg_addr_ok(o.from))
 		cmd_usage_error("send", "-f '%s' is not an address", o.from);
 	for (i = (size_t)optind; i < (size_t)argc; i++)
-		if (!mc_msg_addr_ok(argv[i]))
+		if (!mc_msg_addr_ok(argv[i]) || strchr(argv[i], '@') == NULL)
 			cmd_usage_error("send", "'%s' is not a recipient "
-			    "address", argv[i]);
+			    "address (local@domain)", argv[i]);
 	if (!o.from_headers && optind >= argc)
 		cmd_usage_error("send", "no recipients: give them as arguments "
 		    "or use -t to take them from To, Cc and Bcc");
@@ -438,7 +443,9 @@ cmd_send(int argc, char **argv)
 		    "cannot be an envelope sender: give -f ADDRESS"));
 		goto out;
 	}
-	utf8 = mc_msg_is_8bit_head(msg) || !mc_msg_addr_is_ascii(env.from);
+	utf8 = mc_msg_is_8bit_head(msg) || !mc_msg_addr_is_ascii(env.from) ||
+	    (from == NULL && o.fullname != NULL &&
+	    !mc_msg_addr_is_ascii(o.fullname));
 	for (i = 0; i < nrcpt; i++)
 		utf8 |= !mc_msg_addr_is_ascii(rcpt[i]);
 	env.rcpt = rcpt;

@@ -256,8 +256,12 @@ test_head_errors(void **state)
 	PARSE_BAD("From: a@example.com\nHello world",
 	    "no empty line between header and body");
 	PARSE_BAD("Hi Bob,\n\nsee you.\n", "line 1 of the message");
-	PARSE_BAD("From a@example.com Tue Nov 24 18:29:59 2026\nTo: b@x\n\n",
-	    "line 1");
+	/* An mbox "From " line is dropped; a fold right after it is not. */
+	PARSE_BAD("From a@example.com Tue Nov 24 18:29:59 2026\n folded\n\n",
+	    "line 2 of the message starts with white space");
+	PARSE_BAD("From: a@example.com\nSubject: a\rBcc: b@x\n\n",
+	    "line 2 of the header holds a CR");
+	PARSE_BAD("Subject: a\r\r\nTo: b@x\n\n", "line 1 of the header holds a CR");
 	PARSE_BAD(": no name\n\n", "line 1");
 	PARSE_BAD("To: a@x\nX\x01Y: z\n\n", "line 2");
 	/* A continuation as the very first line. */
@@ -1483,6 +1487,31 @@ test_whole_message(void **state)
 	mc_msg_free(m);
 }
 
+/* git format-patch --stdout: the mbox "From " line is not sent. */
+static void
+test_mbox_from_line(void **state)
+{
+	static const char text[] = "From 1234abcd Mon Sep 17 00:00:00 2001\n"
+	    "From: A <a@example.test>\nTo: b@example.test\n\nbody\n";
+	struct mc_msg *m = NULL;
+	char *err = NULL;
+	const char *h, *b;
+	size_t len, blen;
+
+	(void)state;
+	assert_int_equal(mc_msg_parse_head(text, sizeof(text) - 1, &m, &err),
+	    MC_OK);
+	h = mc_msg_head(m, &len);
+	assert_int_equal(len, strlen("From: A <a@example.test>\nTo: "
+	    "b@example.test\n\n"));
+	assert_memory_equal(h, "From: A <a@example.test>\n", 25);
+	b = mc_msg_body_prefix(m, &blen);
+	assert_int_equal(blen, 5);
+	assert_memory_equal(b, "body\n", 5);
+	assert_string_equal(mc_msg_from(m), "a@example.test");
+	mc_msg_free(m);
+}
+
 /* A message without From gets the one given; one with From keeps its own. */
 static void
 test_prepare_from(void **state)
@@ -1553,6 +1582,7 @@ main(void)
 		cmocka_unit_test(test_encoder_nul),
 		cmocka_unit_test(test_whole_message),
 		cmocka_unit_test(test_prepare_from),
+		cmocka_unit_test(test_mbox_from_line),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -156,6 +156,13 @@ test_error_challenge(void **state)
 	mc_sasl_error_clear(&e);
 	free(b64);
 
+	/* Gmail's OAUTHBEARER challenge: a refresh may cure it too. */
+	b64 = mc_base64_encode((const unsigned char *)"{\"status\":\"invalid_request\"}", 28);
+	assert_int_equal(mc_sasl_error_parse(b64, &e), MC_OK);
+	assert_true(mc_sasl_error_retryable(&e));
+	mc_sasl_error_clear(&e);
+	free(b64);
+
 	/* Not base64, not JSON, not an object: MC_ERR_DATA, e cleared. */
 	assert_int_equal(mc_sasl_error_parse("not base64!", &e), MC_ERR_DATA);
 	assert_null(e.status);
