@@ -109,7 +109,7 @@ _mailcred() {
 		done
 		;;
 	send)
-		opts+=" -a -t -f -i -oi -odi -odb -oem -oep -oeq -oee -om -B -F --mech --timeout"
+		opts+=" -a -t -f -r -i -oi -odi -odb -oem -oep -oeq -oee -om -B -F -N -R -V --mech --timeout"
 		;;
 	logout | accounts | doctor)
 		[ "$cmd" = accounts ] && opts+=" --json"
