@@ -5,7 +5,8 @@
 # browser-flow login that a person may approve in a browser (else they are
 # approved automatically);
 # mailcred token and sasl; msmtp sending a message with
-# passwordeval "mailcred token"; then everything is torn down.
+# passwordeval "mailcred token"; mailcred send sending one itself; then
+# everything is torn down.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/mc-lib.sh"
 
@@ -50,7 +51,8 @@ A=demo@example.test
 B=demo-browser@example.test
 write_config "$A"
 write_config "$B" "authorization_endpoint = $OAUTH_URL/auth" \
-	"auth_params = prompt=consent"
+	"auth_params = prompt=consent" "smtp = smtps://127.0.0.1:$SMTPS_PORT" \
+	"ca_file = $T/cert.pem"
 oauth_config '{"device_interval":2}'
 echo "OAuth server  $OAUTH_URL"
 echo "SMTP server   127.0.0.1:$SMTP_PORT (STARTTLS), 127.0.0.1:$SMTPS_PORT (TLS)"
@@ -116,6 +118,19 @@ msg=$(ls "$T/mail"/*.eml | head -1)
 sed 's/^/    /' "$msg"
 echo "Envelope: $(cat "${msg%.eml}.json")"
 echo "Server's auth log: $(cat "$T/smtp-auth.log")"
+
+say "mailcred sends a message itself: mailcred send -t (as $B, over smtps)"
+printf 'From: Demo <%s>\nTo: friend@example.test\nCc: other@example.test\nBcc: hidden@example.test\nSubject: Sent by mailcred send\n\nBcc is removed; Date and Message-ID are added.\n' "$B" |
+	"$MAILCRED" -c "$CONF" -v send -t 2>&1 | grep -E '> (AUTH|MAIL|RCPT)|< 2[0-9][0-9] ' | sed 's/^/    /'
+rc=${PIPESTATUS[1]}
+if [ "$rc" -ne 0 ]; then
+	echo "demo: mailcred send failed (exit $rc)" >&2
+	exit 1
+fi
+msg=$(ls "$T/mail"/*.json | sort -V | tail -1)
+echo "Envelope: $(cat "$msg")"
+sed -n '1,/^\r*$/p' "${msg%.json}.eml" | sed 's/^/    /'
+
 
 say "Tearing down"
 echo "demo: done"
