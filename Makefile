@@ -114,6 +114,8 @@ install: mailcred
 	install -d $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
 	install -m 0644 contrib/completion/mailcred.bash \
 		$(DESTDIR)$(BASHCOMPDIR)/mailcred
+	# bash-completion loads a command's file by its name, on demand.
+	ln -sf mailcred $(DESTDIR)$(BASHCOMPDIR)/git-credential-mailcred
 	install -m 0644 contrib/completion/_mailcred $(DESTDIR)$(ZSHCOMPDIR)/_mailcred
 
 uninstall:
@@ -121,7 +123,8 @@ uninstall:
 		$(DESTDIR)$(MANDIR)/man5/mailcred.conf.5 \
 		$(DESTDIR)$(BINDIR)/git-credential-mailcred \
 		$(DESTDIR)$(MANDIR)/man1/git-credential-mailcred.1 \
-		$(DESTDIR)$(BASHCOMPDIR)/mailcred $(DESTDIR)$(ZSHCOMPDIR)/_mailcred
+		$(DESTDIR)$(BASHCOMPDIR)/mailcred $(DESTDIR)$(ZSHCOMPDIR)/_mailcred \
+		$(DESTDIR)$(BASHCOMPDIR)/git-credential-mailcred
 
 clean:
 	rm -f mailcred git-credential-mailcred libmailcred.a $(LIB_OBJ) \

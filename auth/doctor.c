@@ -386,11 +386,17 @@ ports_verdict(const char *account, const char *host, const enum mc_probe *st,
 		    "firewall or a proxy drops mail traffic from this network; "
 		    "allow connections to %s on 587 or 465, or use another "
 		    "network", host);
-	else if (t25 && (open587 || open465))
+	else if (t25 && !t587 && !t465 && (open587 || open465))
 		*advice = mc_strdupf("only port 25 is blocked, by the ISP or the cloud "
 		    "provider, as is common; submission uses 587 or 465: set "
 		    "smtp = %s://%s:%d in [account %s]", open587 ? "smtp" :
 		    "smtps", host, open587 ? 587 : 465, account);
+	else if ((t587 || t465 || t25) && (open587 || open465))
+		*advice = mc_strdupf("%s%s%s time out (blocked on the way), %s "
+		    "is open: set smtp = %s://%s:%d in [account %s]",
+		    t587 ? "587 " : "", t465 ? "465 " : "", t25 ? "25 " : "",
+		    open587 ? "587" : "465", open587 ? "smtp" : "smtps", host,
+		    open587 ? 587 : 465, account);
 	else if (open587 || open465)
 		*advice = mc_strdupf("%s open: set smtp = %s://%s:%d in [account %s]",
 		    open587 ? "port 587 is" : "port 465 is", open587 ? "smtp" :
@@ -1395,7 +1401,15 @@ login_failed(struct run *r, const struct svc *s, const char *check, int rc,
 	    res->line != NULL;
 	if (!have || rc == MC_ERR_NET || rc == MC_ERR_NOMEM) {
 		add(r, MC_CHECK_FAILED, rc, msg != NULL ? msg :
-		    mc_strdupf("the login failed"), advice_for(r, rc), "%s", check);
+		    mc_strdupf("the login failed"), rc == MC_ERR_SERVICE ?
+		    mc_strdupf("the server does not offer a way for [account "
+		    "%s] to log in, or does not answer as the protocol says: "
+		    "check the %s URL (host, port) and, for oauth2, smtp_mech",
+		    r->name, s->proto == MC_WIRE_SMTP ? "smtp" :
+		    s->proto == MC_WIRE_IMAP ? "imap" : "pop") :
+		    rc == MC_ERR_NET ? mc_strdupf("the server stopped answering "
+		    "or sent something too long; try again, and a longer "
+		    "--timeout may help") : advice_for(r, rc), "%s", check);
 		return;
 	}
 	in.proto = (enum mc_advice_proto)s->proto;

@@ -158,6 +158,14 @@ mc_export_items(const struct mc_account *acct, int which,
 	return MC_OK;
 }
 
+/*
+ * An item's first two attributes, its schema and mailcred=ACCOUNT, say
+ * whose copy it is: found, replaced and deleted by those alone, so a
+ * copy made before the account's host or user changed goes too, and an
+ * item the user made by hand (no mailcred attribute) is never touched.
+ */
+#define OWNER_ATTRS 2
+
 static int
 need_keyring(const struct mc_account *acct, char **errmsg)
 {
@@ -182,6 +190,23 @@ mc_export_put(const struct mc_account *acct, struct store *st, int which,
 	rc = need_keyring(acct, errmsg);
 	if (rc == MC_OK)
 		rc = mc_export_items(acct, which, items, &n, errmsg);
+	/*
+	 * Copies made for an earlier host or user of this account go first:
+	 * they would keep an old password where msmtp or git look.
+	 */
+	for (i = 0; rc == MC_OK && i < n; i++) {
+		if (i > 0 && items[i].program == items[i - 1].program)
+			continue;
+		serr = store_item_delete(st, items[i].attrs, OWNER_ATTRS, NULL,
+		    &msg);
+		if (serr == STORE_ENOTFOUND) {
+			free(msg);
+			msg = NULL;
+			continue;
+		}
+		rc = mc_store_error(serr, msg, "", errmsg);
+		msg = NULL;
+	}
 	for (i = 0; rc == MC_OK && i < n; i++) {
 		serr = store_item_put(st, items[i].attrs, items[i].nattrs,
 		    items[i].label, password, &msg);
@@ -205,7 +230,7 @@ mc_export_find(const struct mc_account *acct, struct store *st, int *found,
 		return MC_OK;
 	rc = mc_export_items(acct, MC_EXPORT_ALL, items, &n, errmsg);
 	for (i = 0; rc == MC_OK && i < n; i++) {
-		serr = store_item_count(st, items[i].attrs, items[i].nkey,
+		serr = store_item_count(st, items[i].attrs, OWNER_ATTRS,
 		    &count, &msg);
 		rc = mc_store_error(serr, msg, "", errmsg);
 		msg = NULL;
@@ -229,7 +254,7 @@ mc_export_delete(const struct mc_account *acct, struct store *st, int which,
 		return MC_OK;
 	rc = mc_export_items(acct, which, items, &n, errmsg);
 	for (i = 0; rc == MC_OK && i < n; i++) {
-		serr = store_item_delete(st, items[i].attrs, items[i].nkey,
+		serr = store_item_delete(st, items[i].attrs, OWNER_ATTRS,
 		    &count, &msg);
 		if (serr == STORE_ENOTFOUND) {
 			free(msg);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "auth/clock.h"
 #include "auth/err.h"
 #include "auth/mailbox.h"
 #include "auth/sasl.h"
@@ -156,12 +157,21 @@ imap_read_tagged(struct mc_wire *w, const char *tag, int mech,
 	char *line = NULL, *said = NULL;
 	size_t tl = strlen(tag);
 	const char *p;
+	long long deadline;
 	int rc, i;
 
 	*status = 'N';
+	deadline = mc_clock_ms() + 1000LL * mc_wire_timeout(w);
 	for (i = 0; i < MAX_LINES; i++) {
 		free(line);
 		line = NULL;
+		/* Each line has the timeout; the whole answer too. */
+		if (i > 0 && mc_clock_ms() > deadline) {
+			rc = mc_fail(MC_ERR_NET, errmsg, "%s port %d: no "
+			    "complete answer within %d s", mc_wire_host(w),
+			    mc_wire_port(w), mc_wire_timeout(w));
+			goto out;
+		}
 		rc = mc_wire_read_line(w, &line, 0, errmsg);
 		if (rc != MC_OK)
 			goto out;
@@ -366,6 +376,7 @@ mc_pop3_login(struct mc_wire *w, enum mc_login_mech mech, const char *user,
 {
 	char *ir = NULL, *cmd = NULL, *line = NULL;
 	const char *name = mc_login_mech_name(mech);
+	long long deadline;
 	int rc, n, i, ir_sent = 0;
 
 	if (mech == MC_LOGIN_LOGIN) {
@@ -421,9 +432,17 @@ mc_pop3_login(struct mc_wire *w, enum mc_login_mech mech, const char *user,
 	rc = mc_wire_send_line(w, cmd, ir_sent ? 1 : 0, errmsg);
 	if (rc != MC_OK)
 		goto out;
+	deadline = mc_clock_ms() + 1000LL * mc_wire_timeout(w);
 	for (i = 0; i < MAX_LINES; i++) {
 		free(line);
 		line = NULL;
+		/* Each line has the timeout; the whole answer too. */
+		if (i > 0 && mc_clock_ms() > deadline) {
+			rc = mc_fail(MC_ERR_NET, errmsg, "%s port %d: no "
+			    "complete answer within %d s", mc_wire_host(w),
+			    mc_wire_port(w), mc_wire_timeout(w));
+			goto out;
+		}
 		rc = mc_wire_read_line(w, &line, 0, errmsg);
 		if (rc != MC_OK)
 			goto out;

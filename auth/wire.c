@@ -37,6 +37,7 @@ struct mc_wire {
 	char *caps[MAX_CAPS];
 	size_t ncaps;
 	int collecting;		/* the lines coming are capabilities */
+	int tcp_up;		/* libcurl said the TCP connection is up */
 	int failed_alloc;
 	/* libcurl writes its messages here for as long as the handle lives:
 	 * never a buffer on a stack that is gone. */
@@ -221,6 +222,9 @@ debug_cb(CURL *curl, curl_infotype type, char *data, size_t size, void *arg)
 		if (len > 0 && p[len - 1] == '\r')
 			len--;
 		if (len > 0) {
+			if (type == CURLINFO_TEXT && len > 12 &&
+			    memcmp(p, "Connected to", 12) == 0)
+				w->tcp_up = 1;
 			if (type == CURLINFO_HEADER_IN)
 				server_line(w, p, len);
 			else if (type == CURLINFO_HEADER_OUT)
@@ -332,12 +336,30 @@ open_failed(struct mc_wire *w, CURLcode cc, const char *errbuf, size_t scheme,
 		break;
 	case CURLE_PEER_FAILED_VERIFICATION:
 		f.stage = MC_WIRE_STAGE_TLS;
+		/*
+		 * libcurl checks the name itself, after OpenSSL accepted the
+		 * chain: then only its message says what failed.
+		 */
+		if ((verify == X509_V_OK || verify == X509_V_ERR_UNSPECIFIED) &&
+		    (strstr(why, "subject name") != NULL ||
+		    strstr(why, "host name") != NULL)) {
+			verify = X509_V_ERR_HOSTNAME_MISMATCH;
+			why = "the certificate is for another host name";
+		}
 		f.tls_verify = verify;
+		if (verify == X509_V_ERR_HOSTNAME_MISMATCH) {
+			rc = mc_fail(MC_ERR_SERVICE, errmsg, "the certificate "
+			    "of %s port %d is issued for another host name: "
+			    "use the name it is issued for in the URL",
+			    w->host, w->port);
+			break;
+		}
 		/* Not temporary: trying again meets the same certificate. */
 		rc = mc_fail(MC_ERR_SERVICE, errmsg, "the certificate of %s "
 		    "port %d is not trusted: %s; if the server uses a private "
 		    "CA, set ca_file = /path/to/its-ca.pem in the account",
-		    w->host, w->port, verify != 0 ?
+		    w->host, w->port, verify != X509_V_OK &&
+		    verify != X509_V_ERR_HOSTNAME_MISMATCH ?
 		    X509_verify_cert_error_string(verify) : why);
 		break;
 	case CURLE_SSL_CONNECT_ERROR:
@@ -376,7 +398,7 @@ open_failed(struct mc_wire *w, CURLcode cc, const char *errbuf, size_t scheme,
 		    w->port);
 		break;
 	case CURLE_OPERATION_TIMEDOUT:
-		if (tconn == 0) {
+		if (tconn == 0 && !w->tcp_up) {
 			f.stage = MC_WIRE_STAGE_CONNECT;
 			rc = mc_fail(MC_ERR_NET, errmsg, "connecting to %s port "
 			    "%d timed out after %d s", w->host, w->port,

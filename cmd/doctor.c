@@ -57,6 +57,32 @@ trace(void *ctx, const char *line)
 	fprintf(stderr, "mailcred: %s\n", line);
 }
 
+/*
+ * A JSON string for text that may quote a server (any bytes): text that
+ * is not UTF-8 has its bytes beyond ASCII and its control bytes shown as
+ * '?'. NULL becomes JSON null.
+ */
+static json_t *
+json_text(const char *text)
+{
+	json_t *j;
+	char *copy;
+	size_t i;
+
+	if (text == NULL)
+		return json_null();
+	if ((j = json_string(text)) != NULL)
+		return j;	/* UTF-8: control bytes are escaped */
+	if ((copy = strdup(text)) == NULL)
+		return NULL;
+	for (i = 0; copy[i] != '\0'; i++)
+		if ((unsigned char)copy[i] < 0x20 || (unsigned char)copy[i] >= 0x7f)
+			copy[i] = '?';
+	j = json_string(copy);
+	free(copy);
+	return j;
+}
+
 static int
 print_json(const char *account, const struct mc_doctor_report *rep)
 {
@@ -67,11 +93,11 @@ print_json(const char *account, const struct mc_doctor_report *rep)
 	for (i = 0; arr != NULL && i < rep->n; i++) {
 		const struct mc_check *k = &rep->checks[i];
 
-		c = json_pack("{s:s, s:b, s:s, s:s, s:s?}", "name", k->name,
-		    "ok", k->state == MC_CHECK_OK, "status",
+		c = json_pack("{s:o, s:b, s:s, s:o, s:o}", "name",
+		    json_text(k->name), "ok", k->state == MC_CHECK_OK, "status",
 		    k->state == MC_CHECK_OK ? "ok" : k->state ==
-		    MC_CHECK_FAILED ? "failed" : "skipped", "detail", k->detail,
-		    "advice", k->advice);
+		    MC_CHECK_FAILED ? "failed" : "skipped", "detail",
+		    json_text(k->detail), "advice", json_text(k->advice));
 		if (c == NULL || json_array_append_new(arr, c) != 0) {
 			json_decref(arr);
 			arr = NULL;
@@ -79,7 +105,7 @@ print_json(const char *account, const struct mc_doctor_report *rep)
 	}
 	if (arr == NULL)
 		return cmd_fail(account, MC_ERR_NOMEM, NULL);
-	o = json_pack("{s:s, s:b, s:o}", "account", account, "ok",
+	o = json_pack("{s:o, s:b, s:o}", "account", json_text(account), "ok",
 	    rep->err == MC_OK, "checks", arr);
 	if (o == NULL)
 		return cmd_fail(account, MC_ERR_NOMEM, NULL);
@@ -124,6 +150,9 @@ cmd_doctor(int argc, char **argv)
 	o.config_path = g_opts.config;
 	o.account = account;
 	o.timeout = (int)timeout;
+	/* The store is a step too: --timeout bounds it (else its 5 s). */
+	if (timeout > 0 && timeout < 5)
+		o.store_timeout_ms = (int)timeout * 1000;
 	o.trace = g_opts.verbose ? trace : NULL;
 	o.progress = json ? NULL : progress;
 	o.warn = warn;

@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -303,6 +304,21 @@ erase_token(const struct mc_account *acct, const char *pw)
 	return rc;
 }
 
+/* Does the configuration file (or what -c names) exist at all? */
+static int
+config_exists(void)
+{
+	struct stat st;
+	char *path = NULL;
+	int yes;
+
+	if (mc_config_path(g_opts.config, &path, NULL) != MC_OK)
+		return 1;	/* let the load say what is wrong */
+	yes = stat(path, &st) == 0 || errno != ENOENT;
+	free(path);
+	return yes;
+}
+
 static int
 run(const char *action, const struct mc_gitcred *c)
 {
@@ -312,6 +328,9 @@ run(const char *action, const struct mc_gitcred *c)
 	char *msg = NULL;
 	int rc;
 
+	/* No configuration file: no account can match, so git goes on. */
+	if (!config_exists())
+		return 0;
 	rc = cmd_load_config(NULL, &cfg);
 	if (rc == 0)
 		rc = find_account(cfg, c, &acct);

@@ -145,6 +145,17 @@ else
 	diag "no 'mailcred send' in this build: contrib/gitconfig-send not exercised"
 fi
 
+# A copy made before the account's host changed is replaced, not left
+# behind with the old password.
+printf '%s\n' "$PW" | mc password set "$P" --export msmtp,git 2>/dev/null
+cp "$CONF" "$T/conf.saved"
+sed -i "s|smtp = smtp://127.0.0.1:$SMTP_PORT|smtp = smtp://localhost:$SMTP_PORT|" "$CONF"
+printf 'new-pass\n' | mc password set "$P" --export msmtp,git 2>/dev/null
+assert_eq "$(secret-tool search --all mailcred "$P" 2>/dev/null | grep -c '^attribute.host = 127.0.0.1\|^attribute.server = 127.0.0.1')" 0 \
+	"the copies for the old host are gone"
+assert_eq "$(secret-tool search --all mailcred "$P" 2>/dev/null | grep -c '^secret = ')" 2 "one copy for msmtp, one for git"
+cp "$T/conf.saved" "$CONF"
+
 # logout forgets the copies too.
 printf '%s\n' "$PW" | mc password set "$P" --export msmtp,git 2>/dev/null
 mc logout "$P" 2>"$T/err"
