@@ -183,7 +183,7 @@ mc_export_put(const struct mc_account *acct, struct store *st, int which,
     const char *password, char **errmsg)
 {
 	struct mc_export_item items[MC_EXPORT_ITEMS_MAX];
-	char *msg = NULL;
+	char *msg = NULL, *why = NULL;
 	size_t n, i;
 	int rc, serr;
 
@@ -210,8 +210,18 @@ mc_export_put(const struct mc_account *acct, struct store *st, int which,
 	for (i = 0; rc == MC_OK && i < n; i++) {
 		serr = store_item_put(st, items[i].attrs, items[i].nattrs,
 		    items[i].label, password, &msg);
-		rc = mc_store_error(serr, msg, "", errmsg);
+		rc = mc_store_error(serr, msg, "", &why);
 		msg = NULL;
+	}
+	/* The old copies may be gone already: say so, and how to mend it. */
+	if (rc != MC_OK && why != NULL) {
+		rc = mc_fail(rc, errmsg, "%s; the copies for %s may be gone: run "
+		    "'mailcred password set %s --export %s' again", why,
+		    mc_export_names(which), acct->name, which == MC_EXPORT_ALL ?
+		    "msmtp,git" : mc_export_names(which));
+		free(why);
+	} else if (why != NULL) {
+		free(why);
 	}
 	return rc;
 }

@@ -180,8 +180,15 @@ scan_head(const char *buf, size_t len, int eof, struct scan *st,
 				    mc_fail(MC_ERR_DATA, errmsg, "line 1 of the "
 				    "header is longer than %d bytes",
 				    MC_MSG_MAX_LINE) : 0;
-			st->skip = st->pos = total;
-			st->line++;
+			/* "From : x" is a field (obsolete syntax): kept. */
+			if (classify(buf, content, 1, NULL) != LINE_FIELD) {
+				if (eof && total == len)
+					return mc_fail(MC_ERR_DATA, errmsg, "the "
+					    "message is empty (only an mbox "
+					    "\"From \" line)");
+				st->skip = st->pos = total;
+				st->line++;
+			}
 		}
 	}
 	for (;;) {

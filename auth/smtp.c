@@ -109,6 +109,7 @@ mc_smtp_read_reply(struct mc_wire *w, struct mc_smtp_reply *r, int secret,
 		if (!is_digit(line[0]) || !is_digit(line[1]) ||
 		    !is_digit(line[2]) || line[0] < '2' || line[0] > '5' ||
 		    (line[3] != ' ' && line[3] != '-' && line[3] != '\0')) {
+			mc_wire_printable(line);
 			rc = mc_fail(MC_ERR_SERVICE, errmsg, "%s port %d did not "
 			    "answer as an SMTP server: %.80s", mc_wire_host(w),
 			    mc_wire_port(w), secret ? "[redacted]" : line);
@@ -500,7 +501,7 @@ mc_smtp_send(struct mc_wire *w, const struct mc_smtp_envelope *env,
 {
 	struct mc_data_enc enc = MC_DATA_ENC_INIT;
 	const char *in;
-	char *out = NULL;
+	char *out = NULL, *why = NULL;
 	size_t inlen, n, off;
 	int rc;
 
@@ -561,7 +562,11 @@ mc_smtp_send(struct mc_wire *w, const struct mc_smtp_envelope *env,
 	rc = MC_OK;
 	goto out;
 lost:
-	/* A server that refuses mid-way may have said why before closing. */
+	/*
+	 * A server that refuses mid-way may have said why before closing:
+	 * look, briefly (a server that stopped reading says nothing more).
+	 */
+	mc_wire_set_timeout(w, 2);
 	if (mc_smtp_read_reply(w, &res->reply, 0, NULL) == MC_OK &&
 	    res->reply.code >= 400) {
 		drop_message(errmsg);
@@ -569,9 +574,13 @@ lost:
 		goto out;
 	}
 	mc_smtp_reply_clear(&res->reply);
-	drop_message(errmsg);
-	rc = mc_fail(MC_ERR_NET, errmsg, "the connection to %s broke during "
-	    "DATA: the message was not sent", mc_wire_host(w));
+	why = errmsg != NULL ? *errmsg : NULL;
+	if (errmsg != NULL)
+		*errmsg = NULL;
+	rc = mc_fail(MC_ERR_NET, errmsg, "sending the message to %s failed "
+	    "during DATA (%s): the message was not sent", mc_wire_host(w),
+	    why != NULL ? why : "the connection broke");
+	free(why);
 	goto out;
 abort:
 	/* Never terminated: the server discards what it got. */

@@ -158,7 +158,10 @@ server_line(struct mc_wire *w, const char *p, size_t len)
 	free(w->last_in);
 	if ((w->last_in = strndup(p, len)) == NULL)
 		w->failed_alloc = 1;
-	if (w->greeting == NULL && (w->greeting = strndup(p, len)) == NULL)
+	else
+		mc_wire_printable(w->last_in);	/* quoted in messages */
+	if (w->greeting == NULL && w->last_in != NULL &&
+	    (w->greeting = strdup(w->last_in)) == NULL)
 		w->failed_alloc = 1;
 	switch (w->proto) {
 	case MC_WIRE_SMTP:

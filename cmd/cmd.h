@@ -67,8 +67,9 @@ void cmd_help(const char *command) __attribute__((noreturn));
 
 /*
  * Prints "mailcred: ACCOUNT: MSG" (ACCOUNT left out when NULL; MSG falls
- * back to a description of err) on stderr, frees msg, and returns the
- * exit status for err.
+ * back to a description of err; its control bytes shown as '?', since
+ * it may quote a server) on stderr, frees msg, and returns the exit
+ * status for err.
  */
 int cmd_fail(const char *account, int err, char *msg);
 

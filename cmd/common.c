@@ -369,6 +369,12 @@ int
 cmd_fail(const char *account, int err, char *msg)
 {
 	const char *m = msg != NULL ? msg : describe(err);
+	char *p;
+
+	/* Messages may quote a server: no byte of theirs drives the terminal. */
+	for (p = msg; p != NULL && *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 
 	if (account != NULL)
 		fprintf(stderr, "mailcred: %s: %s\n", account, m);

@@ -293,6 +293,15 @@ from_field(const char *fullname, const char *user)
 	return out;
 }
 
+/* local@domain, neither part empty. */
+static int
+local_at_domain(const char *a)
+{
+	const char *at = strrchr(a, '@');
+
+	return at != NULL && at != a && at[1] != '\0';
+}
+
 static int
 parse_o(const char *arg)
 {
@@ -393,7 +402,7 @@ cmd_send(int argc, char **argv)
 	if (o.from != NULL && o.from[0] != '\0' && !mc_msg_addr_ok(o.from))
 		cmd_usage_error("send", "-f '%s' is not an address", o.from);
 	for (i = (size_t)optind; i < (size_t)argc; i++)
-		if (!mc_msg_addr_ok(argv[i]) || strchr(argv[i], '@') == NULL)
+		if (!mc_msg_addr_ok(argv[i]) || !local_at_domain(argv[i]))
 			cmd_usage_error("send", "'%s' is not a recipient "
 			    "address (local@domain)", argv[i]);
 	if (!o.from_headers && optind >= argc)

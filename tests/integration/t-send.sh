@@ -127,6 +127,10 @@ assert_match "$(cat "$T/e6")" "NUL" "says so"
 assert_eq "$(nmail)" "$n0" "none of them was sent"
 printf 'From: %s\n\nx\n' "$A" | mc send Doe 2>"$T/e6"
 assert_status $? 64 "a recipient without @domain: 64"
+printf 'From: %s\n\nx\n' "$A" | mc send 'user@' 2>"$T/e6"
+assert_status $? 64 "a recipient with an empty domain: 64"
+printf 'From: %s\n\nx\n' "$A" | mc send '@example.test' 2>"$T/e6"
+assert_status $? 64 "a recipient with an empty local part: 64"
 # git format-patch --stdout: the mbox "From " line is dropped.
 printf 'From 0123abcd Mon Sep 17 00:00:00 2001\nFrom: %s\nTo: x@example.test\nSubject: [PATCH] x\n\n---\n' "$A" | mc send -t
 assert_status $? 0 "a message with an mbox From line is sent"

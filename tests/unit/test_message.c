@@ -1510,6 +1510,19 @@ test_mbox_from_line(void **state)
 	assert_memory_equal(b, "body\n", 5);
 	assert_string_equal(mc_msg_from(m), "a@example.test");
 	mc_msg_free(m);
+	m = NULL;
+
+	/* "From : x" is a From field in the obsolete syntax, not mbox. */
+	assert_int_equal(mc_msg_parse_head("From : B <b@example.test>\n\nx\n",
+	    29, &m, &err), MC_OK);
+	assert_string_equal(mc_msg_from(m), "b@example.test");
+	mc_msg_free(m);
+	m = NULL;
+	/* Only the mbox line: an empty message. */
+	assert_int_equal(mc_msg_parse_head("From 1 Mon Sep 17 00:00:00 2001\n",
+	    32, &m, &err), MC_ERR_DATA);
+	assert_non_null(strstr(err, "empty"));
+	free(err);
 }
 
 /* A message without From gets the one given; one with From keeps its own. */
