@@ -48,6 +48,7 @@ struct mc_wire {
 	int closed;		/* the server closed: nothing more to read */
 	int wfailed;		/* a write failed: nothing more can be sent,
 				   but what the server said may still be read */
+	const atomic_int *cancel;	/* mc_wire_opts.cancel */
 };
 
 void
@@ -441,6 +442,20 @@ open_failed(struct mc_wire *w, CURLcode cc, const char *errbuf, size_t scheme,
 	return rc;
 }
 
+/* libcurl asks about once a second while it connects: still wanted? */
+static int
+progress_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow,
+    curl_off_t ultotal, curl_off_t ulnow)
+{
+	const struct mc_wire *w = arg;
+
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return w->cancel != NULL && atomic_load(w->cancel) != 0;
+}
+
 int
 mc_wire_open(const struct mc_wire_opts *opts, const char *url,
     struct mc_wire **out, struct mc_wire_fail *fail, char **errmsg)
@@ -481,6 +496,7 @@ mc_wire_open(const struct mc_wire_opts *opts, const char *url,
 	w->timeout = opts->timeout > 0 ? opts->timeout : 30;
 	w->trace = opts->trace;
 	w->trace_ctx = opts->trace_ctx;
+	w->cancel = opts->cancel;
 	ehlo = opts->ehlo != NULL ? opts->ehlo : mc_wire_hostname();
 	if (!host_name_ok(ehlo))
 		ehlo = "localhost.localdomain";
@@ -520,7 +536,17 @@ mc_wire_open(const struct mc_wire_opts *opts, const char *url,
 	curl_easy_setopt(w->curl, CURLOPT_DEBUGDATA, w);
 	if ((rc = mc_http_apply_tls(w->curl, opts->ca_file, errmsg)) != MC_OK)
 		goto out;
+	if (w->cancel != NULL) {
+		curl_easy_setopt(w->curl, CURLOPT_NOPROGRESS, 0L);
+		curl_easy_setopt(w->curl, CURLOPT_XFERINFOFUNCTION, progress_cb);
+		curl_easy_setopt(w->curl, CURLOPT_XFERINFODATA, w);
+	}
 	cc = curl_easy_perform(w->curl);
+	if (cc == CURLE_ABORTED_BY_CALLBACK) {
+		rc = mc_fail(MC_ERR_TEMP, errmsg, "%s port %d: given up, the "
+		    "connection is not needed", w->host, w->port);
+		goto out;
+	}
 	if (cc != CURLE_OK) {
 		rc = open_failed(w, cc, w->errbuf, i, fail, errmsg);
 		goto out;

@@ -19,6 +19,7 @@
 #ifndef MAILCRED_AUTH_WIRE_H
 #define MAILCRED_AUTH_WIRE_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "auth/http.h"
@@ -37,9 +38,15 @@ struct mc_wire_opts {
 	const char *ehlo;	/* SMTP: the EHLO name; NULL: mc_wire_hostname() */
 	mc_trace_fn trace;	/* NULL: no trace */
 	void *trace_ctx;
+	/*
+	 * When not NULL and it becomes non-zero (another thread found the
+	 * connection is not needed after all), mc_wire_open() gives up within
+	 * about a second: MC_ERR_TEMP, "given up".
+	 */
+	const atomic_int *cancel;
 };
 
-#define MC_WIRE_OPTS_INIT { 30, NULL, NULL, NULL, NULL }
+#define MC_WIRE_OPTS_INIT { 30, NULL, NULL, NULL, NULL, NULL }
 
 /* Where mc_wire_open() failed, for the doctor's advice. */
 enum mc_wire_stage {

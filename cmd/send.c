@@ -198,6 +198,8 @@ struct cred {
 	struct mc_token_set ts;
 	char *pw;
 	int status;		/* 0, or the exit status of a printed failure */
+	atomic_int failed;	/* set when status is: the connection that
+				   is being set up is not needed */
 };
 
 static void *
@@ -212,6 +214,8 @@ cred_fetch(void *arg)
 		cmd_token_warnings(c->acct, &to);
 		c->status = cmd_get_token(c->acct, &to, &c->ts);
 	}
+	if (c->status != 0)
+		atomic_store(&c->failed, 1);
 	return NULL;
 }
 
@@ -331,7 +335,7 @@ cmd_send(int argc, char **argv)
 	struct mc_msg *msg = NULL;
 	struct mc_wire *w = NULL;
 	struct mc_wire_opts wo = MC_WIRE_OPTS_INIT;
-	struct cred cred = { NULL, MC_TOKEN_SET_INIT, NULL, 0 };
+	struct cred cred = { NULL, MC_TOKEN_SET_INIT, NULL, 0, 0 };
 	pthread_t thr;
 	int have_thr = 0;
 	struct mc_login_result lr = MC_LOGIN_RESULT_INIT;
@@ -495,6 +499,7 @@ cmd_send(int argc, char **argv)
 		goto out;
 	}
 	cred.acct = acct;
+	wo.cancel = &cred.failed;
 	if (pthread_create(&thr, NULL, cred_fetch, &cred) != 0)
 		cred_fetch(&cred);
 	else

@@ -259,6 +259,18 @@ msg hang | mc send -t --timeout 2 2>"$T/e"
 assert_status $? 75 "no greeting: 75 within the timeout"
 smtp_control_clear
 
+# A missing login is not kept waiting by a server that never answers: the
+# connection being set up meanwhile is given up.
+start_blackhole
+write_config nologin@example.test "smtp = smtp://127.0.0.1:$BLACKHOLE_PORT"
+t0=$(date +%s)
+printf 'From: nologin@example.test\nTo: x@example.test\n\nx\n' | mc send -t --timeout 30 2>"$T/e"
+rc=$?
+t1=$(date +%s)
+assert_status "$rc" 77 "not logged in: 77, though the server never answers"
+assert_match "$(cat "$T/e")" "mailcred login nologin@example.test" "says to log in"
+assert_true "[ $((t1 - t0)) -lt 15 ]" "without waiting for the 30 s connect timeout ($((t1 - t0)) s)"
+
 # 11. Server down: 75, and the message is reported as not sent.
 stop_smtp
 printf 'From: %s\nTo: x@example.test\n\nx\n' "$A" | mc send -t 2>"$T/e9"
