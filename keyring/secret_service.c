@@ -743,20 +743,31 @@ ss_attr_table(const struct store_attr *attrs, size_t n)
 	return t;
 }
 
+/* Connects and finds the items that have all of attrs (n of them). */
+static int
+ss_attr_search(struct ss_call *c, const struct store_attr *attrs, size_t n,
+    gchar ***unlocked, gchar ***locked, char **errmsg)
+{
+	GHashTable *table = ss_attr_table(attrs, n);
+	int rc;
+
+	rc = ss_connect(c, errmsg);
+	if (rc == STORE_OK)
+		rc = ss_search(c, NULL, table, unlocked, locked, errmsg);
+	g_hash_table_unref(table);
+	return rc;
+}
+
 static int
 ss_item_del(void *be, const struct store_attr *attrs, size_t n,
     size_t *deleted, char **errmsg)
 {
 	struct ss_call c = SS_CALL_INIT;
-	GHashTable *table;
 	gchar **unlocked = NULL, **locked = NULL;
 	int rc;
 
 	ss_call_begin(&c, be);
-	table = ss_attr_table(attrs, n);
-	rc = ss_connect(&c, errmsg);
-	if (rc == STORE_OK)
-		rc = ss_search(&c, NULL, table, &unlocked, &locked, errmsg);
+	rc = ss_attr_search(&c, attrs, n, &unlocked, &locked, errmsg);
 	if (rc != STORE_OK)
 		goto out;
 	if (unlocked != NULL && unlocked[0] != NULL) {
@@ -770,7 +781,6 @@ ss_item_del(void *be, const struct store_attr *attrs, size_t n,
 out:
 	g_strfreev(unlocked);
 	g_strfreev(locked);
-	g_hash_table_unref(table);
 	ss_call_end(&c);
 	return rc;
 }
@@ -780,15 +790,11 @@ ss_item_count(void *be, const struct store_attr *attrs, size_t n,
     size_t *count, char **errmsg)
 {
 	struct ss_call c = SS_CALL_INIT;
-	GHashTable *table;
 	gchar **unlocked = NULL, **locked = NULL;
 	int rc;
 
 	ss_call_begin(&c, be);
-	table = ss_attr_table(attrs, n);
-	rc = ss_connect(&c, errmsg);
-	if (rc == STORE_OK)
-		rc = ss_search(&c, NULL, table, &unlocked, &locked, errmsg);
+	rc = ss_attr_search(&c, attrs, n, &unlocked, &locked, errmsg);
 	if (rc != STORE_OK)
 		goto out;
 	*count = (unlocked != NULL ? g_strv_length(unlocked) : 0) +
@@ -801,7 +807,6 @@ ss_item_count(void *be, const struct store_attr *attrs, size_t n,
 out:
 	g_strfreev(unlocked);
 	g_strfreev(locked);
-	g_hash_table_unref(table);
 	ss_call_end(&c);
 	return rc;
 }
