@@ -242,39 +242,56 @@ secret_header(const char *line, size_t len)
 	return 0;
 }
 
-/* curl's own lines: connection and TLS text, headers with secrets cut. */
-static int
-debug_cb(CURL *curl, curl_infotype type, char *data, size_t size, void *arg)
+void
+mc_http_debug_lines(int type, const char *data, size_t size,
+    void (*fn)(void *ctx, int type, const char *prefix, const char *line,
+    size_t len), void *ctx)
 {
-	const struct trace *t = arg;
-	const char *p = data, *end = data + size, *nl, *colon;
-	char line[512];
-	size_t len, pl;
+	const char *p = data, *end = data + size, *nl;
+	size_t len;
 
-	(void)curl;
 	if (type != CURLINFO_TEXT && type != CURLINFO_HEADER_IN &&
 	    type != CURLINFO_HEADER_OUT)
-		return 0;
+		return;
 	while (p < end) {
 		nl = memchr(p, '\n', (size_t)(end - p));
 		len = (size_t)((nl != NULL ? nl : end) - p);
 		if (len > 0 && p[len - 1] == '\r')
 			len--;
-		if (len > 0) {
-			snprintf(line, sizeof(line), "%s", type == CURLINFO_TEXT ?
-			    "* " : type == CURLINFO_HEADER_IN ? "< " : "> ");
-			pl = strlen(line);
-			colon = memchr(p, ':', len);
-			if (secret_header(p, len) && colon != NULL)
-				snprintf(line + pl, sizeof(line) - pl,
-				    "%.*s: [redacted]", (int)(colon - p), p);
-			else
-				mc_http_redact_line(line + pl, sizeof(line) - pl, p,
-				    len);
-			t->fn(t->ctx, line);
-		}
+		if (len > 0)
+			fn(ctx, type, type == CURLINFO_TEXT ? "* " :
+			    type == CURLINFO_HEADER_IN ? "< " : "> ", p, len);
 		p = nl != NULL ? nl + 1 : end;
 	}
+}
+
+/* One of curl's lines: connection and TLS text, headers with secrets cut. */
+static void
+debug_line(void *arg, int type, const char *prefix, const char *p,
+    size_t len)
+{
+	const struct trace *t = arg;
+	const char *colon;
+	char line[512];
+	size_t pl;
+
+	(void)type;
+	snprintf(line, sizeof(line), "%s", prefix);
+	pl = strlen(line);
+	colon = memchr(p, ':', len);
+	if (secret_header(p, len) && colon != NULL)
+		snprintf(line + pl, sizeof(line) - pl, "%.*s: [redacted]",
+		    (int)(colon - p), p);
+	else
+		mc_http_redact_line(line + pl, sizeof(line) - pl, p, len);
+	t->fn(t->ctx, line);
+}
+
+static int
+debug_cb(CURL *curl, curl_infotype type, char *data, size_t size, void *arg)
+{
+	(void)curl;
+	mc_http_debug_lines((int)type, data, size, debug_line, arg);
 	return 0;
 }
 

@@ -73,6 +73,17 @@ int mc_http_global_init(char **errmsg);
  */
 void mc_http_redact_line(char *dst, size_t size, const char *src, size_t len);
 
+/*
+ * For a libcurl debug callback: calls fn once for each non-empty line of
+ * the size bytes at data (line ends, CR included, removed) when type (a
+ * curl_infotype) is CURLINFO_TEXT, _HEADER_IN or _HEADER_OUT, with the
+ * trace prefix that says which ("* ", "< ", "> "); other types are
+ * ignored.
+ */
+void mc_http_debug_lines(int type, const char *data, size_t size,
+    void (*fn)(void *ctx, int type, const char *prefix, const char *line,
+    size_t len), void *ctx);
+
 /* Is this key's value a secret that traces must redact? */
 int mc_http_secret_key(const char *key);
 
