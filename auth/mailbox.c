@@ -149,17 +149,6 @@ imap_quote(const char *s, char **out, char **errmsg)
  * a "+" continuation is answered: with ir when it has not gone out yet,
  * else as an error challenge. Returns MC_OK with *status 'O', 'N' or 'B'.
  */
-/* MC_ERR_NET once deadline has passed: an answer that never ends. */
-static int
-too_slow(const struct mc_wire *w, long long deadline, char **errmsg)
-{
-	if (mc_clock_ms() <= deadline)
-		return MC_OK;
-	return mc_fail(MC_ERR_NET, errmsg, "%s port %d: no complete answer "
-	    "within %d s", mc_wire_host(w), mc_wire_port(w),
-	    mc_wire_timeout(w));
-}
-
 static int
 imap_read_tagged(struct mc_wire *w, const char *tag, int mech,
     const char *ir, int *ir_sent, struct mc_login_result *res, int *status,
@@ -176,10 +165,8 @@ imap_read_tagged(struct mc_wire *w, const char *tag, int mech,
 	for (i = 0; i < MAX_LINES; i++) {
 		free(line);
 		line = NULL;
-		/* Each line has the timeout; the whole answer too. */
-		if (i > 0 && (rc = too_slow(w, deadline, errmsg)) != MC_OK)
-			goto out;
-		rc = mc_wire_read_line(w, &line, 0, errmsg);
+		/* The whole answer, all its lines, within the timeout. */
+		rc = mc_wire_read_line_until(w, deadline, &line, 0, errmsg);
 		if (rc != MC_OK)
 			goto out;
 		if (strncmp(line, tag, tl) == 0 && line[tl] == ' ') {
@@ -443,10 +430,8 @@ mc_pop3_login(struct mc_wire *w, enum mc_login_mech mech, const char *user,
 	for (i = 0; i < MAX_LINES; i++) {
 		free(line);
 		line = NULL;
-		/* Each line has the timeout; the whole answer too. */
-		if (i > 0 && (rc = too_slow(w, deadline, errmsg)) != MC_OK)
-			goto out;
-		rc = mc_wire_read_line(w, &line, 0, errmsg);
+		/* The whole answer, all its lines, within the timeout. */
+		rc = mc_wire_read_line_until(w, deadline, &line, 0, errmsg);
 		if (rc != MC_OK)
 			goto out;
 		if (line[0] == '+' && (line[1] == ' ' || line[1] == '\0')) {

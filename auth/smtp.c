@@ -90,21 +90,16 @@ mc_smtp_read_reply(struct mc_wire *w, struct mc_smtp_reply *r, int secret,
 	int rc, code;
 
 	mc_smtp_reply_clear(r);
+	/* The whole reply, all its lines, within the timeout. */
 	for (nlines = 0;; nlines++) {
-		/* Each line has the timeout; the whole reply too, near enough. */
-		if (nlines > 0 && mc_clock_ms() > deadline) {
-			rc = mc_fail(MC_ERR_NET, errmsg, "%s port %d: no complete "
-			    "answer within %d s", mc_wire_host(w),
-			    mc_wire_port(w), mc_wire_timeout(w));
-			goto out;
-		}
 		if (nlines == MAX_REPLY_LINES) {
 			rc = mc_fail(MC_ERR_SERVICE, errmsg, "%s port %d sent a "
 			    "reply of more than %d lines", mc_wire_host(w),
 			    mc_wire_port(w), MAX_REPLY_LINES);
 			goto out;
 		}
-		if ((rc = mc_wire_read_line(w, &line, secret, errmsg)) != MC_OK)
+		if ((rc = mc_wire_read_line_until(w, deadline, &line, secret,
+		    errmsg)) != MC_OK)
 			goto out;
 		if (!is_digit(line[0]) || !is_digit(line[1]) ||
 		    !is_digit(line[2]) || line[0] < '2' || line[0] > '5' ||

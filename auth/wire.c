@@ -209,35 +209,28 @@ client_line(struct mc_wire *w, const char *p, size_t len)
 	}
 }
 
+/* One line of libcurl's connection phase: what the server and we said. */
+static void
+debug_line(void *arg, int type, const char *prefix, const char *p,
+    size_t len)
+{
+	struct mc_wire *w = arg;
+
+	if (type == CURLINFO_TEXT && len > 12 &&
+	    memcmp(p, "Connected to", 12) == 0)
+		w->tcp_up = 1;
+	if (type == CURLINFO_HEADER_IN)
+		server_line(w, p, len);
+	else if (type == CURLINFO_HEADER_OUT)
+		client_line(w, p, len);
+	trace_line(w, prefix, p, len);
+}
+
 static int
 debug_cb(CURL *curl, curl_infotype type, char *data, size_t size, void *arg)
 {
-	struct mc_wire *w = arg;
-	const char *p = data, *end = data + size, *nl;
-	size_t len;
-
 	(void)curl;
-	if (type != CURLINFO_TEXT && type != CURLINFO_HEADER_IN &&
-	    type != CURLINFO_HEADER_OUT)
-		return 0;
-	while (p < end) {
-		nl = memchr(p, '\n', (size_t)(end - p));
-		len = (size_t)((nl != NULL ? nl : end) - p);
-		if (len > 0 && p[len - 1] == '\r')
-			len--;
-		if (len > 0) {
-			if (type == CURLINFO_TEXT && len > 12 &&
-			    memcmp(p, "Connected to", 12) == 0)
-				w->tcp_up = 1;
-			if (type == CURLINFO_HEADER_IN)
-				server_line(w, p, len);
-			else if (type == CURLINFO_HEADER_OUT)
-				client_line(w, p, len);
-			trace_line(w, type == CURLINFO_TEXT ? "* " :
-			    type == CURLINFO_HEADER_IN ? "< " : "> ", p, len);
-		}
-		p = nl != NULL ? nl + 1 : end;
-	}
+	mc_http_debug_lines((int)type, data, size, debug_line, arg);
 	return 0;
 }
 
@@ -844,7 +837,14 @@ mc_wire_set_timeout(struct mc_wire *w, int seconds)
 int
 mc_wire_read_line(struct mc_wire *w, char **line, int secret, char **errmsg)
 {
-	long long deadline = mc_clock_ms() + (long long)w->timeout * 1000;
+	return mc_wire_read_line_until(w, mc_clock_ms() +
+	    (long long)w->timeout * 1000, line, secret, errmsg);
+}
+
+int
+mc_wire_read_line_until(struct mc_wire *w, long long deadline, char **line,
+    int secret, char **errmsg)
+{
 	char *nl;
 	size_t n, len;
 	CURLcode cc;

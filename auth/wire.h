@@ -159,6 +159,14 @@ int mc_wire_read_line(struct mc_wire *w, char **line, int secret,
     char **errmsg);
 
 /*
+ * mc_wire_read_line() with an absolute deadline (auth/clock.h
+ * milliseconds) instead of the step timeout: for an answer of several
+ * lines that must come whole within the timeout.
+ */
+int mc_wire_read_line_until(struct mc_wire *w, long long deadline,
+    char **line, int secret, char **errmsg);
+
+/*
  * The name this machine gives in EHLO and Message-ID: the fully qualified
  * host name when the resolver knows one, else gethostname(), else
  * "localhost.localdomain"; only letters, digits, '-' and '.' (anything

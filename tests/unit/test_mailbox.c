@@ -112,6 +112,14 @@ mc_wire_send_line(struct mc_wire *w, const char *line, int secret,
 int
 mc_wire_read_line(struct mc_wire *w, char **line, int secret, char **errmsg)
 {
+	return mc_wire_read_line_until(w, 0, line, secret, errmsg);
+}
+
+int
+mc_wire_read_line_until(struct mc_wire *w, long long deadline, char **line,
+    int secret, char **errmsg)
+{
+	(void)deadline;
 	(void)secret;
 	if (w->script[w->pos] == NULL)
 		return mc_fail(MC_ERR_NET, errmsg, "connection closed");
