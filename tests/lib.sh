@@ -159,6 +159,11 @@ _stop_pid() {
 	return 0
 }
 
+# How long a peer may take to announce itself.  Half a second is usual;
+# on a shared, loaded machine node once took more than 10 s.  A peer that
+# dies is noticed at once, so a long limit costs nothing when all is well.
+PEER_START_SECS=${PEER_START_SECS:-60}
+
 # _wait_file FILE SECONDS PID: wait until FILE is non-empty; fail early if
 # PID exits.
 _wait_file() {
@@ -241,7 +246,7 @@ start_bus_only() {
 		3>"$T/bus.address" >>"$T/bus.log" 2>&1 &
 	BUS_PID=$!
 	_track "$BUS_PID"
-	_wait_file "$T/bus.address" 10 "$BUS_PID" || _fatal "dbus-daemon did not start (see bus.log)"
+	_wait_file "$T/bus.address" "$PEER_START_SECS" "$BUS_PID" || _fatal "dbus-daemon did not start (see bus.log)"
 	DBUS_SESSION_BUS_ADDRESS=$(head -n 1 "$T/bus.address")
 	export DBUS_SESSION_BUS_ADDRESS BUS_PID
 }
@@ -265,7 +270,7 @@ _start_gkd() {
 	export KEYRING_PID
 	_track "$KEYRING_PID"
 	# --unlock returns before the daemon owns its name.
-	gdbus wait --session --timeout 10 org.freedesktop.secrets ||
+	gdbus wait --session --timeout "$PEER_START_SECS" org.freedesktop.secrets ||
 		_fatal "gnome-keyring-daemon did not take org.freedesktop.secrets (see keyring.log)"
 }
 
@@ -297,7 +302,7 @@ start_keyring_nologin() {
 	KEYRING_PID=$!
 	export KEYRING_PID
 	_track "$KEYRING_PID"
-	gdbus wait --session --timeout 10 org.freedesktop.secrets ||
+	gdbus wait --session --timeout "$PEER_START_SECS" org.freedesktop.secrets ||
 		_fatal "gnome-keyring-daemon did not take org.freedesktop.secrets (see keyring.log)"
 }
 
@@ -353,7 +358,7 @@ start_oauth() {
 	node "$PEERS/oauth-server.mjs" --state-dir "$T" "$@" >>"$T/oauth.log" 2>&1 &
 	OAUTH_PID=$!
 	_track "$OAUTH_PID"
-	_wait_file "$T/oauth.port" 10 "$OAUTH_PID" || _fatal "oauth-server did not start (see oauth.log)"
+	_wait_file "$T/oauth.port" "$PEER_START_SECS" "$OAUTH_PID" || _fatal "oauth-server did not start (see oauth.log)"
 	OAUTH_PORT=$(cat "$T/oauth.port")
 	OAUTH_URL=$(cat "$T/oauth.issuer")	# https:// with --cert/--key
 	export OAUTH_PID OAUTH_PORT OAUTH_URL
@@ -472,7 +477,7 @@ start_smtp() {
 		>>"$T/smtp.log" 2>&1 &
 	SMTP_PID=$!
 	_track "$SMTP_PID"
-	_wait_file "$T/smtp.ports" 10 "$SMTP_PID" || _fatal "smtp-server did not start (see smtp.log)"
+	_wait_file "$T/smtp.ports" "$PEER_START_SECS" "$SMTP_PID" || _fatal "smtp-server did not start (see smtp.log)"
 	SMTP_PORT=$(jq -r .starttls "$T/smtp.ports")
 	SMTPS_PORT=$(jq -r .tls "$T/smtp.ports")
 	export SMTP_PID SMTP_PORT SMTPS_PORT
@@ -789,7 +794,7 @@ start_dovecot() {
 		# Its master takes 1.1 s to stop; killed, it would leave its
 		# children behind.
 		_LIB_GRACE[$DOVECOT_PID]=200
-		for i in $(seq 100); do
+		for i in $(seq $((PEER_START_SECS * 20))); do
 			_pid_alive "$DOVECOT_PID" || break
 			up=1
 			_port_listening "$DOVECOT_TLS_HOST" "$IMAPS_PORT" || up=0
@@ -858,7 +863,7 @@ start_blackhole() {
 	perl "$PEERS/blackhole.pl" "$T/blackhole.port" >>"$T/blackhole.log" 2>&1 &
 	BLACKHOLE_PID=$!
 	_track "$BLACKHOLE_PID"
-	_wait_file "$T/blackhole.port" 10 "$BLACKHOLE_PID" || _fatal "blackhole did not start (see blackhole.log)"
+	_wait_file "$T/blackhole.port" "$PEER_START_SECS" "$BLACKHOLE_PID" || _fatal "blackhole did not start (see blackhole.log)"
 	BLACKHOLE_PORT=$(cat "$T/blackhole.port")
 	export BLACKHOLE_PORT BLACKHOLE_PID
 }
