@@ -4,11 +4,13 @@
 #   commands            cc make pkg-config node npm dbus-daemon
 #                       gnome-keyring-daemon gdbus secret-tool msmtp openssl
 #                       curl jq timeout strace script zbarimg
-#                       mbsync neomutt git
+#                       mbsync neomutt git python3 (make bench runs neomutt's
+#                       mutt_oauth2.py as a reference)
 #   files               /usr/lib/dovecot/imap and pop3 (Dovecot's IMAP and POP3
 #                       servers, run by tests/lib.sh from a private config),
 #                       git send-email, the Cyrus SASL XOAUTH2 client plugin
 #                       that mbsync needs (libsasl2-modules-kdexoauth2)
+#                       /usr/bin/time (GNU time: make bench's peak RSS)
 #                       chromium (the real-browser test; not checked with
 #                       MAILCRED_SKIP_CHROMIUM=1 or when $CHROMIUM names one)
 #   tests/node_modules  the test servers and puppeteer-core (which drives the
@@ -36,14 +38,14 @@ for c in cc:build-essential make:build-essential pkg-config:pkg-config \
     gdbus:libglib2.0-bin secret-tool:libsecret-tools msmtp:msmtp \
     openssl:openssl curl:curl jq:jq timeout:coreutils strace:strace \
     script:bsdutils zbarimg:zbar-tools mbsync:isync neomutt:neomutt \
-    git:git; do
+    git:git python3:python3; do
 	command -v "${c%%:*}" >/dev/null 2>&1 || need "${c%%:*}" "${c#*:}"
 done
 # file (a shell pattern):Debian package that provides it; for what has no
 # command in PATH (Dovecot's binaries live in /usr/sbin and /usr/lib/dovecot).
 for f in /usr/sbin/dovecot:dovecot-core /usr/lib/dovecot/imap:dovecot-imapd \
     /usr/lib/dovecot/pop3:dovecot-pop3d \
-    /usr/lib/git-core/git-send-email:git-email \
+    /usr/lib/git-core/git-send-email:git-email /usr/bin/time:time \
     '/usr/lib/*/sasl2/libkdexoauth2.so*':libsasl2-modules-kdexoauth2; do
 	# shellcheck disable=SC2086  # the pattern is meant to be expanded
 	set -- ${f%%:*}
