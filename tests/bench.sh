@@ -66,11 +66,11 @@ else
 	q=0
 fi
 pick() {	# pick NAME FULL QUICK [OLD_NAME]: NAME from the environment or a default
-	local v=${!1:-}
-	[ -n "$v" ] || { [ -n "${4:-}" ] && v=${!4:-}; }
+	local v=${!1:-} from=$1
+	[ -n "$v" ] || { [ -n "${4:-}" ] && v=${!4:-} && from=$4; }
 	[ -n "$v" ] || { if [ "$q" = 1 ]; then v=$3; else v=$2; fi; }
 	if ! [[ $v =~ ^[1-9][0-9]{0,5}$ ]]; then
-		echo "bench: $1 must be a positive number, not '$v'" >&2
+		echo "bench: $from must be a positive number, not '$v'" >&2
 		exit 64
 	fi
 	printf -v "$1" %s "$v"
@@ -205,8 +205,12 @@ row_secret_tool() {
 		ta+=($((${t2//[!0-9]/} - ${t1//[!0-9]/})))
 		tb+=($((${t1//[!0-9]/} - ${t0//[!0-9]/})))
 	done
+	# How many shared objects each one loads (ld.so's own count, dlopen too).
+	local so_mc so_st
+	so_mc=$(LD_DEBUG=libs "$MAILCRED" -c "$CONF" token "$A" 2>&1 >/dev/null | grep -c 'calling init:')
+	so_st=$(LD_DEBUG=libs secret-tool lookup bench ref 2>&1 >/dev/null | grep -c 'calling init:')
 	add_row secret_tool "cached token" "secret-tool lookup" us 0.3 ta tb \
-		"$R_NOTE_SIZE, same keyring; failed runs: $fails"
+		"$R_NOTE_SIZE, same keyring; shared objects loaded: mailcred $so_mc, secret-tool $so_st; failed runs: $fails"
 }
 
 # ---------------------------------------------------------------------------
@@ -392,7 +396,7 @@ conc_run() {
 		) &
 		pids+=($!)
 	done
-	read -r -N "$n" -u "$ready" _	# every child is at the barrier
+	read -r -t 60 -N "$n" -u "$ready" _	# every child is at the barrier
 	printf -v nl '%*s' "$n" ''
 	nl=${nl// /$'\n'}
 	t0=$EPOCHREALTIME
