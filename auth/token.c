@@ -791,6 +791,8 @@ mc_token_get(const struct mc_account *acct,
 		out->refreshed = 1;
 		goto out;
 	}
+	/* A refresh is likely: libcurl loads while the store is read. */
+	mc_http_preload();
 	rc = read_current(&t, &cur, errmsg);
 	if (rc != MC_OK)
 		goto out;
