@@ -58,6 +58,7 @@ static const struct key_def {
 	{ "pop", offsetof(struct mc_account, pop), 0 },
 	{ "ca_file", offsetof(struct mc_account, ca_file), 0 },
 	{ "store", 0, 0 },
+	{ "cache", 0, 0 },
 	{ "timeout", 0, 0 },
 	{ "smtp_mech", 0, 0 },
 };
@@ -1199,12 +1200,17 @@ pick(const struct mc_config *cfg, const struct layer *l, const char *key,
 	return bad_value(cfg, l, k, want, errmsg);
 }
 
-/* The enumerated and numeric keys: auth, flow, store, smtp_mech, timeout. */
+/*
+ * The enumerated and numeric keys: auth, flow, store, cache, smtp_mech,
+ * timeout.
+ */
 static int
 resolve_enums(const struct mc_config *cfg, const struct layer *l,
     struct mc_account *a, char **errmsg)
 {
 	static const char *const store_names[] = { "keyring", "file" };
+	/* The order of cache_names is enum mc_cache's. */
+	static const char *const cache_names[] = { "runtime", "store", "none" };
 	static const char *const mech_names[] = { "xoauth2", "oauthbearer" };
 	size_t k = key_index("timeout");
 	int rc, v;
@@ -1227,6 +1233,10 @@ resolve_enums(const struct mc_config *cfg, const struct layer *l,
 	    "keyring or file", &v, errmsg)) != MC_OK)
 		return rc;
 	a->store = (enum store_backend)v;
+	if ((rc = pick(cfg, l, "cache", cache_names, 3, MC_CACHE_RUNTIME,
+	    "runtime, store or none", &v, errmsg)) != MC_OK)
+		return rc;
+	a->cache = (enum mc_cache)v;
 	/* The order of mech_names is enum mc_sasl_mech's. */
 	if ((rc = pick(cfg, l, "smtp_mech", mech_names, 2, 0,
 	    "xoauth2 or oauthbearer", &v, errmsg)) != MC_OK)

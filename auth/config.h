@@ -37,6 +37,13 @@ enum mc_flow {
 	MC_FLOW_MANUAL = 2,
 };
 
+/* Where the short-lived access token is kept (auth/tcache.h). */
+enum mc_cache {
+	MC_CACHE_RUNTIME = 0,	/* $XDG_RUNTIME_DIR/mailcred; the store without one */
+	MC_CACHE_STORE = 1,	/* beside the refresh token, in the store */
+	MC_CACHE_NONE = 2,	/* nowhere: every call refreshes */
+};
+
 /* A resolved account: every field set, defaults applied. */
 struct mc_account {
 	char *name;
@@ -60,6 +67,7 @@ struct mc_account {
 	char *pop;
 	char *ca_file;
 	enum store_backend store;
+	enum mc_cache cache;
 	int timeout;		/* seconds, 1..600 */
 	int smtp_mech;		/* enum mc_sasl_mech: XOAUTH2 or OAUTHBEARER */
 	int google;		/* the provider is Google (for its quirks and advice) */

@@ -1,4 +1,5 @@
 /* auth/http.c - form POST to JSON over libcurl, with the TLS policy. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,20 +35,45 @@ mc_http_secret_key(const char *key)
 	return 0;
 }
 
+static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+static int init_done;
+
 int
 mc_http_global_init(char **errmsg)
 {
-	static int done;
-	int rc;
+	int rc = MC_OK;
 
-	if (done)
-		return MC_OK;
-	if ((rc = mc_curl_load(errmsg)) != MC_OK)
-		return rc;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		return MC_ERR_NOMEM;
-	done = 1;
-	return MC_OK;
+	pthread_mutex_lock(&init_lock);
+	if (!init_done) {
+		rc = mc_curl_load(errmsg);
+		if (rc == MC_OK && curl_global_init(CURL_GLOBAL_DEFAULT) !=
+		    CURLE_OK)
+			rc = MC_ERR_NOMEM;
+		init_done = rc == MC_OK;
+	}
+	pthread_mutex_unlock(&init_lock);
+	return rc;
+}
+
+static void *
+preload_main(void *arg)
+{
+	(void)arg;
+	mc_http_global_init(NULL);
+	return NULL;
+}
+
+void
+mc_http_preload(void)
+{
+	pthread_attr_t attr;
+	pthread_t tid;
+
+	if (pthread_attr_init(&attr) != 0)
+		return;
+	if (pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) == 0)
+		(void)pthread_create(&tid, &attr, preload_main, NULL);
+	pthread_attr_destroy(&attr);
 }
 
 int

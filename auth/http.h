@@ -60,10 +60,20 @@ int mc_http_post_form(const struct mc_http_opts *opts, const char *url,
 int mc_http_apply_tls(void *curl_handle, const char *ca_file, char **errmsg);
 
 /*
- * Loads libcurl and calls curl_global_init(), once. MC_OK, MC_ERR_SERVICE
- * (libcurl missing) or MC_ERR_NOMEM.
+ * Loads libcurl and calls curl_global_init(), once, whatever the number
+ * of threads that ask: a caller that comes while another thread loads
+ * waits for it. MC_OK, MC_ERR_SERVICE (libcurl missing) or MC_ERR_NOMEM.
  */
 int mc_http_global_init(char **errmsg);
+
+/*
+ * Starts mc_http_global_init() in a thread of its own and returns at
+ * once: for a caller that will need the network after something slow of
+ * its own (a keyring read), so that libcurl and its libraries load
+ * meanwhile. Best effort: a failure shows at the next
+ * mc_http_global_init(), which waits for this one.
+ */
+void mc_http_preload(void);
 
 /*
  * Copies the len bytes at src into dst (size bytes, always terminated, cut

@@ -11,6 +11,7 @@
 #include "auth/err.h"
 #include "auth/lock.h"
 #include "auth/secmem.h"
+#include "auth/tcache.h"
 #include "auth/token.h"
 
 int
@@ -85,7 +86,10 @@ mc_token_usable(const struct mc_token_set *ts, time_t now, int min_valid)
  */
 #define LOCK_WAIT_MS(acct) (((acct)->timeout + 30) * 1000)
 
-/* One call's view of an account: its store, and its recovery file. */
+/*
+ * One call's view of an account: its store, its recovery file, and where
+ * its access tokens are kept.
+ */
 struct tok {
 	const struct mc_account *acct;
 	const struct mc_token_opts *opts;
@@ -93,9 +97,11 @@ struct tok {
 	struct store *rs;	/* the state directory as a file store */
 	char *state_dir;	/* the store's (keyring/store.h) */
 	int pending;		/* the set in hand came from the recovery file */
+	enum mc_cache mode;	/* MC_CACHE_RUNTIME only when there is one */
+	int cache_warned;	/* one warning about the runtime cache a call */
 };
 
-#define TOK_INIT { NULL, NULL, NULL, NULL, NULL, 0 }
+#define TOK_INIT { NULL, NULL, NULL, NULL, NULL, 0, MC_CACHE_STORE, 0 }
 
 static void
 tok_clear(struct tok *t)
@@ -127,6 +133,70 @@ warn(const struct tok *t, const char *fmt, ...)
 	free(line);
 }
 
+/* Where this call keeps access tokens: cache = runtime needs a runtime dir. */
+static void
+tok_begin(struct tok *t, const struct mc_account *acct,
+    const struct mc_token_opts *opts)
+{
+	t->acct = acct;
+	t->opts = opts;
+	t->mode = acct->cache;
+	if (t->mode == MC_CACHE_RUNTIME && !mc_tcache_on(acct))
+		t->mode = MC_CACHE_STORE;
+}
+
+/*
+ * The runtime cache's token for the account into *out: MC_OK, or
+ * MC_ERR_NOT_LOGGED_IN when there is none to use (a cache that is not
+ * safe to use is passed over with a warning).
+ */
+static int
+cache_read(struct tok *t, struct mc_token_set *out)
+{
+	char *msg = NULL;
+	int rc;
+
+	rc = mc_tcache_get(t->acct, out, &msg);
+	if (rc != MC_OK && rc != MC_ERR_NOT_LOGGED_IN && !t->cache_warned) {
+		t->cache_warned = 1;
+		warn(t, "warning: the runtime token cache is passed over: %s",
+		    msg != NULL ? msg : "it cannot be read");
+	}
+	free(msg);
+	return rc == MC_OK ? MC_OK : MC_ERR_NOT_LOGGED_IN;
+}
+
+/* ts's access token into the runtime cache: MC_OK, or the error, warned. */
+static int
+cache_keep(struct tok *t, const struct mc_token_set *ts)
+{
+	char *msg = NULL;
+	int rc;
+
+	if (t->mode != MC_CACHE_RUNTIME)
+		return MC_ERR_NOT_LOGGED_IN;
+	rc = mc_tcache_put(t->acct, ts, &msg);
+	if (rc != MC_OK && !t->cache_warned) {
+		t->cache_warned = 1;
+		warn(t, "warning: the runtime token cache did not take the "
+		    "access token: %s", msg != NULL ? msg : "failed");
+	}
+	free(msg);
+	return rc;
+}
+
+/* The runtime cache's entry goes (the grant is gone or changed). */
+static void
+cache_drop(struct tok *t)
+{
+	char *msg = NULL;
+
+	if (mc_tcache_drop(t->acct, &msg) != MC_OK)
+		warn(t, "warning: the cached access token was not removed: %s",
+		    msg != NULL ? msg : "failed");
+	free(msg);
+}
+
 static int
 tok_open(struct tok *t, const struct mc_account *acct,
     const struct mc_token_opts *opts, char **errmsg)
@@ -135,8 +205,7 @@ tok_open(struct tok *t, const struct mc_account *acct,
 	char *msg = NULL;
 	int rc;
 
-	t->acct = acct;
-	t->opts = opts;
+	tok_begin(t, acct, opts);
 	rc = mc_store_open(acct, opts->store_timeout_ms, &t->st, errmsg);
 	if (rc != MC_OK)
 		return rc;
@@ -402,6 +471,11 @@ worth_retry(int serr)
  * warning. MC_OK when ts is durable somewhere (or, without keep, when only
  * the cache was lost, with a warning); else MC_ERR_AUTH saying what was
  * lost, since "try again" cannot bring it back.
+ *
+ * With keep, the recovery file takes ts first, as a journal: a process
+ * killed while the store is slow to answer (a frozen keyring can take
+ * 15 s over three tries) leaves the new refresh token there, not only in
+ * its memory. It goes once the store has ts.
  */
 static int
 persist(struct tok *t, const struct mc_token_set *ts, int keep,
@@ -409,14 +483,28 @@ persist(struct tok *t, const struct mc_token_set *ts, int keep,
 {
 	static const long pause_ms[] = { 250, 750 };
 	char *smsg = NULL, *rmsg = NULL, where[PATH_MAX + 64];
+	struct mc_token_set w = *ts;
 	struct timespec ts_pause;
 	int pending = t->pending, serr, rerr, i, rc;
 
-	if (level_recovery(t, ts) != 0)
+	if (t->mode == MC_CACHE_NONE && ts->refresh_token != NULL) {
+		/* cache = none: no access token is kept anywhere. */
+		if (!keep && !pending)
+			return MC_OK;
+		w.access_token = NULL;
+		w.expires_at = 0;
+	}
+	ts = &w;
+	if (keep && !pending && write_set(t->rs, t->acct, recovery_kind(t->acct),
+	    ts, &rmsg) == STORE_OK)
+		t->pending = pending = 1;	/* now level with ts */
+	else if (level_recovery(t, ts) != 0)
 		return mc_fail(MC_ERR_AUTH, errmsg, "%s were not saved: an "
 		    "older recovery file cannot be updated or removed; remove "
 		    "it, and if mail then fails, run 'mailcred login %s'", what,
 		    t->acct->name);
+	free(rmsg);
+	rmsg = NULL;
 	for (i = 0;; i++) {
 		free(smsg);
 		smsg = NULL;
@@ -502,6 +590,7 @@ mc_token_load(const struct mc_account *acct, int store_timeout_ms,
     struct mc_token_set *out, char **errmsg)
 {
 	struct mc_token_opts opts = MC_TOKEN_OPTS_INIT;
+	struct mc_token_set cached = MC_TOKEN_SET_INIT;
 	struct tok t = TOK_INIT;
 	int rc;
 
@@ -510,6 +599,14 @@ mc_token_load(const struct mc_account *acct, int store_timeout_ms,
 	rc = tok_open(&t, acct, &opts, errmsg);
 	if (rc == MC_OK)
 		rc = read_current(&t, out, errmsg);
+	if (rc == MC_OK && t.mode == MC_CACHE_RUNTIME &&
+	    cache_read(&t, &cached) == MC_OK &&
+	    cached.expires_at > out->expires_at) {
+		/* The runtime cache's access token is the newer one. */
+		cached.refresh_token = out->refresh_token;
+		out->refresh_token = NULL;
+		take(out, &cached);
+	}
 	if (rc == MC_ERR_NOT_LOGGED_IN && t.st != NULL) {
 		char *blob = NULL, *msg = NULL;
 
@@ -520,6 +617,7 @@ mc_token_load(const struct mc_account *acct, int store_timeout_ms,
 		store_secret_free(blob);
 		free(msg);
 	}
+	mc_token_set_clear(&cached);
 	tok_clear(&t);
 	return rc;
 }
@@ -560,7 +658,7 @@ refresh(struct tok *t, const struct mc_http_opts *http,
     struct mc_token_set *cur, struct mc_token_set *out, char **errmsg)
 {
 	struct mc_token_set fresh = MC_TOKEN_SET_INIT, kept;
-	int rc, prc;
+	int rc, prc, rotated, cached = 0;
 
 	rc = mc_oauth_refresh(t->acct, http, cur->refresh_token, &fresh,
 	    errmsg);
@@ -575,6 +673,9 @@ refresh(struct tok *t, const struct mc_http_opts *http,
 			if (prc != MC_OK)
 				rc = prc;
 		}
+		/* The grant is gone: so is what it gave. */
+		if (rc == MC_ERR_AUTH)
+			cache_drop(t);
 		goto out;
 	}
 	if (fresh.scope == NULL && cur->scope != NULL) {
@@ -584,14 +685,56 @@ refresh(struct tok *t, const struct mc_http_opts *http,
 			goto out;
 		}
 	}
+	rotated = !same(fresh.refresh_token, cur->refresh_token);
+	if (t->mode == MC_CACHE_RUNTIME && !rotated && !t->pending) {
+		/*
+		 * Nothing new for the store: one write, to the runtime cache.
+		 * The store keeps its older access token. Should the cache
+		 * refuse, the store takes the new one, as with cache = store.
+		 */
+		cached = 1;
+		if (cache_keep(t, &fresh) == MC_OK) {
+			take(out, &fresh);
+			goto out;
+		}
+	}
 	/* Stored (or kept) before anyone sees the new access token. */
-	rc = persist(t, &fresh, !same(fresh.refresh_token, cur->refresh_token),
-	    "the new tokens", errmsg);
-	if (rc == MC_OK)
-		take(out, &fresh);
+	rc = persist(t, &fresh, rotated, "the new tokens", errmsg);
+	if (rc != MC_OK)
+		goto out;
+	if (t->mode == MC_CACHE_RUNTIME) {
+		/* In a recovery file: the slow path, that merges it, for all. */
+		if (t->pending)
+			cache_drop(t);
+		else if (!cached)
+			cache_keep(t, &fresh);
+	}
+	take(out, &fresh);
 out:
 	mc_token_set_clear(&fresh);
 	return rc;
+}
+
+/* What a caller waiting for the lock watches in the runtime cache. */
+struct wait_ctx {
+	struct tok *t;
+	const char *seen;		/* the access token it saw, or NULL */
+	struct mc_token_set got;	/* another one, once there is */
+};
+
+/* Has another process put a token other than the one seen in the cache? */
+static int
+cache_changed(void *arg)
+{
+	struct wait_ctx *w = arg;
+
+	mc_token_set_clear(&w->got);
+	if (mc_tcache_get(w->t->acct, &w->got, NULL) != MC_OK)
+		return 0;
+	if (!same(w->got.access_token, w->seen))
+		return 1;
+	mc_token_set_clear(&w->got);
+	return 0;
 }
 
 int
@@ -600,44 +743,79 @@ mc_token_get(const struct mc_account *acct,
     struct mc_token_set *out, char **errmsg)
 {
 	struct mc_token_set seen = MC_TOKEN_SET_INIT, cur = MC_TOKEN_SET_INIT;
+	struct wait_ctx wait = { NULL, NULL, MC_TOKEN_SET_INIT };
 	struct tok t = TOK_INIT;
-	int lockfd = -1, rc;
+	int lockfd = -1, rc = MC_OK, cached = 0, other;
 
 	memset(out, 0, sizeof(*out));
+	tok_begin(&t, acct, opts);
+	/* The fast path: one small file, no store, no network. */
+	if (t.mode == MC_CACHE_RUNTIME && cache_read(&t, &seen) == MC_OK) {
+		cached = 1;
+		if (!opts->force && mc_token_usable(&seen, time(NULL),
+		    opts->min_valid)) {
+			take(out, &seen);
+			goto out;
+		}
+	}
 	rc = tok_open(&t, acct, opts, errmsg);
 	if (rc != MC_OK)
 		goto out;
-	rc = read_current(&t, &seen, errmsg);
-	if (rc != MC_OK)
-		goto out;
-	if (!opts->force && !t.pending && mc_token_usable(&seen, time(NULL),
-	    opts->min_valid)) {
-		take(out, &seen);
-		goto out;
+	if (!cached) {
+		rc = read_current(&t, &seen, errmsg);
+		if (rc != MC_OK)
+			goto out;
+		if (!opts->force && !t.pending && mc_token_usable(&seen,
+		    time(NULL), opts->min_valid)) {
+			cache_keep(&t, &seen);
+			take(out, &seen);
+			goto out;
+		}
 	}
 
-	/* One refresh for all: take the lock, then look again. */
-	rc = mc_lock_acquire(t.state_dir, acct->name, LOCK_WAIT_MS(acct),
-	    &lockfd, errmsg);
+	/*
+	 * One refresh for all: take the lock, then look again. With a
+	 * runtime cache, a waiter takes the token another process puts
+	 * there as soon as it is there, lock or no lock.
+	 */
+	wait.t = &t;
+	wait.seen = seen.access_token;
+	rc = mc_lock_acquire_or(t.state_dir, acct->name, LOCK_WAIT_MS(acct),
+	    t.mode == MC_CACHE_RUNTIME ? cache_changed : NULL, &wait, &lockfd,
+	    errmsg);
 	if (rc != MC_OK)
 		goto out;
+	if (lockfd < 0 || (t.mode == MC_CACHE_RUNTIME &&
+	    cache_changed(&wait))) {
+		take(out, &wait.got);
+		out->refreshed = 1;
+		goto out;
+	}
+	/* A refresh is likely: libcurl loads while the store is read. */
+	mc_http_preload();
 	rc = read_current(&t, &cur, errmsg);
 	if (rc != MC_OK)
 		goto out;
 	merge_recovery(&t, &cur);
-	if (cur.access_token != NULL &&
-	    !same(cur.access_token, seen.access_token)) {
-		/*
-		 * Another process got a token while we waited: use it, even
-		 * with a lifetime of 0, or every waiter would refresh again.
-		 */
+	/*
+	 * Another process got a token while we waited: use it, even with a
+	 * lifetime of 0, or every waiter would refresh again. When what we
+	 * saw came from the runtime cache, the store's token differs as a
+	 * rule (a refresh that rotates nothing leaves it as it was): it is
+	 * taken only when it is valid and no refresh was asked for (one
+	 * from a process without the runtime cache, cron say).
+	 */
+	other = cur.access_token != NULL &&
+	    !same(cur.access_token, seen.access_token);
+	if (other && cached)
+		other = !opts->force && mc_token_usable(&cur, time(NULL),
+		    opts->min_valid);
+	if (other || (!opts->force && mc_token_usable(&cur, time(NULL),
+	    opts->min_valid))) {
+		if (!t.pending)
+			cache_keep(&t, &cur);
 		take(out, &cur);
-		out->refreshed = 1;
-		goto out;
-	}
-	if (!opts->force && mc_token_usable(&cur, time(NULL),
-	    opts->min_valid)) {
-		take(out, &cur);
+		out->refreshed = other;
 		goto out;
 	}
 	if (cur.refresh_token == NULL) {
@@ -651,6 +829,7 @@ mc_token_get(const struct mc_account *acct,
 		out->refreshed = 1;
 out:
 	mc_lock_release(lockfd);
+	mc_token_set_clear(&wait.got);
 	mc_token_set_clear(&seen);
 	mc_token_set_clear(&cur);
 	tok_clear(&t);
@@ -682,6 +861,9 @@ mc_token_save(const struct mc_account *acct, const struct mc_token_set *ts,
 		merged.refresh_token = old.refresh_token;
 	}
 	rc = persist(&t, &merged, 1, "the tokens of this login", errmsg);
+	/* The old grant's access token must not outlive it. */
+	if (rc == MC_OK)
+		cache_drop(&t);
 out:
 	free(msg);
 	mc_lock_release(lockfd);
@@ -726,6 +908,10 @@ mc_token_forget(const struct mc_account *acct, int store_timeout_ms,
 	if (rc != MC_OK)
 		goto out;
 
+	/* The access token first: it holds no refresh token to lose. */
+	rc = mc_tcache_drop(acct, errmsg);
+	if (rc != MC_OK)
+		goto out;
 	/* Look first: a store that cannot be read loses nothing. */
 	rc = read_recovery(&t, &rec, errmsg);
 	if (rc != MC_OK && rc != MC_ERR_NOT_LOGGED_IN)

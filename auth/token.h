@@ -2,18 +2,32 @@
  * auth/token.h - "give me a valid access token" for an account.
  *
  * The store keeps one item per account of kind "oauth2": the token set
- * (refresh token, cached access token with its absolute expiry, scope) as
- * JSON. mc_token_get() answers from it while the access token has enough
- * time left, and otherwise refreshes under the account's lock
- * (auth/lock.h, in the store's state directory: shared by every process
- * that reaches the store, whatever its environment), reading the store
- * again once the lock is held: a caller
- * that finds a token other than the one it saw before waiting takes it,
- * whatever its lifetime, so any number of concurrent callers cause one
- * refresh.
+ * (refresh token, an access token with its absolute expiry, scope) as
+ * JSON. Where the access token in use is kept follows the account's
+ * cache key: with cache = runtime and a runtime directory
+ * (auth/tcache.h), in a small file there, and mc_token_get() reads that
+ * file and nothing else while the token has enough time left; a refresh
+ * that rotates nothing writes that file only, so the store's access
+ * token may be older. With cache = store (or runtime without a runtime
+ * directory) the store's token set is the cache. With cache = none no
+ * access token is kept: the store gets the refresh token alone and every
+ * call refreshes.
+ *
+ * A refresh happens under the account's lock (auth/lock.h, in the
+ * store's state directory: shared by every process that reaches the
+ * store, whatever its environment), after looking again once the lock is
+ * held: a caller that finds a token other than the one it saw before
+ * waiting takes it, whatever its lifetime, so any number of concurrent
+ * callers cause one refresh. With the runtime cache, waiters watch it
+ * while they wait and take the new token as soon as it is there; they
+ * do not read the store in turn. The runtime cache's entry is removed by
+ * a login (mc_token_save), a logout (mc_token_forget) and a refresh
+ * refused with MC_ERR_AUTH (invalid_grant).
  *
  * A refresh token is never dropped. A rotated one is written before the
- * new access token is returned; when the store refuses the write (locked,
+ * new access token is returned, into the recovery file first (a journal
+ * that is removed once the store has it, so a process killed while the
+ * store is slow loses nothing); when the store refuses the write (locked,
  * timed out, I/O) it is tried again, and if it still refuses, the token
  * set goes to a recovery file: a 0600 file in the store's state directory
  * (keyring/store.h store_state_dir()) named like a file store item of
@@ -94,7 +108,8 @@ int mc_token_save(const struct mc_account *acct, const struct mc_token_set *ts,
 
 /*
  * Reads acct's token set without refreshing, locking or writing (the
- * recovery file if there is one, else the store): MC_OK and *out;
+ * recovery file if there is one, else the store; with the runtime
+ * cache's access token when that one expires later): MC_OK and *out;
  * MC_ERR_NOT_LOGGED_IN when nothing is stored; MC_ERR_DATA when a token
  * set is stored but cannot be read (the message says to log in again);
  * MC_ERR_STORE... when the store cannot be read.
@@ -134,7 +149,9 @@ int mc_store_error(int serr, char *storemsg, const char *notfound,
 
 /*
  * Logout's half in the store: under acct's lock, forgets everything kept
- * for it. It reads the token set first (nothing is deleted when the store
+ * for it: first the runtime cache's access token (mc_tcache_drop; when
+ * that fails nothing else is touched), then the rest. It reads the token
+ * set first (nothing is deleted when the store
  * cannot be read: a locked keyring is MC_ERR_STORE with the fix), then
  * deletes the app password, the oauth2 token set and the recovery file, in
  * that order, so a failure leaves the newest refresh token where a second

@@ -65,6 +65,20 @@ set_stored_blob() {
 	    xdg:schema org.mailcred.Secret account "$1" kind oauth2
 }
 
+# runtime_cache_file NAME: where NAME's access token is cached
+# ($XDG_RUNTIME_DIR/mailcred, auth/tcache.h; names of letters, digits and
+# @.+_- are kept as they are).
+runtime_cache_file() {
+	printf '%s/mailcred/%s.access\n' "$XDG_RUNTIME_DIR" "$1"
+}
+
+# age_token NAME [EXPIRES_AT]: makes NAME's access token stale (default
+# expiry 1000): in the stored set, and by removing the runtime cache's copy.
+age_token() {
+	set_stored_blob "$1" "$(stored_blob "$1" | jq -c --argjson e "${2:-1000}" '.expires_at = $e')"
+	rm -f "$(runtime_cache_file "$1")"
+}
+
 # write_msmtprc NAME FILE: an msmtp configuration that sends as NAME through
 # the local STARTTLS SMTP server with auth xoauth2 and
 # passwordeval "mailcred token NAME".

@@ -103,7 +103,7 @@ assert_match "$(line 'imap login')" "logged in as $A with OAUTHBEARER; LIST" "OA
 assert_match "$(line 'pop login')" "logged in as $A with OAUTHBEARER; STAT" "OAUTHBEARER: Dovecot POP3"
 
 # A stale cached token: the token check refreshes it.
-set_stored_blob "$B" "$(stored_blob "$B" | jq -c '.expires_at = 1')"
+age_token "$B" 1
 doctor "$B" --timeout 5
 assert_status "$RC" 0 "stale token: exit 0"
 assert_match "$(line token)" "^token +ok +refreshed: a new access token, valid for [0-9]+ more minutes" "stale token: refreshed by the token check"
@@ -138,7 +138,7 @@ assert_match "$(grep "OAUTHBEARER $A" "$T/smtp-auth.log" | tail -1)" "challenge-
 
 # The grant itself is gone: once the cached token is stale, the token
 # check refreshes, is refused, and what needs a token is skipped.
-set_stored_blob "$A" "$(stored_blob "$A" | jq -c '.expires_at = 1')"
+age_token "$A" 1
 doctor "$A" --timeout 5
 assert_status "$RC" 77 "revoked grant: exit 77"
 assert_match "$(line token)" "^token +FAILED .*fix: run \`mailcred login $A\`" "revoked grant: token check says log in again"

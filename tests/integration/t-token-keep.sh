@@ -137,7 +137,7 @@ E=env-$$-$RANDOM@example.test
 write_config "$E"
 login_device "$E"
 assert_status "$LOGIN_RC" 0 "device login for the environment test"
-set_stored_blob "$E" "$(stored_blob "$E" | jq -c '.expires_at = 1000')"
+age_token "$E"
 oauth_reset_stats
 oauth_config '{"refresh_delay_ms":1000}'
 mkdir -p "$T/cronhome"
@@ -159,7 +159,7 @@ oauth_config '{"refresh_delay_ms":0}'
 # 4. expires_in 0: concurrent callers still cause one refresh, and such a
 # token is never served from the cache.
 oauth_config '{"token_rewrite":{"expires_in":0},"refresh_delay_ms":1000}'
-set_stored_blob "$E" "$(stored_blob "$E" | jq -c '.expires_at = 1000')"
+age_token "$E"
 oauth_reset_stats
 for i in 1 2 3 4; do
 	mc token "$E" >"$T/z.$i.out" 2>"$T/z.$i.err" &

@@ -30,7 +30,7 @@ assert_status $? 0 "a second refresh works with the rotated token"
 assert_eq "$(oauth_stats | jq .refresh_grants)" 2 "two refreshes reached the server"
 
 # Many concurrent callers on an expired token: exactly one refresh.
-set_stored_blob "$A" "$(stored_blob "$A" | jq -c '.expires_at = 1000')"
+age_token "$A"
 assert_eq "$(stored_blob "$A" | jq .expires_at)" 1000 "the cached token is made stale"
 oauth_reset_stats
 for i in $(seq 1 8); do

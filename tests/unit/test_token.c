@@ -22,6 +22,7 @@
 #include "auth/err.h"
 #include "auth/lock.h"
 #include "auth/secmem.h"
+#include "auth/tcache.h"
 #include "auth/token.h"
 
 static char tmpdir[] = "/tmp/mc-token-XXXXXX";
@@ -30,7 +31,14 @@ static char statedir[128];
 static struct mc_account account = {
 	.name = "me@example.org", .user = "me@example.org",
 	.client_id = "cid", .token_endpoint = "http://127.0.0.1:1/token",
-	.store = STORE_FILE, .timeout = 2,
+	.store = STORE_FILE, .cache = MC_CACHE_STORE, .timeout = 2,
+};
+
+/* The same account with the runtime cache ($XDG_RUNTIME_DIR = tmpdir). */
+static struct mc_account racct = {
+	.name = "rt@example.org", .user = "rt@example.org",
+	.client_id = "cid", .token_endpoint = "http://127.0.0.1:1/token",
+	.store = STORE_FILE, .cache = MC_CACHE_RUNTIME, .timeout = 2,
 };
 
 static const struct mc_http_opts http = { 2, NULL, NULL, NULL };
@@ -61,7 +69,8 @@ teardown(void **state)
 }
 
 static void
-put_set(const char *at, const char *rt, long long expires_at)
+put_set_for(const struct mc_account *a, const char *at, const char *rt,
+    long long expires_at)
 {
 	struct mc_token_set ts = { (char *)at, (char *)rt, "Bearer", "mail",
 	    expires_at, 0 };
@@ -69,11 +78,17 @@ put_set(const char *at, const char *rt, long long expires_at)
 	char *blob = NULL;
 
 	assert_int_equal(mc_token_set_serialize(&ts, &blob), MC_OK);
-	assert_int_equal(mc_store_open(&account, 0, &st, NULL), MC_OK);
-	assert_int_equal(store_put(st, account.name, MC_KIND_OAUTH2, blob, NULL),
+	assert_int_equal(mc_store_open(a, 0, &st, NULL), MC_OK);
+	assert_int_equal(store_put(st, a->name, MC_KIND_OAUTH2, blob, NULL),
 	    STORE_OK);
 	store_close(st);
 	mc_free_secret(blob);
+}
+
+static void
+put_set(const char *at, const char *rt, long long expires_at)
+{
+	put_set_for(&account, at, rt, expires_at);
 }
 
 static void
@@ -649,6 +664,343 @@ test_store_ready(void **state)
 	assert_int_equal(chmod(dir, 0700), 0);
 }
 
+
+/* ---- the runtime cache (auth/tcache.h) ---- */
+
+static void
+cache_path(char *buf, size_t size)
+{
+	snprintf(buf, size, "%s/mailcred/%s.access", tmpdir, racct.name);
+}
+
+static void
+write_file(const char *path, const char *text, mode_t mode)
+{
+	FILE *f;
+
+	unlink(path);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(chmod(path, mode), 0);
+}
+
+static void
+tc_put(const char *at, long long expires_at)
+{
+	struct mc_token_set ts = { (char *)at, NULL, "Bearer", "mail",
+	    expires_at, 0 };
+
+	assert_int_equal(mc_tcache_put(&racct, &ts, NULL), MC_OK);
+}
+
+static void
+test_tcache_roundtrip(void **state)
+{
+	struct mc_account other = racct;
+	struct mc_token_set ts;
+	struct stat sb;
+	char path[256], dir[256], text[512];
+	FILE *f;
+	size_t n;
+
+	(void)state;
+	assert_true(mc_tcache_on(&racct));
+	assert_false(mc_tcache_on(&account));	/* cache = store */
+	assert_int_equal(mc_tcache_get(&racct, &ts, NULL), MC_ERR_NOT_LOGGED_IN);
+	tc_put("AT-rt", 1234567890123LL);
+	assert_int_equal(mc_tcache_get(&racct, &ts, NULL), MC_OK);
+	assert_string_equal(ts.access_token, "AT-rt");
+	assert_string_equal(ts.token_type, "Bearer");
+	assert_string_equal(ts.scope, "mail");
+	assert_null(ts.refresh_token);
+	assert_int_equal(ts.expires_at, 1234567890123LL);
+	mc_token_set_clear(&ts);
+	/* 0700 directory, 0600 file, no refresh token in it. */
+	snprintf(dir, sizeof(dir), "%s/mailcred", tmpdir);
+	assert_int_equal(stat(dir, &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 0700);
+	cache_path(path, sizeof(path));
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 0600);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	assert_null(strstr(text, "refresh"));
+	assert_non_null(strstr(text, "\"client_id\":\"cid\""));
+	/* An entry for another client, endpoint, user or store is passed over. */
+	other.client_id = "cid2";
+	assert_int_equal(mc_tcache_get(&other, &ts, NULL), MC_ERR_NOT_LOGGED_IN);
+	other = racct;
+	other.token_endpoint = "http://127.0.0.1:2/token";
+	assert_int_equal(mc_tcache_get(&other, &ts, NULL), MC_ERR_NOT_LOGGED_IN);
+	other = racct;
+	other.user = "someone@example.org";
+	assert_int_equal(mc_tcache_get(&other, &ts, NULL), MC_ERR_NOT_LOGGED_IN);
+	other = racct;
+	other.store = STORE_KEYRING;
+	assert_int_equal(mc_tcache_get(&other, &ts, NULL), MC_ERR_NOT_LOGGED_IN);
+	/* cache = store or none: no runtime cache, whatever is there. */
+	other = racct;
+	other.cache = MC_CACHE_NONE;
+	assert_false(mc_tcache_on(&other));
+	assert_int_equal(mc_tcache_get(&other, &ts, NULL), MC_ERR_NOT_LOGGED_IN);
+	assert_int_equal(mc_tcache_drop(&racct, NULL), MC_OK);
+	assert_int_equal(stat(path, &sb), -1);
+	assert_int_equal(mc_tcache_drop(&racct, NULL), MC_OK);
+}
+
+static void
+test_tcache_corrupt(void **state)
+{
+	static const char *const bad[] = {
+		"", "{", "[]", "{\"version\":1}",
+		"{\"version\":2,\"for\":{},\"access_token\":\"x\",\"expires_at\":1}",
+		"{\"version\":1,\"for\":{\"token_endpoint\":\"http://127.0.0.1:1/token\","
+		    "\"client_id\":\"cid\",\"user\":\"rt@example.org\",\"store\":\"file\"},"
+		    "\"access_token\":\"\",\"expires_at\":99999999999}",
+		"{\"version\":1,\"for\":{\"token_endpoint\":\"http://127.0.0.1:1/token\","
+		    "\"client_id\":\"cid\",\"user\":\"rt@example.org\",\"store\":\"file\"},"
+		    "\"access_token\":\"x\",\"expires_at\":\"soon\"}",
+	};
+	struct mc_token_set ts;
+	char path[256];
+	size_t i;
+
+	(void)state;
+	tc_put("AT-rt", 99999999999LL);
+	cache_path(path, sizeof(path));
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		write_file(path, bad[i], 0600);
+		assert_int_equal(mc_tcache_get(&racct, &ts, NULL),
+		    MC_ERR_NOT_LOGGED_IN);
+	}
+	/* ... and rewritten by the next put. */
+	tc_put("AT-again", 99999999999LL);
+	assert_int_equal(mc_tcache_get(&racct, &ts, NULL), MC_OK);
+	assert_string_equal(ts.access_token, "AT-again");
+	mc_token_set_clear(&ts);
+}
+
+static void
+test_tcache_unsafe(void **state)
+{
+	struct mc_token_set ts;
+	char path[256], dir[256], *msg = NULL;
+
+	(void)state;
+	cache_path(path, sizeof(path));
+	snprintf(dir, sizeof(dir), "%s/mailcred", tmpdir);
+	tc_put("AT-rt", 99999999999LL);
+	/* A file others can read is refused, and the message says why. */
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(mc_tcache_get(&racct, &ts, &msg), MC_ERR_STORE_PERM);
+	assert_non_null(msg);
+	free(msg);
+	msg = NULL;
+	assert_int_equal(chmod(path, 0600), 0);
+	/* A symbolic link is refused. */
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(symlink("/etc/hostname", path), 0);
+	assert_int_equal(mc_tcache_get(&racct, &ts, &msg), MC_ERR_STORE_PERM);
+	free(msg);
+	msg = NULL;
+	assert_int_equal(unlink(path), 0);
+	/* Another owner's file (only root can make one here). */
+	if (geteuid() == 0) {
+		tc_put("AT-rt", 99999999999LL);
+		assert_int_equal(chown(path, 4242, 4242), 0);
+		assert_int_equal(mc_tcache_get(&racct, &ts, &msg),
+		    MC_ERR_STORE_PERM);
+		free(msg);
+		msg = NULL;
+		assert_int_equal(unlink(path), 0);
+	}
+	/* A directory others can enter is refused. */
+	assert_int_equal(chmod(dir, 0755), 0);
+	{
+		struct mc_token_set in = { "AT-x", NULL, NULL, NULL,
+		    99999999999LL, 0 };
+
+		assert_int_equal(mc_tcache_put(&racct, &in, &msg),
+		    MC_ERR_STORE_PERM);
+		assert_non_null(strstr(msg, "chmod 700"));
+		free(msg);
+		msg = NULL;
+	}
+	assert_int_equal(chmod(dir, 0700), 0);
+}
+
+static void
+test_tcache_no_runtime_dir(void **state)
+{
+	struct mc_token_set ts;
+	char sub[256];
+
+	(void)state;
+	tc_put("AT-rt", 99999999999LL);
+	unsetenv("XDG_RUNTIME_DIR");
+	assert_false(mc_tcache_on(&racct));
+	assert_int_equal(mc_tcache_get(&racct, &ts, NULL), MC_ERR_NOT_LOGGED_IN);
+	setenv("XDG_RUNTIME_DIR", "relative/dir", 1);
+	assert_false(mc_tcache_on(&racct));
+	setenv("XDG_RUNTIME_DIR", "/nonexistent-runtime-dir", 1);
+	assert_false(mc_tcache_on(&racct));
+	/* A runtime directory others can enter is no runtime directory. */
+	snprintf(sub, sizeof(sub), "%s/open", tmpdir);
+	assert_int_equal(mkdir(sub, 0755), 0);
+	assert_int_equal(chmod(sub, 0755), 0);
+	setenv("XDG_RUNTIME_DIR", sub, 1);
+	assert_false(mc_tcache_on(&racct));
+	assert_int_equal(rmdir(sub), 0);
+	setenv("XDG_RUNTIME_DIR", tmpdir, 1);
+	assert_true(mc_tcache_on(&racct));
+	assert_int_equal(mc_tcache_get(&racct, &ts, NULL), MC_OK);
+	mc_token_set_clear(&ts);
+}
+
+/* A fresh cached token is served without the store: here there is none. */
+static void
+test_runtime_fast_path(void **state)
+{
+	struct mc_token_opts to = MC_TOKEN_OPTS_INIT;
+	struct mc_token_set ts;
+	char *msg = NULL;
+
+	(void)state;
+	tc_put("AT-fast", time(NULL) + 600);
+	assert_int_equal(mc_token_get(&racct, &http, &to, &ts, NULL), MC_OK);
+	assert_string_equal(ts.access_token, "AT-fast");
+	assert_false(ts.refreshed);
+	mc_token_set_clear(&ts);
+	/* Too little time left: the store is asked, and there is nothing. */
+	to.min_valid = 700;
+	assert_int_equal(mc_token_get(&racct, &http, &to, &ts, &msg),
+	    MC_ERR_NOT_LOGGED_IN);
+	free(msg);
+	msg = NULL;
+	/* The store's valid token is used and goes into the cache. */
+	assert_int_equal(mc_tcache_drop(&racct, NULL), MC_OK);
+	put_set_for(&racct, "AT-store", "RT", time(NULL) + 3000);
+	to.min_valid = 60;
+	assert_int_equal(mc_token_get(&racct, &http, &to, &ts, NULL), MC_OK);
+	assert_string_equal(ts.access_token, "AT-store");
+	mc_token_set_clear(&ts);
+	assert_int_equal(mc_tcache_get(&racct, &ts, NULL), MC_OK);
+	assert_string_equal(ts.access_token, "AT-store");
+	mc_token_set_clear(&ts);
+	/* mc_token_load shows the newer of the two access tokens. */
+	tc_put("AT-newer", time(NULL) + 3500);
+	assert_int_equal(mc_token_load(&racct, 0, &ts, NULL), MC_OK);
+	assert_string_equal(ts.access_token, "AT-newer");
+	assert_string_equal(ts.refresh_token, "RT");
+	mc_token_set_clear(&ts);
+	tc_put("AT-older", time(NULL) + 100);
+	assert_int_equal(mc_token_load(&racct, 0, &ts, NULL), MC_OK);
+	assert_string_equal(ts.access_token, "AT-store");
+	mc_token_set_clear(&ts);
+	/* A stale cache and an older store token: never the store's. */
+	tc_put("AT-stale", time(NULL) + 10);
+	put_set_for(&racct, "AT-older-store", "RT", time(NULL) + 5);
+	assert_int_equal(mc_token_get(&racct, &http, &to, &ts, &msg),
+	    MC_ERR_NET);
+	free(msg);
+}
+
+/*
+ * Single flight with the runtime cache: a waiter takes the token another
+ * process put in the cache, without waiting for its lock.
+ */
+static void
+test_runtime_single_flight(void **state)
+{
+	struct mc_token_opts to = MC_TOKEN_OPTS_INIT;
+	struct mc_token_set ts;
+	char rdir[256];
+	int go[2], ready[2], fd;
+	long long t0;
+	char c;
+	pid_t pid;
+
+	(void)state;
+	snprintf(rdir, sizeof(rdir), "%s/data/mailcred/.state", tmpdir);
+	put_set_for(&racct, "AT-stale", "RT", time(NULL) + 10);
+	tc_put("AT-stale", time(NULL) + 10);
+	assert_int_equal(pipe(go), 0);
+	assert_int_equal(pipe(ready), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (mc_lock_acquire(rdir, racct.name, 1000, &fd, NULL) != MC_OK)
+			_exit(1);
+		if (write(ready[1], "r", 1) != 1 || read(go[0], &c, 1) != 1)
+			_exit(2);
+		usleep(200 * 1000);	/* the parent is now waiting */
+		tc_put("AT-fresh", time(NULL) + 3600);
+		sleep(3);		/* holds the lock well past that */
+		mc_lock_release(fd);
+		_exit(0);
+	}
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	assert_int_equal(write(go[1], "g", 1), 1);
+	t0 = (long long)time(NULL);
+	assert_int_equal(mc_token_get(&racct, &http, &to, &ts, NULL), MC_OK);
+	assert_string_equal(ts.access_token, "AT-fresh");
+	assert_true(ts.refreshed);
+	/* It did not wait for the lock to be released. */
+	assert_true((long long)time(NULL) - t0 < 3);
+	mc_token_set_clear(&ts);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	close(go[0]);
+	close(go[1]);
+	close(ready[0]);
+	close(ready[1]);
+}
+
+/* Login and logout remove the cached token; cache = none keeps none. */
+static void
+test_runtime_login_logout(void **state)
+{
+	struct mc_token_opts to = MC_TOKEN_OPTS_INIT;
+	struct mc_token_set in = { "AT-login", "RT-login", "Bearer", NULL,
+	    0, 0 }, ts;
+	struct mc_account none = racct;
+	struct store *st = NULL;
+	char *rt = NULL, *blob = NULL;
+	int forgot;
+
+	(void)state;
+	in.expires_at = time(NULL) + 3600;
+	tc_put("AT-before", time(NULL) + 3600);
+	assert_int_equal(mc_token_save(&racct, &in, &to, NULL), MC_OK);
+	assert_int_equal(mc_tcache_get(&racct, &ts, NULL), MC_ERR_NOT_LOGGED_IN);
+	assert_int_equal(mc_token_get(&racct, &http, &to, &ts, NULL), MC_OK);
+	assert_string_equal(ts.access_token, "AT-login");
+	mc_token_set_clear(&ts);
+	assert_int_equal(mc_tcache_get(&racct, &ts, NULL), MC_OK);
+	mc_token_set_clear(&ts);
+	assert_int_equal(mc_token_forget(&racct, 0, &rt, &forgot, NULL), MC_OK);
+	assert_string_equal(rt, "RT-login");
+	mc_free_secret(rt);
+	assert_int_equal(mc_tcache_get(&racct, &ts, NULL), MC_ERR_NOT_LOGGED_IN);
+	/* cache = none: the store gets the refresh token only. */
+	none.cache = MC_CACHE_NONE;
+	assert_int_equal(mc_token_save(&none, &in, &to, NULL), MC_OK);
+	assert_int_equal(mc_store_open(&none, 0, &st, NULL), MC_OK);
+	assert_int_equal(store_get(st, none.name, MC_KIND_OAUTH2, &blob, NULL),
+	    STORE_OK);
+	assert_null(strstr(blob, "AT-login"));
+	assert_non_null(strstr(blob, "RT-login"));
+	store_secret_free(blob);
+	store_close(st);
+	assert_int_equal(mc_tcache_get(&racct, &ts, NULL), MC_ERR_NOT_LOGGED_IN);
+	assert_int_equal(mc_token_forget(&none, 0, &rt, &forgot, NULL), MC_OK);
+	mc_free_secret(rt);
+}
+
 int
 main(void)
 {
@@ -670,6 +1022,13 @@ main(void)
 		cmocka_unit_test(test_recovery_unreadable),
 		cmocka_unit_test(test_recovery_leveled_then_removed),
 		cmocka_unit_test(test_store_ready),
+		cmocka_unit_test(test_tcache_roundtrip),
+		cmocka_unit_test(test_tcache_corrupt),
+		cmocka_unit_test(test_tcache_unsafe),
+		cmocka_unit_test(test_tcache_no_runtime_dir),
+		cmocka_unit_test(test_runtime_fast_path),
+		cmocka_unit_test(test_runtime_single_flight),
+		cmocka_unit_test(test_runtime_login_logout),
 	};
 
 	mc_json_use_wiping_alloc();
