@@ -1,6 +1,7 @@
 /* auth/lock.c - per-account flock(2) in the store's state directory. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,16 +88,34 @@ int
 mc_lock_acquire(const char *dir, const char *account, int timeout_ms, int *fd,
     char **errmsg)
 {
-	return mc_lock_acquire_or(dir, account, timeout_ms, NULL, NULL, fd,
+	return mc_lock_acquire_or(dir, account, timeout_ms, NULL, NULL, -1, fd,
 	    errmsg);
+}
+
+/*
+ * The pause between two tries: until wake_fd is readable (what it said
+ * is read and dropped), at most 10 ms; without one, 5 ms.
+ */
+static void
+pause_a_little(int wake_fd)
+{
+	struct timespec pause = { 0, 5 * 1000 * 1000 };
+	struct pollfd p = { wake_fd, POLLIN, 0 };
+	char buf[4096];
+
+	if (wake_fd < 0) {
+		nanosleep(&pause, NULL);
+		return;
+	}
+	if (poll(&p, 1, 10) > 0)
+		while (read(wake_fd, buf, sizeof(buf)) > 0)
+			;
 }
 
 int
 mc_lock_acquire_or(const char *dir, const char *account, int timeout_ms,
-    int (*done)(void *ctx), void *ctx, int *fd, char **errmsg)
+    int (*done)(void *ctx), void *ctx, int wake_fd, int *fd, char **errmsg)
 {
-	/* Short: a waiter's latency after the holder is done. */
-	struct timespec pause = { 0, 5 * 1000 * 1000 };
 	long long deadline = mc_clock_ms() + timeout_ms;
 	int f = -1, rc;
 
@@ -116,7 +135,7 @@ mc_lock_acquire_or(const char *dir, const char *account, int timeout_ms,
 			    "for %d s: try again", timeout_ms / 1000);
 			goto out;
 		}
-		nanosleep(&pause, NULL);
+		pause_a_little(wake_fd);
 		if (done != NULL && done(ctx)) {
 			rc = MC_OK;
 			goto out;

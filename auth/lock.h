@@ -32,13 +32,15 @@ int mc_lock_acquire(const char *dir, const char *account, int timeout_ms,
     int *fd, char **errmsg);
 
 /*
- * mc_lock_acquire(), but while it waits, done(ctx) is asked every few
- * milliseconds whether the wait is still needed: when it returns non-zero
- * (another process did the work, say) the call returns MC_OK at once with
- * *fd = -1 and no lock taken. done may be NULL.
+ * mc_lock_acquire(), but while it waits, done(ctx) is asked whether the
+ * wait is still needed: when it returns non-zero (another process did the
+ * work, say) the call returns MC_OK at once with *fd = -1 and no lock
+ * taken. done may be NULL. It is asked every 5 ms, or, with a wake_fd
+ * (>= 0; an inotify descriptor, say), each time that becomes readable and
+ * at least every 10 ms; what wake_fd says is read and dropped.
  */
 int mc_lock_acquire_or(const char *dir, const char *account, int timeout_ms,
-    int (*done)(void *ctx), void *ctx, int *fd, char **errmsg);
+    int (*done)(void *ctx), void *ctx, int wake_fd, int *fd, char **errmsg);
 
 /* Releases a lock taken by mc_lock_acquire(); accepts -1. */
 void mc_lock_release(int fd);

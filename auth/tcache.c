@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -284,6 +285,27 @@ out:
 	mc_free_secret(blob);
 	store_close(st);
 	return rc;
+}
+
+int
+mc_tcache_watch(const struct mc_account *acct)
+{
+	char dir[PATH_MAX];
+	int fd;
+
+	if (acct->cache != MC_CACHE_RUNTIME ||
+	    runtime_cache_dir(dir, sizeof(dir)) != 0)
+		return -1;
+	fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	/* The file store replaces an entry by renaming a temporary file. */
+	if (inotify_add_watch(fd, dir, IN_MOVED_TO | IN_CLOSE_WRITE |
+	    IN_ONLYDIR | IN_DONT_FOLLOW) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 /* Removes acct's entry from the cache directory under rt. */

@@ -65,6 +65,15 @@ int mc_tcache_put(const struct mc_account *acct,
     const struct mc_token_set *ts, char **errmsg);
 
 /*
+ * A descriptor that becomes readable when an entry of the runtime cache
+ * is replaced (an inotify watch on its directory; what it says is to be
+ * read and dropped), for a caller waiting for another process's refresh;
+ * the caller closes it. -1 when there is no runtime cache for acct or no
+ * watch can be made (the caller then polls).
+ */
+int mc_tcache_watch(const struct mc_account *acct);
+
+/*
  * Removes acct's cached access token, whatever acct->cache says: from
  * $XDG_RUNTIME_DIR/mailcred, and from /run/user/UID/mailcred of the
  * effective user when that is another directory (a logout over plain ssh

@@ -745,7 +745,7 @@ mc_token_get(const struct mc_account *acct,
 	struct mc_token_set seen = MC_TOKEN_SET_INIT, cur = MC_TOKEN_SET_INIT;
 	struct wait_ctx wait = { NULL, NULL, MC_TOKEN_SET_INIT };
 	struct tok t = TOK_INIT;
-	int lockfd = -1, rc = MC_OK, cached = 0, other;
+	int lockfd = -1, wake = -1, rc = MC_OK, cached = 0, other;
 
 	memset(out, 0, sizeof(*out));
 	tok_begin(&t, acct, opts);
@@ -780,9 +780,13 @@ mc_token_get(const struct mc_account *acct,
 	 */
 	wait.t = &t;
 	wait.seen = seen.access_token;
+	if (t.mode == MC_CACHE_RUNTIME)
+		wake = mc_tcache_watch(acct);
 	rc = mc_lock_acquire_or(t.state_dir, acct->name, LOCK_WAIT_MS(acct),
-	    t.mode == MC_CACHE_RUNTIME ? cache_changed : NULL, &wait, &lockfd,
-	    errmsg);
+	    t.mode == MC_CACHE_RUNTIME ? cache_changed : NULL, &wait, wake,
+	    &lockfd, errmsg);
+	if (wake >= 0)
+		close(wake);
 	if (rc != MC_OK)
 		goto out;
 	if (lockfd < 0 || (t.mode == MC_CACHE_RUNTIME &&
