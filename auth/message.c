@@ -10,6 +10,7 @@
 
 #include <openssl/rand.h>
 
+#include "auth/crypto_dl.h"
 #include "auth/err.h"
 #include "auth/message.h"
 #include "auth/sasl.h"
@@ -1361,6 +1362,8 @@ format_msgid(const char *hostname, char *buf, size_t size, char **errmsg)
 	size_t i;
 	int n;
 
+	if (mc_crypto_load(errmsg) != MC_OK)
+		return MC_ERR_SERVICE;
 	if (RAND_bytes(raw, (int)sizeof(raw)) != 1)
 		return mc_fail(MC_ERR_INTERNAL, errmsg, "OpenSSL's random "
 		    "number generator failed");

@@ -13,6 +13,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include "auth/crypto_dl.h"
 #include "auth/err.h"
 #include "auth/oauth.h"
 #include "auth/sasl.h"
@@ -658,6 +659,8 @@ random_b64url(size_t len, char **out, char **errmsg)
 	*out = NULL;
 	if (nbytes > sizeof(raw))
 		return mc_fail(MC_ERR_INTERNAL, errmsg, "random string too long");
+	if (mc_crypto_load(errmsg) != MC_OK)
+		return MC_ERR_SERVICE;
 	if (RAND_bytes(raw, (int)nbytes) != 1) {
 		mc_wipe(raw, sizeof(raw));
 		return mc_fail(MC_ERR_INTERNAL, errmsg, "OpenSSL's random "
@@ -687,7 +690,10 @@ mc_pkce_challenge(const char *verifier, char **out)
 {
 	unsigned char md[SHA256_DIGEST_LENGTH];
 
-	SHA256((const unsigned char *)verifier, strlen(verifier), md);
+	*out = NULL;
+	if (SHA256((const unsigned char *)verifier, strlen(verifier),
+	    md) == NULL)
+		return MC_ERR_SERVICE;	/* libcrypto could not be loaded */
 	*out = b64url(md, sizeof(md));
 	mc_wipe(md, sizeof(md));
 	return *out == NULL ? MC_ERR_NOMEM : MC_OK;

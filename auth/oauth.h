@@ -190,7 +190,9 @@ int mc_pkce_verifier(size_t len, char **out, char **errmsg);
 
 /*
  * The S256 challenge of verifier: BASE64URL(SHA256(verifier)) without
- * padding, 43 characters. MC_OK and a malloc'd *out, or MC_ERR_NOMEM.
+ * padding, 43 characters. MC_OK and a malloc'd *out, MC_ERR_NOMEM, or
+ * MC_ERR_SERVICE when libcrypto cannot be loaded (mc_pkce_verifier()
+ * said so first: see auth/crypto_dl.h).
  */
 int mc_pkce_challenge(const char *verifier, char **out);
 

@@ -9,6 +9,7 @@
 
 #include "auth/err.h"
 #include "auth/provider_guess.h"
+#include "auth/resolv_dl.h"
 
 /* Room for an answer; a larger one is cut by the resolver, and parsed. */
 #define ANSWER_SIZE	4096
@@ -115,6 +116,8 @@ mc_mx_parse(const unsigned char *msg, size_t len, struct mc_mx *mx,
 	int i, count, used;
 
 	*n = 0;
+	if (mc_resolv_load(errmsg) != MC_OK)
+		return MC_ERR_SERVICE;
 	if (len > 65535 || ns_initparse(msg, (int)len, &handle) != 0)
 		return mc_fail(MC_ERR_DATA, errmsg, "a malformed DNS answer "
 		    "(%zu bytes)", len);
@@ -138,7 +141,7 @@ mc_mx_parse(const unsigned char *msg, size_t len, struct mc_mx *mx,
 			    "read", i + 1);
 		if (*n >= max)
 			break;
-		mx[*n].preference = ns_get16(rd);
+		mx[*n].preference = (unsigned int)rd[0] << 8 | rd[1];
 		if (!normalize(name, mx[*n].host, sizeof(mx[*n].host)))
 			return mc_fail(MC_ERR_DATA, errmsg, "a malformed DNS "
 			    "answer: MX host name too long");

@@ -111,7 +111,10 @@ mc_base64_encode(const unsigned char *in, size_t len)
 	out = malloc(4 * ((len + 2) / 3) + 1);
 	if (out == NULL)
 		return NULL;
-	EVP_EncodeBlock((unsigned char *)out, in, (int)len);
+	if (EVP_EncodeBlock((unsigned char *)out, in, (int)len) < 0) {
+		free(out);	/* libcrypto could not be loaded */
+		return NULL;
+	}
 	return out;
 }
 

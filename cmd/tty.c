@@ -13,6 +13,7 @@
  * Error correction level L: a screen is not smudged or torn, and L keeps
  * the symbol a version smaller than M for the same URL.
  */
+#include <dlfcn.h>
 #include <langinfo.h>
 #include <locale.h>
 #include <signal.h>
@@ -25,15 +26,56 @@
 
 #include <qrencode.h>
 
+#include "auth/dl.h"
+#include "auth/err.h"
 #include "cmd/tty.h"
 
-/* The symbol for text, or NULL. */
+#define QR_SONAME "libqrencode.so.4"
+#define QR_PACKAGE "libqrencode4"
+
+/*
+ * libqrencode, opened on the first drawing (see auth/dl.h): through these
+ * pointers, so that nothing here names a libqrencode symbol for the linker.
+ */
+static struct {
+	int loaded;
+	__typeof__(&QRcode_encodeString) encode_string;
+	__typeof__(&QRcode_free) free;
+} qrlib;
+
+int
+cmd_qr_load(char **errmsg)
+{
+	void *h = NULL, *encode, *release;
+	int rc;
+
+	if (qrlib.loaded)
+		return MC_OK;
+	rc = mc_dl_open(QR_SONAME, QR_PACKAGE, &h, errmsg);
+	if (rc == MC_OK)
+		rc = mc_dl_sym(h, QR_SONAME, QR_PACKAGE, "QRcode_encodeString",
+		    &encode, errmsg);
+	if (rc == MC_OK)
+		rc = mc_dl_sym(h, QR_SONAME, QR_PACKAGE, "QRcode_free",
+		    &release, errmsg);
+	if (rc != MC_OK) {
+		if (h != NULL)
+			dlclose(h);
+		return rc;
+	}
+	qrlib.encode_string = (__typeof__(&QRcode_encodeString))encode;
+	qrlib.free = (__typeof__(&QRcode_free))release;
+	qrlib.loaded = 1;
+	return MC_OK;
+}
+
+/* The symbol for text, or NULL (also when libqrencode cannot be loaded). */
 static QRcode *
 qr_encode(const char *text)
 {
-	if (text == NULL || text[0] == '\0')
+	if (text == NULL || text[0] == '\0' || cmd_qr_load(NULL) != MC_OK)
 		return NULL;
-	return QRcode_encodeString(text, 0, QR_ECLEVEL_L, QR_MODE_8, 1);
+	return qrlib.encode_string(text, 0, QR_ECLEVEL_L, QR_MODE_8, 1);
 }
 
 /* Whether the module at (x, y) of the drawing, quiet zone included, is light. */
@@ -64,7 +106,7 @@ cmd_qr_width(const char *text, enum cmd_qr_style style)
 	if (qr == NULL)
 		return -1;
 	cols = qr_cols(qr, style);
-	QRcode_free(qr);
+	qrlib.free(qr);
 	return cols;
 }
 
@@ -132,7 +174,7 @@ cmd_qr_write_colors(FILE *f, const char *text, enum cmd_qr_style style,
 out:
 	free(line);
 	if (qr != NULL)
-		QRcode_free(qr);
+		qrlib.free(qr);
 	return rc;
 }
 

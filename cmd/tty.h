@@ -39,6 +39,14 @@ enum cmd_qr_style {
 #define CMD_QR_MARGIN 2
 
 /*
+ * Opens libqrencode (libqrencode.so.4), once; the drawing functions below
+ * call it themselves. Returns MC_OK, or MC_ERR_SERVICE with a message
+ * saying what to install: then nothing can be drawn, and cmd_qr_write()
+ * and cmd_qr_width() fail as for text that cannot be encoded.
+ */
+int cmd_qr_load(char **errmsg);
+
+/*
  * Draws text (a URL: byte mode, case kept, error correction level L) as
  * a QR code on f, ending each line in "\n". Nothing is written when the
  * drawing would be wider than max_cols columns (max_cols <= 0: no

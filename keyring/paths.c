@@ -16,6 +16,8 @@
 
 #include <openssl/evp.h>
 
+#include "auth/crypto_dl.h"
+#include "auth/err.h"
 #include "keyring/backend.h"
 #include "keyring/store.h"
 
@@ -83,7 +85,14 @@ hash_suffix(const char *account, char *out, char **errmsg)
 	static const char hex[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0, i;
+	char *why = NULL;
 
+	if (mc_crypto_load(&why) != MC_OK) {
+		store_fail(STORE_EIO, errmsg, "cannot compute the SHA-256 of "
+		    "the account name: %s", why != NULL ? why : "no libcrypto");
+		free(why);
+		return STORE_EIO;
+	}
 	if (EVP_Digest(account, strlen(account), md, &mdlen, EVP_sha256(),
 	    NULL) != 1 || mdlen != 32)
 		return store_fail(STORE_ENOMEM, errmsg, "cannot compute the "

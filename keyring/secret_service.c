@@ -36,10 +36,15 @@
  *           locked matches is STORE_ELOCKED, none STORE_ENOTFOUND.
  *
  * No D-Bus session bus at all is STORE_ENOBUS; a bus without the Secret
- * Service on it, STORE_ENOSERVICE.
+ * Service on it, STORE_ENOSERVICE; so is a libsecret that cannot be loaded.
+ *
+ * libsecret and GLib are opened on the first call that needs them
+ * (keyring/secret_dl.h), as is the store's GMainContext: opening the store
+ * costs nothing but its memory, and the file store never loads them.
  */
 #define SECRET_API_SUBJECT_TO_CHANGE 1
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +52,7 @@
 #include <libsecret/secret.h>
 
 #include "keyring/backend.h"
+#include "keyring/secret_dl.h"
 #include "keyring/store.h"
 
 /* How long a cancelled step may take to report back before we give up. */
@@ -74,7 +80,7 @@ static const SecretSchema ss_schema = {
 
 struct ss_store {
 	int timeout_ms;
-	GMainContext *ctx;
+	GMainContext *ctx;	/* made by the first call */
 	SecretService *service;	/* opened on first use, kept for the store */
 };
 
@@ -141,16 +147,29 @@ ss_on_deadline(gpointer data)
 	return G_SOURCE_REMOVE;
 }
 
-/* Starts the call's clock; the caller ends it with ss_call_end(). */
-static void
-ss_call_begin(struct ss_call *c, struct ss_store *ss)
+/*
+ * Loads libsecret (the first time) and starts the call's clock. Returns
+ * STORE_OK, and the caller ends the call with ss_call_end(); or
+ * STORE_ENOSERVICE (libsecret cannot be loaded) and there is nothing to
+ * end.
+ */
+static int
+ss_call_begin(struct ss_call *c, struct ss_store *ss, char **errmsg)
 {
+	int rc;
+
+	rc = ss_dl_load(errmsg);
+	if (rc != STORE_OK)
+		return rc;
+	if (ss->ctx == NULL)
+		ss->ctx = g_main_context_new();
 	c->ss = ss;
 	g_main_context_push_thread_default(ss->ctx);
 	c->cancel = g_cancellable_new();
 	c->deadline = g_timeout_source_new((guint)ss->timeout_ms);
 	g_source_set_callback(c->deadline, ss_on_deadline, c, NULL);
 	g_source_attach(c->deadline, ss->ctx);
+	return STORE_OK;
 }
 
 static void
@@ -520,7 +539,6 @@ ss_open(const struct store_opts *opts, void **be, char **errmsg)
 		return STORE_ENOMEM;
 	ss->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms :
 	    STORE_TIMEOUT_DEFAULT;
-	ss->ctx = g_main_context_new();
 	*be = ss;
 	return STORE_OK;
 }
@@ -532,6 +550,11 @@ ss_close(void *be)
 
 	if (ss == NULL)
 		return;
+	if (ss->ctx == NULL) {
+		/* Never used: libsecret may not even be loaded. */
+		free(ss);
+		return;
+	}
 	g_clear_object(&ss->service);
 	/*
 	 * GDBus frees a signal subscription's data from an idle source in the
@@ -576,7 +599,9 @@ ss_get(void *be, const char *account, const char *kind, char **secret,
 	gchar **unlocked = NULL, **locked = NULL;
 	int rc;
 
-	ss_call_begin(&c, be);
+	rc = ss_call_begin(&c, be, errmsg);
+	if (rc != STORE_OK)
+		return rc;
 	attrs = ss_attributes(account, kind);
 	rc = ss_connect(&c, errmsg);
 	if (rc != STORE_OK)
@@ -640,7 +665,9 @@ ss_create(void *be, const struct store_attr *attrs, size_t n,
 	const gchar *prompt = NULL;
 	int rc;
 
-	ss_call_begin(&c, be);
+	rc = ss_call_begin(&c, be, errmsg);
+	if (rc != STORE_OK)
+		return rc;
 	rc = ss_connect(&c, errmsg);
 	if (rc != STORE_OK)
 		goto out;
@@ -688,12 +715,14 @@ ss_put(void *be, const char *account, const char *kind, const char *secret,
 		{ "kind", kind },
 		{ "xdg:schema", ss_schema.name },
 	};
-	gchar *label;
+	char *label = NULL;
 	int rc;
 
-	label = g_strdup_printf("mailcred: %s (%s)", account, kind);
+	/* asprintf, not g_strdup_printf: GLib may not be loaded yet. */
+	if (asprintf(&label, "mailcred: %s (%s)", account, kind) < 0)
+		return STORE_ENOMEM;
 	rc = ss_create(be, attrs, G_N_ELEMENTS(attrs), label, secret, errmsg);
-	g_free(label);
+	free(label);
 	return rc;
 }
 
@@ -705,7 +734,9 @@ ss_del(void *be, const char *account, const char *kind, char **errmsg)
 	gchar **unlocked = NULL, **locked = NULL;
 	int rc;
 
-	ss_call_begin(&c, be);
+	rc = ss_call_begin(&c, be, errmsg);
+	if (rc != STORE_OK)
+		return rc;
 	attrs = ss_attributes(account, kind);
 	rc = ss_connect(&c, errmsg);
 	if (rc != STORE_OK)
@@ -766,7 +797,9 @@ ss_item_del(void *be, const struct store_attr *attrs, size_t n,
 	gchar **unlocked = NULL, **locked = NULL;
 	int rc;
 
-	ss_call_begin(&c, be);
+	rc = ss_call_begin(&c, be, errmsg);
+	if (rc != STORE_OK)
+		return rc;
 	rc = ss_attr_search(&c, attrs, n, &unlocked, &locked, errmsg);
 	if (rc != STORE_OK)
 		goto out;
@@ -793,7 +826,9 @@ ss_item_count(void *be, const struct store_attr *attrs, size_t n,
 	gchar **unlocked = NULL, **locked = NULL;
 	int rc;
 
-	ss_call_begin(&c, be);
+	rc = ss_call_begin(&c, be, errmsg);
+	if (rc != STORE_OK)
+		return rc;
 	rc = ss_attr_search(&c, attrs, n, &unlocked, &locked, errmsg);
 	if (rc != STORE_OK)
 		goto out;
@@ -821,7 +856,9 @@ ss_ready(void *be, char **errmsg)
 	gchar *path = NULL;
 	int rc;
 
-	ss_call_begin(&c, be);
+	rc = ss_call_begin(&c, be, errmsg);
+	if (rc != STORE_OK)
+		return rc;
 	rc = ss_connect(&c, errmsg);
 	if (rc == STORE_OK)
 		rc = ss_default_collection(&c, &path, errmsg);

@@ -1,0 +1,184 @@
+/* auth/crypto_dl.c - OpenSSL's functions forwarded to a dlopen'ed OpenSSL. */
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+
+#include "auth/crypto_dl.h"
+#include "auth/dl.h"
+#include "auth/err.h"
+
+#define CRYPTO_SONAME "libcrypto.so.3"
+#define SSL_SONAME "libssl.so.3"
+#define OPENSSL_PACKAGE "libssl3"
+
+/* The functions we use, each with its pointer type. */
+#define CRYPTO_FUNCS(X) \
+	X(RAND_bytes, int (*)(unsigned char *, int)) \
+	X(EVP_Digest, int (*)(const void *, size_t, unsigned char *, \
+	    unsigned int *, const EVP_MD *, ENGINE *)) \
+	X(EVP_sha256, const EVP_MD *(*)(void)) \
+	X(SHA256, unsigned char *(*)(const unsigned char *, size_t, \
+	    unsigned char *)) \
+	X(EVP_EncodeBlock, int (*)(unsigned char *, const unsigned char *, \
+	    int)) \
+	X(EVP_DecodeBlock, int (*)(unsigned char *, const unsigned char *, \
+	    int)) \
+	X(CRYPTO_memcmp, int (*)(const void *, const void *, size_t)) \
+	X(X509_verify_cert_error_string, const char *(*)(long)) \
+	X(X509_STORE_load_file, int (*)(X509_STORE *, const char *))
+#define SSL_FUNCS(X) \
+	X(SSL_CTX_get_cert_store, X509_STORE *(*)(const SSL_CTX *))
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct {
+	int crypto_loaded;	/* read with __atomic_load_n */
+	int ssl_loaded;
+#define X(name, type) __typeof__(type) name;
+	CRYPTO_FUNCS(X)
+	SSL_FUNCS(X)
+#undef X
+} fn;
+
+/* Resolves one function from h (soname) into fn; the caller holds lock. */
+#define RESOLVE_ONE(name, type) \
+	rc = mc_dl_sym(h, soname, OPENSSL_PACKAGE, #name, &addr, errmsg); \
+	if (rc != MC_OK) \
+		goto out; \
+	fn.name = (type)addr;
+
+int
+mc_crypto_load(char **errmsg)
+{
+	const char *soname = CRYPTO_SONAME;
+	void *h = NULL, *addr;
+	int rc;
+
+	if (__atomic_load_n(&fn.crypto_loaded, __ATOMIC_ACQUIRE))
+		return MC_OK;
+	pthread_mutex_lock(&lock);
+	rc = MC_OK;
+	if (fn.crypto_loaded)
+		goto out;
+	rc = mc_dl_open(soname, OPENSSL_PACKAGE, &h, errmsg);
+	if (rc != MC_OK)
+		goto out;
+	CRYPTO_FUNCS(RESOLVE_ONE)
+	__atomic_store_n(&fn.crypto_loaded, 1, __ATOMIC_RELEASE);
+	h = NULL;	/* kept open for good */
+out:
+	pthread_mutex_unlock(&lock);
+	if (h != NULL)
+		dlclose(h);
+	return rc;
+}
+
+int
+mc_ssl_load(char **errmsg)
+{
+	const char *soname = SSL_SONAME;
+	void *h = NULL, *addr;
+	int rc;
+
+	if (__atomic_load_n(&fn.ssl_loaded, __ATOMIC_ACQUIRE))
+		return MC_OK;
+	rc = mc_crypto_load(errmsg);
+	if (rc != MC_OK)
+		return rc;
+	pthread_mutex_lock(&lock);
+	if (fn.ssl_loaded)
+		goto out;
+	rc = mc_dl_open(soname, OPENSSL_PACKAGE, &h, errmsg);
+	if (rc != MC_OK)
+		goto out;
+	SSL_FUNCS(RESOLVE_ONE)
+	__atomic_store_n(&fn.ssl_loaded, 1, __ATOMIC_RELEASE);
+	h = NULL;
+out:
+	pthread_mutex_unlock(&lock);
+	if (h != NULL)
+		dlclose(h);
+	return rc;
+}
+
+int
+RAND_bytes(unsigned char *buf, int num)
+{
+	return mc_crypto_load(NULL) == MC_OK ? fn.RAND_bytes(buf, num) : 0;
+}
+
+int
+EVP_Digest(const void *data, size_t count, unsigned char *md,
+    unsigned int *size, const EVP_MD *type, ENGINE *impl)
+{
+	if (mc_crypto_load(NULL) != MC_OK || type == NULL)
+		return 0;
+	return fn.EVP_Digest(data, count, md, size, type, impl);
+}
+
+const EVP_MD *
+EVP_sha256(void)
+{
+	return mc_crypto_load(NULL) == MC_OK ? fn.EVP_sha256() : NULL;
+}
+
+unsigned char *
+SHA256(const unsigned char *d, size_t n, unsigned char *md)
+{
+	return mc_crypto_load(NULL) == MC_OK ? fn.SHA256(d, n, md) : NULL;
+}
+
+int
+EVP_EncodeBlock(unsigned char *t, const unsigned char *f, int n)
+{
+	if (mc_crypto_load(NULL) != MC_OK) {
+		t[0] = '\0';
+		return -1;
+	}
+	return fn.EVP_EncodeBlock(t, f, n);
+}
+
+int
+EVP_DecodeBlock(unsigned char *t, const unsigned char *f, int n)
+{
+	return mc_crypto_load(NULL) == MC_OK ? fn.EVP_DecodeBlock(t, f, n) : -1;
+}
+
+/* Unloaded, everything differs: no secret is ever taken as a match. */
+int
+CRYPTO_memcmp(const void *a, const void *b, size_t len)
+{
+	return mc_crypto_load(NULL) == MC_OK ? fn.CRYPTO_memcmp(a, b, len) : 1;
+}
+
+const char *
+X509_verify_cert_error_string(long n)
+{
+	if (mc_crypto_load(NULL) != MC_OK)
+		return "certificate verify error (libcrypto not loaded)";
+	return fn.X509_verify_cert_error_string(n);
+}
+
+int
+X509_STORE_load_file(X509_STORE *store, const char *file)
+{
+	if (mc_crypto_load(NULL) != MC_OK)
+		return 0;
+	return fn.X509_STORE_load_file(store, file);
+}
+
+X509_STORE *
+SSL_CTX_get_cert_store(const SSL_CTX *ctx)
+{
+	return mc_ssl_load(NULL) == MC_OK ? fn.SSL_CTX_get_cert_store(ctx) :
+	    NULL;
+}
