@@ -63,17 +63,10 @@ preload_main(void *arg)
 	return NULL;
 }
 
-void
-mc_http_preload(void)
+int
+mc_http_preload(pthread_t *tid)
 {
-	pthread_attr_t attr;
-	pthread_t tid;
-
-	if (pthread_attr_init(&attr) != 0)
-		return;
-	if (pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) == 0)
-		(void)pthread_create(&tid, &attr, preload_main, NULL);
-	pthread_attr_destroy(&attr);
+	return pthread_create(tid, NULL, preload_main, NULL) == 0 ? 0 : -1;
 }
 
 int

@@ -15,6 +15,8 @@
 #ifndef MAILCRED_AUTH_HTTP_H
 #define MAILCRED_AUTH_HTTP_H
 
+#include <pthread.h>
+
 #include <jansson.h>
 
 #define MC_HTTP_MAX_BODY (256 * 1024)
@@ -67,13 +69,15 @@ int mc_http_apply_tls(void *curl_handle, const char *ca_file, char **errmsg);
 int mc_http_global_init(char **errmsg);
 
 /*
- * Starts mc_http_global_init() in a thread of its own and returns at
- * once: for a caller that will need the network after something slow of
- * its own (a keyring read), so that libcurl and its libraries load
- * meanwhile. Best effort: a failure shows at the next
- * mc_http_global_init(), which waits for this one.
+ * Starts mc_http_global_init() in a thread of its own, into *tid, and
+ * returns at once: for a caller that will need the network after
+ * something slow of its own (a keyring read), so that libcurl and its
+ * libraries load meanwhile. Returns 0 when the thread runs: the caller
+ * must pthread_join(*tid) before it returns (a process must not exit
+ * while a library is half loaded). Best effort: a failure to load shows
+ * at the next mc_http_global_init(), which waits for this one.
  */
-void mc_http_preload(void);
+int mc_http_preload(pthread_t *tid);
 
 /*
  * Copies the len bytes at src into dst (size bytes, always terminated, cut

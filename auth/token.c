@@ -745,7 +745,9 @@ mc_token_get(const struct mc_account *acct,
 	struct mc_token_set seen = MC_TOKEN_SET_INIT, cur = MC_TOKEN_SET_INIT;
 	struct wait_ctx wait = { NULL, NULL, MC_TOKEN_SET_INIT };
 	struct tok t = TOK_INIT;
-	int lockfd = -1, wake = -1, rc = MC_OK, cached = 0, other;
+	int lockfd = -1, wake = -1, rc = MC_OK, cached = 0, preloading = 0;
+	int other;
+	pthread_t preload;
 
 	memset(out, 0, sizeof(*out));
 	tok_begin(&t, acct, opts);
@@ -796,7 +798,7 @@ mc_token_get(const struct mc_account *acct,
 		goto out;
 	}
 	/* A refresh is likely: libcurl loads while the store is read. */
-	mc_http_preload();
+	preloading = mc_http_preload(&preload) == 0;
 	rc = read_current(&t, &cur, errmsg);
 	if (rc != MC_OK)
 		goto out;
@@ -832,6 +834,8 @@ mc_token_get(const struct mc_account *acct,
 	if (rc == MC_OK)
 		out->refreshed = 1;
 out:
+	if (preloading)
+		pthread_join(preload, NULL);
 	mc_lock_release(lockfd);
 	mc_token_set_clear(&wait.got);
 	mc_token_set_clear(&seen);

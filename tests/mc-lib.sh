@@ -79,6 +79,19 @@ age_token() {
 	rm -f "$(runtime_cache_file "$1")"
 }
 
+# set_cached_token NAME TOKEN: makes TOKEN NAME's cached access token (as
+# if the server had forgotten the real one): in the stored set, and in the
+# runtime cache's entry when there is one.
+set_cached_token() {
+	local f
+	set_stored_blob "$1" "$(stored_blob "$1" | jq -c --arg t "$2" '.access_token = $t')"
+	f=$(runtime_cache_file "$1")
+	if [ -e "$f" ]; then
+		jq -c --arg t "$2" '.access_token = $t' "$f" >"$f.new" && cat "$f.new" >"$f"
+		rm -f "$f.new"
+	fi
+}
+
 # write_msmtprc NAME FILE: an msmtp configuration that sends as NAME through
 # the local STARTTLS SMTP server with auth xoauth2 and
 # passwordeval "mailcred token NAME".

@@ -104,8 +104,7 @@ printf '%s\n' "$PWPASS" | mc password set "$PWUSER" 2>/dev/null
 
 # 5. A token the server refuses though the cache holds it as fresh (the
 # server forgot it): the challenge is answered, one refresh, the retry works.
-blob=$(stored_blob "$A")
-set_stored_blob "$A" "$(printf %s "$blob" | jq -c '.access_token = "forgotten-token-0123456789"')"
+set_cached_token "$A" forgotten-token-0123456789
 : >"$T/smtp-auth.log"
 printf 'From: %s\nTo: x@example.test\nSubject: retry\n\nx\n' "$A" | mc send -t 2>"$T/e5"
 assert_status $? 0 "a refused cached token is refreshed and the send retried"
