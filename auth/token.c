@@ -797,7 +797,11 @@ mc_token_get(const struct mc_account *acct,
 		out->refreshed = 1;
 		goto out;
 	}
-	/* A refresh is likely: libcurl loads while the store is read. */
+	/*
+	 * A refresh is likely: libcurl loads while the store is read. The
+	 * store's own libraries first: two threads cannot load at once.
+	 */
+	store_warm(t.st);
 	preloading = mc_http_preload(&preload) == 0;
 	rc = read_current(&t, &cur, errmsg);
 	if (rc != MC_OK)

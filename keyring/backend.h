@@ -45,6 +45,8 @@ struct store_ops {
 	    size_t *deleted, char **errmsg);
 	int (*item_count)(void *be, const struct store_attr *attrs, size_t n,
 	    size_t *count, char **errmsg);
+	/* store_warm() for this backend; NULL when there is nothing to do. */
+	void (*warm)(void *be);
 };
 
 extern const struct store_ops store_secret_service_ops;

@@ -892,6 +892,14 @@ ss_state_dir(void *be, char **dir, char **errmsg)
 	return store_user_state_dir(dir, errmsg);
 }
 
+/* Loads libsecret and GLib now: no D-Bus yet. */
+static void
+ss_warm(void *be)
+{
+	(void)be;
+	(void)ss_dl_load(NULL);
+}
+
 const struct store_ops store_secret_service_ops = {
 	.name = "keyring",
 	.open = ss_open,
@@ -904,4 +912,5 @@ const struct store_ops store_secret_service_ops = {
 	.item_put = ss_create,
 	.item_del = ss_item_del,
 	.item_count = ss_item_count,
+	.warm = ss_warm,
 };

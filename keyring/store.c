@@ -125,6 +125,13 @@ store_check_names(const char *account, const char *kind, char **errmsg)
 	return check_kind(kind, errmsg);
 }
 
+void
+store_warm(struct store *st)
+{
+	if (st != NULL && st->ops->warm != NULL)
+		st->ops->warm(st->be);
+}
+
 int
 store_open(const struct store_opts *opts, struct store **out, char **errmsg)
 {
