@@ -280,17 +280,13 @@ out:
 	return rc;
 }
 
-int
-mc_token_set_serialize(const struct mc_token_set *ts, char **out)
+json_t *
+mc_token_set_json(const struct mc_token_set *ts)
 {
-	json_t *o;
-	char *text;
-	int rc = MC_ERR_NOMEM;
+	json_t *o = json_object();
 
-	*out = NULL;
-	o = json_object();
 	if (o == NULL)
-		return MC_ERR_NOMEM;
+		return NULL;
 	if (json_object_set_new(o, "version", json_integer(1)) != 0 ||
 	    (ts->access_token != NULL && json_object_set_new(o, "access_token",
 	    json_string(ts->access_token)) != 0) ||
@@ -301,16 +297,38 @@ mc_token_set_serialize(const struct mc_token_set *ts, char **out)
 	    (ts->scope != NULL && json_object_set_new(o, "scope",
 	    json_string(ts->scope)) != 0) ||
 	    json_object_set_new(o, "expires_at",
-	    json_integer(ts->expires_at)) != 0)
-		goto out;
+	    json_integer(ts->expires_at)) != 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+int
+mc_json_text(json_t *o, char **out)
+{
+	char *text;
+
+	*out = NULL;
 	text = json_dumps(o, JSON_COMPACT);
 	if (text == NULL)
-		goto out;
+		return MC_ERR_NOMEM;
 	*out = strdup(text);
 	mc_json_free(text);
-	if (*out != NULL)
-		rc = MC_OK;
-out:
+	return *out != NULL ? MC_OK : MC_ERR_NOMEM;
+}
+
+int
+mc_token_set_serialize(const struct mc_token_set *ts, char **out)
+{
+	json_t *o;
+	int rc;
+
+	*out = NULL;
+	o = mc_token_set_json(ts);
+	if (o == NULL)
+		return MC_ERR_NOMEM;
+	rc = mc_json_text(o, out);
 	json_decref(o);
 	return rc;
 }

@@ -68,6 +68,19 @@ int mc_token_set_from_response(json_t *resp, time_t sent_at,
  * is wiped and freed with mc_free_secret().
  */
 int mc_token_set_serialize(const struct mc_token_set *ts, char **out);
+
+/*
+ * That object itself ("version" 1 and each member ts has), for a caller
+ * that adds members of its own before mc_json_text(); NULL when out of
+ * memory. The caller decrefs it.
+ */
+json_t *mc_token_set_json(const struct mc_token_set *ts);
+
+/*
+ * o as compact JSON text into *out (wiped and freed with
+ * mc_free_secret()): MC_OK or MC_ERR_NOMEM.
+ */
+int mc_json_text(json_t *o, char **out);
 int mc_token_set_parse(const char *blob, struct mc_token_set *out,
     char **errmsg);
 

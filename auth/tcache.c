@@ -15,6 +15,7 @@
 #include "auth/tcache.h"
 #include "keyring/store.h"
 
+/* The store serialization's "version" (mc_token_set_json), which entries carry. */
 #define TCACHE_VERSION 1
 
 /*
@@ -180,43 +181,33 @@ out:
 	return rc;
 }
 
-/* The entry for ts and acct, as a malloc'd JSON text to wipe. */
+/*
+ * The entry for ts and acct, as a malloc'd JSON text to wipe: the store's
+ * serialization of ts without its refresh token, and what it is for.
+ */
 static int
 format_entry(const struct mc_account *acct, const struct mc_token_set *ts,
     char **out)
 {
+	struct mc_token_set at = *ts;
 	const char *v[NBOUND];
 	json_t *o = NULL, *bound = NULL;
-	char *text = NULL;
 	size_t i;
 	int rc = MC_ERR_NOMEM;
 
 	*out = NULL;
+	at.refresh_token = NULL;
 	bound_values(acct, v);
-	if ((o = json_object()) == NULL || (bound = json_object()) == NULL)
+	if ((o = mc_token_set_json(&at)) == NULL ||
+	    (bound = json_object()) == NULL)
 		goto out;
 	for (i = 0; i < NBOUND; i++)
 		if (json_object_set_new(bound, bound_keys[i],
 		    json_string(v[i])) != 0)
 			goto out;
-	if (json_object_set_new(o, "version",
-	    json_integer(TCACHE_VERSION)) != 0 ||
-	    json_object_set(o, "for", bound) != 0 ||
-	    json_object_set_new(o, "access_token",
-	    json_string(ts->access_token)) != 0 ||
-	    (ts->token_type != NULL && json_object_set_new(o, "token_type",
-	    json_string(ts->token_type)) != 0) ||
-	    (ts->scope != NULL && json_object_set_new(o, "scope",
-	    json_string(ts->scope)) != 0) ||
-	    json_object_set_new(o, "expires_at",
-	    json_integer(ts->expires_at)) != 0)
+	if (json_object_set(o, "for", bound) != 0)
 		goto out;
-	text = json_dumps(o, JSON_COMPACT);
-	if (text == NULL)
-		goto out;
-	*out = strdup(text);
-	mc_json_free(text);
-	rc = *out != NULL ? MC_OK : MC_ERR_NOMEM;
+	rc = mc_json_text(o, out);
 out:
 	json_decref(bound);
 	json_decref(o);
