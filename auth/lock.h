@@ -42,6 +42,13 @@ int mc_lock_acquire(const char *dir, const char *account, int timeout_ms,
 int mc_lock_acquire_or(const char *dir, const char *account, int timeout_ms,
     int (*done)(void *ctx), void *ctx, int wake_fd, int *fd, char **errmsg);
 
+/*
+ * Takes account's lock only if it is free now: MC_OK with *fd holding it,
+ * MC_ERR_TEMP when another process holds it, other errors as
+ * mc_lock_acquire().
+ */
+int mc_lock_try(const char *dir, const char *account, int *fd, char **errmsg);
+
 /* Releases a lock taken by mc_lock_acquire(); accepts -1. */
 void mc_lock_release(int fd);
 

@@ -649,6 +649,30 @@ merge_recovery(struct tok *t, const struct mc_token_set *cur)
 }
 
 /*
+ * With the lock held, after the provider refused the grant: its access
+ * token goes from the runtime cache and from the store (one write, the
+ * refresh token rt kept), so the next call says to log in instead of
+ * handing out a token of a dead grant. Best effort; not while a recovery
+ * file is the newest set.
+ */
+static void
+forget_access(struct tok *t, const struct mc_token_set *cur, char *rt)
+{
+	struct mc_token_set dead = *cur;
+	char *msg = NULL;
+
+	cache_drop(t);
+	if (t->pending || cur->access_token == NULL)
+		return;
+	dead.refresh_token = rt;
+	dead.access_token = NULL;
+	dead.expires_at = 0;
+	if (dead.refresh_token != NULL)
+		(void)write_set(t->st, t->acct, MC_KIND_OAUTH2, &dead, &msg);
+	free(msg);
+}
+
+/*
  * The refresh itself, with the lock held and cur the current set: asks the
  * token endpoint, keeps whatever refresh token it gave even when the rest
  * of its answer is unusable, and persists the result.
@@ -658,7 +682,7 @@ refresh(struct tok *t, const struct mc_http_opts *http,
     struct mc_token_set *cur, struct mc_token_set *out, char **errmsg)
 {
 	struct mc_token_set fresh = MC_TOKEN_SET_INIT, kept;
-	int rc, prc, rotated, cached = 0;
+	int rc, prc, rotated, cached = 0, kept_new = 0;
 
 	rc = mc_oauth_refresh(t->acct, http, cur->refresh_token, &fresh,
 	    errmsg);
@@ -672,10 +696,12 @@ refresh(struct tok *t, const struct mc_http_opts *http,
 			    errmsg);
 			if (prc != MC_OK)
 				rc = prc;
+			kept_new = 1;
 		}
 		/* The grant is gone: so is what it gave. */
 		if (rc == MC_ERR_AUTH)
-			cache_drop(t);
+			forget_access(t, cur, kept_new ? fresh.refresh_token :
+			    cur->refresh_token);
 		goto out;
 	}
 	if (fresh.scope == NULL && cur->scope != NULL) {
@@ -713,6 +739,39 @@ refresh(struct tok *t, const struct mc_http_opts *http,
 out:
 	mc_token_set_clear(&fresh);
 	return rc;
+}
+
+/* cache = none: an access token left in the store is not used. */
+static void
+no_access(const struct tok *t, struct mc_token_set *ts)
+{
+	if (t->mode != MC_CACHE_NONE)
+		return;
+	mc_free_secret(ts->access_token);
+	ts->access_token = NULL;
+	ts->expires_at = 0;
+}
+
+/*
+ * The store's valid token ts into the runtime cache, found without the
+ * lock: only if the lock is free now and the store still holds ts, so a
+ * login or logout that ran meanwhile (they drop the cache, under the
+ * lock) is never undone with the old token.
+ */
+static void
+cache_from_store(struct tok *t, const struct mc_token_set *ts)
+{
+	struct mc_token_set now = MC_TOKEN_SET_INIT;
+	int fd = -1;
+
+	if (t->mode != MC_CACHE_RUNTIME ||
+	    mc_lock_try(t->state_dir, t->acct->name, &fd, NULL) != MC_OK)
+		return;
+	if (read_current(t, &now, NULL) == MC_OK && !t->pending &&
+	    same(now.access_token, ts->access_token))
+		cache_keep(t, &now);
+	mc_lock_release(fd);
+	mc_token_set_clear(&now);
 }
 
 /* What a caller waiting for the lock watches in the runtime cache. */
@@ -767,9 +826,10 @@ mc_token_get(const struct mc_account *acct,
 		rc = read_current(&t, &seen, errmsg);
 		if (rc != MC_OK)
 			goto out;
+		no_access(&t, &seen);
 		if (!opts->force && !t.pending && mc_token_usable(&seen,
 		    time(NULL), opts->min_valid)) {
-			cache_keep(&t, &seen);
+			cache_from_store(&t, &seen);
 			take(out, &seen);
 			goto out;
 		}
@@ -807,6 +867,7 @@ mc_token_get(const struct mc_account *acct,
 	if (rc != MC_OK)
 		goto out;
 	merge_recovery(&t, &cur);
+	no_access(&t, &cur);
 	/*
 	 * Another process got a token while we waited: use it, even with a
 	 * lifetime of 0, or every waiter would refresh again. When what we

@@ -20,9 +20,18 @@
  * waiting takes it, whatever its lifetime, so any number of concurrent
  * callers cause one refresh. With the runtime cache, waiters watch it
  * while they wait and take the new token as soon as it is there; they
- * do not read the store in turn. The runtime cache's entry is removed by
- * a login (mc_token_save), a logout (mc_token_forget) and a refresh
- * refused with MC_ERR_AUTH (invalid_grant).
+ * do not read the store in turn. One exception: a caller without the
+ * runtime cache (cron, say) that waited on a refresh that rotated
+ * nothing cannot see the token that refresh cached, and refreshes again;
+ * harmless, since the refresh token did not change (a rotated one is
+ * always written to the store, where every caller sees it).
+ *
+ * The runtime cache is written from the store only under the lock, so a
+ * login or logout (which remove its entry, under the lock) is never
+ * undone with an old token. A refresh refused with MC_ERR_AUTH
+ * (invalid_grant) removes the access token from the runtime cache and
+ * from the store, so the next call says to log in. With cache = none an
+ * access token left in the store is never used.
  *
  * A refresh token is never dropped. A rotated one is written before the
  * new access token is returned, into the recovery file first (a journal

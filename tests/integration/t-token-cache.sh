@@ -205,6 +205,78 @@ assert_eq "$(stored_blob "$K" | jq -r .refresh_token)" "$rtk" "the refresh token
 mc token "$K" --min-valid 7200 >/dev/null 2>"$T/err"
 assert_status $? 0 "after the kills a refresh works (and the lock was not left held)"
 
+# 10b. With rotation, a kill -9 after the server answered and while the
+# keyring hangs on the write: the new refresh token is already in the
+# recovery file (written first, as a journal), and the next call uses it.
+PWHOME=$(getent passwd "$(id -u)" | cut -d: -f6)
+STATE=${PWHOME%/}/.local/state/mailcred
+J=journal-$$-$RANDOM@example.test
+restart_oauth --rotate
+write_config "$J"
+login_device "$J"
+assert_status "$LOGIN_RC" 0 "login for the journal test"
+REC="$STATE/$J.recovery-keyring"
+oauth_config '{"refresh_delay_ms":1500}'
+mc token "$J" --refresh >/dev/null 2>&1 &
+p=$!
+sleep 0.7	# the store was read; the refresh request is on its way
+freeze_keyring
+for i in $(seq 100); do [ -s "$REC" ] && break; sleep 0.1; done
+assert_true "[ -s '$REC' ]" "the rotated set reached the recovery file before the keyring write"
+kill -KILL "$p" 2>/dev/null
+wait "$p" 2>/dev/null
+thaw_keyring
+oauth_config '{"refresh_delay_ms":0}'
+mc token "$J" --refresh >/dev/null 2>"$T/err"
+assert_status $? 0 "after kill -9 the next refresh works: the rotated refresh token was kept"
+assert_true "[ ! -e '$REC' ] || [ ! -s '$REC' ]" "and the recovery file is gone once the keyring took it"
+rm -f "$REC" "$STATE/$J.lock"
+
+# 10c. A token call that read the store before a logout does not put the
+# old token back into the cache after it (the cache is written from the
+# store only under the lock). The in-flight call is held at its rename.
+restart_oauth --access-ttl 3600
+L=race@example.test
+write_config "$L"
+login_device "$L"
+if strace -f -o /dev/null true 2>/dev/null; then
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+		strace -f -qq -o /dev/null -e trace=renameat -e inject=renameat:delay_enter=2000000 \
+		"$MAILCRED" -c "$CONF" token "$L" >/dev/null 2>&1 &
+	p=$!
+	sleep 0.8
+	mc logout "$L" >/dev/null 2>&1
+	assert_status $? 0 "logout while another token call is in flight"
+	wait "$p"
+	mc token "$L" >"$T/out" 2>"$T/err"
+	assert_status $? 77 "after the logout there is no token, cached or not"
+	assert_true "[ ! -e '$(runtime_cache_file "$L")' ]" "and no cache file"
+fi
+
+# 10d. After invalid_grant, the next call says to log in: the store's
+# access token went too.
+G=gone@example.test
+write_config "$G"
+login_device "$G"
+restart_oauth --access-ttl 3600
+mc token "$G" --refresh >/dev/null 2>&1
+assert_status $? 77 "invalid_grant: 77"
+mc token "$G" >"$T/out" 2>"$T/err"
+assert_status $? 77 "the next call is 77 too"
+assert_eq "$(cat "$T/out")" "" "and prints no token of the dead grant"
+assert_match "$(tail -n 1 "$T/err")" "run 'mailcred login $G'" "and says to log in"
+
+# 10e. Switched to cache = none: an access token left in the store is not
+# used.
+W=switch@example.test
+write_config "$W" "cache = store"
+login_device "$W"
+atw=$(mc token "$W")
+sed -i "/^\[account $W\]/,/^\$/ s/^cache = store\$/cache = none/" "$CONF"
+oauth_reset_stats
+assert_ne "$(mc token "$W")" "$atw" "cache = none refreshes though the store has a valid token"
+assert_eq "$(oauth_stats | jq .refresh_grants)" 1 "one refresh"
+
 # 11. Traced: the cached path connects nowhere and opens no network or
 # keyring library (see auth/curl_dl.h and the lazy loaders).
 if strace -f -o /dev/null true 2>/dev/null; then
