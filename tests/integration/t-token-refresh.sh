@@ -75,9 +75,12 @@ assert_match "$(cat "$T/g.err")" "^mailcred: $A: the grant was revoked or has ex
 assert_eq "$(wc -l <"$T/g.err")" 1 "invalid_grant: exactly one line"
 assert_eq "$(cat "$T/reauth.log" 2>/dev/null)" "reauth $A" "on_reauth ran with MAILCRED_ACCOUNT"
 assert_eq "$(stored_blob "$A" | jq -r .refresh_token)" "$new_rt" "the refresh token is not dropped on invalid_grant"
-# The cached access token still serves callers that need no refresh.
-out=$(mc token "$A" --min-valid 0)
-assert_status $? 0 "a cached token needs no server"
+# The grant is gone, and with it its access token (auth/token.h): the next
+# call says to log in instead of handing out a token of a dead grant.
+out=$(mc token "$A" --min-valid 0 2>"$T/g2.err")
+assert_status $? 77 "after invalid_grant no access token of the grant is served"
+assert_match "$(cat "$T/g2.err")" "run 'mailcred login $A'" "the next call says to log in"
+assert_eq "$(stored_blob "$A" | jq -r .refresh_token)" "$new_rt" "the refresh token is still kept"
 
 # The server is unreachable: exit 75.
 stop_oauth
