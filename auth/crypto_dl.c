@@ -38,76 +38,53 @@
 #define SSL_FUNCS(X) \
 	X(SSL_CTX_get_cert_store, X509_STORE *(*)(const SSL_CTX *))
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-
 static struct {
-	int crypto_loaded;	/* read with __atomic_load_n */
-	int ssl_loaded;
 #define X(name, type) __typeof__(type) name;
 	CRYPTO_FUNCS(X)
 	SSL_FUNCS(X)
 #undef X
 } fn;
 
-/* Resolves one function from h (soname) into fn; the caller holds lock. */
-#define RESOLVE_ONE(name, type) \
-	rc = mc_dl_sym(h, soname, OPENSSL_PACKAGE, #name, &addr, errmsg); \
-	if (rc != MC_OK) \
-		goto out; \
-	fn.name = (type)addr;
+/* Each library's names, and their addresses into fn. */
+#define NAME(name, type) #name,
+#define FILL(name, type) fn.name = (type)addrs[i++];
+
+static const char *const crypto_names[] = { CRYPTO_FUNCS(NAME) };
+static const char *const ssl_names[] = { SSL_FUNCS(NAME) };
+
+static void
+crypto_fill(void *const *addrs)
+{
+	size_t i = 0;
+
+	CRYPTO_FUNCS(FILL)
+}
+
+static void
+ssl_fill(void *const *addrs)
+{
+	size_t i = 0;
+
+	SSL_FUNCS(FILL)
+}
+
+static struct mc_dl_lib crypto_lib = MC_DL_LIB(CRYPTO_SONAME,
+    OPENSSL_PACKAGE, crypto_names, crypto_fill);
+static struct mc_dl_lib ssl_lib = MC_DL_LIB(SSL_SONAME, OPENSSL_PACKAGE,
+    ssl_names, ssl_fill);
 
 int
 mc_crypto_load(char **errmsg)
 {
-	const char *soname = CRYPTO_SONAME;
-	void *h = NULL, *addr;
-	int rc;
-
-	if (__atomic_load_n(&fn.crypto_loaded, __ATOMIC_ACQUIRE))
-		return MC_OK;
-	pthread_mutex_lock(&lock);
-	rc = MC_OK;
-	if (fn.crypto_loaded)
-		goto out;
-	rc = mc_dl_open(soname, OPENSSL_PACKAGE, &h, errmsg);
-	if (rc != MC_OK)
-		goto out;
-	CRYPTO_FUNCS(RESOLVE_ONE)
-	__atomic_store_n(&fn.crypto_loaded, 1, __ATOMIC_RELEASE);
-	h = NULL;	/* kept open for good */
-out:
-	pthread_mutex_unlock(&lock);
-	if (h != NULL)
-		dlclose(h);
-	return rc;
+	return mc_dl_load(&crypto_lib, errmsg);
 }
 
 int
 mc_ssl_load(char **errmsg)
 {
-	const char *soname = SSL_SONAME;
-	void *h = NULL, *addr;
-	int rc;
+	int rc = mc_crypto_load(errmsg);
 
-	if (__atomic_load_n(&fn.ssl_loaded, __ATOMIC_ACQUIRE))
-		return MC_OK;
-	rc = mc_crypto_load(errmsg);
-	if (rc != MC_OK)
-		return rc;
-	pthread_mutex_lock(&lock);
-	if (fn.ssl_loaded)
-		goto out;
-	rc = mc_dl_open(soname, OPENSSL_PACKAGE, &h, errmsg);
-	if (rc != MC_OK)
-		goto out;
-	SSL_FUNCS(RESOLVE_ONE)
-	__atomic_store_n(&fn.ssl_loaded, 1, __ATOMIC_RELEASE);
-	h = NULL;
-out:
-	pthread_mutex_unlock(&lock);
-	if (h != NULL)
-		dlclose(h);
-	return rc;
+	return rc == MC_OK ? mc_dl_load(&ssl_lib, errmsg) : rc;
 }
 
 int

@@ -18,44 +18,31 @@
 	X(ns_initparse, int (*)(const unsigned char *, int, ns_msg *)) \
 	X(ns_parserr, int (*)(ns_msg *, ns_sect, int, ns_rr *))
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-
 static struct {
-	int loaded;	/* read with __atomic_load_n */
 #define X(name, type) __typeof__(type) name;
 	RESOLV_FUNCS(X)
 #undef X
 } fn;
 
+#define NAME(name, type) #name,
+static const char *const resolv_names[] = { RESOLV_FUNCS(NAME) };
+
+static void
+resolv_fill(void *const *addrs)
+{
+	size_t i = 0;
+
+#define FILL(name, type) fn.name = (type)addrs[i++];
+	RESOLV_FUNCS(FILL)
+}
+
+static struct mc_dl_lib resolv_lib = MC_DL_LIB(RESOLV_SONAME,
+    RESOLV_PACKAGE, resolv_names, resolv_fill);
+
 int
 mc_resolv_load(char **errmsg)
 {
-	void *h = NULL, *addr;
-	int rc = MC_OK;
-
-	if (__atomic_load_n(&fn.loaded, __ATOMIC_ACQUIRE))
-		return MC_OK;
-	pthread_mutex_lock(&lock);
-	if (fn.loaded)
-		goto out;
-	rc = mc_dl_open(RESOLV_SONAME, RESOLV_PACKAGE, &h, errmsg);
-	if (rc != MC_OK)
-		goto out;
-#define X(name, type) \
-	rc = mc_dl_sym(h, RESOLV_SONAME, RESOLV_PACKAGE, #name, &addr, \
-	    errmsg); \
-	if (rc != MC_OK) \
-		goto out; \
-	fn.name = (type)addr;
-	RESOLV_FUNCS(X)
-#undef X
-	__atomic_store_n(&fn.loaded, 1, __ATOMIC_RELEASE);
-	h = NULL;	/* kept open for good */
-out:
-	pthread_mutex_unlock(&lock);
-	if (h != NULL)
-		dlclose(h);
-	return rc;
+	return mc_dl_load(&resolv_lib, errmsg);
 }
 
 int

@@ -9,6 +9,7 @@
 #include <libsecret/secret.h>
 
 #include "auth/dl.h"
+#include "auth/err.h"
 #include "keyring/backend.h"
 #include "keyring/secret_dl.h"
 #include "keyring/store.h"
@@ -18,39 +19,37 @@
 
 struct ss_dl ss_dl;
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+/* Each name is only stringified and pasted: never macro-expanded. */
+#define NAME(name) #name,
+static const char *const ss_names[] = { SS_DL_FUNCS(NAME) };
+
+static void
+ss_fill(void *const *addrs)
+{
+	size_t i = 0;
+
+#define FILL(name) ss_dl.p_##name = (__typeof__(ss_dl.p_##name))addrs[i++];
+	SS_DL_FUNCS(FILL)
+}
+
+/* GLib cannot be unloaded: once loaded, for good. */
+static struct mc_dl_lib ss_lib = MC_DL_LIB(SS_SONAME, SS_PACKAGE, ss_names,
+    ss_fill);
 
 int
 ss_dl_load(char **errmsg)
 {
-	void *h = NULL, *addr;
 	char *why = NULL;
-	int rc = STORE_OK;
+	int rc;
 
-	if (__atomic_load_n(&ss_dl.loaded, __ATOMIC_ACQUIRE))
-		return STORE_OK;
-	pthread_mutex_lock(&lock);
-	if (ss_dl.loaded)
-		goto out;
-	if (mc_dl_open(SS_SONAME, SS_PACKAGE, &h, &why) != 0)
-		goto fail;
-	/* Each name is only stringified and pasted: never macro-expanded. */
-#define X(name) \
-	if (mc_dl_sym(h, SS_SONAME, SS_PACKAGE, #name, &addr, &why) != 0) \
-		goto fail; \
-	ss_dl.p_##name = (__typeof__(ss_dl.p_##name))addr;
-	SS_DL_FUNCS(X)
-#undef X
-	__atomic_store_n(&ss_dl.loaded, 1, __ATOMIC_RELEASE);
-	h = NULL;	/* kept open for good: GLib cannot be unloaded */
-	goto out;
-fail:
-	rc = store_fail(STORE_ENOSERVICE, errmsg, "%s; or use store = file",
-	    why != NULL ? why : "cannot load " SS_SONAME);
-out:
-	pthread_mutex_unlock(&lock);
-	if (h != NULL)
-		dlclose(h);
+	rc = mc_dl_load(&ss_lib, &why);
+	if (rc == MC_OK)
+		rc = STORE_OK;
+	else if (rc == MC_ERR_NOMEM)
+		rc = STORE_ENOMEM;
+	else
+		rc = store_fail(STORE_ENOSERVICE, errmsg, "%s; or use store = "
+		    "file", why != NULL ? why : "cannot load " SS_SONAME);
 	free(why);
 	return rc;
 }

@@ -95,7 +95,6 @@
 	X(secret_value_unref)
 
 struct ss_dl {
-	int loaded;	/* read with __atomic_load_n */
 #define X(name) __typeof__(&name) p_##name;
 	SS_DL_FUNCS(X)
 #undef X
