@@ -153,22 +153,8 @@ out:
 int
 mc_lock_try(const char *dir, const char *account, int *fd, char **errmsg)
 {
-	int f = -1, rc;
-
-	*fd = -1;
-	rc = open_lock_file(dir, account, &f, errmsg);
-	if (rc != MC_OK)
-		return rc;
-	if (flock(f, LOCK_EX | LOCK_NB) != 0) {
-		rc = errno == EWOULDBLOCK || errno == EINTR ? MC_ERR_TEMP :
-		    MC_ERR_IO;
-		rc = mc_fail(rc, errmsg, "the lock for %s is %s", account,
-		    rc == MC_ERR_TEMP ? "taken" : strerror(errno));
-		close(f);
-		return rc;
-	}
-	*fd = f;
-	return MC_OK;
+	/* A deadline of now: one try. */
+	return mc_lock_acquire_or(dir, account, 0, NULL, NULL, -1, fd, errmsg);
 }
 
 void
