@@ -118,6 +118,48 @@ lint:
 		auth/*.c auth/*.h keyring/*.c keyring/*.h cmd/*.c cmd/*.h; then \
 		echo "lint: banned function in use (see the comment above)"; exit 1; fi
 
+# fuzz: libFuzzer targets for the parsers that read outside input
+# (fuzz/fuzz_*.c; fuzz/run.sh says which and how). The library is built
+# again with clang and the sanitizers into fuzz/build/, so the gcc build
+# above is untouched. `make fuzz` builds them all and runs each for
+# FUZZ_SECS seconds (or FUZZ_RUNS inputs), FUZZ_JOBS at a time; a crash,
+# leak or timeout fails it, and its input is left in fuzz/artifacts/.
+FUZZ_CC ?= clang
+FUZZ_SECS ?= 60
+FUZZ_RUNS ?=
+FUZZ_JOBS ?= 2
+FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra $(WERROR) -I. \
+	-DMAILCRED_VERSION='"$(VERSION)"' -g -O1 $(DEP_CFLAGS)
+FUZZ_LIB_OBJ = $(LIB_SRC:%.c=fuzz/build/%.o)
+FUZZ_SRC = $(wildcard fuzz/fuzz_*.c)
+FUZZ_BIN = $(FUZZ_SRC:fuzz/%.c=fuzz/build/%)
+
+fuzz/build/%.o: %.c $(wildcard auth/*.h keyring/*.h)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
+		-c -o $@ $<
+
+fuzz/build/libmailcred.a: $(FUZZ_LIB_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $(FUZZ_LIB_OBJ)
+
+fuzz/build/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz.h fuzz/build/libmailcred.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< \
+		fuzz/build/libmailcred.a $(DEP_LIBS)
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz: fuzz-build
+	@FUZZ_SECS='$(FUZZ_SECS)' FUZZ_RUNS='$(FUZZ_RUNS)' \
+		FUZZ_JOBS='$(FUZZ_JOBS)' sh fuzz/run.sh $(FUZZ_BIN:fuzz/build/%=%)
+
+fuzz-clean:
+	rm -rf fuzz/build
+
+.PHONY: fuzz fuzz-build fuzz-clean
+
 install: mailcred
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
 	install -m 0755 mailcred $(DESTDIR)$(BINDIR)/mailcred
