@@ -1,5 +1,5 @@
 # mailcred - gets, keeps and hands out mail credentials.
-# make; make check; make demo; make bench; make install PREFIX=... DESTDIR=...
+# make; make check; make demo; make bench; make fuzz; make install PREFIX=... DESTDIR=...
 
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
