@@ -84,7 +84,7 @@ assert_match "$(line 'smtp login')" "logged in as $A with XOAUTH2 \(235" "health
 assert_match "$(line 'imap login')" "logged in as $A with XOAUTH2; LIST INBOX answered" "healthy: Dovecot IMAP XOAUTH2 and LIST"
 assert_match "$(line 'pop login')" "logged in as $A with XOAUTH2; STAT: 1 messages" "healthy: Dovecot POP3 XOAUTH2 and STAT"
 assert_match "$(grep "XOAUTH2 $A" "$T/smtp-auth.log" | tail -1)" "ok userinfo" "healthy: the SMTP server checked the token"
-assert_true "[ $MS -lt 5000 ]" "healthy: quick (${MS} ms)"
+diag "healthy: the doctor took ${MS} ms"	# not asserted: the machine is shared
 # The columns line up.
 assert_eq "$(awk '{ match($0, / (ok|FAILED|skipped) +/); print RSTART }' <<<"$OUT" | sort -u)" 23 "healthy: the state column is aligned"
 
