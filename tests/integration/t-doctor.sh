@@ -169,7 +169,7 @@ doctor "$D" --timeout 2
 assert_status "$RC" 75 "dropped: exit 75"
 assert_match "$(line 'tcp smtp')" "127\.0\.0\.1:$BLACKHOLE_PORT: timed out after 2 s \(packets are dropped.*probes: 587" "dropped: timed out, then the probes"
 assert_match "$(line 'tcp smtp')" "fix: " "dropped: with advice"
-assert_true "[ $MS -lt 7000 ]" "dropped: bounded by --timeout and the 2 s probe (${MS} ms)"
+assert_true "[ $MS -lt 15000 ]" "dropped: bounded by --timeout and the 2 s probe, with a margin for a loaded machine (${MS} ms)"
 
 # --- A self-signed certificate without ca_file.
 S=selfsigned@example.test
