@@ -419,6 +419,25 @@ url_host_hint(const char *url, char *buf, size_t size)
 	return buf;
 }
 
+/*
+ * For a message: the host[:port] a redirect points to, without any
+ * userinfo, non-printable bytes as '?'.
+ */
+static const char *
+redirect_host(const char *url, char *buf, size_t size)
+{
+	char *at, *p;
+
+	url_host_hint(url, buf, size);
+	at = strrchr(buf, '@');
+	if (at != NULL)
+		memmove(buf, at + 1, strlen(at + 1) + 1);
+	for (p = buf; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x21 || (unsigned char)*p >= 0x7f)
+			*p = '?';
+	return buf;
+}
+
 /* One request's state, shared by the steps of mc_http_post_form(). */
 struct request {
 	struct trace t;
@@ -526,15 +545,46 @@ request_answer(const struct request *r, long status, json_t **json,
 {
 	json_error_t jerr;
 	json_t *j;
+	char *loc = NULL, where[256], wait[64];
+	const char *later = "later";
+	curl_off_t retry = 0;
 
 	j = r->b.buf != NULL ? json_loadb(r->b.buf, r->b.len,
 	    JSON_REJECT_DUPLICATES, &jerr) : NULL;
+	/*
+	 * An integer beyond 64 bits (an expires_in of 2^63, say) makes
+	 * jansson refuse the whole answer: read it again with integers as
+	 * reals, which the readers of numbers saturate (auth/oauth.h).
+	 */
+	if (j == NULL && r->b.buf != NULL &&
+	    json_error_code(&jerr) == json_error_numeric_overflow)
+		j = json_loadb(r->b.buf, r->b.len, JSON_REJECT_DUPLICATES |
+		    JSON_DECODE_INT_AS_REAL, &jerr);
 	if (j == NULL || !json_is_object(j)) {
 		json_decref(j);
-		if (status >= 500 || status == 429)
+		if (status >= 300 && status < 400) {
+			/* Never followed: the form holds secrets. */
+			if (curl_easy_getinfo(r->curl, CURLINFO_REDIRECT_URL,
+			    &loc) != CURLE_OK || loc == NULL)
+				loc = NULL;
+			return mc_fail(MC_ERR_SERVICE, errmsg, "%s answered "
+			    "HTTP %ld, a redirect%s%s, which is not followed "
+			    "(the request carries secrets): check the endpoint "
+			    "URL in the configuration", r->host, status,
+			    loc != NULL ? " to " : "", loc != NULL ?
+			    redirect_host(loc, where, sizeof(where)) : "");
+		}
+		if (status >= 500 || status == 429) {
+			/* Retry-After (seconds or a date), when it has one. */
+			if (curl_easy_getinfo(r->curl, CURLINFO_RETRY_AFTER,
+			    &retry) == CURLE_OK && retry > 0 &&
+			    snprintf(wait, sizeof(wait), "in %lld s",
+			    (long long)retry) < (int)sizeof(wait))
+				later = wait;
 			return mc_fail(MC_ERR_TEMP, errmsg, "%s answered HTTP "
-			    "%ld: the service has a problem; try again later",
-			    r->host, status);
+			    "%ld: the service has a problem; try again %s",
+			    r->host, status, later);
+		}
 		return mc_fail(MC_ERR_SERVICE, errmsg, "%s answered HTTP %ld "
 		    "without a JSON object: is the endpoint URL right?",
 		    r->host, status);

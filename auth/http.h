@@ -47,9 +47,18 @@ int mc_http_url_check(const char *url, const char *what, char **errmsg);
  * Returns MC_OK with *status set and *json a JSON object (the caller
  * decrefs) whatever the HTTP status, so OAuth errors are judged by their
  * JSON. Otherwise: MC_ERR_CONFIG (url refused), MC_ERR_NET (cannot
- * connect, timeout, TLS failure), MC_ERR_TEMP (5xx or 429 without a JSON
- * object), MC_ERR_SERVICE (any other answer that is not a JSON object, or
- * too large), MC_ERR_NOMEM; *status is still set when there was an answer.
+ * connect, timeout, TLS failure, an answer cut short), MC_ERR_TEMP (5xx or
+ * 429 without a JSON object; the message says when to try again when the
+ * answer had a Retry-After), MC_ERR_SERVICE (any other answer that is not
+ * a JSON object, or too large), MC_ERR_NOMEM; *status is still set when
+ * there was an answer.
+ *
+ * Redirects are never followed (the form carries secrets, and they go to
+ * the configured URL only): a 3xx without a JSON object is MC_ERR_SERVICE,
+ * with a message naming the host it pointed to. An integer too large for
+ * 64 bits does not make an answer unreadable: such an answer is read with
+ * every integer as a real (JSON_DECODE_INT_AS_REAL), so readers of numbers
+ * must take reals too.
  */
 int mc_http_post_form(const struct mc_http_opts *opts, const char *url,
     const char *const *pairs, long *status, json_t **json, char **errmsg);

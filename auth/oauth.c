@@ -546,14 +546,28 @@ mc_device_wait(const struct mc_account *acct,
     const struct mc_device_auth *da, const struct mc_device_io *io,
     struct mc_token_set *out, char **errmsg)
 {
-	time_t deadline = io->now(io->ctx) + da->expires_in, sent;
+	return mc_device_wait_within(acct, da, io, 0, out, errmsg);
+}
+
+int
+mc_device_wait_within(const struct mc_account *acct,
+    const struct mc_device_auth *da, const struct mc_device_io *io,
+    int max_wait, struct mc_token_set *out, char **errmsg)
+{
+	time_t start = io->now(io->ctx), sent;
+	time_t deadline = start + da->expires_in;
 	int interval = da->interval > 0 ? da->interval : 5;
+	int cut = 0;
 	int backoff = 0, failures = 0, last_rc = MC_OK, rc;
 	char *msg, *last_msg = NULL;
 	json_t *resp;
 	long status;
 
 	memset(out, 0, sizeof(*out));
+	if (max_wait > 0 && max_wait < da->expires_in) {
+		deadline = start + max_wait;
+		cut = 1;
+	}
 	for (;;) {
 		int wait = interval + backoff;
 
@@ -625,6 +639,10 @@ mc_device_wait(const struct mc_account *acct,
 	/* The code ran out while the endpoint could not be reached: say so. */
 	if (last_msg != NULL)
 		return poll_failed(acct, last_rc, last_msg, errmsg);
+	if (cut)
+		return mc_fail(MC_ERR_TEMP, errmsg, "no approval came within "
+		    "%d s: run 'mailcred login %s' again (--timeout gives more "
+		    "time)", max_wait, acct->name);
 	return mc_fail(MC_ERR_AUTH, errmsg,
 	    "the code expired before it was approved: run 'mailcred login "
 	    "%s' again", acct->name);

@@ -167,6 +167,18 @@ int mc_device_wait(const struct mc_account *acct,
     const struct mc_device_auth *da, const struct mc_device_io *io,
     struct mc_token_set *out, char **errmsg);
 
+/*
+ * As mc_device_wait(), but the wait also ends after max_wait seconds (0:
+ * only when the code expires; a larger max_wait than the code's lifetime
+ * changes nothing), for `login --timeout`: when it ends so, without an
+ * approval and before the code expired, MC_ERR_TEMP (75: retrying may
+ * help), with a message saying that no approval came within max_wait
+ * seconds.
+ */
+int mc_device_wait_within(const struct mc_account *acct,
+    const struct mc_device_auth *da, const struct mc_device_io *io,
+    int max_wait, struct mc_token_set *out, char **errmsg);
+
 /* The real io for mc_device_wait(): HTTP to acct's token endpoint. */
 struct mc_device_http_ctx {
 	const struct mc_account *acct;

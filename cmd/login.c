@@ -148,10 +148,11 @@ save_and_report(const struct mc_account *acct, struct mc_token_set *ts,
 
 /*
  * qr: 1 draw the QR code, 0 never, -1 on a terminal. On a terminal (and
- * not -q) a countdown line shows the time left while it waits.
+ * not -q) a countdown line shows the time left while it waits. max_wait
+ * (--timeout; 0: none) ends the wait before the code expires.
  */
 static int
-login_device(const struct mc_account *acct, int json, int qr)
+login_device(const struct mc_account *acct, int json, int qr, int max_wait)
 {
 	struct mc_http_opts http = MC_HTTP_OPTS_INIT;
 	struct mc_token_opts to = MC_TOKEN_OPTS_INIT;
@@ -201,8 +202,9 @@ login_device(const struct mc_account *acct, int json, int qr)
 	cmd_token_warnings(acct, &to);
 	if (redraw)
 		cmd_countdown_start(&w.cd, stderr, "Waiting for approval",
-		    time(NULL) + da.expires_in);
-	rc = mc_device_wait(acct, &da, &io, &ts, &msg);
+		    time(NULL) + (max_wait > 0 && max_wait < da.expires_in ?
+		    max_wait : da.expires_in));
+	rc = mc_device_wait_within(acct, &da, &io, max_wait, &ts, &msg);
 	cmd_countdown_end(&w.cd);
 	if (rc != MC_OK) {
 		/* An unusable answer may still have granted a refresh token. */
@@ -258,6 +260,7 @@ struct code_opts {
 	int no_open;
 	unsigned int port;	/* 0: the kernel's choice (browser) */
 	int timeout;		/* seconds for the redirect or the paste */
+	int timeout_set;	/* --timeout given: it bounds the device flow */
 };
 
 /* The longest line accepted as a pasted redirect URL or code. */
@@ -554,7 +557,7 @@ cmd_login(int argc, char **argv)
 		{ "no-qr", no_argument, NULL, 'N' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct code_opts co = { 0, 0, 0, 300 };
+	struct code_opts co = { 0, 0, 0, 300, 0 };
 	struct mc_config *cfg = NULL;
 	struct mc_account *acct = NULL;
 	const char *flow = NULL;
@@ -589,6 +592,7 @@ cmd_login(int argc, char **argv)
 				    "of seconds from 1 to 86400, not '%s'",
 				    optarg);
 			co.timeout = (int)v;
+			co.timeout_set = 1;
 			break;
 		case 'j':
 			co.json = 1;
@@ -620,7 +624,8 @@ cmd_login(int argc, char **argv)
 	if (rc != 0)
 		goto out;
 	if (f == MC_FLOW_DEVICE)
-		rc = login_device(acct, co.json, qr);
+		rc = login_device(acct, co.json, qr, co.timeout_set ?
+		    co.timeout : 0);
 	else
 		rc = login_code(acct, f, &co);
 out:

@@ -42,6 +42,7 @@
 #   smtp_talk [--starttls] [--timeout S] PORT LINE...
 #   start_dovecot, stop_dovecot, dovecot_deliver USER [SUBJECT]
 #   start_blackhole, stop_blackhole, free_port
+#   start_hostile, hostile_mode, hostile_log, hostile_reset
 #   ok, not_ok, assert_eq, assert_ne, assert_match, assert_no_match,
 #   assert_status, assert_true, finish
 #
@@ -55,7 +56,7 @@
 # DOVECOT_PID, IMAPS_PORT, POP3S_PORT (implicit TLS, on DOVECOT_TLS_HOST =
 # 127.0.0.1), IMAP_PORT, POP3_PORT (STARTTLS, on DOVECOT_STARTTLS_HOST =
 # 127.0.0.2), DOVECOT_PW_USER, DOVECOT_PW_PASS, BLACKHOLE_PORT,
-# BLACKHOLE_PID.
+# BLACKHOLE_PID, HOSTILE_URL, HOSTILE_OTHER_URL, HOSTILE_PID.
 
 if [ -n "${_MAILCRED_TEST_LIB:-}" ]; then
 	return 0
@@ -885,6 +886,40 @@ start_blackhole() {
 stop_blackhole() {
 	_stop_pid "${BLACKHOLE_PID:-}"
 	BLACKHOLE_PID=
+}
+
+# start_hostile: tests/peers/hostile-oauth.mjs, an OAuth server that
+# misbehaves on request (POST /token and /device/auth on 127.0.0.1, a
+# redirect target on 127.0.0.2).  Exports HOSTILE_URL, HOSTILE_OTHER_URL
+# and HOSTILE_PID; log in $T/hostile.log.
+start_hostile() {
+	[ -n "${HOSTILE_PID:-}" ] && return 0
+	rm -f "$T/hostile.json"
+	node "$PEERS/hostile-oauth.mjs" --state-dir "$T" >>"$T/hostile.log" 2>&1 &
+	HOSTILE_PID=$!
+	_track "$HOSTILE_PID"
+	_wait_file "$T/hostile.json" "$PEER_START_SECS" "$HOSTILE_PID" || _fatal "hostile-oauth did not start (see hostile.log)"
+	HOSTILE_URL=$(jq -r .url "$T/hostile.json")
+	HOSTILE_OTHER_URL=$(jq -r .other_url "$T/hostile.json")
+	export HOSTILE_URL HOSTILE_OTHER_URL HOSTILE_PID
+}
+
+# hostile_mode JSON: what the hostile server answers from now on, e.g.
+#   hostile_mode '{"token":"503","device":"ok"}'  (modes: see the script)
+hostile_mode() {
+	local out
+	out=$(curl -sS --max-time 5 -X POST --data "$1" -w '\n%{http_code}' \
+		"$HOSTILE_URL/test/mode" 2>&1)
+	[ "${out##*$'\n'}" = 200 ] || _fatal "hostile_mode $1: ${out//$'\n'/ }"
+}
+
+# hostile_log: every request the hostile server saw (JSON array);
+# hostile_reset: modes back to ok, log cleared.
+hostile_log() {
+	curl -sS --max-time 5 "$HOSTILE_URL/test/log"
+}
+hostile_reset() {
+	curl -sS --max-time 5 -X POST -o /dev/null "$HOSTILE_URL/test/reset"
 }
 
 # ---------------------------------------------------------------------------

@@ -188,7 +188,7 @@ rtk=$(stored_blob "$K" | jq -r .refresh_token)
 oauth_config '{"refresh_delay_ms":150}'
 bad=0
 for i in $(seq 1 12); do
-	mc token "$K" --refresh >/dev/null 2>&1 &
+	"$MAILCRED" -c "$CONF" token "$K" --refresh >/dev/null 2>&1 &	# not mc: $! must be mailcred
 	p=$!
 	sleep "0.$((RANDOM % 25))"
 	kill -KILL "$p" 2>/dev/null
@@ -217,7 +217,7 @@ login_device "$J"
 assert_status "$LOGIN_RC" 0 "login for the journal test"
 REC="$STATE/$J.recovery-keyring"
 oauth_config '{"refresh_delay_ms":1500}'
-mc token "$J" --refresh >/dev/null 2>&1 &
+"$MAILCRED" -c "$CONF" token "$J" --refresh >/dev/null 2>&1 &	# $! is mailcred (mc is a function: a subshell)
 p=$!
 sleep 0.7	# the store was read; the refresh request is on its way
 freeze_keyring

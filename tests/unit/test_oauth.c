@@ -462,6 +462,45 @@ test_device_wait_interval_and_slow_down(void **state)
 	mc_token_set_clear(&ts);
 }
 
+/* A slow_down storm, cut by max_wait (login --timeout): 75, not 77. */
+static void
+test_device_wait_within_storm(void **state)
+{
+	struct script s = { .answers = {
+		"{\"error\":\"slow_down\"}",
+		"{\"error\":\"slow_down\"}",
+		"{\"error\":\"slow_down\"}",
+	}, .statuses = { 400, 400, 400 } };
+	struct mc_device_auth da = { "DC", "UC", "https://x", NULL, 600, 1 };
+	struct mc_device_io io = { fake_poll, fake_sleep, fake_now, &s };
+	struct mc_token_set ts;
+	char *msg = NULL;
+
+	(void)state;
+	s.now = 1000;
+	assert_int_equal(mc_device_wait_within(&acct, &da, &io, 8, &ts, &msg),
+	    MC_ERR_TEMP);
+	/* 1, then 6 (1 + 5): the next wait (11) would pass the 8 s. */
+	assert_int_equal(s.nsleeps, 2);
+	assert_true(s.now - 1000 <= 8);
+	assert_non_null(strstr(msg, "no approval came within 8 s"));
+	assert_non_null(strstr(msg, "--timeout"));
+	assert_null(ts.access_token);
+	free(msg);
+
+	/* A max_wait beyond the code's lifetime changes nothing. */
+	memset(&s, 0, sizeof(s));
+	s.answers[0] = s.answers[1] = "{\"error\":\"authorization_pending\"}";
+	s.statuses[0] = s.statuses[1] = 400;
+	s.now = 1000;
+	da.expires_in = 2;
+	msg = NULL;
+	assert_int_equal(mc_device_wait_within(&acct, &da, &io, 100, &ts,
+	    &msg), MC_ERR_AUTH);
+	assert_non_null(strstr(msg, "expired"));
+	free(msg);
+}
+
 static void
 test_device_wait_denied(void **state)
 {
@@ -852,6 +891,7 @@ main(void)
 		cmocka_unit_test(test_device_wait_interval_and_slow_down),
 		cmocka_unit_test(test_device_wait_denied),
 		cmocka_unit_test(test_device_wait_expired),
+		cmocka_unit_test(test_device_wait_within_storm),
 		cmocka_unit_test(test_device_wait_network_backoff),
 		cmocka_unit_test(test_device_wait_network_gives_up),
 		cmocka_unit_test(test_device_wait_server_error),
