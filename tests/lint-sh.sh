@@ -99,7 +99,7 @@ done <"$list" >"$todo"
 trap 'rm -f "$list" "$todo"' EXIT
 n=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
 # shellcheck disable=SC2016  # $1 and $2 are the inner sh's
-if ! xargs -0 -n 2 -P "$n" sh -c 'shellcheck -f gcc "$1" && : >"$2"' sh <"$todo"; then
+if ! xargs -0 -r -n 2 -P "$n" sh -c 'shellcheck -f gcc "$1" && : >"$2"' sh <"$todo"; then
 	echo "lint: shellcheck found problems in the scripts above (see tests/lint-sh.sh)" >&2
 	exit 1
 fi
