@@ -114,7 +114,8 @@ if [ "$rc" -ne 0 ]; then
 	exit 1
 fi
 say "What the SMTP server received"
-msg=$(ls "$T/mail"/*.eml | head -1)
+msgs=("$T/mail"/*.eml)
+msg=${msgs[0]}
 sed 's/^/    /' "$msg"
 echo "Envelope: $(cat "${msg%.eml}.json")"
 echo "Server's auth log: $(cat "$T/smtp-auth.log")"
@@ -127,7 +128,7 @@ if [ "$rc" -ne 0 ]; then
 	echo "demo: mailcred send failed (exit $rc)" >&2
 	exit 1
 fi
-msg=$(ls "$T/mail"/*.json | sort -V | tail -1)
+msg=$(printf '%s\n' "$T/mail"/*.json | sort -V | tail -1)
 echo "Envelope: $(cat "$msg")"
 sed -n '1,/^\r*$/p' "${msg%.json}.eml" | sed 's/^/    /'
 

@@ -5,7 +5,7 @@
 #                       gnome-keyring-daemon gdbus secret-tool msmtp openssl
 #                       curl jq timeout strace script zbarimg
 #                       mbsync neomutt git python3 (make bench runs neomutt's
-#                       mutt_oauth2.py as a reference)
+#                       mutt_oauth2.py as a reference) shellcheck (make lint)
 #   files               /usr/lib/dovecot/imap and pop3 (Dovecot's IMAP and POP3
 #                       servers, run by tests/lib.sh from a private config),
 #                       git send-email, the Cyrus SASL XOAUTH2 client plugin
@@ -67,8 +67,8 @@ fi
 # The clients the contrib/ configurations are tested with (t-contrib.sh,
 # t-git-credential.sh): git and git send-email with the Perl modules it
 # needs for SMTP with STARTTLS and AUTH, neomutt, mbsync; mandoc checks the
-# man pages.
-for c in git:git mandoc:mandoc neomutt:neomutt mbsync:isync; do
+# man pages, shellcheck the scripts (make lint).
+for c in git:git mandoc:mandoc shellcheck:shellcheck neomutt:neomutt mbsync:isync; do
 	command -v "${c%%:*}" >/dev/null 2>&1 || need "${c%%:*}" "${c#*:}"
 done
 if ! command -v git >/dev/null 2>&1 ||

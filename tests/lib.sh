@@ -1,3 +1,4 @@
+# shellcheck shell=bash  # sourced by the tests, never run
 # tests/lib.sh: bash library for mailcred's integration tests.
 #
 # Each test is a standalone script, tests/integration/t-NAME.sh:

@@ -1,3 +1,4 @@
+# shellcheck shell=bash  # sourced by the tests, never run
 # mailcred-specific helpers for integration tests; source after tests/lib.sh
 # (which provides stack_init, start_keyring, start_oauth, approve_device,
 # assertions and finish).
@@ -36,13 +37,13 @@ mc() {
 # login_device NAME [LOGIN]: a complete device-flow login, approved by
 # driving the server's real forms. Sets LOGIN_OUT / LOGIN_ERR / LOGIN_RC.
 login_device() {
-	local name=$1 login=${2:-$1} code i
+	local name=$1 login=${2:-$1} code
 	LOGIN_OUT=$T/login.out
 	LOGIN_ERR=$T/login.err
 	: >"$LOGIN_OUT"
 	mc login "$name" --flow device --json >"$LOGIN_OUT" 2>"$LOGIN_ERR" &
 	local pid=$!
-	for i in $(seq 1 100); do
+	for _ in $(seq 1 100); do
 		[ -s "$LOGIN_OUT" ] && break
 		sleep 0.1
 	done
@@ -51,6 +52,7 @@ login_device() {
 		approve_device "$code" "$login" >/dev/null 2>&1
 	fi
 	wait "$pid"
+	# shellcheck disable=SC2034  # for the caller, as the comment above says
 	LOGIN_RC=$?
 }
 

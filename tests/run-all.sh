@@ -2,7 +2,7 @@
 # Runs the cmocka unit tests given as arguments, then (unless --unit-only)
 # the integration tests, and ends with one line: "N passed, N failed".
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 unit_only=0
 if [ "${1:-}" = "--unit-only" ]; then

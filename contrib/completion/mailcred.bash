@@ -51,7 +51,7 @@ _mailcred() {
 	# Option arguments.
 	case $prev in
 	-c | --config)
-		COMPREPLY=($(compgen -f -- "$cur"))
+		mapfile -t COMPREPLY < <(compgen -f -- "$cur")
 		return
 		;;
 	--provider) words="google microsoft" ;;
@@ -68,7 +68,7 @@ _mailcred() {
 		;;
 	esac
 	if [ -n "${words:-}" ]; then
-		COMPREPLY=($(compgen -W "$words" -- "$cur"))
+		mapfile -t COMPREPLY < <(compgen -W "$words" -- "$cur")
 		return
 	fi
 
@@ -76,9 +76,9 @@ _mailcred() {
 	local commands="add login token sasl password send logout accounts doctor help"
 	if [ -z "$cmd" ]; then
 		if [[ $cur == -* ]]; then
-			COMPREPLY=($(compgen -W "$global" -- "$cur"))
+			mapfile -t COMPREPLY < <(compgen -W "$global" -- "$cur")
 		else
-			COMPREPLY=($(compgen -W "$commands" -- "$cur"))
+			mapfile -t COMPREPLY < <(compgen -W "$commands" -- "$cur")
 		fi
 		return
 	fi
@@ -119,10 +119,10 @@ _mailcred() {
 	help) operands=$commands ;;
 	esac
 	if [[ $cur == -* ]]; then
-		COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+		mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")
 	else
 		local IFS=$'\n'
-		COMPREPLY=($(compgen -W "$operands" -- "$cur"))
+		mapfile -t COMPREPLY < <(compgen -W "$operands" -- "$cur")
 	fi
 }
 complete -F _mailcred mailcred
@@ -131,14 +131,14 @@ _git_credential_mailcred() {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
 	case $prev in
 	-c | --config)
-		COMPREPLY=($(compgen -f -- "$cur"))
+		mapfile -t COMPREPLY < <(compgen -f -- "$cur")
 		return
 		;;
 	esac
 	if [[ $cur == -* ]]; then
-		COMPREPLY=($(compgen -W "-c -v -q -h --config --verbose --quiet --help" -- "$cur"))
+		mapfile -t COMPREPLY < <(compgen -W "-c -v -q -h --config --verbose --quiet --help" -- "$cur")
 	else
-		COMPREPLY=($(compgen -W "get store erase capability" -- "$cur"))
+		mapfile -t COMPREPLY < <(compgen -W "get store erase capability" -- "$cur")
 	fi
 }
 complete -F _git_credential_mailcred git-credential-mailcred

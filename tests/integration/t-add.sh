@@ -80,7 +80,7 @@ assert_eq "$(wc -l <"$T/err")" 1 "one line on stderr"
 assert_match "$(cat "$T/err")" "^mailcred: me@googlemail.com: $OWN already has \[account me@googlemail.com\]: change it there" "names the file and the fix"
 assert_eq "$(cat "$T/out")" "" "nothing on stdout"
 assert_eq "$(sha256sum <"$OWN")" "$sum" "the file is unchanged"
-assert_eq "$(ls -A "$T" | grep -c '^\.own')" 0 "no temporary file is left"
+assert_eq "$(find "$T" -mindepth 1 -maxdepth 1 -name '.own*' | wc -l)" 0 "no temporary file is left"
 
 # An unparsable configuration is refused with its error, untouched.
 printf '[account a]\nclient_idd = 1\n' >"$T/bad.conf"
@@ -118,6 +118,7 @@ assert_status $? 64 "an address with a blank is a usage error"
 TTYCONF=$T/tty.conf
 out=$T/tty.out
 : >"$out"
+# shellcheck disable=SC2094  # the loop reads what script writes to $out: on purpose
 {
 	for i in $(seq 100); do grep -q 'App password for' "$out" && break; sleep 0.1; done
 	printf 'tty-secret-4321\n'

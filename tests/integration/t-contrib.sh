@@ -39,8 +39,8 @@ subst() {
 		-e "s/:993\//:${IMAPS_PORT:-993}\//; s/^Port 993/Port ${IMAPS_PORT:-993}/" \
 		-e "s|^tls_trust_file system|tls_trust_file $T/cert.pem|" "$1"
 }
-nmail() { ls "$T/mail"/*.eml 2>/dev/null | wc -l; }
-last_json() { ls "$T/mail"/*.json 2>/dev/null | sort -t/ -k2 -V | tail -n 1; }
+nmail() { find "$T/mail" -maxdepth 1 -name '*.eml' 2>/dev/null | wc -l; }
+last_json() { find "$T/mail" -maxdepth 1 -name '*.json' 2>/dev/null | sort -t/ -k2 -V | tail -n 1; }
 # send_msmtp ACCOUNT SUBJECT: msmtp -a ACCOUNT sends a message; sets RC.
 send_msmtp() {
 	printf 'From: %s\nTo: friend@example.test\nSubject: %s\n\nbody\n' "$3" "$2" |
@@ -193,7 +193,7 @@ complete_words() {
 	printf '%s\n' "${COMPREPLY[@]}"
 }
 (
-	# shellcheck disable=SC1091
+	# shellcheck source=../../contrib/completion/mailcred.bash
 	. "$CONTRIB/completion/mailcred.bash"
 	FN=_mailcred
 	cmds=$("$MAILCRED" --help | sed -n 's/^ *\(usage: \)\{0,1\}mailcred \([a-z][a-z-]*\).*/\2/p' | sort -u)

@@ -34,14 +34,14 @@ ERRS=$T/all-stderr	# every stderr of the helper, checked for secrets at the end
 
 # fill INPUT: git credential fill; sets OUT, ERR, RC.
 fill() {
-	OUT=$(printf "$1" | git credential fill 2>"$T/err")
+	OUT=$(printf '%b' "$1" | git credential fill 2>"$T/err")
 	RC=$?
 	ERR=$(cat "$T/err")
 	cat "$T/err" >>"$ERRS"
 }
 # helper ACTION INPUT: the helper itself, as git runs it.
 helper() {
-	OUT=$(printf "$2" | git-credential-mailcred "$1" 2>"$T/err")
+	OUT=$(printf '%b' "$2" | git-credential-mailcred "$1" 2>"$T/err")
 	RC=$?
 	ERR=$(cat "$T/err")
 	cat "$T/err" >>"$ERRS"
@@ -95,7 +95,7 @@ for input in 'protocol=https\nhost=localhost:4650\n\n' \
 	'protocol=smtp\nhost=localhost:4650\nusername=nobody@example.test\n\n' \
 	'protocol=imap\nhost=127.0.0.1:2525\n\n'; do
 	helper get "$input"
-	what=$(printf "$input" | tr '\n' ' ')
+	what=$(printf '%b' "$input" | tr '\n' ' ')
 	assert_eq "$RC/$OUT/$ERR" "0//" "no account for: $what: exit 0, no answer, no message"
 done
 git config --global --add credential.helper '!f() { echo username=fallback; echo password=fallback-pw; }; f'

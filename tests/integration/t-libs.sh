@@ -38,6 +38,7 @@ assert_match "$libs" "libjansson" "LD_DEBUG=libs sees what --version loads (jans
 assert_no_match "$libs" "$LAZY" "--version loads none of libsecret, GLib, OpenSSL, libcurl, libqrencode, libresolv"
 
 # 3. A fresh token in the file store: printed, nothing else loaded.
+# shellcheck disable=SC2174  # only the last directory need be private
 mkdir -p -m 700 "$XDG_DATA_HOME/mailcred"
 exp=$(( $(date +%s) + 3600 ))
 printf '{"version":1,"access_token":"at-fresh-1","refresh_token":"rt-1","token_type":"Bearer","expires_at":%d}' \
@@ -85,6 +86,7 @@ hidden() {
 	local path
 	path=$(lib_path "$1")
 	shift
+	# shellcheck disable=SC2016  # $1 and $@ are the inner sh's
 	unshare -m sh -c 'mount --bind /dev/null "$1" && shift && exec "$@"' sh "$path" "$@"
 }
 if [ -n "$(lib_path libsecret-1.so.0)" ] && hidden libsecret-1.so.0 true 2>/dev/null; then

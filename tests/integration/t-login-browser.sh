@@ -179,13 +179,17 @@ paste_login() {
 	LPID=$!
 	for i in $(seq 100); do [ -s "$T/m.out" ] && break; sleep 0.05; done
 	URL=$(head -n 1 "$T/m.out" | jq -r .authorization_url 2>/dev/null)
-	loc=$(approve_code "$URL" "$name" $deny 2>>"$T/approve.err")
+	loc=$(approve_code "$URL" "$name" ${deny:+"$deny"} 2>>"$T/approve.err")
 	"$fn" "$loc" >&5
 	exec 5>&-
 	finish_login
 }
+# The ways to paste the redirect, called through paste_login's "$fn".
+# shellcheck disable=SC2317  # called indirectly, by name
 whole() { printf '%s\n' "$1"; }
+# shellcheck disable=SC2317  # called indirectly, by name
 bare() { param code "$1"; printf '\n'; }
+# shellcheck disable=SC2317  # called indirectly, by name
 wrong_state() { printf '%s\n' "$1" | sed 's/state=[^&]*/state=forged-state/'; }
 
 oauth_reset_stats

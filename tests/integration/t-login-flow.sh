@@ -62,7 +62,7 @@ TRACE=()
 if strace -f -o /dev/null true 2>/dev/null; then
 	# LeakSanitizer cannot work under ptrace (make check SANITIZE=1).
 	TRACE=(env "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
-		strace -f -qq -e trace=socket,connect -o "$T/strace.log")
+		strace -f -qq -e 'trace=socket,connect' -o "$T/strace.log")
 else
 	diag "strace cannot trace here: relying on the proxy listener alone"
 fi

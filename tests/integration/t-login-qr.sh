@@ -24,7 +24,7 @@ CR=$'\r'
 # given), everything it shows saved in OUT; the user code is read from the
 # screen and approved. Sets RC. PID file: $OUT.pid.
 tty_login() {
-	local out=$1 stty_args= i code cmd pid
+	local out=$1 stty_args='' i code cmd pid
 	shift
 	if [ "$1" != -- ]; then
 		stty_args=$1
@@ -73,7 +73,7 @@ qr_lines() {
 # blocks, a dark terminal background around them.
 scan_qr() {
 	local -a lines
-	local line x y w h px=4 bg=4 row c top bot pbm=$T/qr.pbm
+	local line x y w h px=4 bg=4 c top bot pbm=$T/qr.pbm
 	mapfile -t lines < <(qr_lines "$1")
 	h=$((${#lines[@]} * 2))
 	export LC_ALL=C.UTF-8

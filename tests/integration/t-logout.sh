@@ -62,7 +62,7 @@ assert_eq "$(revocations)" 0 "a second logout revokes nothing"
 # the line says so and where to revoke by hand, exit 75.
 login_device "$A"
 assert_status "$LOGIN_RC" 0 "login again"
-kept=$(stored_blob "$A")
+kept_blob=$(stored_blob "$A")
 oauth_reset_stats
 oauth_config '{"revocation_status":503}'
 out=$(mc logout "$A" 2>"$T/err")
@@ -74,7 +74,7 @@ assert_eq "$(revocations)" 1 "the revocation was tried"
 assert_eq "$(stored_blob "$A")" "" "the tokens are deleted though revocation failed"
 oauth_config '{"revocation_status":null}'
 # The message is true: the grant still works at the server.
-set_stored_blob "$A" "$kept"
+set_stored_blob "$A" "$kept_blob"
 out=$(mc token "$A" --refresh 2>"$T/err")
 assert_status $? 0 "the unrevoked grant still refreshes"
 mc -q logout "$A" 2>/dev/null

@@ -19,7 +19,7 @@ write_msmtprc "$A" "$T/msmtprc"
 printf 'From: %s\nTo: friend@example.test\nSubject: hello from mailcred\n\nIt works.\n' "$A" |
 	msmtp -C "$T/msmtprc" friend@example.test
 assert_status $? 0 "msmtp sends with passwordeval mailcred token"
-msg=$(ls "$T/mail"/*.eml 2>/dev/null | head -1)
+msg=$(find "$T/mail" -maxdepth 1 -name '*.eml' 2>/dev/null | sort | head -1)
 assert_match "$(cat "$msg" 2>/dev/null)" "Subject: hello from mailcred" "the message arrived"
 assert_eq "$(jq -r .method "${msg%.eml}.json")" XOAUTH2 "it was sent with XOAUTH2"
 assert_match "$(cat "$T/smtp-auth.log")" "XOAUTH2 $A ok userinfo" "the server checked the token at the OAuth server"
@@ -30,7 +30,7 @@ assert_no_match "$(cat "$T/msmtp.log" "$T/smtp-auth.log")" "$at" "no log holds t
 restart_oauth
 printf 'Subject: x\n\nx\n' | msmtp -C "$T/msmtprc" friend@example.test 2>"$T/m.err"
 assert_status $? 77 "a rejected token makes msmtp fail (77)"
-assert_eq "$(ls "$T/mail"/*.eml | wc -l)" 1 "no second message was accepted"
+assert_eq "$(find "$T/mail" -maxdepth 1 -name '*.eml' | wc -l)" 1 "no second message was accepted"
 
 # mailcred sasl: exact bytes.
 raw=$(mc sasl "$A" --raw | od -An -c | tr -s ' \n' ' ')

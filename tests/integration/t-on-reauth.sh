@@ -31,7 +31,7 @@ if strace -f -o /dev/null true 2>/dev/null; then
 	# mailcred's own calls only, not those of the shell it starts.
 	# LeakSanitizer cannot work under ptrace (make check SANITIZE=1).
 	TRACE=(env "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
-		strace -qq -e trace=clone,clone3,fork,vfork -o "$T/strace.log")
+		strace -qq -e 'trace=clone,clone3,fork,vfork' -o "$T/strace.log")
 else
 	diag "strace cannot trace here: not checking how the child is made"
 fi
@@ -59,7 +59,10 @@ assert_match "$(head -1 "$T/reauth.argv" 2>/dev/null)" "sh$" "on_reauth ran thro
 assert_match "$(sed -n 2p "$T/reauth.argv" 2>/dev/null)" "^-c$" "with -c and the configured command"
 assert_match "$(cat "$T/reauth.pargv" 2>/dev/null)" "token" "its parent is the mailcred token call"
 for s in "${secrets[@]}"; do
-	[ -n "$s" ] && [ "$s" != null ] || { not_ok "setup: a secret to look for"; continue; }
+	if [ -z "$s" ] || [ "$s" = null ]; then
+		not_ok "setup: a secret to look for"
+		continue
+	fi
 	assert_no_match "$(cat "$T/reauth.env" "$T/reauth.argv" "$T/reauth.pargv" 2>/dev/null)" "$s" "no secret in on_reauth's argv or environment (${s:0:4}...)"
 done
 

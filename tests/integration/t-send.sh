@@ -28,11 +28,11 @@ nmail() {
 # last_json FIELD: a field of the last accepted message's envelope.
 last_json() {
 	local j
-	j=$(ls "$T/mail"/*.json 2>/dev/null | sort -t/ -k1 -V | tail -1)
+	j=$(find "$T/mail" -maxdepth 1 -name '*.json' 2>/dev/null | sort -t/ -k1 -V | tail -1)
 	jq -c "$1" "$j"
 }
 last_eml() {
-	ls "$T/mail"/*.eml 2>/dev/null | sort -V | tail -1
+	find "$T/mail" -maxdepth 1 -name '*.eml' 2>/dev/null | sort -V | tail -1
 }
 
 # 1. -t: To (folded, a display name with a quoted comma, a comment), Cc

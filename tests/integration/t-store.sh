@@ -25,11 +25,11 @@ done
 # for, none runs, and gnome-keyring did not try to show one.
 prompt_mark() {
 	rm -f "$T/prompter.log"
-	MARK=$(cat "$T/keyring.log" 2>/dev/null | wc -l)
+	MARK=$(wc -l 2>/dev/null <"$T/keyring.log" || echo 0)
 }
 no_prompt() {
 	assert_true "[ ! -e '$T/prompter.log' ]" "$1: no prompter was activated"
-	assert_eq "$(ps -eo comm= | grep -c '^gcr-prompter$')" 0 "$1: no gcr-prompter runs"
+	assert_eq "$(pgrep -cx gcr-prompter)" 0 "$1: no gcr-prompter runs"
 	assert_no_match "$(tail -n +$((MARK + 1)) "$T/keyring.log" 2>/dev/null)" \
 		"[Pp]rompt" "$1: gnome-keyring did not try to prompt"
 }
@@ -165,10 +165,10 @@ printf '%s\n' "$PW" | mc password set "$F" 2>/dev/null
 assert_status $? 0 "file store: set"
 assert_eq "$(mc password get "$F")" "$PW" "file store: get"
 dir=$XDG_DATA_HOME/mailcred
-file=$(ls "$dir" | grep -F "$F")
+file=$(find "$dir" -mindepth 1 -maxdepth 1 -name "*$F*" ! -name '.*' -printf '%f\n')
 assert_eq "$(stat -c %a "$dir")" 700 "file store: directory is 0700"
 assert_eq "$(stat -c %a "$dir/$file")" 600 "file store: file is 0600"
-assert_eq "$(ls -A "$dir" | wc -l)" 1 "file store: no temporary files left"
+assert_eq "$(find "$dir" -mindepth 1 -maxdepth 1 | wc -l)" 1 "file store: no temporary files left"
 chmod 644 "$dir/$file"
 out=$(mc password get "$F" 2>"$T/e9")
 assert_status $? 78 "file store: a file others can read is refused"

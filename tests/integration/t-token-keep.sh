@@ -163,7 +163,7 @@ age_token "$E"
 oauth_reset_stats
 for i in 1 2 3 4; do
 	mc token "$E" >"$T/z.$i.out" 2>"$T/z.$i.err" &
-	zp[$i]=$!
+	zp[i]=$!
 done
 fails=0
 for i in 1 2 3 4; do
