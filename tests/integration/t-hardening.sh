@@ -177,6 +177,7 @@ mv "$T/rt.real" "$RT"
 # 3. No core dumps.  Run as an ordinary user (nobody), /proc/PID of a
 # dumpable process belongs to that user, of a non-dumpable one to root.
 NB=$(mktemp -d /tmp/mailcred-nobody.XXXXXX)
+# shellcheck disable=SC2317  # called from the EXIT trap below
 cleanup_nobody() { rm -rf "$NB"; }
 trap 'cleanup_nobody; stack_stop' EXIT
 chown nobody:nogroup "$NB"
