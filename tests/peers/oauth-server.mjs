@@ -50,6 +50,12 @@
 //                      answered with it (HTML body) and revokes nothing,
 //                      as a sick server behind a proxy would; still
 //                      counted in "revocations".
+//   refresh_reuse_ms   a number: with --rotate, a refresh token presented
+//                      again within this many ms of the answer that spent
+//                      it gets that same answer again (counted in
+//                      "reuse_replays"), as providers with a reuse window
+//                      do; 0 (the default) is oidc-provider's strict reuse
+//                      detection, which revokes the whole grant.
 //   revocation_error   a string: every /token/revocation request is
 //                      answered 400 {"error": it} and revokes nothing
 //                      (Google answers invalid_token for a token that is
@@ -127,6 +133,7 @@ const DEFAULT_CONFIG = Object.freeze({
   device_poll_error: null, // string: answer every device_code poll with this OAuth error
   revocation_status: null, // number: answer every /token/revocation request with it (HTML body)
   revocation_error: null, // string: answer every /token/revocation request 400 {"error": it}
+  refresh_reuse_ms: 0, // with --rotate: a spent refresh token presented again this soon gets the same answer
 });
 let testConfig = { ...DEFAULT_CONFIG };
 
@@ -139,6 +146,7 @@ function freshStats() {
     revocations: 0,
     token_requests: 0,
     code_exchanges: 0, // authorization_code grants (browser and manual flows)
+    reuse_replays: 0, // refresh grants answered from the reuse window
   };
 }
 let stats = freshStats();
@@ -150,6 +158,11 @@ const seen = { code_verifiers: [], codes: [] };
 // Polls seen per device_code, for slow_down_polls.  Keyed by the code
 // itself but never printed.
 const pollsPerDeviceCode = new Map();
+
+// The reuse window (refresh_reuse_ms): a refresh token that rotation has
+// spent -> { at, body }: when it was spent and the answer that spent it.
+// Keyed by the token itself but never printed.
+const spentRefreshTokens = new Map();
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -201,6 +214,9 @@ function checkConfigPatch(patch) {
         if (v !== null && !(Number.isInteger(v) && v >= 100 && v <= 599)) {
           return `${k} must be an HTTP status or null`;
         }
+        break;
+      case 'refresh_reuse_ms':
+        if (!Number.isInteger(v) || v < 0 || v > 600000) return `${k} must be 0..600000`;
         break;
       case 'refresh_delay_ms':
       case 'code_delay_ms':
@@ -311,6 +327,18 @@ async function testControl(ctx, next) {
           await new Promise((resolve) => { setTimeout(resolve, testConfig.refresh_delay_ms); });
           note += ` (delayed ${testConfig.refresh_delay_ms} ms)`;
         }
+        // The reuse window of providers that rotate (Okta's grace period,
+        // Auth0's reuse interval; Microsoft does not spend old refresh
+        // tokens at all): a spent token presented again within the window
+        // gets the answer that spent it, instead of oidc-provider's reuse
+        // detection, which revokes the whole grant.
+        const spent = spentRefreshTokens.get(params.get('refresh_token') ?? '');
+        if (spent && Date.now() - spent.at <= testConfig.refresh_reuse_ms) {
+          stats.reuse_replays += 1;
+          sendJson(ctx, 200, spent.body);
+          note += ' (reuse window: the answer that spent it, again)';
+          return;
+        }
       }
 
       let pollNumber = 0;
@@ -359,6 +387,10 @@ async function testControl(ctx, next) {
         note += ' (google_style)';
       }
       if (ctx.status >= 400 && ctx.body?.error) note += ` error=${ctx.body.error}`;
+      if (grantType === 'refresh_token' && ctx.status === 200 && ctx.body?.refresh_token
+          && ctx.body.refresh_token !== params.get('refresh_token')) {
+        spentRefreshTokens.set(params.get('refresh_token'), { at: Date.now(), body: { ...ctx.body } });
+      }
       if (ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
         if (testConfig.token_rewrite !== null) {
           const body = { ...ctx.body };
