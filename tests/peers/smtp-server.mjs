@@ -62,8 +62,8 @@
 // drop or hang below leaves DIR/mail untouched.
 //
 // Test control: DIR/smtp-control.json (absent = the defaults above).  It is
-// read again at each decision point (connection, AUTH decision, MAIL, RCPT,
-// DATA, start and end of the data), so a test may change it between
+// read again at each decision point (connection, EHLO/HELO, AUTH decision,
+// MAIL, RCPT, DATA, start and end of the data), so a test may change it between
 // commands without a restart; write it atomically (tests/lib.sh
 // smtp_control does).  Counters ("count") start again whenever the file
 // changes (another inode, mtime or size).  A JSON object; every key is
@@ -76,6 +76,9 @@
 //   "refuse_tokens": N       refuse the next N bearer tokens (XOAUTH2 or
 //                            OAUTHBEARER) without asking the issuer, even
 //                            valid ones, as a refused token (challenge, ...)
+//   "greeting": REPLY        greet with REPLY instead of 220 and close the
+//                            connection (as a server refusing sessions does)
+//   "ehlo":  REPLY           answer EHLO (and HELO) with REPLY
 //   "auth":  REPLY           answer AUTH (any mechanism, once the client
 //                            has sent its credentials) with REPLY instead
 //                            of checking anything
@@ -128,7 +131,7 @@ const DEFAULT_CHALLENGE = {
 };
 const CHALLENGE_KEY = { XOAUTH2: 'xoauth2_challenge', OAUTHBEARER: 'oauthbearer_challenge' };
 const HANG_STAGES = ['greeting', 'auth', 'eom'];
-const REPLY_KNOBS = ['auth', 'mail', 'rcpt', 'data', 'eom'];
+const REPLY_KNOBS = ['greeting', 'ehlo', 'auth', 'mail', 'rcpt', 'data', 'eom'];
 
 function log(msg) {
   process.stdout.write(`${new Date().toISOString()} smtp: ${msg}\n`);
@@ -596,7 +599,8 @@ function onConnect(session, callback) {
     log(`control: hang at greeting (${session.remoteAddress}:${session.remotePort})`);
     return undefined; // never called back: no greeting
   }
-  return callback();
+  const r = takeReply(c, 'greeting');
+  return r ? callback(replyError(r)) : callback();
 }
 
 function onClose(session) {
@@ -619,6 +623,21 @@ function onRcptTo(address, _session, callback) {
   if (c === null) return callback(replyError(INVALID_CONTROL));
   const r = takeReply(c, 'rcpt', address.address);
   return r ? callback(replyError(r)) : callback();
+}
+
+// EHLO and HELO: smtp-server has no hook for them, so their handlers are
+// wrapped.
+for (const verb of ['EHLO', 'HELO']) {
+  const libraryHello = SMTPConnection.prototype[`handler_${verb}`];
+  SMTPConnection.prototype[`handler_${verb}`] = function handler_hello(command, callback) {
+    const c = controlNow();
+    const r = c === null ? INVALID_CONTROL : takeReply(c, 'ehlo');
+    if (r) {
+      this.send(r.code, new RawReply(r.lines));
+      return callback();
+    }
+    return libraryHello.call(this, command, callback);
+  };
 }
 
 // The DATA command itself: smtp-server has no hook before its 354, so its
