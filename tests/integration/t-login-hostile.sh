@@ -30,7 +30,7 @@ now_ms() {
 # start_login NAME ARGS...: as in t-login-browser.sh (but LPID is
 # mailcred's own PID, for /proc); sets URL, PORT, LPID.
 start_login() {
-	local name=$1 i
+	local name=$1
 	shift
 	: >"$T/b.out"
 	: >"$T/b.err"

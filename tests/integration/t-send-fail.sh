@@ -113,6 +113,16 @@ for stage in greeting ehlo auth mail rcpt data eom; do
 			not_sent "$stage $code ($acct)" "$acct" "$(want_for "$code" "$stage")" \
 				"${code}[ -]${code:0:1}\.3\.0 mailcred-test $stage refusal $code"
 			[ "$code" != 554 ] || diag "$stage $code: $ERR"
+			case $code in
+			4*) assert_match "$ERR" "; the message was not sent: try again later$" \
+				"$stage $code ($acct): says it was not sent and to try again later" ;;
+			*) assert_match "$ERR" "the message was not sent" \
+				"$stage $code ($acct): says it was not sent" ;;
+			esac
+			case $stage in
+			greeting | ehlo) assert_match "$ERR" "127\.0\.0\.1 port [0-9]+ refused the session: $code" \
+				"$stage $code ($acct): the session's refusal in the server's words" ;;
+			esac
 		done
 	done
 done
@@ -147,8 +157,8 @@ for acct in "$A" "$PWUSER"; do
 		case $hang in
 		eom) assert_match "$ERR" "may or may not have been delivered" \
 			"no answer after the data ($acct): says it cannot know" ;;
-		*) assert_match "$ERR" "no answer within $TIMEOUT s|did not answer" \
-			"no answer at $hang ($acct): says the server did not answer" ;;
+		*) assert_match "$ERR" "(no answer within|did not answer within) $TIMEOUT s.*the message was not sent: try again later$" \
+			"no answer at $hang ($acct): says the server did not answer, and that the message was not sent" ;;
 		esac
 	done
 done
