@@ -2,12 +2,12 @@
 # mailcred send against a failing SMTP server: 421, 451, 452, 552 and 554
 # at every stage (greeting, EHLO, AUTH, MAIL FROM, RCPT TO, DATA, end of
 # data), the connection dropped in the middle of DATA, a server that stops
-# answering (at the greeting, after the data). Each time: the exit status
-# DESIGN.md gives (75 for 4xx, network and timeouts: the caller keeps the
-# message; 69 for a permanent 5xx; 77 for a refused login), one line on
-# stderr naming the account and quoting the server's reply, nothing on
-# stdout, nothing claimed sent, nothing stored by the server, and all of it
-# within the timeout plus a margin.
+# answering (at the greeting, at AUTH, at the DATA command, after the
+# data). Each time: the exit status DESIGN.md gives (75 for 4xx, network
+# and timeouts: the caller keeps the message; 69 for a permanent 5xx; 77
+# for a refused login), one line on stderr naming the account and quoting
+# the server's reply, nothing on stdout, nothing claimed sent, nothing
+# stored by the server, and all of it within the timeout plus a margin.
 #
 # t-send.sh has one case per stage; this test runs the whole matrix, on
 # both listeners (STARTTLS with XOAUTH2, implicit TLS with an app password).
@@ -128,6 +128,14 @@ for stage in greeting ehlo auth mail rcpt data eom; do
 done
 smtp_control_clear
 
+# A refused login (535) is 77, not 69: the credential is what to fix.
+smtp_control '{"auth":{"reply":"535 5.7.8 mailcred-test credentials refused"}}'
+for acct in "$A" "$PWUSER"; do
+	send_as "$acct"
+	not_sent "auth 535 ($acct)" "$acct" 77 "535 5\.7\.8 mailcred-test credentials refused"
+done
+smtp_control_clear
+
 # --- 2. The connection dropped in the middle of DATA: 75, not sent. 4 MB
 # of data: more than the sockets' buffers, so the drop is seen while the
 # data is still going out.
@@ -145,10 +153,11 @@ not_sent "dropped after a small message's data" "$A" 75
 assert_match "$ERR" "not sent|may or may not have been delivered" "small message dropped: never claims it was sent"
 smtp_control_clear
 
-# --- 3. A server that stops answering: at the greeting, at AUTH, after
-# the data. 75 within the timeout (plus margin), nothing stored.
+# --- 3. A server that stops answering: at the greeting, at AUTH, at the
+# DATA command (no 354), after the data. 75 within the timeout (plus
+# margin), nothing stored; only after the data can it not know.
 for acct in "$A" "$PWUSER"; do
-	for hang in greeting auth eom; do
+	for hang in greeting auth data eom; do
 		smtp_control "{\"hang\":\"$hang\"}"
 		send_as "$acct"
 		not_sent "no answer at $hang ($acct)" "$acct" 75

@@ -92,11 +92,12 @@
 //   "drop_data_after": N     once at least N bytes of message data have
 //                            arrived, destroy the connection (no reply,
 //                            nothing stored)
-//   "hang": "greeting"|"auth"|"eom"
+//   "hang": "greeting"|"auth"|"data"|"eom"
 //                            stop answering at that stage, the connection
 //                            left open: no 220 greeting (implicit TLS: after
 //                            the handshake); no answer to AUTH once the
-//                            credentials are in; no answer to the end of
+//                            credentials are in; no answer to the DATA
+//                            command (no 354); no answer to the end of
 //                            the data (nothing stored)
 // REPLY is {"reply": "CODE TEXT", "count": N} where "count" (optional)
 // limits it to the next N times it applies (absent or null: every time).
@@ -130,7 +131,7 @@ const DEFAULT_CHALLENGE = {
   OAUTHBEARER: { status: 'invalid_token', scope: 'https://mail.google.com/' },
 };
 const CHALLENGE_KEY = { XOAUTH2: 'xoauth2_challenge', OAUTHBEARER: 'oauthbearer_challenge' };
-const HANG_STAGES = ['greeting', 'auth', 'eom'];
+const HANG_STAGES = ['greeting', 'auth', 'data', 'eom'];
 const REPLY_KNOBS = ['greeting', 'ehlo', 'auth', 'mail', 'rcpt', 'data', 'eom'];
 
 function log(msg) {
@@ -648,6 +649,10 @@ const libraryData = SMTPConnection.prototype.handler_DATA;
 SMTPConnection.prototype.handler_DATA = function handler_DATA(command, callback) {
   if (this.session.envelope.rcptTo.length) {
     const c = controlNow();
+    if (c !== null && c.hang === 'data') {
+      log('control: hang at DATA (no 354)');
+      return undefined; // never called back: the client waits
+    }
     const r = c === null ? INVALID_CONTROL : takeReply(c, 'data');
     if (r) {
       this.send(r.code, new RawReply(r.lines));
