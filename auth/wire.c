@@ -426,10 +426,18 @@ open_failed(struct mc_wire *w, CURLcode cc, const char *errbuf, size_t scheme,
 	default:
 		f.stage = tls && tapp == 0 ? MC_WIRE_STAGE_TLS :
 		    MC_WIRE_STAGE_GREETING;
-		if (last[0] == '4')
-			rc = MC_ERR_TEMP;
-		else if (last[0] == '5')
-			rc = MC_ERR_SERVICE;
+		if (w->proto == MC_WIRE_SMTP &&
+		    (last[0] == '4' || last[0] == '5')) {
+			/*
+			 * An SMTP refusal of the greeting or of EHLO: the
+			 * server's words, not libcurl's ("Got unexpected
+			 * smtp-server response", "Remote access denied").
+			 */
+			rc = mc_fail(last[0] == '4' ? MC_ERR_TEMP :
+			    MC_ERR_SERVICE, errmsg, "%s port %d refused the "
+			    "session: %s", w->host, w->port, last);
+			break;
+		}
 		rc = mc_fail(rc, errmsg, "%s port %d: %s%s%s", w->host, w->port,
 		    why, last[0] != '\0' ? "; the server said: " : "", last);
 		break;

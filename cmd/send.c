@@ -192,6 +192,29 @@ with_advice(const struct mc_account *acct, const struct mc_wire *w,
 	return rc;
 }
 
+/*
+ * A connection or transaction failure before the server took the message
+ * (rc MC_ERR_TEMP, MC_ERR_NET or MC_ERR_SERVICE): err gains "the message
+ * was not sent", and for a temporary failure "try again later", unless it
+ * says already whether the message went out. Takes err, returns the line
+ * (err itself when nothing is added).
+ */
+static char *
+not_sent(int rc, char *err)
+{
+	char *line = NULL;
+
+	if (err == NULL || (rc != MC_ERR_TEMP && rc != MC_ERR_NET &&
+	    rc != MC_ERR_SERVICE) || strstr(err, "not sent") != NULL ||
+	    strstr(err, "may or may not") != NULL)
+		return err;
+	if (asprintf(&line, "%s; the message was not sent%s", err,
+	    rc == MC_ERR_SERVICE ? "" : ": try again later") < 0)
+		return err;
+	free(err);
+	return line;
+}
+
 /* The credential, fetched while the connection is being set up. */
 struct cred {
 	const struct mc_account *acct;
@@ -515,7 +538,7 @@ cmd_send(int argc, char **argv)
 		goto out;
 	}
 	if (rc != MC_OK) {
-		status = cmd_fail(name, rc, err);
+		status = cmd_fail(name, rc, not_sent(rc, err));
 		goto out;
 	}
 	if (acct->auth == MC_AUTH_PASSWORD && !mc_wire_has_mech(w, "PLAIN") &&
@@ -525,7 +548,7 @@ cmd_send(int argc, char **argv)
 	if (status != 0)
 		goto out;
 	if (rc != MC_OK) {
-		status = cmd_fail(name, rc, err);
+		status = cmd_fail(name, rc, not_sent(rc, err));
 		goto out;
 	}
 	if ((s.buf = malloc(BODY_CHUNK)) == NULL)
@@ -534,7 +557,7 @@ cmd_send(int argc, char **argv)
 	src.next = source_next;
 	src.ctx = &s;
 	if ((rc = mc_smtp_send(w, &env, &src, &sr, &err)) != MC_OK) {
-		status = cmd_fail(name, rc, err);
+		status = cmd_fail(name, rc, not_sent(rc, err));
 		goto out;
 	}
 	mc_smtp_quit(w);

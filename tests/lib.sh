@@ -507,8 +507,8 @@ stop_smtp() {
 # smtp_control JSON: the SMTP server's test control, $T/smtp-control.json,
 # put in place atomically; the server reads it again at each decision
 # point, no restart needed.  Knobs (see tests/peers/smtp-server.mjs):
-# xoauth2_challenge, oauthbearer_challenge, refuse_tokens, auth, mail,
-# rcpt, data, eom, drop_data_after, hang.  E.g.
+# xoauth2_challenge, oauthbearer_challenge, refuse_tokens, greeting, ehlo,
+# auth, mail, rcpt, data, eom, drop_data_after, hang.  E.g.
 #   smtp_control '{"auth":{"reply":"454 4.7.0 Too many login attempts","count":1}}'
 # Not JSON, or an unknown knob: diag and status 1, the old file kept.  The
 # server checks the values: a wrong one makes it answer 421 4.3.0 at every
@@ -517,7 +517,7 @@ smtp_control() {
 	local tmp=$T/smtp-control.json.new bad
 	if ! bad=$(jq -r 'if type != "object" then "not a JSON object" else
 		(keys - ["xoauth2_challenge", "oauthbearer_challenge", "refuse_tokens",
-		 "auth", "mail", "rcpt", "data", "eom", "drop_data_after", "hang"])
+		 "greeting", "ehlo", "auth", "mail", "rcpt", "data", "eom", "drop_data_after", "hang"])
 		| if length > 0 then "unknown knob \(.[0])" else empty end end' <<<"$1" 2>&1) ||
 		[ -n "$bad" ]; then
 		diag "smtp_control: ${bad:-not JSON}"

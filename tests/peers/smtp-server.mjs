@@ -62,8 +62,8 @@
 // drop or hang below leaves DIR/mail untouched.
 //
 // Test control: DIR/smtp-control.json (absent = the defaults above).  It is
-// read again at each decision point (connection, AUTH decision, MAIL, RCPT,
-// DATA, start and end of the data), so a test may change it between
+// read again at each decision point (connection, EHLO/HELO, AUTH decision,
+// MAIL, RCPT, DATA, start and end of the data), so a test may change it between
 // commands without a restart; write it atomically (tests/lib.sh
 // smtp_control does).  Counters ("count") start again whenever the file
 // changes (another inode, mtime or size).  A JSON object; every key is
@@ -76,6 +76,9 @@
 //   "refuse_tokens": N       refuse the next N bearer tokens (XOAUTH2 or
 //                            OAUTHBEARER) without asking the issuer, even
 //                            valid ones, as a refused token (challenge, ...)
+//   "greeting": REPLY        greet with REPLY instead of 220 and close the
+//                            connection (as a server refusing sessions does)
+//   "ehlo":  REPLY           answer EHLO (and HELO) with REPLY
 //   "auth":  REPLY           answer AUTH (any mechanism, once the client
 //                            has sent its credentials) with REPLY instead
 //                            of checking anything
@@ -89,11 +92,12 @@
 //   "drop_data_after": N     once at least N bytes of message data have
 //                            arrived, destroy the connection (no reply,
 //                            nothing stored)
-//   "hang": "greeting"|"auth"|"eom"
+//   "hang": "greeting"|"auth"|"data"|"eom"
 //                            stop answering at that stage, the connection
 //                            left open: no 220 greeting (implicit TLS: after
 //                            the handshake); no answer to AUTH once the
-//                            credentials are in; no answer to the end of
+//                            credentials are in; no answer to the DATA
+//                            command (no 354); no answer to the end of
 //                            the data (nothing stored)
 // REPLY is {"reply": "CODE TEXT", "count": N} where "count" (optional)
 // limits it to the next N times it applies (absent or null: every time).
@@ -127,8 +131,8 @@ const DEFAULT_CHALLENGE = {
   OAUTHBEARER: { status: 'invalid_token', scope: 'https://mail.google.com/' },
 };
 const CHALLENGE_KEY = { XOAUTH2: 'xoauth2_challenge', OAUTHBEARER: 'oauthbearer_challenge' };
-const HANG_STAGES = ['greeting', 'auth', 'eom'];
-const REPLY_KNOBS = ['auth', 'mail', 'rcpt', 'data', 'eom'];
+const HANG_STAGES = ['greeting', 'auth', 'data', 'eom'];
+const REPLY_KNOBS = ['greeting', 'ehlo', 'auth', 'mail', 'rcpt', 'data', 'eom'];
 
 function log(msg) {
   process.stdout.write(`${new Date().toISOString()} smtp: ${msg}\n`);
@@ -596,7 +600,8 @@ function onConnect(session, callback) {
     log(`control: hang at greeting (${session.remoteAddress}:${session.remotePort})`);
     return undefined; // never called back: no greeting
   }
-  return callback();
+  const r = takeReply(c, 'greeting');
+  return r ? callback(replyError(r)) : callback();
 }
 
 function onClose(session) {
@@ -621,6 +626,21 @@ function onRcptTo(address, _session, callback) {
   return r ? callback(replyError(r)) : callback();
 }
 
+// EHLO and HELO: smtp-server has no hook for them, so their handlers are
+// wrapped.
+for (const verb of ['EHLO', 'HELO']) {
+  const libraryHello = SMTPConnection.prototype[`handler_${verb}`];
+  SMTPConnection.prototype[`handler_${verb}`] = function handler_hello(command, callback) {
+    const c = controlNow();
+    const r = c === null ? INVALID_CONTROL : takeReply(c, 'ehlo');
+    if (r) {
+      this.send(r.code, new RawReply(r.lines));
+      return callback();
+    }
+    return libraryHello.call(this, command, callback);
+  };
+}
+
 // The DATA command itself: smtp-server has no hook before its 354, so its
 // handler is wrapped.  It also remembers the connection of the session,
 // for drop_data_after.
@@ -629,6 +649,10 @@ const libraryData = SMTPConnection.prototype.handler_DATA;
 SMTPConnection.prototype.handler_DATA = function handler_DATA(command, callback) {
   if (this.session.envelope.rcptTo.length) {
     const c = controlNow();
+    if (c !== null && c.hang === 'data') {
+      log('control: hang at DATA (no 354)');
+      return undefined; // never called back: the client waits
+    }
     const r = c === null ? INVALID_CONTROL : takeReply(c, 'data');
     if (r) {
       this.send(r.code, new RawReply(r.lines));

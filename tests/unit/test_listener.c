@@ -298,6 +298,39 @@ test_stalled_requests_make_room(void **state)
 	done(&s);
 }
 
+/*
+ * Three redirects at once: the first valid one wins; a second with the
+ * right state (another code) and one with another state never hear
+ * "logged in", and the second code is not handed out.
+ */
+static void
+test_second_redirect_is_not_used(void **state)
+{
+	struct script s = { .first = { GOOD,
+	    "GET /?code=second-code&state=" STATE " HTTP/1.1\r\n\r\n",
+	    "GET /?code=third-code&state=another-state HTTP/1.1\r\n\r\n" } };
+	struct mc_redirect r;
+	char *msg, *a;
+
+	(void)state;
+	assert_int_equal(run(&s, "http://127.0.0.1/", 5, "me", &r, &msg),
+	    MC_OK);
+	assert_string_equal(r.code, "the-code");
+	mc_listener_reply(s.l, "me", NULL);
+	a = answer_of(&s, 0);
+	assert_non_null(strstr(a, "mailcred: logged in"));
+	mc_redirect_clear(&r);
+	/* The listener is done with: the others are closed, never told. */
+	mc_listener_free(s.l);
+	s.l = NULL;
+	a = answer_of(&s, 1);
+	assert_null(strstr(a, "logged in"));
+	assert_null(strstr(a, "second-code"));
+	a = answer_of(&s, 2);
+	assert_null(strstr(a, "logged in"));
+	done(&s);
+}
+
 /* mc_listener_interrupted(): the waiting tab hears why, once. */
 static void
 test_interrupted(void **state)
@@ -525,6 +558,7 @@ main(void)
 		cmocka_unit_test(test_free_tells_the_browser),
 		cmocka_unit_test(test_flood_does_not_drop_the_redirect),
 		cmocka_unit_test(test_stalled_requests_make_room),
+		cmocka_unit_test(test_second_redirect_is_not_used),
 		cmocka_unit_test(test_interrupted),
 		cmocka_unit_test(test_slow_connection_does_not_block),
 		cmocka_unit_test(test_oversize_refused),
