@@ -43,7 +43,16 @@ mc_store_error(int serr, char *storemsg, const char *notfound, char **errmsg)
 		    "no D-Bus session bus: use store = file");
 		break;
 	case STORE_ENOSERVICE:
+		/*
+		 * Temporary (75): the keyring daemon is started with the
+		 * desktop session or on demand, and may be there on the next
+		 * try; nothing was read or written.
+		 */
+		rc = mc_fail(MC_ERR_STORE, errmsg, "%s", storemsg ? storemsg :
+		    "no Secret Service is running");
+		break;
 	case STORE_ENOCOLLECTION:
+	case STORE_ENOLIB:
 		rc = mc_fail(MC_ERR_SERVICE, errmsg, "%s", storemsg ? storemsg :
 		    "the Secret Service cannot keep secrets here");
 		break;

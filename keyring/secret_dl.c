@@ -48,7 +48,7 @@ ss_dl_load(char **errmsg)
 	else if (rc == MC_ERR_NOMEM)
 		rc = STORE_ENOMEM;
 	else
-		rc = store_fail(STORE_ENOSERVICE, errmsg, "%s; or use store = "
+		rc = store_fail(STORE_ENOLIB, errmsg, "%s; or use store = "
 		    "file", why != NULL ? why : "cannot load " SS_SONAME);
 	free(why);
 	return rc;

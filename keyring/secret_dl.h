@@ -104,7 +104,7 @@ extern struct ss_dl ss_dl;
 
 /*
  * Opens libsecret (libsecret-1.so.0) and resolves the functions, once;
- * safe to call from any thread. Returns STORE_OK, or STORE_ENOSERVICE with
+ * safe to call from any thread. Returns STORE_OK, or STORE_ENOLIB with
  * a message saying what to install.
  */
 int ss_dl_load(char **errmsg);

@@ -36,7 +36,8 @@
  *           locked matches is STORE_ELOCKED, none STORE_ENOTFOUND.
  *
  * No D-Bus session bus at all is STORE_ENOBUS; a bus without the Secret
- * Service on it, STORE_ENOSERVICE; so is a libsecret that cannot be loaded.
+ * Service on it, STORE_ENOSERVICE; a libsecret that cannot be loaded,
+ * STORE_ENOLIB.
  *
  * libsecret and GLib are opened on the first call that needs them
  * (keyring/secret_dl.h), as is the store's GMainContext: opening the store
@@ -150,7 +151,7 @@ ss_on_deadline(gpointer data)
 /*
  * Loads libsecret (the first time) and starts the call's clock. Returns
  * STORE_OK, and the caller ends the call with ss_call_end(); or
- * STORE_ENOSERVICE (libsecret cannot be loaded) and there is nothing to
+ * STORE_ENOLIB (libsecret cannot be loaded) and there is nothing to
  * end.
  */
 static int

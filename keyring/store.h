@@ -24,9 +24,11 @@
  * STORE_ENOCOLLECTION, and the message says what to do.
  *
  * Keyring errors, and what they mean to a caller: STORE_ENOBUS (no session
- * bus: permanent on this machine), STORE_ENOSERVICE (a bus, but no Secret
- * Service on it) and STORE_ENOCOLLECTION (no default collection to store
- * into) need the user to act; STORE_ELOCKED and STORE_ETIMEOUT may pass.
+ * bus: permanent on this machine), STORE_ENOCOLLECTION (no default
+ * collection to store into) and STORE_ENOLIB (libsecret not installed)
+ * need the user to act; STORE_ENOSERVICE (a bus, but no Secret Service on
+ * it yet: the daemon is started with the session or on demand),
+ * STORE_ELOCKED and STORE_ETIMEOUT may pass.
  *
  * Functions return STORE_OK (0) or a negative enum store_err; where a
  * message helps they set *errmsg to a malloc'd one-line sentence (no
@@ -55,6 +57,7 @@ enum store_err {
 	STORE_EINVAL = -8,	/* bad account or kind name, secret with NUL, ... */
 	STORE_ENOBUS = -9,        /* no D-Bus session bus at all: permanent on this machine */
 	STORE_ENOCOLLECTION = -10, /* the Secret Service has no default collection */
+	STORE_ENOLIB = -11,	/* libsecret (or GLib) cannot be loaded: not installed */
 };
 
 struct store_opts {
