@@ -524,7 +524,8 @@ request_failed(const struct request *r, CURLcode cc, char **errmsg)
 		    "%ld s: check the network and try again%s", r->host,
 		    r->timeout, sent > 0 ? lost : "");
 	if (cc == CURLE_SSL_CONNECT_ERROR && mc_http_tls_too_old(why))
-		return mc_fail(MC_ERR_NET, errmsg, "TLS with %s failed: %s (the "
+		/* Permanent (69): retrying will meet the same server. */
+		return mc_fail(MC_ERR_SERVICE, errmsg, "TLS with %s failed: %s (the "
 		    "server offers no TLS 1.2 or newer, which mailcred "
 		    "requires: the server must be upgraded)", r->host, why);
 	if (cc == CURLE_PEER_FAILED_VERIFICATION ||

@@ -203,8 +203,10 @@ as_nobody() {
 # (as_nobody execs: in the background subshell, $! becomes its PID).
 as_nobody sleep 30 &
 ctl=$!
-# mailcred waits in the manual flow for the pasted URL.
-as_nobody "$MAILCRED" -c "$NB/config" login "$F" --flow manual \
+# mailcred waits in the manual flow for the pasted URL.  nobody runs a
+# copy: the build's own binary may be closed to others (a umask of 077).
+install -m 0755 "$MAILCRED" "$NB/mailcred"
+as_nobody "$NB/mailcred" -c "$NB/config" login "$F" --flow manual \
 	<"$NB/in" >"$NB/out" 2>"$NB/err" &
 mcpid=$!
 exec {hold}>"$NB/in"
@@ -214,7 +216,7 @@ for _ in $(seq 100); do
 done
 assert_match "$(cat "$NB/out" "$NB/err")" "$OAUTH_URL/auth" "login --flow manual waits for the paste"
 # prlimit/setpriv exec: $! is mailcred's own PID once it runs.
-assert_eq "$(readlink "/proc/$mcpid/exe")" "$(readlink -f "$MAILCRED")" "the PID is mailcred's"
+assert_eq "$(readlink "/proc/$mcpid/exe")" "$NB/mailcred" "the PID is mailcred's"
 assert_eq "$(stat -c %U "/proc/$ctl/status")" nobody "control: a dumpable process of nobody owns its /proc files"
 assert_eq "$(stat -c %U "/proc/$mcpid/status")" root "mailcred is not dumpable: its /proc files belong to root"
 assert_match "$(grep '^Max core file size' "/proc/$ctl/limits")" 'unlimited +unlimited' "control: the core limit given is unlimited"

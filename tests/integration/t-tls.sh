@@ -136,13 +136,13 @@ for env in default legacy; do
 	[ "$env" = default ] || cnf=$T/legacy.cnf
 	# HTTP: the device flow's first request.
 	out=$(OPENSSL_CONF=$cnf timeout 60 "$MAILCRED" -c "$CONF" login "$V" --flow device 2>"$T/v.err")
-	assert_status $? 75 "OAuth over TLS 1.1 is refused ($env OpenSSL configuration)"
+	assert_status $? 69 "OAuth over TLS 1.1 is refused for good ($env OpenSSL configuration)"
 	assert_eq "$out" "" "nothing on stdout for TLS 1.1 ($env)"
 	assert_match "$(cat "$T/v.err")" "^mailcred: $V: TLS with 127\.0\.0\.1:$TLS11_PORT failed: .*no TLS 1\.2 or newer, which mailcred requires" "the TLS 1.1 refusal is one clear line ($env)"
 	# SMTP: send with the app password over smtps://.
 	out=$(printf 'From: %s\r\nTo: rcpt@example.test\r\nSubject: t\r\n\r\nbody\r\n' "$W" |
 		OPENSSL_CONF=$cnf timeout 60 "$MAILCRED" -c "$CONF" send -a "$W" rcpt@example.test 2>"$T/s.err")
-	assert_status $? 75 "SMTP over TLS 1.1 is refused ($env OpenSSL configuration)"
+	assert_status $? 69 "SMTP over TLS 1.1 is refused for good ($env OpenSSL configuration)"
 	assert_eq "$out" "" "nothing on stdout for SMTP over TLS 1.1 ($env)"
 	assert_match "$(cat "$T/s.err")" "^mailcred: $W: TLS with 127\.0\.0\.1 port $TLS11_PORT failed: .*no TLS 1\.2 or newer, which mailcred requires" "the SMTP TLS 1.1 refusal says why ($env)"
 	cp "$T/v.err" "$T/v-$env.err"
