@@ -48,13 +48,16 @@ all: mailcred git-credential-mailcred
 # --- Sanitizers and valgrind (make check SANITIZE=1, make check-valgrind) ---
 # SANITIZE=1 builds with ASan and UBSan; any report is fatal (no recovery,
 # abort), LeakSanitizer included. The options below are exported to every
-# test: only a sanitized binary reads them.
+# test: only a sanitized binary reads them. tests/run-integration.sh sends
+# the reports to files in MC_SANITIZER_LOGS and fails a script during
+# which one was written, showing it (lsan.supp: the libraries' own leaks).
 ifeq ($(SANITIZE),1)
 SAN = -fsanitize=address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer
 export ASAN_OPTIONS = halt_on_error=1:abort_on_error=1:detect_leaks=1
-export UBSAN_OPTIONS = halt_on_error=1:print_stacktrace=1
+export UBSAN_OPTIONS = halt_on_error=1:abort_on_error=1:print_stacktrace=1
 export LSAN_OPTIONS = suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
+export MC_SANITIZER_LOGS = $(CURDIR)/tests/tmp/sanitizer
 endif
 
 # Every object, library and binary depends on .build-flags, which holds the

@@ -42,8 +42,11 @@ VG=(env LD_PRELOAD="$FAKETIME_LIB" FAKETIME="+0 x0.1"
 	--num-callers=30 --suppressions="$TOP/tests/valgrind.supp")
 
 stack_init
+# valgrind would ask debuginfod servers for symbols: nothing downloads here.
+unset DEBUGINFOD_URLS
 start_keyring
-start_oauth
+# --rotate: a refresh writes the store too (a new refresh token).
+start_oauth --rotate
 PWUSER=pw@example.test		# app password, keyring
 PWPASS=vg-app-pass-1234
 start_smtp --password "$PWUSER:$PWPASS"
@@ -103,10 +106,14 @@ assert_true "[ -s '$(runtime_cache_file "$A")' ]" "the runtime cache is filled a
 
 # refresh: a stale token (libcurl, OpenSSL, the keyring written).
 age_token "$A"
+rt=$(stored_blob "$A" | jq -r .refresh_token)
 vg "token (refresh, keyring)" "$MAILCRED" -c "$CONF" token "$A"
 assert_status "$RC" 0 "token refreshes a stale token"
 assert_ne "$OUT" "$at" "it prints a new access token"
+assert_eq "$(cat "$T/err")" "" "nothing on stderr"
 assert_eq "$OUT" "$(stored_blob "$A" | jq -r .access_token)" "the new token is stored"
+assert_ne "$(stored_blob "$A" | jq -r .refresh_token)" "$rt" "with the rotated refresh token"
+assert_eq "$(jq -r .access_token "$(runtime_cache_file "$A")")" "$OUT" "and in the runtime cache"
 assert_eq "$(oauth_stats | jq .refresh_grants)" 1 "one refresh reached the server"
 at=$OUT
 
