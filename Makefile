@@ -78,7 +78,7 @@ ifeq ($(SANITIZE),1)
 	@echo "check-valgrind: needs a build without SANITIZE=1"; exit 1
 else
 	@$(MAKE) --no-print-directory all
-	@bash tests/run-integration.sh tests/valgrind.sh
+	@TEST_TIMEOUT=$${TEST_TIMEOUT:-900} bash tests/run-integration.sh tests/valgrind.sh
 endif
 # --- end of sanitizers and valgrind ---
 
