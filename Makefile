@@ -58,6 +58,9 @@ export ASAN_OPTIONS = halt_on_error=1:abort_on_error=1:detect_leaks=1
 export UBSAN_OPTIONS = halt_on_error=1:abort_on_error=1:print_stacktrace=1
 export LSAN_OPTIONS = suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
 export MC_SANITIZER_LOGS = $(CURDIR)/tests/tmp/sanitizer
+# A make run by a test (t-contrib's make install) builds the same way, not
+# a plain mailcred over the sanitized one.
+export SANITIZE
 endif
 
 # Every object, library and binary depends on .build-flags, which holds the
