@@ -122,6 +122,13 @@ lazy_system_store(CURL *curl)
 }
 
 int
+mc_http_tls_too_old(const char *why)
+{
+	return why != NULL && (strstr(why, "protocol version") != NULL ||
+	    strstr(why, "unsupported protocol") != NULL);
+}
+
+int
 mc_http_apply_tls(void *handle, const char *ca_file, char **errmsg)
 {
 	CURL *curl = handle;
@@ -497,6 +504,10 @@ request_failed(const struct request *r, CURLcode cc, char **errmsg)
 		return mc_fail(MC_ERR_NET, errmsg, "%s did not answer within "
 		    "%ld s: check the network and try again%s", r->host,
 		    r->timeout, sent > 0 ? lost : "");
+	if (cc == CURLE_SSL_CONNECT_ERROR && mc_http_tls_too_old(why))
+		return mc_fail(MC_ERR_NET, errmsg, "TLS with %s failed: %s (the "
+		    "server offers no TLS 1.2 or newer, which mailcred "
+		    "requires: the server must be upgraded)", r->host, why);
 	if (cc == CURLE_PEER_FAILED_VERIFICATION ||
 	    cc == CURLE_SSL_CACERT_BADFILE || cc == CURLE_SSL_CONNECT_ERROR)
 		return mc_fail(MC_ERR_NET, errmsg, "TLS with %s failed: %s (a "

@@ -62,6 +62,12 @@ int mc_http_post_form(const struct mc_http_opts *opts, const char *url,
 int mc_http_apply_tls(void *curl_handle, const char *ca_file, char **errmsg);
 
 /*
+ * 1 if why, libcurl's words for a failed TLS handshake, says the server
+ * speaks no TLS version mailcred accepts (older than 1.2), else 0.
+ */
+int mc_http_tls_too_old(const char *why);
+
+/*
  * Loads libcurl and calls curl_global_init(), once, whatever the number
  * of threads that ask: a caller that comes while another thread loads
  * waits for it. MC_OK, MC_ERR_SERVICE (libcurl missing) or MC_ERR_NOMEM.

@@ -426,33 +426,52 @@ warn(const struct wait_args *w, const char *what, const char *msg)
 	free(line);
 }
 
-/* Serves the complete request head in c. */
-static enum served
-serve(struct mc_listener *l, struct conn *c, struct wait_args *w)
+enum mc_listener_req
+mc_listener_parse_head(char *buf, size_t len, const char *path,
+    char **target)
 {
-	char *sp1, *sp2, *target, *msg = NULL;
+	char *sp1, *sp2;
 	size_t plen;
+
+	*target = NULL;
+	buf[len] = '\0';
+	if (strstr(buf, "\r\n\r\n") == NULL && strstr(buf, "\n\n") == NULL)
+		return MC_LISTENER_REQ_INCOMPLETE;
+	buf[strcspn(buf, "\r\n")] = '\0';
+	sp1 = strchr(buf, ' ');
+	sp2 = sp1 != NULL ? strchr(sp1 + 1, ' ') : NULL;
+	if (sp2 == NULL || strncmp(sp2 + 1, "HTTP/1.", 7) != 0)
+		return MC_LISTENER_REQ_BAD;
+	*sp1 = '\0';
+	*sp2 = '\0';
+	plen = strcspn(sp1 + 1, "?#");
+	if (plen != strlen(path) || strncmp(sp1 + 1, path, plen) != 0)
+		return MC_LISTENER_REQ_NOT_FOUND;
+	if (strcmp(buf, "GET") != 0)
+		return MC_LISTENER_REQ_METHOD;
+	*target = sp1 + 1;
+	return MC_LISTENER_REQ_GET;
+}
+
+/* Serves the complete request head in c, which req says what it asks. */
+static enum served
+serve(struct mc_listener *l, struct conn *c, enum mc_listener_req req,
+    char *target, struct wait_args *w)
+{
+	char *msg = NULL;
 	int rc;
 
-	c->buf[c->len] = '\0';
-	c->buf[strcspn(c->buf, "\r\n")] = '\0';
-	sp1 = strchr(c->buf, ' ');
-	sp2 = sp1 != NULL ? strchr(sp1 + 1, ' ') : NULL;
-	if (sp2 == NULL || strncmp(sp2 + 1, "HTTP/1.", 7) != 0) {
+	if (req == MC_LISTENER_REQ_BAD) {
 		answer(c, "400 Bad Request", "mailcred: login failed",
 		    (const char *const[]){ "Not an HTTP request.", NULL });
 		return SERVED_AGAIN;
 	}
-	*sp1 = '\0';
-	*sp2 = '\0';
-	target = sp1 + 1;
-	plen = strcspn(target, "?#");
-	if (plen != strlen(l->path) || strncmp(target, l->path, plen) != 0) {
+	if (req == MC_LISTENER_REQ_NOT_FOUND) {
 		answer(c, "404 Not Found", "mailcred: not found",
 		    (const char *const[]){ "Nothing here.", NULL });
 		return SERVED_AGAIN;
 	}
-	if (strcmp(c->buf, "GET") != 0) {
+	if (req == MC_LISTENER_REQ_METHOD) {
 		answer(c, "405 Method Not Allowed", "mailcred: login failed",
 		    (const char *const[]){ "Only GET is served here.", NULL });
 		return SERVED_AGAIN;
@@ -517,6 +536,8 @@ serve(struct mc_listener *l, struct conn *c, struct wait_args *w)
 static enum served
 read_conn(struct mc_listener *l, struct conn *c, struct wait_args *w)
 {
+	enum mc_listener_req req;
+	char *target;
 	ssize_t n;
 
 	n = recv(c->fd, c->buf + c->len, MC_LISTENER_MAX_REQUEST - c->len, 0);
@@ -529,10 +550,9 @@ read_conn(struct mc_listener *l, struct conn *c, struct wait_args *w)
 	}
 	c->len += (size_t)n;
 	c->last = mc_clock_ms();
-	c->buf[c->len] = '\0';
-	if (strstr(c->buf, "\r\n\r\n") != NULL ||
-	    strstr(c->buf, "\n\n") != NULL)
-		return serve(l, c, w);
+	req = mc_listener_parse_head(c->buf, c->len, l->path, &target);
+	if (req != MC_LISTENER_REQ_INCOMPLETE)
+		return serve(l, c, req, target, w);
 	if (c->len >= MC_LISTENER_MAX_REQUEST)
 		answer(c, "431 Request Header Fields Too Large",
 		    "mailcred: login failed", (const char *const[]){

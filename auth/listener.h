@@ -117,4 +117,28 @@ int mc_listener_wait(struct mc_listener *l, int timeout, const char *state,
     const struct mc_listener_cb *cb, struct mc_redirect *out,
     char **errmsg);
 
+/* What a request head asks for (mc_listener_parse_head()). */
+enum mc_listener_req {
+	MC_LISTENER_REQ_INCOMPLETE,	/* no empty line yet: read more */
+	MC_LISTENER_REQ_BAD,		/* not "METHOD TARGET HTTP/1.x": 400 */
+	MC_LISTENER_REQ_NOT_FOUND,	/* another path: 404 */
+	MC_LISTENER_REQ_METHOD,		/* the path, not with GET: 405 */
+	MC_LISTENER_REQ_GET,		/* GET on the path: *target is set */
+};
+
+/*
+ * Reads the request head the listener received so far: buf holds len
+ * bytes and a NUL at buf[len] (a NUL byte inside ends the text there).
+ * The head is complete at its empty line ("\r\n\r\n" or "\n\n");
+ * until then MC_LISTENER_REQ_INCOMPLETE, and buf is untouched. Once
+ * complete, the request line (up to its CR or LF) is split in place and
+ * its target ("/path?query#fragment", what mc_redirect_parse() reads)
+ * compared with path: the part before '?' or '#' must equal it. *target
+ * points into buf when the answer is MC_LISTENER_REQ_GET, else it is
+ * NULL. Pure: no I/O, no allocation (the listener's own parser; also the
+ * fuzz target's, fuzz/fuzz_listener.c).
+ */
+enum mc_listener_req mc_listener_parse_head(char *buf, size_t len,
+    const char *path, char **target);
+
 #endif

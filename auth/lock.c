@@ -60,14 +60,20 @@ open_lock_file(const char *dir, const char *account, int *fd, char **errmsg)
 	}
 	f = openat(dfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
 	    O_NOCTTY | O_CLOEXEC, 0600);
-	if (f < 0) {
-		rc = mc_fail(errno == ELOOP ? MC_ERR_STORE_PERM : MC_ERR_IO,
-		    errmsg, "cannot open the lock file %s/%s: %s", dir, name,
-		    strerror(errno));
+	if (f < 0 && errno == ELOOP) {
+		rc = mc_fail(MC_ERR_STORE_PERM, errmsg, "the lock file %s/%s is "
+		    "a symbolic link: remove it", dir, name);
 		goto out;
 	}
+	if (f < 0) {
+		rc = mc_fail(MC_ERR_IO, errmsg, "cannot open the lock file "
+		    "%s/%s: %s", dir, name, strerror(errno));
+		goto out;
+	}
+	/* A hard link would make another file our lock: refused too. */
 	if (fstat(f, &sb) != 0 || !S_ISREG(sb.st_mode) ||
-	    sb.st_uid != geteuid()) {
+	    sb.st_uid != geteuid() || sb.st_nlink != 1 ||
+	    (sb.st_mode & 077) != 0) {
 		rc = mc_fail(MC_ERR_STORE_PERM, errmsg, "%s/%s is not a lock "
 		    "file of yours: remove it", dir, name);
 		goto out;

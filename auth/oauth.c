@@ -239,6 +239,9 @@ mc_token_set_from_response(json_t *resp, time_t sent_at,
 		out->refresh_token = rt;
 		rt = NULL;
 	}
+	/* An empty one is none (freed now: the error path below reuses rt). */
+	mc_free_secret(rt);
+	rt = NULL;
 	if (get_string(resp, "access_token", 1, &out->access_token) != 0) {
 		rc = mc_fail(MC_ERR_SERVICE, errmsg, "the token endpoint's "
 		    "answer has no usable access_token");

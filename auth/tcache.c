@@ -134,12 +134,8 @@ dup_member(json_t *o, const char *key, char **out)
 	return *out != NULL ? MC_OK : MC_ERR_NOMEM;
 }
 
-/*
- * Parses an entry for acct into *out: MC_OK, MC_ERR_NOT_LOGGED_IN when it
- * is for something else or unreadable, MC_ERR_NOMEM.
- */
-static int
-parse_entry(const struct mc_account *acct, const char *blob,
+int
+mc_tcache_parse_entry(const struct mc_account *acct, const char *blob,
     struct mc_token_set *out)
 {
 	const char *want[NBOUND], *got;
@@ -241,7 +237,7 @@ mc_tcache_get(const struct mc_account *acct, struct mc_token_set *out,
 		goto out;
 	}
 	free(msg);
-	rc = parse_entry(acct, blob, out);
+	rc = mc_tcache_parse_entry(acct, blob, out);
 out:
 	store_secret_free(blob);
 	store_close(st);

@@ -83,4 +83,16 @@ int mc_tcache_watch(const struct mc_account *acct);
  */
 int mc_tcache_drop(const struct mc_account *acct, char **errmsg);
 
+/*
+ * Parses blob, the text of a cache file, as an entry for acct into *out
+ * (what mc_tcache_get() does once it has read the file): MC_OK;
+ * MC_ERR_NOT_LOGGED_IN when it is for another configuration of acct (its
+ * "for" object does not name acct's token endpoint, client, user and
+ * store), of another version, or unreadable (not JSON, no access token,
+ * no expiry), *out then empty; MC_ERR_NOMEM. Pure: no I/O (also the fuzz
+ * target's, fuzz/fuzz_tcache.c).
+ */
+int mc_tcache_parse_entry(const struct mc_account *acct, const char *blob,
+    struct mc_token_set *out);
+
 #endif

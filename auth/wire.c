@@ -370,6 +370,14 @@ open_failed(struct mc_wire *w, CURLcode cc, const char *errbuf, size_t scheme,
 			    schemes[scheme].scheme, w->host, w->port);
 			break;
 		}
+		if (mc_http_tls_too_old(why)) {
+			f.stage = MC_WIRE_STAGE_TLS;
+			rc = mc_fail(MC_ERR_NET, errmsg, "TLS with %s port %d "
+			    "failed: %s: the server offers no TLS 1.2 or "
+			    "newer, which mailcred requires: the server must be "
+			    "upgraded", w->host, w->port, why);
+			break;
+		}
 		/* FALLTHROUGH */
 	case CURLE_SSL_CACERT_BADFILE:
 	case CURLE_SSL_CERTPROBLEM:

@@ -140,9 +140,10 @@ static const struct {
 	    "From address\n"
 	    "  -t          recipients from To, Cc and Bcc too (Bcc is removed "
 	    "before sending)\n"
-	    "  -f FROM     the envelope sender (default: the From address); "
-	    "-r FROM too;\n"
-	    "              -f '<>' the null sender\n"
+	    "  -f FROM, -r FROM\n"
+	    "              the envelope sender (default: the From address); "
+	    "-f '<>' the\n"
+	    "              null sender\n"
 	    "  -F NAME     the name in the From field added to a message "
 	    "without one\n"
 	    "  -i, -oi, -odi, -odb, -oem, -oep, -oeq, -oee, -om, -B 8BITMIME,\n"
@@ -150,7 +151,7 @@ static const struct {
 	    "              accepted for sendmail compatibility; no effect\n"
 	    "  --mech M    xoauth2 or oauthbearer (default: the account's "
 	    "smtp_mech)\n"
-	    "  --timeout S seconds for the connection and each step "
+	    "  --timeout S  seconds for the connection and each step "
 	    "(default: timeout)\n" },
 	{ "doctor", "doctor ACCOUNT [--json] [--timeout S]",
 	    "Checks ACCOUNT step by step: config, store, token, DNS, TCP, "
@@ -334,11 +335,13 @@ cmd_help(const char *command)
 	fputs("mailcred - gets, keeps and hands out mail credentials\n\n",
 	    stdout);
 	print_synopsis(stdout);
-	fputs("\nGlobal options:\n"
-	    "  -c FILE  configuration file (default "
+	fputs("\nGlobal options (before or after COMMAND):\n"
+	    "  -c, --config FILE  configuration file (default "
 	    "~/.config/mailcred/config)\n"
-	    "  -v       diagnostics on stderr, secrets redacted\n"
-	    "  -q       no notes or warnings\n"
+	    "  -v, --verbose      diagnostics on stderr, secrets redacted\n"
+	    "  -q, --quiet        no notes or warnings\n"
+	    "  -h, --help         this help, or COMMAND's\n"
+	    "  --version          the version (before COMMAND only)\n"
 	    "\nmailcred help COMMAND (or COMMAND --help) says more about one "
 	    "command.\n"
 	    "\nExit status: 0 ok, 64 usage, 65 bad data, 69 service "

@@ -149,6 +149,17 @@ open_secret(const struct file_store *fs, int dfd, const char *name, int *fdp,
 		    fs->dir, name, (unsigned int)sb.st_uid);
 		goto out;
 	}
+	/*
+	 * Another name for the same file (a hard link made by someone who
+	 * could not make a symbolic one count) is refused: what the file
+	 * holds would be readable, or replaceable, elsewhere.
+	 */
+	if (sb.st_nlink != 1) {
+		rc = store_fail(STORE_EPERM, errmsg, "%s/%s has %lu hard links: "
+		    "remove it and store the secret again", fs->dir, name,
+		    (unsigned long)sb.st_nlink);
+		goto out;
+	}
 	if ((sb.st_mode & 077) != 0) {
 		rc = store_fail(STORE_EPERM, errmsg, "%s/%s is readable by "
 		    "others: chmod 600 %s/%s", fs->dir, name, fs->dir, name);

@@ -15,6 +15,8 @@
 #                       tests/valgrind.sh)
 #                       chromium (the real-browser test; not checked with
 #                       MAILCRED_SKIP_CHROMIUM=1 or when $CHROMIUM names one)
+#                       clang and libFuzzer's runtime libclang_rt.fuzzer
+#                       (make fuzz: Debian 12's clang 14, libclang-rt-14-dev)
 #   tests/node_modules  the test servers and puppeteer-core (which drives the
 #                       system's chromium and downloads no browser), pinned
 #                       by tests/package-lock.json
@@ -54,6 +56,12 @@ for f in /usr/sbin/dovecot:dovecot-core /usr/lib/dovecot/imap:dovecot-imapd \
 	set -- ${f%%:*}
 	[ -e "$1" ] || need "${f%%:*}" "${f#*:}"
 done
+# make fuzz: clang and its libFuzzer runtime, which Debian 12's clang only
+# recommends (libclang-rt-14-dev), and recommends are not installed here.
+command -v clang >/dev/null 2>&1 || need clang clang
+set -- /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a
+[ -e "$1" ] || need libclang_rt.fuzzer libclang-rt-14-dev
+
 # Debian's chromium: about 25 s to install with apt-get update, 350 MB.
 if [ "${MAILCRED_SKIP_CHROMIUM:-0}" != 1 ] && [ -z "${CHROMIUM:-}" ]; then
 	command -v chromium >/dev/null 2>&1 || need chromium chromium

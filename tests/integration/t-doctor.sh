@@ -84,7 +84,7 @@ assert_match "$(line 'smtp login')" "logged in as $A with XOAUTH2 \(235" "health
 assert_match "$(line 'imap login')" "logged in as $A with XOAUTH2; LIST INBOX answered" "healthy: Dovecot IMAP XOAUTH2 and LIST"
 assert_match "$(line 'pop login')" "logged in as $A with XOAUTH2; STAT: 1 messages" "healthy: Dovecot POP3 XOAUTH2 and STAT"
 assert_match "$(grep "XOAUTH2 $A" "$T/smtp-auth.log" | tail -1)" "ok userinfo" "healthy: the SMTP server checked the token"
-assert_true "[ $MS -lt 5000 ]" "healthy: quick (${MS} ms)"
+diag "healthy: the doctor took ${MS} ms"	# not asserted: the machine is shared
 # The columns line up.
 assert_eq "$(awk '{ match($0, / (ok|FAILED|skipped) +/); print RSTART }' <<<"$OUT" | sort -u)" 23 "healthy: the state column is aligned"
 
@@ -169,7 +169,7 @@ doctor "$D" --timeout 2
 assert_status "$RC" 75 "dropped: exit 75"
 assert_match "$(line 'tcp smtp')" "127\.0\.0\.1:$BLACKHOLE_PORT: timed out after 2 s \(packets are dropped.*probes: 587" "dropped: timed out, then the probes"
 assert_match "$(line 'tcp smtp')" "fix: " "dropped: with advice"
-assert_true "[ $MS -lt 7000 ]" "dropped: bounded by --timeout and the 2 s probe (${MS} ms)"
+assert_true "[ $MS -lt 15000 ]" "dropped: bounded by --timeout and the 2 s probe, with a margin for a loaded machine (${MS} ms)"
 
 # --- A self-signed certificate without ca_file.
 S=selfsigned@example.test

@@ -35,7 +35,7 @@
 // its whole life (14 days), public clients included.
 //
 // A small test-control layer (see testControl below) sits in front of the
-// provider: /test/stats, /test/reset-stats, /test/config, /test/reset-config,
+// provider: /test/stats, /test/seen, /test/reset-stats, /test/config, /test/reset-config,
 // and the behaviours the config switches on (interval, slow_down, Google's
 // spellings, device authorization errors, device poll errors, token and
 // revocation endpoint outages).  The config keys are DEFAULT_CONFIG's;
@@ -142,6 +142,10 @@ function freshStats() {
   };
 }
 let stats = freshStats();
+// The secrets clients sent (GET /test/seen), for the secrets audit
+// (t-secrets-audit.sh): the PKCE code verifiers of code exchanges, and the
+// authorization codes, which otherwise live only inside the client.
+const seen = { code_verifiers: [], codes: [] };
 
 // Polls seen per device_code, for slow_down_polls.  Keyed by the code
 // itself but never printed.
@@ -218,6 +222,9 @@ function checkConfigPatch(patch) {
 async function handleTestRoute(ctx) {
   const route = `${ctx.method} ${ctx.path}`;
   switch (route) {
+    case 'GET /test/seen':
+      sendJson(ctx, 200, seen);
+      return true;
     case 'GET /test/stats':
       sendJson(ctx, 200, stats);
       return true;
@@ -291,6 +298,8 @@ async function testControl(ctx, next) {
       note = `grant_type=${grantType ?? '-'}`;
       if (grantType === 'authorization_code') {
         stats.code_exchanges += 1;
+        if (params.get('code_verifier')) seen.code_verifiers.push(params.get('code_verifier'));
+        if (params.get('code')) seen.codes.push(params.get('code'));
         if (testConfig.code_delay_ms > 0) {
           await new Promise((resolve) => { setTimeout(resolve, testConfig.code_delay_ms); });
           note += ` (delayed ${testConfig.code_delay_ms} ms)`;

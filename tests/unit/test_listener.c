@@ -460,10 +460,65 @@ test_redirect_path(void **state)
 	done(&s);
 }
 
+/* mc_listener_parse_head(): the request head alone, as the listener. */
+static void
+test_parse_head(void **state)
+{
+	static const struct {
+		const char *head;
+		const char *path;
+		enum mc_listener_req want;
+		const char *target;
+	} cases[] = {
+		{ "GET /?code=c&state=s HTTP/1.1\r\nHost: x\r\n\r\n", "/",
+		  MC_LISTENER_REQ_GET, "/?code=c&state=s" },
+		{ "GET /cb#f HTTP/1.0\n\n", "/cb", MC_LISTENER_REQ_GET,
+		  "/cb#f" },
+		{ "GET /?code=c HTTP/1.1\r\nHost: x\r\n", "/",
+		  MC_LISTENER_REQ_INCOMPLETE, NULL },
+		{ "", "/", MC_LISTENER_REQ_INCOMPLETE, NULL },
+		{ "GET /cb?x HTTP/1.1\r\n\r\n", "/", MC_LISTENER_REQ_NOT_FOUND,
+		  NULL },
+		{ "GET /cbx HTTP/1.1\r\n\r\n", "/cb", MC_LISTENER_REQ_NOT_FOUND,
+		  NULL },
+		{ "GET /favicon.ico HTTP/1.1\r\n\r\n", "/",
+		  MC_LISTENER_REQ_NOT_FOUND, NULL },
+		{ "POST /?code=c HTTP/1.1\r\n\r\n", "/", MC_LISTENER_REQ_METHOD,
+		  NULL },
+		{ "GET /\r\n\r\n", "/", MC_LISTENER_REQ_BAD, NULL },
+		{ "GET / SPDY/3\r\n\r\n", "/", MC_LISTENER_REQ_BAD, NULL },
+		{ "\r\n\r\n", "/", MC_LISTENER_REQ_BAD, NULL },
+		{ "GET  HTTP/1.1\r\n\r\n", "/", MC_LISTENER_REQ_NOT_FOUND,
+		  NULL },
+	};
+	char buf[MC_LISTENER_MAX_REQUEST + 1], *target;
+	size_t i, len;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		len = strlen(cases[i].head);
+		memcpy(buf, cases[i].head, len);
+		target = (char *)"unset";
+		assert_int_equal(mc_listener_parse_head(buf, len, cases[i].path,
+		    &target), cases[i].want);
+		if (cases[i].target != NULL)
+			assert_string_equal(target, cases[i].target);
+		else
+			assert_null(target);
+		if (cases[i].want == MC_LISTENER_REQ_INCOMPLETE)
+			assert_memory_equal(buf, cases[i].head, len);
+	}
+	/* A NUL byte ends the text: the empty line after it is not seen. */
+	memcpy(buf, "GET / HTTP/1.1\r\n\0\r\n\r\n", 21);
+	assert_int_equal(mc_listener_parse_head(buf, 21, "/", &target),
+	    MC_LISTENER_REQ_INCOMPLETE);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_head),
 		cmocka_unit_test(test_good_redirect_and_404),
 		cmocka_unit_test(test_forged_keeps_waiting),
 		cmocka_unit_test(test_reply_after_the_exchange),

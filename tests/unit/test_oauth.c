@@ -97,6 +97,28 @@ expect_refused(const char *const *bad, const char *rt)
 	}
 }
 
+/*
+ * An empty refresh_token in an answer without an access token: refused,
+ * with no refresh token handed back, and nothing leaked (found by
+ * fuzz/fuzz_token.c under LeakSanitizer: the empty string was dropped
+ * unfreed; fuzz/corpus/token/leak-empty-refresh-token.json).
+ */
+static void
+test_token_response_empty_refresh_token(void **state)
+{
+	static const char *const bad[] = {
+		"{\"access_to\":\"ya29.aH6SMBx3kQ2fGmE-ZyQ\","
+		"\"expNires_in\":3599,\"refresh_token\":\"\"}",
+		"{\"access_token\":\"\",\"refresh_token\":\"\"}",
+		"{\"access_token\":\"a\",\"token_type\":\"mac\","
+		"\"refresh_token\":\"\"}",
+		NULL,
+	};
+
+	(void)state;
+	expect_refused(bad, NULL);
+}
+
 static void
 test_token_response_bad(void **state)
 {
@@ -820,6 +842,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_token_response),
 		cmocka_unit_test(test_token_response_bad),
+		cmocka_unit_test(test_token_response_empty_refresh_token),
 		cmocka_unit_test(test_token_response_lenient),
 		cmocka_unit_test(test_token_response_keeps_refresh_token),
 		cmocka_unit_test(test_serialize_roundtrip),

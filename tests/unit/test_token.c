@@ -695,6 +695,50 @@ tc_put(const char *at, long long expires_at)
 	assert_int_equal(mc_tcache_put(&racct, &ts, NULL), MC_OK);
 }
 
+/* mc_tcache_parse_entry(): the file's text alone, as fuzz/fuzz_tcache.c. */
+static void
+test_tcache_parse_entry(void **state)
+{
+	static const char good[] = "{\"version\":1,\"access_token\":\"AT\","
+	    "\"token_type\":\"Bearer\",\"scope\":\"mail\",\"expires_at\":99,"
+	    "\"for\":{\"token_endpoint\":\"http://127.0.0.1:1/token\","
+	    "\"client_id\":\"cid\",\"user\":\"rt@example.org\","
+	    "\"store\":\"file\"}}";
+	static const char *const bad[] = {
+		"", "null", "[]", "{", "{\"version\":1}",
+		/* another client */
+		"{\"version\":1,\"access_token\":\"AT\",\"expires_at\":99,"
+		"\"for\":{\"token_endpoint\":\"http://127.0.0.1:1/token\","
+		"\"client_id\":\"other\",\"user\":\"rt@example.org\","
+		"\"store\":\"file\"}}",
+		/* no expiry, an empty token, a duplicate member */
+		"{\"version\":1,\"access_token\":\"AT\",\"for\":{}}",
+		"{\"version\":2,\"access_token\":\"\",\"expires_at\":1}",
+		"{\"version\":1,\"version\":1}",
+	};
+	struct mc_token_set ts;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(mc_tcache_parse_entry(&racct, good, &ts), MC_OK);
+	assert_string_equal(ts.access_token, "AT");
+	assert_string_equal(ts.token_type, "Bearer");
+	assert_string_equal(ts.scope, "mail");
+	assert_int_equal(ts.expires_at, 99);
+	assert_null(ts.refresh_token);
+	mc_token_set_clear(&ts);
+	/* For the account of another store: passed over. */
+	assert_int_equal(mc_tcache_parse_entry(&account, good, &ts),
+	    MC_ERR_NOT_LOGGED_IN);
+	assert_null(ts.access_token);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(mc_tcache_parse_entry(&racct, bad[i], &ts),
+		    MC_ERR_NOT_LOGGED_IN);
+		assert_null(ts.access_token);
+		assert_null(ts.scope);
+	}
+}
+
 static void
 test_tcache_roundtrip(void **state)
 {
@@ -1022,6 +1066,7 @@ main(void)
 		cmocka_unit_test(test_recovery_unreadable),
 		cmocka_unit_test(test_recovery_leveled_then_removed),
 		cmocka_unit_test(test_store_ready),
+		cmocka_unit_test(test_tcache_parse_entry),
 		cmocka_unit_test(test_tcache_roundtrip),
 		cmocka_unit_test(test_tcache_corrupt),
 		cmocka_unit_test(test_tcache_unsafe),
