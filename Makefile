@@ -31,9 +31,6 @@ QR_LIBS := $(shell $(PKG_CONFIG) --libs libqrencode 2>/dev/null)
 CMOCKA_CFLAGS := $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
-ifeq ($(SANITIZE),1)
-SAN = -fsanitize=address,undefined -fno-omit-frame-pointer
-endif
 
 MC_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra $(WERROR) -I. \
 	-DMAILCRED_VERSION='"$(VERSION)"' $(SAN) $(DEP_CFLAGS) $(CFLAGS)
@@ -47,6 +44,46 @@ UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:.c=)
 
 all: mailcred git-credential-mailcred
+
+# --- Sanitizers and valgrind (make check SANITIZE=1, make check-valgrind) ---
+# SANITIZE=1 builds with ASan and UBSan; any report is fatal (no recovery,
+# abort), LeakSanitizer included. The options below are exported to every
+# test: only a sanitized binary reads them. tests/run-integration.sh sends
+# the reports to files in MC_SANITIZER_LOGS and fails a script during
+# which one was written, showing it (lsan.supp: the libraries' own leaks).
+ifeq ($(SANITIZE),1)
+SAN = -fsanitize=address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+export ASAN_OPTIONS = halt_on_error=1:abort_on_error=1:detect_leaks=1
+export UBSAN_OPTIONS = halt_on_error=1:abort_on_error=1:print_stacktrace=1
+export LSAN_OPTIONS = suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
+export MC_SANITIZER_LOGS = $(CURDIR)/tests/tmp/sanitizer
+# A make run by a test (t-contrib's make install) builds the same way, not
+# a plain mailcred over the sanitized one.
+export SANITIZE
+endif
+
+# Every object, library and binary depends on .build-flags, which holds the
+# compiler and the flags it was built with and is rewritten only when they
+# change: `make check SANITIZE=1` after `make check` (or the other way
+# round, or another CFLAGS) rebuilds everything instead of mixing objects.
+BUILD_FLAGS := $(CC) $(MC_CFLAGS) $(CMOCKA_CFLAGS) | $(MC_LDFLAGS)
+ifneq ($(BUILD_FLAGS),$(file <.build-flags))
+$(file >.build-flags,$(BUILD_FLAGS))
+endif
+$(LIB_OBJ) $(CMD_OBJ) libmailcred.a mailcred $(UNIT_BIN): .build-flags
+
+# make check-valgrind: the everyday commands under valgrind against the
+# real peers (tests/valgrind.sh; suppressions in tests/valgrind.supp).
+# valgrind and ASan do not mix: it needs a plain build.
+check-valgrind: deps
+ifeq ($(SANITIZE),1)
+	@echo "check-valgrind: needs a build without SANITIZE=1"; exit 1
+else
+	@$(MAKE) --no-print-directory all
+	@TEST_TIMEOUT=$${TEST_TIMEOUT:-900} bash tests/run-integration.sh tests/valgrind.sh
+endif
+# --- end of sanitizers and valgrind ---
 
 libmailcred.a: $(LIB_OBJ)
 	rm -f $@
@@ -202,8 +239,8 @@ uninstall:
 
 clean:
 	rm -f mailcred git-credential-mailcred libmailcred.a $(LIB_OBJ) \
-		$(CMD_OBJ) $(UNIT_BIN)
+		$(CMD_OBJ) $(UNIT_BIN) .build-flags
 	rm -rf .lint-cache
 
 .PHONY: all deps unit integration check check-run demo bench lint install \
-	uninstall clean
+	uninstall clean check-valgrind

@@ -11,6 +11,8 @@
 #                       git send-email, the Cyrus SASL XOAUTH2 client plugin
 #                       that mbsync needs (libsasl2-modules-kdexoauth2)
 #                       /usr/bin/time (GNU time: make bench's peak RSS)
+#                       valgrind, libfaketime (make check-valgrind: see
+#                       tests/valgrind.sh)
 #                       chromium (the real-browser test; not checked with
 #                       MAILCRED_SKIP_CHROMIUM=1 or when $CHROMIUM names one)
 #                       clang and libFuzzer's runtime libclang_rt.fuzzer
@@ -40,7 +42,7 @@ for c in cc:build-essential make:build-essential pkg-config:pkg-config \
     gdbus:libglib2.0-bin secret-tool:libsecret-tools msmtp:msmtp \
     openssl:openssl curl:curl jq:jq timeout:coreutils strace:strace \
     script:bsdutils zbarimg:zbar-tools mbsync:isync neomutt:neomutt \
-    git:git python3:python3; do
+    git:git python3:python3 valgrind:valgrind; do
 	command -v "${c%%:*}" >/dev/null 2>&1 || need "${c%%:*}" "${c#*:}"
 done
 # file (a shell pattern):Debian package that provides it; for what has no
@@ -48,6 +50,7 @@ done
 for f in /usr/sbin/dovecot:dovecot-core /usr/lib/dovecot/imap:dovecot-imapd \
     /usr/lib/dovecot/pop3:dovecot-pop3d \
     /usr/lib/git-core/git-send-email:git-email /usr/bin/time:time \
+    '/usr/lib/*/faketime/libfaketimeMT.so.1':libfaketime \
     '/usr/lib/*/sasl2/libkdexoauth2.so*':libsasl2-modules-kdexoauth2; do
 	# shellcheck disable=SC2086  # the pattern is meant to be expanded
 	set -- ${f%%:*}

@@ -12,6 +12,34 @@ set -u
 cd "$(dirname "$0")/.." || exit 1
 
 LIMIT=${TEST_TIMEOUT:-300}
+
+# make check SANITIZE=1 sets MC_SANITIZER_LOGS: ASan and LeakSanitizer
+# then write their reports there (tests capture mailcred's stderr, so a
+# report on stderr would go unseen), and a script during which any report
+# was written fails, with the reports shown, whatever it asserted. (GCC's
+# UBSan, a runtime of its own beside ASan's, ignores log_path: its reports
+# stay on the command's stderr, and abort_on_error makes the command die
+# of SIGABRT, status 134, which no test expects.)
+san_logs=${MC_SANITIZER_LOGS:-}
+if [ -n "$san_logs" ]; then
+	mkdir -p "$san_logs" && chmod 1777 "$san_logs" || exit 1
+	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$san_logs/report"
+fi
+# san_reports SCRIPT: shows and counts the reports written while SCRIPT ran.
+san_reports() {
+	local f n=0
+	[ -n "$san_logs" ] || return 0
+	for f in "$san_logs"/report.*; do
+		[ -e "$f" ] || continue
+		n=$((n + 1))
+		echo "# sanitizer report ${f##*/}:"
+		sed 's/^/#   /' "$f"
+		rm -f "$f"
+	done
+	[ "$n" -eq 0 ] && return 0
+	echo "not ok - $1: $n sanitizer report(s)"
+	failed=$((failed + 1))
+}
 if [ $# -gt 0 ]; then
 	scripts=("$@")
 else
@@ -32,8 +60,10 @@ for s in "${scripts[@]}"; do
 	fi
 	# timeout signals the script's whole process group, so the peers it
 	# started stop too; --kill-after for anything that ignores TERM.
+	[ -z "$san_logs" ] || rm -f "$san_logs"/report.*
 	timeout --kill-after=10 "$LIMIT" bash "$s" 2>&1 | tee "$out"
 	rc=${PIPESTATUS[0]}
+	san_reports "$s"
 	last=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1)
 	if [ -z "$last" ]; then
 		if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
