@@ -125,13 +125,30 @@ int cmd_read_secret_within(const char *prompt, size_t max, int timeout,
     char **out, char **errmsg);
 
 /*
+ * No core dump, and no ptrace by other processes of the user: tokens,
+ * refresh tokens and passwords pass through this process's memory. The
+ * process becomes non-dumpable (PR_SET_DUMPABLE 0) and its soft core limit
+ * 0; the hard limit is left as it was, so that cmd_spawn() gives the
+ * programs we start (on_reauth, the browser) the limits we were given.
+ * Best effort: should a call fail (a seccomp filter, say), the command
+ * runs on, as it would have before. The /proc/PID files of a non-dumpable
+ * process belong to root, and only CAP_SYS_PTRACE may attach to it later;
+ * a tracer that started it (strace, gdb) stays attached, and valgrind is
+ * not a tracer: both keep working. Call first thing in main().
+ */
+void cmd_no_core_dumps(void);
+
+/*
  * Starts file (looked up in PATH when it has no '/') with argv and env
  * (NULL: ours) through posix_spawnp(3), so no code of ours runs in the
  * child: stdin from /dev/null, no other descriptor of ours (glibc 2.34
  * and later), SIGPIPE at its default, no signal blocked; quiet: stdout and stderr to /dev/null and a session of its own
  * (a program that outlives us, such as a browser, gets none of the
- * terminal's Ctrl-C meant for us), else stdout to our stderr. Does not
- * wait. 0 and *pid, or an errno value.
+ * terminal's Ctrl-C meant for us), else stdout to our stderr; the core
+ * limit we were started with (see cmd_no_core_dumps(): set on the child
+ * just after it starts, so a child of its own forked in that instant keeps
+ * a soft limit of 0, which it may raise). A program is dumpable again after
+ * its execve. Does not wait. 0 and *pid, or an errno value.
  */
 int cmd_spawn(const char *file, char *const argv[], char *const env[],
     int quiet, pid_t *pid);

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
@@ -694,6 +696,23 @@ reauth_env(const char *name)
 	return env;
 }
 
+/* The core limit we were started with, for the programs we start. */
+static struct rlimit core_given;
+static int core_lowered;
+
+void
+cmd_no_core_dumps(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_CORE, &core_given) == 0) {
+		rl.rlim_cur = 0;
+		rl.rlim_max = core_given.rlim_max;
+		core_lowered = setrlimit(RLIMIT_CORE, &rl) == 0;
+	}
+	(void)prctl(PR_SET_DUMPABLE, 0L, 0L, 0L, 0L);
+}
+
 int
 cmd_spawn(const char *file, char *const argv[], char *const env[],
     int quiet, pid_t *pid)
@@ -746,6 +765,8 @@ cmd_spawn(const char *file, char *const argv[], char *const env[],
 	if (rc == 0)
 		rc = posix_spawnp(pid, file, &fa, &attr, argv,
 		    env != NULL ? env : environ);
+	if (rc == 0 && core_lowered)
+		(void)prlimit(*pid, RLIMIT_CORE, &core_given, NULL);
 	posix_spawnattr_destroy(&attr);
 	posix_spawn_file_actions_destroy(&fa);
 	return rc;

@@ -5,8 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -41,25 +39,6 @@ wipe_outbuf(void)
 	mc_wipe(outbuf, sizeof(outbuf));
 }
 
-/*
- * No core dump, and no ptrace by other processes of the user: tokens,
- * refresh tokens and passwords pass through this process's memory. Both
- * are best effort: should either call fail (a seccomp filter, say), the
- * command runs on, as it would have before. The /proc/PID files of a
- * non-dumpable process belong to root, and only CAP_SYS_PTRACE may attach
- * to it later; a tracer that started it (strace, gdb) stays attached, and
- * valgrind is not a tracer: both keep working. Programs we start (on_reauth,
- * the browser) are dumpable again after their execve.
- */
-static void
-no_core_dumps(void)
-{
-	struct rlimit rl = { 0, 0 };
-
-	(void)setrlimit(RLIMIT_CORE, &rl);
-	(void)prctl(PR_SET_DUMPABLE, 0L, 0L, 0L, 0L);
-}
-
 /* fds 0-2 must be open, so nothing we open becomes stdout by accident. */
 static void
 sanitize_fds(void)
@@ -88,7 +67,7 @@ main(int argc, char **argv)
 	size_t i;
 	int opt;
 
-	no_core_dumps();
+	cmd_no_core_dumps();
 	sanitize_fds();
 	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
 	atexit(wipe_outbuf);

@@ -220,10 +220,23 @@ assert_eq "$(readlink "/proc/$mcpid/exe")" "$NB/mailcred" "the PID is mailcred's
 assert_eq "$(stat -c %U "/proc/$ctl/status")" nobody "control: a dumpable process of nobody owns its /proc files"
 assert_eq "$(stat -c %U "/proc/$mcpid/status")" root "mailcred is not dumpable: its /proc files belong to root"
 assert_match "$(grep '^Max core file size' "/proc/$ctl/limits")" 'unlimited +unlimited' "control: the core limit given is unlimited"
-assert_match "$(grep '^Max core file size' "/proc/$mcpid/limits")" ' 0 +0 ' "mailcred sets its core limit to 0"
+assert_match "$(grep '^Max core file size' "/proc/$mcpid/limits")" ' 0 +unlimited ' "mailcred sets its soft core limit to 0, its hard limit as given"
 kill "$mcpid" "$ctl" 2>/dev/null
 wait "$mcpid" "$ctl" 2>/dev/null
 exec {hold}>&-
+
+# The programs mailcred starts (here the browser) get the core limits
+# mailcred was given, not its own.
+cat >"$T/opener" <<'EOS'
+#!/bin/sh
+echo "$(ulimit -Sc) $(ulimit -Hc)" >"$OPENER_OUT"
+EOS
+chmod 755 "$T/opener"
+prlimit --core=unlimited:unlimited -- env DISPLAY=:99 BROWSER="$T/opener" \
+	OPENER_OUT="$T/opener.out" "$MAILCRED" -c "$CONF" login "$F" \
+	--flow browser --timeout 3 >/dev/null 2>"$T/browser.err"
+assert_status $? 75 "login --flow browser with nobody at the redirect: times out"
+assert_eq "$(cat "$T/opener.out" 2>/dev/null)" "unlimited unlimited" "the browser mailcred starts gets the core limits mailcred was given"
 
 # Tracers still work: strace starts mailcred and sees its system calls.
 if command -v strace >/dev/null 2>&1; then
