@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -402,15 +403,22 @@ static int
 empty_recovery(struct tok *t)
 {
 	char name[STORE_FILE_NAME_SIZE];
+	struct stat sb;
 	int dfd = -1, fd = -1, rc = -1;
 
 	if (store_file_name(t->acct->name, recovery_kind(t->acct), name,
 	    NULL) != STORE_OK ||
 	    store_private_dir(t->state_dir, 0, &dfd, NULL) != STORE_OK)
 		goto out;
-	fd = openat(dfd, name, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_NONBLOCK |
+	/*
+	 * Truncated only once known to be our own regular file with no
+	 * other name: never through a hard link planted beside it.
+	 */
+	fd = openat(dfd, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK |
 	    O_NOCTTY | O_CLOEXEC);
-	if (fd >= 0 && fsync(fd) == 0)
+	if (fd >= 0 && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+	    sb.st_uid == geteuid() && sb.st_nlink == 1 &&
+	    ftruncate(fd, 0) == 0 && fsync(fd) == 0)
 		rc = 0;
 out:
 	if (fd >= 0)

@@ -33,6 +33,8 @@ LIMIT=${TEST_TIMEOUT:-300}
 # test expects.)
 san_logs=${MC_SANITIZER_LOGS:-}
 if [ -n "$san_logs" ]; then
+	# Reports left by an interrupted run are not this run's.
+	rm -rf "$san_logs"
 	mkdir -p "$san_logs" && chmod 1777 "$san_logs" || exit 1
 fi
 asan_base=${ASAN_OPTIONS:-}
