@@ -43,23 +43,33 @@ EOC
 PWHOME=$(getent passwd "$(id -u)" | cut -d: -f6)
 USTATE=${PWHOME%/}/.local/state/mailcred
 
-# The sampler: argv (one line per process) and environment of every
-# process of this test (its environment names $T: other tests run on the
-# machine too), about every 20 ms; one perl, not a fork per process.
-AUDIT_T=$T perl -e '
+# The sampler: argv ("argv: ..." lines) and environment of every process
+# of this test (its environment names $T: other tests run on the machine
+# too) and of every mailcred, about every 20 ms; one perl, not a fork per
+# process.  mailcred is not dumpable, so only root may read its environ:
+# an unreadable one is written "environ: unreadable", and counted below.
+AUDIT_T=$T AUDIT_BIN=$TOP perl -e '
 	$| = 1;
 	$SIG{TERM} = sub { exit 0 };
 	my $t = $ENV{AUDIT_T};
+	my $bin = $ENV{AUDIT_BIN};
 	sub slurp { open(my $fh, "<", $_[0]) or return undef; local $/; my $v = <$fh>; return $v }
 	while (1) {
 		for my $d (glob "/proc/[0-9]*") {
-			my $env = slurp("$d/environ");
-			next unless defined $env && index($env, $t) >= 0;
 			my $argv = slurp("$d/cmdline");
 			next unless defined $argv;
+			my $ours = index($argv, "$bin/mailcred\0") == 0 ||
+			    index($argv, "$bin/git-credential-mailcred\0") == 0;
+			my $env = slurp("$d/environ");
+			next unless $ours || (defined $env && index($env, $t) >= 0);
 			$argv =~ s/\0/ /g;
-			$env =~ s/\0/\n/g;
-			print "$argv\n$env\n";
+			print "argv: $argv\n";
+			if (defined $env) {
+				$env =~ s/\0/\n/g;
+				print "$env\n";
+			} else {
+				print "environ: unreadable\n";
+			}
 		}
 		select(undef, undef, undef, 0.02);
 	}
@@ -173,7 +183,20 @@ gc gitcred-erase erase "protocol=smtp\nhost=127.0.0.1:$SMTP_PORT\nusername=$P\np
 	jq -r .access_token "$CAP/token-json.out"
 	curl -sS --max-time 5 "$OAUTH_URL/test/seen" | jq -r '.code_verifiers[], .codes[]'
 	printf '%s\n' "$CLIENT_SECRET" "$APP_PW"
-} | grep -E '^.{8,}$' | grep -v '^null$' | sort -u >"$CAP/secrets"
+	# What carries a secret in another form: the SASL strings, AUTH
+	# PLAIN's, and each secret in base64 and percent-encoded.
+	cat "$CAP/sasl.out" "$CAP/sasl-ob.out"
+	printf '\0%s\0%s' "$P" "$APP_PW" | base64 -w0
+	echo
+} | grep -E '^.{8,}$' | grep -v '^null$' | sort -u >"$CAP/secrets.raw"
+{
+	cat "$CAP/secrets.raw"
+	while IFS= read -r sec; do
+		printf '%s' "$sec" | base64 -w0
+		echo
+		printf '%s' "$sec" | jq -sRr @uri
+	done <"$CAP/secrets.raw"
+} | sort -u >"$CAP/secrets"
 nver=$(curl -sS --max-time 5 "$OAUTH_URL/test/seen" | jq '.code_verifiers | length')
 assert_eq "$nver" 2 "the server saw the code verifiers of the browser and manual logins"
 assert_true "[ \$(wc -l <'$CAP/secrets') -ge 14 ]" "the secrets to look for are known ($(wc -l <"$CAP/secrets"))"
@@ -213,7 +236,9 @@ for f in "$CAP"/*.out; do
 	case $allowed_out in *" $n "*) continue ;; esac
 	assert_eq "$(found "$f")" "" "no secret on stdout of $n"
 done
-assert_true "[ \$(grep -c mailcred '$CAP/proc.log') -gt 20 ]" "the sampler saw mailcred running ($(grep -c mailcred "$CAP/proc.log") lines)"
+nseen=$(grep -cE "^argv: $TOP/(git-credential-)?mailcred " "$CAP/proc.log")
+assert_true "[ $nseen -gt 20 ]" "the sampler saw mailcred running ($nseen samples)"
+assert_eq "$(grep -c '^environ: unreadable' "$CAP/proc.log")" 0 "the sampler read the environment of every process it saw"
 assert_match "$(grep -F audit-plant "$CAP/proc.log" | grep -cF -- "$planted")" '^[1-9]' "self-check: the sampler catches a secret in a process's argv"
 # (The test's SMTP server has the app password on its command line: the
 # harness put it there, not mailcred.)
