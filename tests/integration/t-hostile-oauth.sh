@@ -86,7 +86,7 @@ refresh_fails() {
 }
 
 refresh_fails 500 75 'HTTP 500.*try again later'
-refresh_fails 503 75 'HTTP 503.*try again (later|in 120 s)'
+refresh_fails 503 75 'HTTP 503.*try again in 120 s'
 refresh_fails badjson 69 'without a JSON object.*endpoint URL right'
 refresh_fails truncated 75 'answer was lost.*try again'
 refresh_fails huge 69 'larger than [0-9]+ bytes'
@@ -160,7 +160,7 @@ login_fails() {
 }
 
 login_fails "device 500" 500 ok 75 'HTTP 500.*try again later'
-login_fails "device 503" 503 ok 75 'HTTP 503.*try again'
+login_fails "device 503" 503 ok 75 'HTTP 503.*try again in 120 s'
 login_fails "device badjson" badjson ok 69 'without a JSON object'
 login_fails "device truncated" truncated ok 75 'answer was lost'
 login_fails "device huge" huge ok 69 'larger than'
