@@ -30,10 +30,11 @@ BEGIN {
 	use["atof"] = "strtod with an end pointer, a range check and errno"
 	bad = 0
 }
-FNR == 1 { incomment = 0 }
+FNR == 1 { incomment = 0; instr = "" }
 {
 	# Blank comments, strings and character literals (a block comment
-	# may span lines; a string or a character literal may not).
+	# may span lines, and so may a literal whose line ends in a
+	# backslash: instr is then its quote).
 	line = $0
 	out = ""
 	n = length(line)
@@ -55,13 +56,20 @@ FNR == 1 { incomment = 0 }
 			i += 2
 		} else if (c == "/" && substr(line, i + 1, 1) == "/") {
 			break
-		} else if (c == "\"" || c == "\047") {
-			q = c
-			out = out " "
-			i++
+		} else if (instr != "" || c == "\"" || c == "\047") {
+			if (instr != "") {
+				q = instr
+				instr = ""
+			} else {
+				q = c
+				out = out " "
+				i++
+			}
 			while (i <= n) {
 				c = substr(line, i, 1)
 				if (c == "\\") {
+					if (i == n)
+						instr = q
 					out = out "  "
 					i += 2
 				} else if (c == q) {
@@ -85,11 +93,17 @@ FNR == 1 { incomment = 0 }
 		word = substr(rest, RSTART, RLENGTH)
 		rest = substr(rest, RSTART + RLENGTH)
 		sub(/[ \t]+$/, "", before)
-		if ((word in use) && before !~ /(\.|->)$/) {
+		# __builtin_strcpy and __strcpy_chk are strcpy too.
+		base = word
+		if (base ~ /^__builtin_/)
+			base = substr(base, 11)
+		else if (base ~ /^__[a-z]+_chk$/)
+			base = substr(base, 3, length(base) - 6)
+		if ((base in use) && before !~ /(\.|->)$/) {
 			f = FILENAME
 			sub(/^\.\//, "", f)
 			printf "%s:%d: %s: banned (STYLE.md, Robustness); use %s\n", \
-			    f, FNR, word, use[word]
+			    f, FNR, word, use[base]
 			bad = 1
 		}
 	}

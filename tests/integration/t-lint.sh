@@ -60,6 +60,19 @@ rm "$C/fuzz/fuzz_x.c" "$C/contrib/x.h"
 out=$(sh "$C/tests/lint-c.sh" 2>&1)
 assert_status $? 0 "lint-c.sh passes a tree without them"
 assert_eq "$out" "" "and says nothing"
+# A literal continued with a backslash, and the compiler's own names.
+cat >"$C/fuzz/fuzz_y.c" <<'EOF'
+static const char *s = "abc\
+def"; void f(char *a, char *b) { strcpy(a, b); }
+static const char *t = "strcpy(\
+strcat(";
+void g(char *a) { __builtin_strcpy(a, "x"); __strcat_chk(a, "y", 3); }
+EOF
+out=$(sh "$C/tests/lint-c.sh" 2>/dev/null)
+assert_eq "$(printf '%s\n' "$out" | cut -d: -f1-3)" "fuzz/fuzz_y.c:2: strcpy
+fuzz/fuzz_y.c:5: __builtin_strcpy
+fuzz/fuzz_y.c:5: __strcat_chk" "a call after a continued literal, none inside one; __builtin_ and _chk names"
+rm "$C/fuzz/fuzz_y.c"
 
 # --- lint-sh.sh: which files are shell scripts
 S=$T/s
