@@ -540,8 +540,8 @@ judge_smtp(struct judge *j)
 		return;
 	}
 	verdict(j, "refused", MC_ERR_SERVICE, mc_strdupf("the server refused (%s)",
-	    j->said), mc_strdupf("read the server's words above; retrying will "
-	    "not help"));
+	    j->said), mc_strdupf("the server's words in parentheses say why; "
+	    "retrying will not help"));
 }
 
 static void
