@@ -115,7 +115,7 @@ assert_eq "$st" 503 "token_status: the token endpoint answers 503"
 assert_match "$(resp)" "^<html>" "... with an HTML body"
 oauth_reset_config
 assert_eq "$(curl -sS "$OAUTH_URL/test/config" | jq -c .)" \
-	'{"device_interval":null,"slow_down_polls":0,"google_style":false,"device_auth_error":null,"token_status":null,"refresh_delay_ms":0,"code_delay_ms":0,"token_rewrite":null,"device_poll_error":null,"revocation_status":null,"revocation_error":null}' \
+	'{"device_interval":null,"slow_down_polls":0,"google_style":false,"device_auth_error":null,"token_status":null,"refresh_delay_ms":0,"code_delay_ms":0,"token_rewrite":null,"device_poll_error":null,"revocation_status":null,"revocation_error":null,"refresh_reuse_ms":0}' \
 	"oauth_reset_config restores the defaults"
 oauth_config '{"no_such_key":1}' 2>/dev/null
 assert_status $? 1 "oauth_config refuses an unknown key"
