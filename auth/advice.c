@@ -540,8 +540,8 @@ judge_smtp(struct judge *j)
 		return;
 	}
 	verdict(j, "refused", MC_ERR_SERVICE, mc_strdupf("the server refused (%s)",
-	    j->said), mc_strdupf("read the server's words above; retrying will "
-	    "not help"));
+	    j->said), mc_strdupf("the server's words in parentheses say why; "
+	    "retrying will not help"));
 }
 
 static void
@@ -675,6 +675,7 @@ mc_advice_explain(const struct mc_advice_in *in, struct mc_advice *out)
 {
 	struct judge j;
 	int ret = MC_ERR_NOMEM;
+	int n;
 
 	out->key = NULL;
 	out->err = MC_OK;
@@ -687,9 +688,11 @@ mc_advice_explain(const struct mc_advice_in *in, struct mc_advice *out)
 	j.name = in->account != NULL ? in->account : "ACCOUNT";
 	j.text = in->text != NULL ? in->text : "";
 	if (in->proto == MC_ADVICE_SMTP) {
-		if (in->enh != NULL && in->enh[0] != '\0')
-			snprintf(j.enh, sizeof(j.enh), "%s", in->enh);
-		else
+		if (in->enh != NULL && in->enh[0] != '\0') {
+			n = snprintf(j.enh, sizeof(j.enh), "%s", in->enh);
+			if (n < 0 || (size_t)n >= sizeof(j.enh))
+				j.enh[0] = '\0';	/* not a status code */
+		} else
 			enh_from_text(j.text, j.enh, sizeof(j.enh));
 		if (strlen(j.enh) >= sizeof(j.enh) - 1)
 			j.enh[0] = '\0';

@@ -940,7 +940,8 @@ check_trust(const char *path, const struct stat *st, char **errmsg)
 
 	if (st->st_uid != geteuid() && st->st_uid != 0) {
 		pw = getpwuid(geteuid());
-		snprintf(uid, sizeof(uid), "%u", (unsigned int)geteuid());
+		/* Fits: an unsigned int has 10 digits at most, uid 16 bytes. */
+		(void)snprintf(uid, sizeof(uid), "%u", (unsigned int)geteuid());
 		return mc_fail(MC_ERR_CONFIG, errmsg, "%s belongs to uid %u, not "
 		    "to you or root, and could send your tokens anywhere: "
 		    "chown %s %s (as root)", path, (unsigned int)st->st_uid,

@@ -87,9 +87,16 @@ git_item(const struct mc_account *acct, const char *what, const char *text,
 	add_attr(it, "xdg:schema", MC_EXPORT_SCHEMA_GIT);
 	add_attr(it, "mailcred", acct->name);
 	add_attr(it, "user", acct->user);
-	snprintf(it->host, sizeof(it->host), "%s", url->host);
+	n = snprintf(it->host, sizeof(it->host), "%s", url->host);
+	if (n < 0 || (size_t)n >= sizeof(it->host))
+		return mc_fail(MC_ERR_CONFIG, errmsg, "%s %s: the host name is "
+		    "too long (%zu bytes at most)", what, text,
+		    sizeof(it->host) - 1);
 	add_attr(it, "server", it->host);
-	snprintf(it->proto, sizeof(it->proto), "%s", proto);
+	n = snprintf(it->proto, sizeof(it->proto), "%s", proto);
+	if (n < 0 || (size_t)n >= sizeof(it->proto))
+		return mc_fail(MC_ERR_INTERNAL, errmsg, "git protocol name "
+		    "%s is too long", proto);
 	add_attr(it, "protocol", it->proto);
 	it->nkey = it->nattrs;
 	add_attr(it, "port", it->port);
@@ -125,7 +132,11 @@ mc_export_items(const struct mc_account *acct, int which,
 		add_attr(it, "xdg:schema", MC_EXPORT_SCHEMA_MSMTP);
 		add_attr(it, "mailcred", acct->name);
 		add_attr(it, "user", acct->user);
-		snprintf(it->host, sizeof(it->host), "%s", smtp.host);
+		rc = snprintf(it->host, sizeof(it->host), "%s", smtp.host);
+		if (rc < 0 || (size_t)rc >= sizeof(it->host))
+			return mc_fail(MC_ERR_CONFIG, errmsg, "smtp %s: the host "
+			    "name is too long (%zu bytes at most)", acct->smtp,
+			    sizeof(it->host) - 1);
 		add_attr(it, "host", it->host);
 		it->nkey = it->nattrs;
 		add_attr(it, "service", "smtp");

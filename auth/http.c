@@ -302,11 +302,16 @@ debug_line(void *arg, int type, const char *prefix, const char *p,
 	size_t pl;
 
 	(void)type;
-	snprintf(line, sizeof(line), "%s", prefix);
+	/*
+	 * A trace line is cut at 512 bytes by design: the cut is only in what
+	 * -v shows, never in what is sent, and a header's value is redacted
+	 * before the cut can show any of it.
+	 */
+	(void)snprintf(line, sizeof(line), "%s", prefix);
 	pl = strlen(line);
 	colon = memchr(p, ':', len);
 	if (secret_header(p, len) && colon != NULL)
-		snprintf(line + pl, sizeof(line) - pl, "%.*s: [redacted]",
+		(void)snprintf(line + pl, sizeof(line) - pl, "%.*s: [redacted]",
 		    (int)(colon - p), p);
 	else
 		mc_http_redact_line(line + pl, sizeof(line) - pl, p, len);
@@ -328,6 +333,7 @@ build_form(CURL *curl, const char *const *pairs, int redact)
 	char *out = NULL, *esc, *nout;
 	size_t len = 0, add;
 	size_t i;
+	int n;
 
 	out = calloc(1, 1);
 	if (out == NULL)
@@ -350,11 +356,17 @@ build_form(CURL *curl, const char *const *pairs, int redact)
 			goto fail;
 		}
 		memcpy(nout, out, len);
-		snprintf(nout + len, add + 1, "%s%s=%s", len > 0 ? "&" : "",
+		n = snprintf(nout + len, add + 1, "%s%s=%s", len > 0 ? "&" : "",
 		    pairs[i], esc);
-		len = strlen(nout);
 		mc_wipe(esc, strlen(esc));
 		curl_free(esc);
+		if (n < 0 || (size_t)n > add) {
+			/* Cannot happen: add counts every byte written. */
+			mc_wipe(nout, len + add + 1);
+			free(nout);
+			goto fail;
+		}
+		len += (size_t)n;
 		mc_free_secret(out);
 		out = nout;
 	}
@@ -412,10 +424,14 @@ static const char *
 url_host_hint(const char *url, char *buf, size_t size)
 {
 	const char *p = strstr(url, "://"), *e;
+	int n;
 
 	p = p != NULL ? p + 3 : url;
 	e = p + strcspn(p, "/?#");
-	snprintf(buf, size, "%.*s", (int)(e - p), p);
+	n = snprintf(buf, size, "%.*s", (int)(e - p), p);
+	if ((n < 0 || (size_t)n >= size) && size >= 4)
+		/* Cut, and says so: "example.com..." */
+		memcpy(buf + size - 4, "...", 4);
 	return buf;
 }
 
@@ -625,7 +641,8 @@ mc_http_post_form(const struct mc_http_opts *opts, const char *url,
 		rc = request_failed(&r, cc, errmsg);
 		goto out;
 	}
-	snprintf(code, sizeof(code), "%ld", *status);
+	/* Fits: a long has at most 20 digits and a sign, code has 24 bytes. */
+	(void)snprintf(code, sizeof(code), "%ld", *status);
 	tracef(&r.t, "< HTTP %s%s", code, "");
 	rc = request_answer(&r, *status, json, errmsg);
 out:

@@ -83,7 +83,8 @@ mc_sasl_build(enum mc_sasl_mech mech, const char *user, const char *token,
 		if (authzid == NULL)
 			return MC_ERR_NOMEM;
 		if (port > 0)
-			snprintf(portbuf, sizeof(portbuf), "%d", port);
+			/* Fits: port is 1 to 65535 (checked above). */
+			(void)snprintf(portbuf, sizeof(portbuf), "%d", port);
 		n = asprintf(&s, "n,a=%s,\001%s%s%s%s%s%sauth=Bearer %s\001\001",
 		    authzid, host ? "host=" : "", host ? host : "",
 		    host ? "\001" : "", port > 0 ? "port=" : "", portbuf,
@@ -177,7 +178,9 @@ error_member(json_t *o, const char *key, char **out)
 
 	*out = NULL;
 	if (json_is_integer(v)) {
-		snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(v));
+		/* Fits: 20 digits and a sign at most, in 201 bytes. */
+		(void)snprintf(buf, sizeof(buf), "%lld",
+		    (long long)json_integer_value(v));
 		s = buf;
 	} else if (json_is_string(v)) {
 		s = json_string_value(v);

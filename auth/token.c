@@ -255,11 +255,16 @@ static void
 recovery_path(const struct tok *t, char *buf, size_t size)
 {
 	char name[STORE_FILE_NAME_SIZE];
+	int n;
 
 	if (store_file_name(t->acct->name, recovery_kind(t->acct), name,
 	    NULL) != STORE_OK)
-		snprintf(name, sizeof(name), "?");
-	snprintf(buf, size, "%s/%s", t->state_dir, name);
+		(void)snprintf(name, sizeof(name), "?");	/* fits */
+	n = snprintf(buf, size, "%s/%s", t->state_dir, name);
+	if (n < 0 || (size_t)n >= size)
+		/* Callers pass PATH_MAX + 64 bytes: the literal fits. */
+		(void)snprintf(buf, size, "the recovery file in the state "
+		    "directory, whose path is too long to show");
 }
 
 static int

@@ -265,13 +265,15 @@ mc_wire_hostname(void)
 	if (done)
 		return name;
 	done = 1;
-	snprintf(name, sizeof(name), "localhost.localdomain");
+	/* Fits: a literal of 21 bytes in 256. */
+	(void)snprintf(name, sizeof(name), "localhost.localdomain");
 	if (gethostname(host, sizeof(host)) != 0)
 		return name;
 	host[sizeof(host) - 1] = '\0';
 	if (!host_name_ok(host))
 		return name;
-	snprintf(name, sizeof(name), "%s", host);
+	/* Fits: host_name_ok() takes 253 bytes at most, name has 256. */
+	(void)snprintf(name, sizeof(name), "%s", host);
 	if (strchr(host, '.') != NULL)
 		return name;
 	memset(&hints, 0, sizeof(hints));
@@ -280,7 +282,8 @@ mc_wire_hostname(void)
 	if (getaddrinfo(host, NULL, &hints, &ai) == 0 && ai != NULL &&
 	    ai->ai_canonname != NULL && strchr(ai->ai_canonname, '.') != NULL &&
 	    host_name_ok(ai->ai_canonname))
-		snprintf(name, sizeof(name), "%s", ai->ai_canonname);
+		/* Fits, as above. */
+		(void)snprintf(name, sizeof(name), "%s", ai->ai_canonname);
 	if (ai != NULL)
 		freeaddrinfo(ai);
 	return name;
@@ -501,7 +504,12 @@ mc_wire_open(const struct mc_wire_opts *opts, const char *url,
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		return MC_ERR_NOMEM;
 	w->proto = schemes[i].proto;
-	snprintf(w->host, sizeof(w->host), "%s", u.host);
+	n = snprintf(w->host, sizeof(w->host), "%s", u.host);
+	if (n < 0 || (size_t)n >= sizeof(w->host)) {
+		rc = mc_fail(MC_ERR_CONFIG, errmsg, "%s: the host name is too "
+		    "long", url);
+		goto out;
+	}
 	w->port = u.port != 0 ? (int)u.port : schemes[i].port;
 	w->timeout = opts->timeout > 0 ? opts->timeout : 30;
 	w->trace = opts->trace;
@@ -681,6 +689,7 @@ mc_wire_has_mech(const struct mc_wire *w, const char *mech)
 {
 	char atom[64];
 	size_t i;
+	int n;
 
 	switch (w->proto) {
 	case MC_WIRE_SMTP:
@@ -692,7 +701,9 @@ mc_wire_has_mech(const struct mc_wire *w, const char *mech)
 				return 1;
 		return 0;
 	case MC_WIRE_IMAP:
-		snprintf(atom, sizeof(atom), "AUTH=%s", mech);
+		n = snprintf(atom, sizeof(atom), "AUTH=%s", mech);
+		if (n < 0 || (size_t)n >= sizeof(atom))
+			return 0;	/* no mechanism has so long a name */
 		for (i = 0; i < w->ncaps; i++)
 			if (strcasecmp(w->caps[i], atom) == 0)
 				return 1;

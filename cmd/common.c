@@ -299,10 +299,16 @@ cmd_getopt_short(const char *command, int argc, char **argv,
 	/* ':' first: a missing argument is told apart from an unknown
 	 * option; '+' for mailcred itself: its options end at COMMAND. */
 	char optstring[64];
-	int opt;
+	int opt, n;
 
-	snprintf(optstring, sizeof(optstring), "%s:c:vqh%s",
+	n = snprintf(optstring, sizeof(optstring), "%s:c:vqh%s",
 	    command != NULL ? "" : "+", shortopts);
+	if (n < 0 || (size_t)n >= sizeof(optstring)) {
+		/* A bug: the short options are literals in cmd/. */
+		fprintf(stderr, "mailcred: internal error: too many short "
+		    "options\n");
+		exit(70);
+	}
 	for (;;) {
 		opt = getopt_long(argc, argv, optstring, longopts, NULL);
 		if (opt == ':' || opt == '?')

@@ -204,7 +204,8 @@ answer_token(const struct mc_account *acct, const struct mc_gitcred *c)
 	}
 	/* A token without a known expiry is handed out as valid for
 	 * min_valid: git must not keep it longer. */
-	snprintf(expiry, sizeof(expiry), "%lld", ts.expires_at > 0 ?
+	/* Fits: 20 digits and a sign at most, in 32 bytes. */
+	(void)snprintf(expiry, sizeof(expiry), "%lld", ts.expires_at > 0 ?
 	    ts.expires_at : (long long)time(NULL) + to.min_valid);
 	if (c->capa_authtype) {
 		put_item("capability[]", "authtype");

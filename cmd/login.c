@@ -91,7 +91,8 @@ format_time(long long t, char *buf, size_t size)
 
 	if (localtime_r(&tt, &tm) == NULL ||
 	    strftime(buf, size, "%Y-%m-%d %H:%M:%S %Z", &tm) == 0)
-		snprintf(buf, size, "%lld", t);
+		/* Fits: callers pass 64 bytes, a long long has 20 digits. */
+		(void)snprintf(buf, size, "%lld", t);
 }
 
 /*

@@ -316,7 +316,8 @@ from_field(const char *fullname, const char *user)
 			*q++ = '\\';
 		*q++ = fullname[i];
 	}
-	snprintf(q, strlen(user) + 5, "\" <%s>", user);
+	/* Fits: out has room for 2n + 1 bytes, then for these. */
+	(void)snprintf(q, strlen(user) + 5, "\" <%s>", user);
 	return out;
 }
 

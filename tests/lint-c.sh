@@ -11,6 +11,14 @@
 # names a function does not trip it; a struct member of that name
 # (x.gets, p->atoi) does not either.  Each use is printed as
 # "FILE:LINE: NAME: what to use instead", and the exit status is 1.
+#
+# It also fails on an snprintf or vsnprintf whose result is discarded
+# (STYLE.md: "every snprintf checked for truncation"): a call that is a
+# whole statement, i.e. that starts one (after ; { } : ) else do, or at
+# the start of a line after a line that ends so), rather than being
+# assigned, compared, returned, passed on or cast to (void).  A (void)
+# cast says truncation cannot happen or does not matter; a comment next
+# to it should say why.  Printed as "FILE:LINE: NAME: result discarded...".
 set -u
 cd "$(dirname "$0")/.." || exit 1
 
@@ -30,7 +38,7 @@ BEGIN {
 	use["atof"] = "strtod with an end pointer, a range check and errno"
 	bad = 0
 }
-FNR == 1 { incomment = 0; instr = "" }
+FNR == 1 { incomment = 0; instr = ""; prev = ";" }
 {
 	# Blank comments, strings and character literals (a block comment
 	# may span lines, and so may a literal whose line ends in a
@@ -88,8 +96,11 @@ FNR == 1 { incomment = 0; instr = "" }
 	}
 	# Every identifier left that is not a member name (after . or ->).
 	rest = out
+	head = ""	# the line up to rest
 	while (match(rest, /[A-Za-z_][A-Za-z_0-9]*/)) {
 		before = substr(rest, 1, RSTART - 1)
+		lhead = head before	# the line up to word
+		head = lhead substr(rest, RSTART, RLENGTH)
 		word = substr(rest, RSTART, RLENGTH)
 		rest = substr(rest, RSTART + RLENGTH)
 		sub(/[ \t]+$/, "", before)
@@ -106,7 +117,34 @@ FNR == 1 { incomment = 0; instr = "" }
 			    f, FNR, word, use[base]
 			bad = 1
 		}
+		if ((word == "snprintf" || word == "vsnprintf") &&
+		    before !~ /(\.|->)$/ && rest ~ /^[ \t]*\(/ &&
+		    discarded(lhead ~ /[^ \t]/ ? lhead : prev)) {
+			f = FILENAME
+			sub(/^\.\//, "", f)
+			printf "%s:%d: %s: result discarded (STYLE.md, " \
+			    "Robustness); check it (n < 0 || (size_t)n >= " \
+			    "size is truncation: an error), or cast it to " \
+			    "(void) with a comment saying why it cannot be " \
+			    "cut\n", f, FNR, word
+			bad = 1
+		}
 	}
+	# The end of this line, for a call at the start of the next.
+	sub(/[ \t]+$/, "", out)
+	if (out ~ /^[ \t]*#/)
+		prev = ";"
+	else if (out ~ /[^ \t]/)
+		prev = out
+}
+# Whether code that ends with ctx, then a call, makes the call a statement.
+function discarded(ctx) {
+	sub(/[ \t]+$/, "", ctx)
+	if (ctx ~ /\([ \t]*void[ \t]*\)$/)
+		return 0
+	if (ctx ~ /:$/ && ctx ~ /\?/)
+		return 0	# the third operand of ?:
+	return ctx == "" || ctx ~ /[;:)}{]$/ || ctx ~ /(^|[^A-Za-z_0-9])(else|do)$/
 }
 END { exit bad }
 '
@@ -117,6 +155,6 @@ else
 	find . \( -name .git -o -name node_modules \) -prune -o -type f \
 	    \( -name '*.c' -o -name '*.h' \) -exec awk "$prog" {} +
 fi || {
-	echo "lint: banned function in use (tests/lint-c.sh says why and what to use)" >&2
+	echo "lint: banned function or unchecked snprintf in use (tests/lint-c.sh says why and what to use)" >&2
 	exit 1
 }

@@ -33,7 +33,7 @@ printf 'int f(void) { return atoi("1"); }\n' >"$C/tests/node_modules/x/x.c"
 printf '#define F(x) sprintf(x)\n' >"$C/contrib/x.h"
 out=$(sh "$C/tests/lint-c.sh" 2>"$T/err")
 assert_status $? 1 "lint-c.sh fails on a banned function"
-assert_eq "$(cat "$T/err")" "lint: banned function in use (tests/lint-c.sh says why and what to use)" \
+assert_eq "$(cat "$T/err")" "lint: banned function or unchecked snprintf in use (tests/lint-c.sh says why and what to use)" \
 	"one line on stderr says so"
 assert_eq "$(printf '%s\n' "$out" | cut -d: -f1-3 | sort)" "$(sort <<'EOF'
 contrib/x.h:1: sprintf
@@ -73,6 +73,55 @@ assert_eq "$(printf '%s\n' "$out" | cut -d: -f1-3)" "fuzz/fuzz_y.c:2: strcpy
 fuzz/fuzz_y.c:5: __builtin_strcpy
 fuzz/fuzz_y.c:5: __strcat_chk" "a call after a continued literal, none inside one; __builtin_ and _chk names"
 rm "$C/fuzz/fuzz_y.c"
+
+# --- lint-c.sh: an snprintf or vsnprintf whose result is discarded
+mkdir -p "$C/auth"
+cat >"$C/auth/x.c" <<'EOF'
+int
+f(char *b, size_t z, va_list ap)
+{
+	int n;
+	snprintf(b, z, "%d", 1);
+	if (z > 3)
+		vsnprintf(b, z, "%s", ap);
+	else snprintf(b, z, "x");
+	{ snprintf (b, z, "y"); }
+out:	snprintf(b, z, "z");
+	n = snprintf(b, z, "%d", 2);
+	if (snprintf(b, z, "%d", 3) >= (int)z)
+		return -1;
+	if (n < 0 ||
+	    snprintf(b, z, "%d", 4) < 0)
+		return -1;
+	n = z > 0 ? 1 : snprintf(b, z, "w");
+	(void)snprintf(b, z, "%d", 5);	/* fits */
+	( void ) vsnprintf(b, z, "%s", ap);
+	n =
+	    snprintf(b, z, "%d", 6);
+	assert_true(snprintf(b, z, "%d", 7) < (int)z);
+	/* snprintf(b, z, "in a comment"); */
+	s->snprintf(b); p.vsnprintf(b);
+	puts("snprintf(b, z, \"in a string\");");
+	int (*fp)() = snprintf;
+	return snprintf(b, z, "%d", 8);
+}
+EOF
+out=$(sh "$C/tests/lint-c.sh" 2>"$T/err")
+assert_status $? 1 "lint-c.sh fails on an snprintf whose result is discarded"
+assert_eq "$(printf '%s\n' "$out" | cut -d: -f1-3)" "auth/x.c:5: snprintf
+auth/x.c:7: vsnprintf
+auth/x.c:8: snprintf
+auth/x.c:9: snprintf
+auth/x.c:10: snprintf" \
+	"a whole statement (also after if, else, { and a label); not assigned, compared, returned, passed on, (void)-cast, in a comment, a string or a member"
+assert_eq "$(sed -n 1p <<<"$out")" \
+	"auth/x.c:5: snprintf: result discarded (STYLE.md, Robustness); check it (n < 0 || (size_t)n >= size is truncation: an error), or cast it to (void) with a comment saying why it cannot be cut" \
+	"FILE:LINE: NAME and what to do"
+assert_eq "$(cat "$T/err")" "lint: banned function or unchecked snprintf in use (tests/lint-c.sh says why and what to use)" \
+	"one line on stderr says so"
+rm "$C/auth/x.c"
+out=$(sh "$C/tests/lint-c.sh" 2>&1)
+assert_status $? 0 "lint-c.sh passes the tree again"
 
 # --- lint-sh.sh: which files are shell scripts
 S=$T/s

@@ -115,7 +115,7 @@ assert_eq "$st" 503 "token_status: the token endpoint answers 503"
 assert_match "$(resp)" "^<html>" "... with an HTML body"
 oauth_reset_config
 assert_eq "$(curl -sS "$OAUTH_URL/test/config" | jq -c .)" \
-	'{"device_interval":null,"slow_down_polls":0,"google_style":false,"device_auth_error":null,"token_status":null,"refresh_delay_ms":0,"code_delay_ms":0,"token_rewrite":null,"device_poll_error":null,"revocation_status":null,"revocation_error":null}' \
+	'{"device_interval":null,"slow_down_polls":0,"google_style":false,"device_auth_error":null,"token_status":null,"refresh_delay_ms":0,"code_delay_ms":0,"token_rewrite":null,"device_poll_error":null,"revocation_status":null,"revocation_error":null,"refresh_reuse_ms":0}' \
 	"oauth_reset_config restores the defaults"
 oauth_config '{"no_such_key":1}' 2>/dev/null
 assert_status $? 1 "oauth_config refuses an unknown key"
@@ -224,10 +224,8 @@ start_blackhole
 ) &
 blackhole_job=$!
 fp=$(free_port)
-s=$EPOCHREALTIME
 curl -sS --connect-timeout 2 "http://127.0.0.1:$fp/" 2>"$T/curl.err"
-assert_status $? 7 "free_port: a connection is refused"
-assert_true "(( $(ms_since "$s") < 1000 ))" "... at once"
+assert_status $? 7 "free_port: a connection is refused (7, not 28: no timeout)"
 
 # --- SMTP: OAUTHBEARER, what a message records, the control file ----------
 printf 'From: %s\r\nTo: friend@example.test\r\nSubject: knobs\r\n\r\nHello.\r\n' "$A" >"$T/msg"
@@ -381,10 +379,12 @@ out=$(mua "$imaps/" "${bearer[@]}")
 assert_status $? 0 "curl logs in to Dovecot's IMAPS with the device-flow token"
 assert_match "$out" '^\* LIST .* INBOX' "... and lists INBOX"
 assert_match "$(mua "$imaps/INBOX;UID=1" "${bearer[@]}")" $'\nSubject: Welcome\r?\n' "INBOX holds the Welcome message"
-s=$EPOCHREALTIME
 mua "$imaps/" --oauth2-bearer bad-token -u "$A:" >/dev/null
 assert_status $? 67 "a refused token: login denied"
-assert_true "(( $(ms_since "$s") < 1500 ))" "... without a failure delay"
+# Not timed (a shared machine is slow at random): the delay Dovecot itself
+# reads from the configuration it runs with.
+assert_eq "$(doveconf -c "$_DOVECOT_DIR/dovecot.conf" -h auth_failure_delay 2>&1)" 0 \
+	"... without a failure delay (auth_failure_delay is 0 as Dovecot reads it)"
 assert_eq "$(sed -n 's/^< + \(..*\)$/\1/p' "$T/tr" | base64 -d 2>/dev/null | jq -r .status)" invalid_token \
 	"... after the OAUTHBEARER error challenge"
 assert_match "$(tr_)" $'> AQ==\n< A[0-9]+ NO \\[AUTHENTICATIONFAILED\\]' "... then NO [AUTHENTICATIONFAILED]"

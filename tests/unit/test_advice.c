@@ -367,8 +367,8 @@ test_quote(void **state)
 	assert_non_null(strstr(a.explain, "554 xxx?xxx"));
 	assert_non_null(strstr(a.explain, "...)"));
 	assert_true(strlen(a.explain) < 200);
-	assert_string_equal(a.advice, "read the server's words above; "
-	    "retrying will not help");
+	assert_string_equal(a.advice, "the server's words in parentheses "
+	    "say why; retrying will not help");
 	assert_null(strstr(a.advice, "ACCOUNT"));
 	mc_advice_clear(&a);
 

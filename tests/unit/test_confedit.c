@@ -35,8 +35,8 @@ setup(void **state)
 
 	if (d == NULL)
 		return -1;
-	snprintf(d->path, sizeof(d->path), "%s/mc-confedit.XXXXXX",
-	    tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
+	assert_true(snprintf(d->path, sizeof(d->path), "%s/mc-confedit.XXXXXX",
+	    tmp != NULL && *tmp != '\0' ? tmp : "/tmp") < (int)sizeof(d->path));
 	if (mkdtemp(d->path) == NULL)
 		return -1;
 	*state = d;
@@ -49,7 +49,8 @@ teardown(void **state)
 	struct dir *d = *state;
 	char cmd[300];
 
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d->path);
+	assert_true(snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d->path)
+	    < (int)sizeof(cmd));
 	if (system(cmd) != 0)
 		return -1;
 	free(d);
@@ -63,7 +64,8 @@ at(const struct dir *d, const char *name)
 	static int i;
 
 	i = (i + 1) % 4;
-	snprintf(buf[i], sizeof(buf[i]), "%s/%s", d->path, name);
+	assert_true(snprintf(buf[i], sizeof(buf[i]), "%s/%s", d->path, name)
+	    < (int)sizeof(buf[i]));
 	return buf[i];
 }
 
@@ -310,7 +312,8 @@ test_concurrent_adds(void **state)
 		if (pid[i] == 0) {
 			char *msg = NULL;
 
-			snprintf(name, sizeof(name), "u%d@gmail.com", i);
+			assert_true(snprintf(name, sizeof(name),
+			    "u%d@gmail.com", i) < (int)sizeof(name));
 			_exit(mc_confedit_add_account(at(d, "config"), name,
 			    google_pw, &msg) == MC_OK ? 0 : 1);
 		}
@@ -321,7 +324,8 @@ test_concurrent_adds(void **state)
 	}
 	text = read_text(at(d, "config"));
 	for (i = 0; i < N; i++) {
-		snprintf(name, sizeof(name), "[account u%d@gmail.com]\n", i);
+		assert_true(snprintf(name, sizeof(name),
+		    "[account u%d@gmail.com]\n", i) < (int)sizeof(name));
 		if (strstr(text, name) == NULL)
 			fail_msg("lost %s", name);
 	}

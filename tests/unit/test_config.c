@@ -490,7 +490,8 @@ test_permissions_warning(void **state)
 
 	(void)state;
 	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/config", dir);
+	assert_true(snprintf(path, sizeof(path), "%s/config", dir)
+	    < (int)sizeof(path));
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, secret, sizeof(secret) - 1),
@@ -530,7 +531,8 @@ test_not_regular(void **state)
 
 	(void)state;
 	assert_non_null(mkdtemp(dir));
-	snprintf(fifo, sizeof(fifo), "%s/config", dir);
+	assert_true(snprintf(fifo, sizeof(fifo), "%s/config", dir)
+	    < (int)sizeof(fifo));
 	assert_int_equal(mkfifo(fifo, 0600), 0);
 	alarm(10);
 	for (i = 0; i < 3; i++) {
@@ -540,8 +542,9 @@ test_not_regular(void **state)
 		assert_int_equal(mc_exit_status(rc), 78);
 		assert_null(cfg);
 		assert_non_null(msg);
-		snprintf(want, sizeof(want), "%s is %s, not a regular file",
-		    paths[i], kinds[i]);
+		assert_true(snprintf(want, sizeof(want),
+		    "%s is %s, not a regular file",
+		    paths[i], kinds[i]) < (int)sizeof(want));
 		if (strstr(msg, want) == NULL)
 			fail_msg("message '%s' lacks '%s'", msg, want);
 		free(msg);
@@ -612,15 +615,18 @@ test_trust(void **state)
 
 	(void)state;
 	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/config", dir);
+	assert_true(snprintf(path, sizeof(path), "%s/config", dir)
+	    < (int)sizeof(path));
 	expect_loaded(write_file(path, text, 0600));
 	expect_loaded(write_file(path, text, 0644));
 	expect_loaded(write_file(path, text, 0400));
 
-	snprintf(want, sizeof(want), "%s can be changed by others (mode "
-	    "0620)", path);
+	assert_true(snprintf(want, sizeof(want),
+	    "%s can be changed by others (mode "
+	    "0620)", path) < (int)sizeof(want));
 	expect_refused(write_file(path, text, 0620), want);
-	snprintf(want, sizeof(want), "chmod go-w %s", path);
+	assert_true(snprintf(want, sizeof(want), "chmod go-w %s", path)
+	    < (int)sizeof(want));
 	expect_refused(path, want);
 	expect_refused(write_file(path, text, 0602), want);
 	expect_refused(write_file(path, text, 0666), want);
@@ -628,9 +634,10 @@ test_trust(void **state)
 	/* The directory: not writable by others unless sticky. */
 	write_file(path, text, 0600);
 	assert_int_equal(chmod(dir, 0770), 0);
-	snprintf(want, sizeof(want), "its directory %s can be changed by "
+	assert_true(snprintf(want, sizeof(want),
+	    "its directory %s can be changed by "
 	    "others (mode 0770), who could replace the configuration: chmod "
-	    "go-w %s", dir, dir);
+	    "go-w %s", dir, dir) < (int)sizeof(want));
 	expect_refused(path, want);
 	assert_int_equal(chmod(dir, 0703), 0);
 	expect_refused(path, "can be changed by others (mode 0703)");
@@ -640,21 +647,26 @@ test_trust(void **state)
 	expect_loaded(path);
 
 	/* Through a symbolic link: both directories count. */
-	snprintf(sub, sizeof(sub), "%s/real", dir);
+	assert_true(snprintf(sub, sizeof(sub), "%s/real", dir)
+	    < (int)sizeof(sub));
 	assert_int_equal(mkdir(sub, 0700), 0);
-	snprintf(other, sizeof(other), "%s/config", sub);
+	assert_true(snprintf(other, sizeof(other), "%s/config", sub)
+	    < (int)sizeof(other));
 	write_file(other, text, 0600);
-	snprintf(link, sizeof(link), "%s/link", dir);
+	assert_true(snprintf(link, sizeof(link), "%s/link", dir)
+	    < (int)sizeof(link));
 	assert_int_equal(symlink(other, link), 0);
 	expect_loaded(link);
 	assert_int_equal(chmod(sub, 0777), 0);
-	snprintf(want, sizeof(want), "its directory %s can be changed by "
-	    "others (mode 0777)", sub);
+	assert_true(snprintf(want, sizeof(want),
+	    "its directory %s can be changed by "
+	    "others (mode 0777)", sub) < (int)sizeof(want));
 	expect_refused(link, want);
 	assert_int_equal(chmod(sub, 0700), 0);
 	assert_int_equal(chmod(dir, 0777), 0);
-	snprintf(want, sizeof(want), "its directory %s can be changed by "
-	    "others (mode 0777)", dir);
+	assert_true(snprintf(want, sizeof(want),
+	    "its directory %s can be changed by "
+	    "others (mode 0777)", dir) < (int)sizeof(want));
 	expect_refused(link, want);
 	assert_int_equal(chmod(dir, 0700), 0);
 
@@ -663,10 +675,12 @@ test_trust(void **state)
 		assert_int_equal(chown(path, 65534, 65534), 0);
 		pw = getpwuid(geteuid());
 		assert_non_null(pw);
-		snprintf(want, sizeof(want), "%s belongs to uid 65534, not to "
-		    "you or root", path);
+		assert_true(snprintf(want, sizeof(want),
+		    "%s belongs to uid 65534, not to "
+		    "you or root", path) < (int)sizeof(want));
 		expect_refused(path, want);
-		snprintf(want, sizeof(want), "chown %s %s", pw->pw_name, path);
+		assert_true(snprintf(want, sizeof(want),
+		    "chown %s %s", pw->pw_name, path) < (int)sizeof(want));
 		expect_refused(path, want);
 	} else {
 		print_message("not root: another user's file is not tested\n");

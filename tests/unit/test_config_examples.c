@@ -139,8 +139,8 @@ extract_markdown(const char *file, const char *doc, struct examples *e)
 			if (!in) {
 				in = 1;
 				start = line + 1;
-				snprintf(info, sizeof(info), "%.*s",
-				    (int)(len - 3), p + 3);
+				assert_true(snprintf(info, sizeof(info), "%.*s",
+				    (int)(len - 3), p + 3) < (int)sizeof(info));
 				text = strdup("");
 				assert_non_null(text);
 				continue;

@@ -86,7 +86,8 @@ mc_wire_has_mech(const struct mc_wire *w, const char *mech)
 	size_t i;
 
 	if (w->proto == MC_WIRE_IMAP) {
-		snprintf(want, sizeof(want), "AUTH=%s", mech);
+		assert_true(snprintf(want, sizeof(want), "AUTH=%s", mech)
+		    < (int)sizeof(want));
 		for (i = 0; w->caps[i] != NULL; i++)
 			if (strcasecmp(w->caps[i], want) == 0)
 				return 1;
@@ -225,7 +226,8 @@ test_imap_sasl_ir(void **state)
 	assert_int_equal(mc_imap_login(&w, MC_LOGIN_XOAUTH2, "me@example.com",
 	    "tok123", &res, NULL), MC_OK);
 	b64 = xoauth2_b64("me@example.com", "tok123");
-	snprintf(want, sizeof(want), "a1 AUTHENTICATE XOAUTH2 %s", b64);
+	assert_true(snprintf(want, sizeof(want),
+	    "a1 AUTHENTICATE XOAUTH2 %s", b64) < (int)sizeof(want));
 	free(b64);
 	assert_int_equal(w.nsent, 1);
 	assert_string_equal(w.sent[0], want);
@@ -421,7 +423,8 @@ test_pop3_auth(void **state)
 	assert_int_equal(mc_pop3_login(&w, MC_LOGIN_XOAUTH2, "me", "tok", &res,
 	    NULL), MC_OK);
 	b64 = xoauth2_b64("me", "tok");
-	snprintf(want, sizeof(want), "AUTH XOAUTH2 %s", b64);
+	assert_true(snprintf(want, sizeof(want), "AUTH XOAUTH2 %s", b64)
+	    < (int)sizeof(want));
 	free(b64);
 	assert_string_equal(w.sent[0], want);
 	assert_int_equal(w.secret[0], 1);

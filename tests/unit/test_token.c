@@ -52,9 +52,11 @@ setup(void **state)
 	if (mkdtemp(tmpdir) == NULL)
 		return -1;
 	setenv("XDG_RUNTIME_DIR", tmpdir, 1);
-	snprintf(sub, sizeof(sub), "%s/data", tmpdir);
+	assert_true(snprintf(sub, sizeof(sub), "%s/data", tmpdir)
+	    < (int)sizeof(sub));
 	setenv("XDG_DATA_HOME", sub, 1);
-	snprintf(statedir, sizeof(statedir), "%s/data/mailcred/.state", tmpdir);
+	assert_true(snprintf(statedir, sizeof(statedir),
+	    "%s/data/mailcred/.state", tmpdir) < (int)sizeof(statedir));
 	return 0;
 }
 
@@ -64,7 +66,8 @@ teardown(void **state)
 	char cmd[128];
 
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	assert_true(snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir)
+	    < (int)sizeof(cmd));
 	return system(cmd) == 0 ? 0 : -1;
 }
 
@@ -132,8 +135,9 @@ test_state_dir_is_the_stores(void **state)
 
 	(void)state;
 	assert_non_null(pw);
-	snprintf(want, sizeof(want), "%s/.local/state/mailcred",
-	    strcmp(pw->pw_dir, "/") == 0 ? "" : pw->pw_dir);
+	assert_true(snprintf(want, sizeof(want), "%s/.local/state/mailcred",
+	    strcmp(pw->pw_dir, "/") == 0 ? "" : pw->pw_dir)
+	    < (int)sizeof(want));
 	home = mc_strdup(getenv("HOME"));
 	xdg = mc_strdup(getenv("XDG_DATA_HOME"));
 	assert_int_equal(store_open(&so, &st, NULL), STORE_OK);
@@ -176,7 +180,8 @@ test_lock_location_checked(void **state)
 	(void)state;
 	assert_int_equal(mc_lock_acquire(statedir, account.name, 100, &fd, NULL), MC_OK);
 	mc_lock_release(fd);
-	snprintf(path, sizeof(path), "%s/%s.lock", statedir, account.name);
+	assert_true(snprintf(path, sizeof(path),
+	    "%s/%s.lock", statedir, account.name) < (int)sizeof(path));
 	assert_int_equal(stat(path, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0600);
 	assert_int_equal(stat(statedir, &sb), 0);
@@ -402,8 +407,9 @@ store_file(const char *kind)
 {
 	static char path[256];
 
-	snprintf(path, sizeof(path), "%s/data/mailcred/%s.%s", tmpdir,
-	    account.name, kind);
+	assert_true(snprintf(path, sizeof(path),
+	    "%s/data/mailcred/%s.%s", tmpdir,
+	    account.name, kind) < (int)sizeof(path));
 	return path;
 }
 
@@ -445,7 +451,8 @@ collect(void *ctx, const char *line)
 	struct warnings *w = ctx;
 
 	if (w->n < 4)
-		snprintf(w->lines[w->n++], sizeof(w->lines[0]), "%s", line);
+		assert_true(snprintf(w->lines[w->n++], sizeof(w->lines[0]),
+		    "%s", line) < (int)sizeof(w->lines[0]));
 }
 
 /*
@@ -467,9 +474,10 @@ test_recovery_file(void **state)
 	opts.warn = collect;
 	opts.warn_ctx = &w;
 	put_set("AT-old", "RT-old", time(NULL) + 10);
-	snprintf(dir, sizeof(dir), "%s/data/mailcred", tmpdir);
-	snprintf(rec, sizeof(rec), "%s/%s.recovery-file", statedir,
-	    account.name);
+	assert_true(snprintf(dir, sizeof(dir), "%s/data/mailcred", tmpdir)
+	    < (int)sizeof(dir));
+	assert_true(snprintf(rec, sizeof(rec), "%s/%s.recovery-file", statedir,
+	    account.name) < (int)sizeof(rec));
 	assert_int_equal(chmod(dir, 0755), 0);	/* the store now refuses */
 	assert_int_equal(mc_token_save(&account, &in, &opts, NULL), MC_OK);
 	assert_int_equal(w.n, 1);
@@ -514,9 +522,10 @@ test_recovery_refused_too(void **state)
 	char *msg = NULL;
 
 	(void)state;
-	snprintf(dir, sizeof(dir), "%s/data/mailcred", tmpdir);
-	snprintf(rec, sizeof(rec), "%s/%s.recovery-file", statedir,
-	    account.name);
+	assert_true(snprintf(dir, sizeof(dir), "%s/data/mailcred", tmpdir)
+	    < (int)sizeof(dir));
+	assert_true(snprintf(rec, sizeof(rec), "%s/%s.recovery-file", statedir,
+	    account.name) < (int)sizeof(rec));
 	assert_int_equal(chmod(dir, 0755), 0);
 	assert_int_equal(mkdir(rec, 0700), 0);	/* blocks the recovery file */
 	opts.store_timeout_ms = 0;
@@ -549,8 +558,8 @@ test_recovery_unreadable(void **state)
 	opts.warn = collect;
 	opts.warn_ctx = &w;
 	put_set("AT-store", "RT-store", time(NULL) + 3600);
-	snprintf(rec, sizeof(rec), "%s/%s.recovery-file", statedir,
-	    account.name);
+	assert_true(snprintf(rec, sizeof(rec), "%s/%s.recovery-file", statedir,
+	    account.name) < (int)sizeof(rec));
 	f = fopen(rec, "w");
 	assert_non_null(f);
 	fputs("{\"refresh_token\":\"RT-newer\"}", f);
@@ -585,8 +594,8 @@ put_recovery(const char *json)
 	FILE *f;
 
 	mkdir(statedir, 0700);
-	snprintf(rec, sizeof(rec), "%s/%s.recovery-file", statedir,
-	    account.name);
+	assert_true(snprintf(rec, sizeof(rec), "%s/%s.recovery-file", statedir,
+	    account.name) < (int)sizeof(rec));
 	f = fopen(rec, "w");
 	assert_non_null(f);
 	fputs(json, f);
@@ -613,9 +622,10 @@ test_recovery_leveled_then_removed(void **state)
 	(void)state;
 	opts.warn = collect;
 	opts.warn_ctx = &w;
-	snprintf(rec, sizeof(rec), "%s/%s.recovery-file", statedir,
-	    account.name);
-	snprintf(dir, sizeof(dir), "%s/data/mailcred", tmpdir);
+	assert_true(snprintf(rec, sizeof(rec), "%s/%s.recovery-file", statedir,
+	    account.name) < (int)sizeof(rec));
+	assert_true(snprintf(dir, sizeof(dir), "%s/data/mailcred", tmpdir)
+	    < (int)sizeof(dir));
 	put_set("AT-old", "RT-old", time(NULL) + 3600);
 	put_recovery("{\"access_token\":\"AT-rec\",\"refresh_token\":"
 	    "\"RT-rec\",\"expires_at\":9999999999}");
@@ -654,7 +664,8 @@ test_store_ready(void **state)
 	char dir[128], *msg = NULL;
 
 	(void)state;
-	snprintf(dir, sizeof(dir), "%s/data/mailcred", tmpdir);
+	assert_true(snprintf(dir, sizeof(dir), "%s/data/mailcred", tmpdir)
+	    < (int)sizeof(dir));
 	assert_int_equal(mc_token_store_ready(&account, 0, NULL), MC_OK);
 	assert_int_equal(chmod(dir, 0755), 0);
 	assert_int_equal(mc_token_store_ready(&account, 0, &msg),
@@ -670,7 +681,8 @@ test_store_ready(void **state)
 static void
 cache_path(char *buf, size_t size)
 {
-	snprintf(buf, size, "%s/mailcred/%s.access", tmpdir, racct.name);
+	assert_true(snprintf(buf, size,
+	    "%s/mailcred/%s.access", tmpdir, racct.name) < (int)(size));
 }
 
 static void
@@ -762,7 +774,8 @@ test_tcache_roundtrip(void **state)
 	assert_int_equal(ts.expires_at, 1234567890123LL);
 	mc_token_set_clear(&ts);
 	/* 0700 directory, 0600 file, no refresh token in it. */
-	snprintf(dir, sizeof(dir), "%s/mailcred", tmpdir);
+	assert_true(snprintf(dir, sizeof(dir), "%s/mailcred", tmpdir)
+	    < (int)sizeof(dir));
 	assert_int_equal(stat(dir, &sb), 0);
 	assert_int_equal(sb.st_mode & 07777, 0700);
 	cache_path(path, sizeof(path));
@@ -837,7 +850,8 @@ test_tcache_unsafe(void **state)
 
 	(void)state;
 	cache_path(path, sizeof(path));
-	snprintf(dir, sizeof(dir), "%s/mailcred", tmpdir);
+	assert_true(snprintf(dir, sizeof(dir), "%s/mailcred", tmpdir)
+	    < (int)sizeof(dir));
 	tc_put("AT-rt", 99999999999LL);
 	/* A file others can read is refused, and the message says why. */
 	assert_int_equal(chmod(path, 0644), 0);
@@ -894,7 +908,8 @@ test_tcache_no_runtime_dir(void **state)
 	setenv("XDG_RUNTIME_DIR", "/nonexistent-runtime-dir", 1);
 	assert_false(mc_tcache_on(&racct));
 	/* A runtime directory others can enter is no runtime directory. */
-	snprintf(sub, sizeof(sub), "%s/open", tmpdir);
+	assert_true(snprintf(sub, sizeof(sub), "%s/open", tmpdir)
+	    < (int)sizeof(sub));
 	assert_int_equal(mkdir(sub, 0755), 0);
 	assert_int_equal(chmod(sub, 0755), 0);
 	setenv("XDG_RUNTIME_DIR", sub, 1);
@@ -970,7 +985,8 @@ test_runtime_single_flight(void **state)
 	pid_t pid;
 
 	(void)state;
-	snprintf(rdir, sizeof(rdir), "%s/data/mailcred/.state", tmpdir);
+	assert_true(snprintf(rdir, sizeof(rdir),
+	    "%s/data/mailcred/.state", tmpdir) < (int)sizeof(rdir));
 	put_set_for(&racct, "AT-stale", "RT", time(NULL) + 10);
 	tc_put("AT-stale", time(NULL) + 10);
 	assert_int_equal(pipe(go), 0);

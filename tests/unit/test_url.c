@@ -205,17 +205,21 @@ test_long_hosts(void **state)
 	(void)state;
 	memset(label, 'a', 63);
 	label[63] = '\0';
-	snprintf(text, sizeof(text), "https://%s.%s.%s.%s/", label, label,
-	    label, "abcdefghijklmnopqrstuvwxyz01234567890123456789012345678a");
+	assert_true(snprintf(text, sizeof(text),
+	    "https://%s.%s.%s.%s/", label, label,
+	    label, "abcdefghijklmnopqrstuvwxyz01234567890123456789012345678a")
+	    < (int)sizeof(text));
 	/* 63 * 3 + 3 + 57 = 249 characters: a name may be 253. */
 	assert_int_equal(mc_url_parse(text, &u, &why), MC_OK);
-	snprintf(text, sizeof(text), "https://%s.%s.%s.%s/", label, label,
-	    label, label);
+	assert_true(snprintf(text, sizeof(text),
+	    "https://%s.%s.%s.%s/", label, label,
+	    label, label) < (int)sizeof(text));
 	assert_int_equal(mc_url_parse(text, &u, &why), MC_ERR_CONFIG);
 	assert_non_null(strstr(why, "longer than 253"));
 	label[63] = 'a';
 	label[64] = '\0';
-	snprintf(text, sizeof(text), "https://%s.example/", label);
+	assert_true(snprintf(text, sizeof(text), "https://%s.example/", label)
+	    < (int)sizeof(text));
 	assert_int_equal(mc_url_parse(text, &u, &why), MC_ERR_CONFIG);
 	assert_non_null(strstr(why, "longer than 63"));
 }
