@@ -45,6 +45,12 @@ KSTATE=${PWHOME%/}/.local/state/mailcred	# keyring accounts' locks, journal
 FDIR=$XDG_DATA_HOME/mailcred			# the file store
 FSTATE=$FDIR/.state
 
+# now_ms: the time in ms since the epoch, without a fork.
+now_ms() {
+	local t=${EPOCHREALTIME/[.,]/}
+	echo "${t:0:-3}"
+}
+
 # held_rt NAME STORE: the refresh token the account holds now: the
 # recovery file's (the journal) when there is one, else the store's.
 held_rt() {
@@ -79,7 +85,7 @@ server_answer_ms() {
 # crash_config STORE ROTATE: ROUNDS kills for a fresh account.
 crash_config() {
 	local store=$1 rot=$2 name args=(--access-ttl 3600) r p st t0 tk ta
-	local grants0 grants1 rt0 rc cls lost replays0 replays1
+	local grants0 grants1 rc cls replays0 replays1 stats
 	local -A count=([finished]=0 [before]=0 [during]=0 [after]=0)
 	local -A loss=([finished]=0 [before]=0 [during]=0 [after]=0)
 	local -A replay=([finished]=0 [before]=0 [during]=0 [after]=0)
@@ -96,17 +102,17 @@ crash_config() {
 	oauth_config "{\"refresh_delay_ms\":$DELAY_MS,\"refresh_reuse_ms\":60000}"
 	local n=0	# refresh grants the server has answered so far
 	local journal=0
+	replays0=$(oauth_stats | jq .reuse_replays)
 	for r in $(seq "$ROUNDS"); do
-		rt0=$(held_rt "$name" "$store")
 		grants0=$n
-		t0=$(date +%s%3N)
+		t0=$(now_ms)
 		# mailcred itself, not the mc function: $! must be its PID (a
 		# function in the background is a subshell, and killing that
 		# leaves mailcred running).
 		"$MAILCRED" -c "$CONF" token --refresh "$name" >/dev/null 2>"$T/kill.err" &
 		p=$!
 		sleep "$(printf '0.%03d' $((RANDOM % SPREAD_MS)))"
-		tk=$(date +%s%3N)
+		tk=$(now_ms)
 		kill -KILL "$p" 2>/dev/null
 		wait "$p"
 		st=$?
@@ -139,19 +145,21 @@ crash_config() {
 			journal=$((journal + 1))
 		fi
 		# The account still works: a refresh (delayed too).
-		replays0=$(oauth_stats | jq .reuse_replays)
 		mc token --refresh "$name" >/dev/null 2>"$T/check.err"
 		rc=$?
-		replays1=$(oauth_stats | jq .reuse_replays)
+		# One look at the server's counters after the check: its
+		# refresh grants so far, and the replays of its reuse window.
+		stats=$(oauth_stats | jq -r '"\(.refresh_grants) \(.reuse_replays)"')
+		replays1=${stats#* }
 		if [ "$replays1" -gt "$replays0" ]; then
 			replay[$cls]=$((replay[$cls] + 1))
 			diag "$store/$rot round $r ($cls, killed at $((tk - t0)) ms, status $st): the next refresh needed the server's reuse window"
 		fi
-		n=$((n + 1))
+		replays0=$replays1
+		n=${stats%% *}
 		if [ "$rc" != 0 ]; then
 			loss[$cls]=$((loss[$cls] + 1))
-			lost=$(held_rt "$name" "$store")
-			diag "$store/$rot round $r ($cls, killed at $((tk - t0)) ms, status $st): the account was lost ($(cat "$T/check.err")); held token $([ "$lost" = "$rt0" ] && echo unchanged || echo changed)"
+			diag "$store/$rot round $r ($cls, killed at $((tk - t0)) ms, status $st): the account was lost ($(cat "$T/check.err")); it holds $(held_rt "$name" "$store" | cut -c1-6)..."
 			login_device "$name"
 			[ "$LOGIN_RC" = 0 ] || { not_ok "$store/$rot: login again"; return; }
 			n=$(oauth_stats | jq .refresh_grants)
