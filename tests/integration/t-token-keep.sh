@@ -222,7 +222,7 @@ N=nostore-$$-$RANDOM@example.test
 write_config "$N"
 stop_keyring
 out=$(mc login "$N" --flow device 2>"$T/ns.err")
-assert_status $? 69 "login without a Secret Service exits 69 before asking"
+assert_status $? 75 "login without a Secret Service exits 75 before asking"
 assert_eq "$out" "" "login without a Secret Service: nothing on stdout"
 assert_match "$(cat "$T/ns.err")" "^mailcred: $N: no Secret Service" "login without a Secret Service: says so"
 assert_true "[ ! -e '$STATE/$N.recovery-keyring' ]" "login without a Secret Service leaves no recovery file"
