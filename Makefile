@@ -61,6 +61,10 @@ export MC_SANITIZER_LOGS = $(CURDIR)/tests/tmp/sanitizer
 # A make run by a test (t-contrib's make install) builds the same way, not
 # a plain mailcred over the sanitized one.
 export SANITIZE
+# t-crash's kill -9 rounds are about crash safety, which the plain run
+# checks with 50 rounds per store and rotation; sanitized, each of its
+# paths is walked a dozen times (CI's time is bounded).
+export CRASH_ROUNDS ?= 12
 endif
 
 # Every object, library and binary depends on .build-flags, which holds the

@@ -39,6 +39,9 @@ if [ -n "$san_logs" ]; then
 fi
 asan_base=${ASAN_OPTIONS:-}
 
+# Sanitized, what runs no code of ours is left out: t-peers tests the test
+# servers, t-lint the lint scripts.
+san_skip=" t-peers.sh t-lint.sh "
 if [ $# -gt 0 ]; then
 	scripts=("$@")
 else
@@ -50,9 +53,13 @@ else
 	done
 	for s in tests/integration/t-*.sh; do
 		case " ${scripts[*]} " in
-		*" $s "*) ;;
-		*) scripts+=("$s") ;;
+		*" $s "*) continue ;;
 		esac
+		if [ -n "$san_logs" ] && [[ $san_skip == *" ${s##*/} "* ]]; then
+			echo "# ${s##*/}: not run with the sanitizers (no code of ours runs in it)"
+			continue
+		fi
+		scripts+=("$s")
 	done
 fi
 
