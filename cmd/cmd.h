@@ -145,10 +145,10 @@ void cmd_no_core_dumps(void);
  * and later), SIGPIPE at its default, no signal blocked; quiet: stdout and stderr to /dev/null and a session of its own
  * (a program that outlives us, such as a browser, gets none of the
  * terminal's Ctrl-C meant for us), else stdout to our stderr; the core
- * limit we were started with (see cmd_no_core_dumps(): set on the child
- * just after it starts, so a child of its own forked in that instant keeps
- * a soft limit of 0, which it may raise). A program is dumpable again after
- * its execve. Does not wait. 0 and *pid, or an errno value.
+ * limit we were started with (see cmd_no_core_dumps(): ours is put back
+ * for the instant of the spawn, while we stay non-dumpable). A program is
+ * dumpable again after its execve. Does not wait. 0 and *pid, or an errno
+ * value.
  */
 int cmd_spawn(const char *file, char *const argv[], char *const env[],
     int quiet, pid_t *pid);

@@ -768,11 +768,20 @@ cmd_spawn(const char *file, char *const argv[], char *const env[],
 		rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF |
 		    POSIX_SPAWN_SETSIGMASK | (quiet ? POSIX_SPAWN_SETSID : 0));
 	fflush(stderr);
+	/*
+	 * The child inherits the core limit we were given: ours is put back
+	 * for the instant of the spawn (we stay non-dumpable meanwhile).
+	 */
+	if (rc == 0 && core_lowered)
+		(void)setrlimit(RLIMIT_CORE, &core_given);
 	if (rc == 0)
 		rc = posix_spawnp(pid, file, &fa, &attr, argv,
 		    env != NULL ? env : environ);
-	if (rc == 0 && core_lowered)
-		(void)prlimit(*pid, RLIMIT_CORE, &core_given, NULL);
+	if (core_lowered) {
+		struct rlimit rl = { 0, core_given.rlim_max };
+
+		(void)setrlimit(RLIMIT_CORE, &rl);
+	}
 	posix_spawnattr_destroy(&attr);
 	posix_spawn_file_actions_destroy(&fa);
 	return rc;
