@@ -34,6 +34,27 @@ mc() {
 	"$MAILCRED" -c "$CONF" "$@"
 }
 
+# start_login NAME ARGS...: mailcred login in the background with --json
+# (for the browser and manual flows); waits up to 10 s for the first
+# stdout line and sets URL (the authorization URL), PORT (the redirect's)
+# and LPID (mailcred's own PID).
+start_login() {
+	local name=$1
+	shift
+	: >"$T/b.out"
+	: >"$T/b.err"
+	"$MAILCRED" -c "$CONF" login "$name" --json "$@" >"$T/b.out" 2>"$T/b.err" &
+	LPID=$!
+	for _ in $(seq 200); do
+		[ -s "$T/b.out" ] && break
+		_pid_alive "$LPID" || break
+		sleep 0.05
+	done
+	URL=$(head -n 1 "$T/b.out" | jq -r .authorization_url 2>/dev/null)
+	# shellcheck disable=SC2034  # for the caller
+	PORT=$(printf '%s\n' "$URL" | sed -n 's/.*redirect_uri=[^&]*%3A\([0-9]*\)%2F.*/\1/p')
+}
+
 # login_device NAME [LOGIN]: a complete device-flow login, approved by
 # driving the server's real forms. Sets LOGIN_OUT / LOGIN_ERR / LOGIN_RC.
 login_device() {

@@ -21,24 +21,6 @@ write_config "$L" "authorization_endpoint = $OAUTH_URL/auth" \
 SCOPE="openid email" write_config "$N" \
 	"authorization_endpoint = $OAUTH_URL/auth" "auth_params = prompt=consent"
 
-# start_login NAME ARGS...: login in the background with --json; waits for
-# the first stdout line and sets URL, PORT (of the redirect) and LPID.
-start_login() {
-	local name=$1 i
-	shift
-	: >"$T/b.out"
-	: >"$T/b.err"
-	mc login "$name" --json "$@" >"$T/b.out" 2>"$T/b.err" &
-	LPID=$!
-	for i in $(seq 100); do
-		[ -s "$T/b.out" ] && break
-		_pid_alive "$LPID" || break
-		sleep 0.05
-	done
-	URL=$(head -n 1 "$T/b.out" | jq -r .authorization_url 2>/dev/null)
-	PORT=$(printf '%s\n' "$URL" | sed -n 's/.*redirect_uri=[^&]*%3A\([0-9]*\)%2F.*/\1/p')
-}
-
 # finish_login: waits for the login; sets RC.
 finish_login() {
 	wait "$LPID"

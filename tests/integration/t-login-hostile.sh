@@ -27,24 +27,6 @@ now_ms() {
 	echo $(($(date +%s%N) / 1000000))
 }
 
-# start_login NAME ARGS...: as in t-login-browser.sh (but LPID is
-# mailcred's own PID, for /proc); sets URL, PORT, LPID.
-start_login() {
-	local name=$1
-	shift
-	: >"$T/b.out"
-	: >"$T/b.err"
-	"$MAILCRED" -c "$CONF" login "$name" --json "$@" >"$T/b.out" 2>"$T/b.err" &
-	LPID=$!
-	for _ in $(seq 200); do
-		[ -s "$T/b.out" ] && break
-		_pid_alive "$LPID" || break
-		sleep 0.05
-	done
-	URL=$(head -n 1 "$T/b.out" | jq -r .authorization_url 2>/dev/null)
-	PORT=$(printf '%s\n' "$URL" | sed -n 's/.*redirect_uri=[^&]*%3A\([0-9]*\)%2F.*/\1/p')
-}
-
 # wait_ready FILE PID: the hostile client has done its first step.
 wait_ready() {
 	_wait_file "$1" 30 "$2" || not_ok "hostile client did not get going ($1)"
