@@ -10,9 +10,9 @@
 # failed while it exits non-zero.  Exit status is non-zero if anything
 # failed.
 #
-# TEST_JOBS scripts run at once (default: one more than the CPUs, at most
-# 4: the scripts spend much of their time waiting on deadlines, servers
-# and each other's peers, about half a CPU each).
+# TEST_JOBS scripts run at once (default: twice the CPUs, at most 4: the
+# scripts spend much of their time waiting on deadlines and servers; a CI
+# run with two at a time kept 2 CPUs only half busy).
 # Each script already has its own bus, keyring, servers, HOME and XDG
 # directories (tests/lib.sh); the one thing scripts would share is the
 # keyring accounts' lock and journal directory, ~/.local/state/mailcred
@@ -75,7 +75,7 @@ if [ "$(id -u)" -eq 0 ] && [ -n "$pw_home" ] &&
 fi
 jobs=${TEST_JOBS:-}
 if [ -z "$jobs" ]; then
-	jobs=$(($(nproc 2>/dev/null || echo 1) + 1))
+	jobs=$((2 * $(nproc 2>/dev/null || echo 1)))
 	[ "$jobs" -le 4 ] || jobs=4
 fi
 case $jobs in
