@@ -178,6 +178,30 @@ _wait_file() {
 	[ -s "$file" ]
 }
 
+# _start_peer NAME READY LOG CMD...: starts CMD in the background (output
+# appended to LOG; a program by absolute path, so $! is its own PID),
+# tracked, and waits until it writes the file READY; sets _PEER_PID.  A
+# peer that has not announced itself after a third of PEER_START_SECS is
+# stuck (seen once in CI: a node alive, silent, deaf to TERM for a
+# minute), not slow: it is killed and started again, three times at most.
+# One that dies is not retried: its log says why.
+_start_peer() {
+	local name=$1 ready=$2 log=$3 try secs=$(((PEER_START_SECS + 2) / 3))
+	shift 3
+	for try in 1 2 3; do
+		rm -f "$ready"
+		"$@" >>"$log" 2>&1 &
+		_PEER_PID=$!
+		_track "$_PEER_PID"
+		_wait_file "$ready" "$secs" "$_PEER_PID" && return 0
+		_pid_alive "$_PEER_PID" || break
+		diag "$name (pid $_PEER_PID) silent after $secs s, attempt $try: starting another"
+		_LIB_GRACE[$_PEER_PID]=1
+		_stop_pid "$_PEER_PID"
+	done
+	_fatal "$name did not start (see ${log##*/})"
+}
+
 # _log_tail FILE: the end of a peer log, as diagnostics.
 _log_tail() {
 	[ -s "$1" ] || return 0
@@ -355,26 +379,9 @@ thaw_keyring() {
 # $T/oauth.issuer: https:// when started with --cert/--key) and OAUTH_PORT.
 start_oauth() {
 	_OAUTH_ARGS=("$@")
-	local try started=0
-	# A node that has not announced itself after a third of the limit is
-	# stuck (seen once in CI: alive, silent, deaf to TERM for a minute),
-	# not slow: it is killed and started again, three times at most.
-	for try in 1 2 3; do
-		rm -f "$T/oauth.port"
-		# node by absolute script path: $! is node's own PID.
-		node "$PEERS/oauth-server.mjs" --state-dir "$T" "$@" >>"$T/oauth.log" 2>&1 &
-		OAUTH_PID=$!
-		_track "$OAUTH_PID"
-		if _wait_file "$T/oauth.port" $(((PEER_START_SECS + 2) / 3)) "$OAUTH_PID"; then
-			started=1
-			break
-		fi
-		_pid_alive "$OAUTH_PID" || break	# it died: its log says why
-		diag "oauth-server (pid $OAUTH_PID) silent after $(((PEER_START_SECS + 2) / 3)) s, attempt $try: starting another"
-		_LIB_GRACE[$OAUTH_PID]=1
-		_stop_pid "$OAUTH_PID"
-	done
-	[ "$started" = 1 ] || _fatal "oauth-server did not start (see oauth.log)"
+	_start_peer oauth-server "$T/oauth.port" "$T/oauth.log" \
+		node "$PEERS/oauth-server.mjs" --state-dir "$T" "$@"
+	OAUTH_PID=$_PEER_PID
 	OAUTH_PORT=$(cat "$T/oauth.port")
 	OAUTH_URL=$(cat "$T/oauth.issuer")	# https:// with --cert/--key
 	export OAUTH_PID OAUTH_PORT OAUTH_URL
@@ -484,16 +491,13 @@ make_cert() {
 # server answers can be changed with smtp_control.
 start_smtp() {
 	[ -s "$T/cert.pem" ] || make_cert
-	rm -f "$T/smtp.ports"
 	if [ -z "${OAUTH_URL:-}" ]; then
 		diag "start_smtp: no OAuth server: XOAUTH2 will fail"
 	fi
-	node "$PEERS/smtp-server.mjs" --state-dir "$T" --cert "$T/cert.pem" \
-		--key "$T/key.pem" --oauth-issuer "${OAUTH_URL:-http://127.0.0.1:9}" "$@" \
-		>>"$T/smtp.log" 2>&1 &
-	SMTP_PID=$!
-	_track "$SMTP_PID"
-	_wait_file "$T/smtp.ports" "$PEER_START_SECS" "$SMTP_PID" || _fatal "smtp-server did not start (see smtp.log)"
+	_start_peer smtp-server "$T/smtp.ports" "$T/smtp.log" \
+		node "$PEERS/smtp-server.mjs" --state-dir "$T" --cert "$T/cert.pem" \
+		--key "$T/key.pem" --oauth-issuer "${OAUTH_URL:-http://127.0.0.1:9}" "$@"
+	SMTP_PID=$_PEER_PID
 	SMTP_PORT=$(jq -r .starttls "$T/smtp.ports")
 	SMTPS_PORT=$(jq -r .tls "$T/smtp.ports")
 	export SMTP_PID SMTP_PORT SMTPS_PORT
@@ -895,11 +899,9 @@ stop_blackhole() {
 # and HOSTILE_PID; log in $T/hostile.log.
 start_hostile() {
 	[ -n "${HOSTILE_PID:-}" ] && return 0
-	rm -f "$T/hostile.json"
-	node "$PEERS/hostile-oauth.mjs" --state-dir "$T" >>"$T/hostile.log" 2>&1 &
-	HOSTILE_PID=$!
-	_track "$HOSTILE_PID"
-	_wait_file "$T/hostile.json" "$PEER_START_SECS" "$HOSTILE_PID" || _fatal "hostile-oauth did not start (see hostile.log)"
+	_start_peer hostile-oauth "$T/hostile.json" "$T/hostile.log" \
+		node "$PEERS/hostile-oauth.mjs" --state-dir "$T"
+	HOSTILE_PID=$_PEER_PID
 	HOSTILE_URL=$(jq -r .url "$T/hostile.json")
 	HOSTILE_OTHER_URL=$(jq -r .other_url "$T/hostile.json")
 	export HOSTILE_URL HOSTILE_OTHER_URL HOSTILE_PID
