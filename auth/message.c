@@ -639,6 +639,13 @@ struct lex {
 	const char *s;
 	size_t len, pos;
 	char **errmsg;
+	/*
+	 * The token lex_peek() read at ahead_at, ending at ahead_end: the
+	 * lex_next() that follows takes it instead of reading it again.
+	 */
+	struct tok ahead;
+	size_t ahead_at, ahead_end;
+	int have_ahead;
 };
 
 static int
@@ -649,7 +656,15 @@ is_atext(unsigned char c)
 	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 	    (c >= '0' && c <= '9'))
 		return 1;
-	return c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
+	switch (c) {
+	case '!': case '#': case '$': case '%': case '&': case '\'':
+	case '*': case '+': case '-': case '/': case '=': case '?':
+	case '^': case '_': case '`': case '{': case '|': case '}':
+	case '~':
+		return 1;
+	default:
+		return 0;
+	}
 }
 
 static int
@@ -720,8 +735,9 @@ lex_quoted(struct lex *lx, char close, const char *what)
 	return mc_fail(MC_ERR_DATA, lx->errmsg, "%s is not closed", what);
 }
 
+/* Reads the token at lx->pos (after white space and comments). */
 static int
-lex_next(struct lex *lx, struct tok *t)
+lex_scan(struct lex *lx, struct tok *t)
 {
 	size_t start;
 	unsigned char c;
@@ -768,11 +784,41 @@ lex_next(struct lex *lx, struct tok *t)
 }
 
 static int
-lex_peek(const struct lex *lx, struct tok *t)
+lex_next(struct lex *lx, struct tok *t)
 {
-	struct lex copy = *lx;
+	if (lx->have_ahead && lx->ahead_at == lx->pos) {
+		*t = lx->ahead;
+		lx->pos = lx->ahead_end;
+		lx->have_ahead = 0;
+		return MC_OK;
+	}
+	return lex_scan(lx, t);
+}
 
-	return lex_next(&copy, t);
+/*
+ * The next token, lx->pos left where it is. Every parser step peeks
+ * before it takes, so the token is kept for the lex_next() after: each
+ * byte of a long address list is read once, not twice.
+ */
+static int
+lex_peek(struct lex *lx, struct tok *t)
+{
+	struct lex copy;
+	int rc;
+
+	if (lx->have_ahead && lx->ahead_at == lx->pos) {
+		*t = lx->ahead;
+		return MC_OK;
+	}
+	copy = *lx;
+	rc = lex_scan(&copy, t);
+	if (rc != MC_OK)
+		return rc;
+	lx->ahead = *t;
+	lx->ahead_at = lx->pos;
+	lx->ahead_end = copy.pos;
+	lx->have_ahead = 1;
+	return MC_OK;
 }
 
 static int
@@ -1120,7 +1166,7 @@ parse_address(struct lex *lx, int in_group, struct alist *out)
 static int
 parse_list(const char *value, size_t len, struct alist *out, char **errmsg)
 {
-	struct lex lx = { value, len, 0, errmsg };
+	struct lex lx = { .s = value, .len = len, .errmsg = errmsg };
 	struct tok t;
 	int rc;
 
