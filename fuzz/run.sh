@@ -26,7 +26,7 @@ tmo=${FUZZ_TIMEOUT:-25}
 max_len() {
 	case $1 in
 	config|message|listener) echo 8192 ;;
-	token|tcache|gitcred) echo 4096 ;;
+	token|tcache|gitcred|ssbus) echo 4096 ;;
 	redirect|addresses|mx) echo 2048 ;;
 	sasl) echo 1024 ;;
 	url) echo 512 ;;

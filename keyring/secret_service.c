@@ -1,6 +1,7 @@
 /*
  * keyring/secret_service.c - the Secret Service backend (gnome-keyring,
- * KeePassXC, ...) through libsecret.
+ * KeePassXC, ...) through libsecret; reads first try a bare D-Bus socket
+ * (keyring/ssbus.h).
  *
  * Items use the schema "org.mailcred.Secret" with the attributes "account"
  * and "kind" (and "xdg:schema", as libsecret writes it, so that lookups by
@@ -22,11 +23,17 @@
  * directly; a prompt in their answer is dismissed unseen, and the store
  * reports STORE_ELOCKED.
  *
- *   get     OpenSession, SearchItems, GetSecrets: the D-Bus calls of
- *           `secret-tool lookup` when it succeeds. A match that is locked
- *           is STORE_ELOCKED. When nothing matches it asks whether the
- *           default collection is locked, since a service may hide a
- *           locked collection's items, before it says STORE_ENOTFOUND.
+ *   get     First on a bare D-Bus socket (keyring/ssbus.h), with no
+ *           libsecret: Hello, Properties.Get, OpenSession("plain"),
+ *           SearchItems, Item.GetSecret. What that does not answer (no
+ *           unix: bus address, no service, no unlocked match, an error)
+ *           goes through libsecret: OpenSession, SearchItems, GetSecrets,
+ *           the D-Bus calls of `secret-tool lookup` when it succeeds. A
+ *           deadline that passed on the bare socket is final. A match
+ *           that is locked is STORE_ELOCKED. When nothing matches it asks
+ *           whether the default collection is locked, since a service may
+ *           hide a locked collection's items, before it says
+ *           STORE_ENOTFOUND.
  *   put     ReadAlias("default"): "/" (no default collection) is
  *           STORE_ENOCOLLECTION; then CreateItem there, replacing an item
  *           with the same attributes. A locked collection (gnome-keyring:
@@ -54,6 +61,7 @@
 
 #include "keyring/backend.h"
 #include "keyring/secret_dl.h"
+#include "keyring/ssbus.h"
 #include "keyring/store.h"
 
 /* How long a cancelled step may take to report back before we give up. */
@@ -216,11 +224,17 @@ ss_wait(struct ss_call *c)
 }
 
 static int
-ss_timeout(struct ss_call *c, char **errmsg)
+ss_timeout_ms(int timeout_ms, char **errmsg)
 {
 	return store_fail(STORE_ETIMEOUT, errmsg, "the Secret Service did not "
 	    "answer within %g s: it may be hung or waiting on a prompt; "
-	    "restart it or use store = file", c->ss->timeout_ms / 1000.0);
+	    "restart it or use store = file", timeout_ms / 1000.0);
+}
+
+static int
+ss_timeout(struct ss_call *c, char **errmsg)
+{
+	return ss_timeout_ms(c->ss->timeout_ms, errmsg);
 }
 
 static int
@@ -600,6 +614,19 @@ ss_get(void *be, const char *account, const char *kind, char **secret,
 	gchar **unlocked = NULL, **locked = NULL;
 	int rc;
 
+	/*
+	 * The common case on a bare bus socket, without libsecret
+	 * (keyring/ssbus.h). What it does not answer, libsecret does, and
+	 * says why; a deadline that passed is not waited for twice.
+	 */
+	rc = ssbus_get(ss_schema.name, account, kind,
+	    ((struct ss_store *)be)->timeout_ms, secret);
+	if (rc == STORE_ETIMEOUT)
+		return ss_timeout_ms(((struct ss_store *)be)->timeout_ms,
+		    errmsg);
+	if (rc != SSBUS_DEFER)
+		return rc;
+
 	rc = ss_call_begin(&c, be, errmsg);
 	if (rc != STORE_OK)
 		return rc;
@@ -893,12 +920,16 @@ ss_state_dir(void *be, char **dir, char **errmsg)
 	return store_user_state_dir(dir, errmsg);
 }
 
-/* Loads libsecret and GLib now: no D-Bus yet. */
+/*
+ * Loads libsecret and GLib now (no D-Bus yet), unless reads will go over a
+ * bare socket (keyring/ssbus.h): then nothing is worth loading early.
+ */
 static void
 ss_warm(void *be)
 {
 	(void)be;
-	(void)ss_dl_load(NULL);
+	if (!ssbus_usable())
+		(void)ss_dl_load(NULL);
 }
 
 const struct store_ops store_secret_service_ops = {

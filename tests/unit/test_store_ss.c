@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -38,6 +39,7 @@
 #include <gio/gio.h>
 #include <libsecret/secret.h>
 
+#include "keyring/ssbus.h"
 #include "keyring/store.h"
 #include "tests/unit/fake_secret_service.h"
 #include "tests/unit/store_expect.h"
@@ -449,6 +451,58 @@ test_round_trip(void **state)
 	expect_put(st, "rt@example.com", "password", "app password");
 	expect_get(st, "rt@example.com", "password", "app password");
 	expect_get(st, "rt@example.com", "oauth2", ss_secret);
+}
+
+/*
+ * The bare-socket read (keyring/ssbus.h) against the real gnome-keyring:
+ * READERS threads at once, READS reads each, straight through
+ * ssbus_get() so that a fall back to libsecret would show. Every read
+ * gets the secret, and the daemon is still running afterwards. Before
+ * ssbus.c opened with Properties.Get, a first OpenSession could beat
+ * gnome-keyring's bookkeeping of a new caller and abort the daemon
+ * ("g_variant_new: expected GVariant of type 'v'") within a few hundred
+ * reads of two readers.
+ */
+#define READERS 4
+#define READS 400
+
+static void *
+bare_reader(void *arg)
+{
+	int *ok = arg, i;
+	char *secret;
+
+	for (i = 0; i < READS; i++) {
+		secret = NULL;
+		if (ssbus_get("org.mailcred.Secret", "bare@example.com",
+		    "oauth2", 5000, &secret) == STORE_OK &&
+		    strcmp(secret, ss_secret) == 0)
+			(*ok)++;
+		free(secret);
+	}
+	return NULL;
+}
+
+static void
+test_bare_reads(void **state)
+{
+	struct store *st = *state;
+	pthread_t t[READERS];
+	int ok[READERS] = { 0 }, i, all = 0;
+
+	expect_put(st, "bare@example.com", "oauth2", ss_secret);
+	for (i = 0; i < READERS; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, bare_reader,
+		    &ok[i]), 0);
+	for (i = 0; i < READERS; i++) {
+		pthread_join(t[i], NULL);
+		all += ok[i];
+	}
+	assert_int_equal(kill(env.keyring_pid, 0), 0);
+	assert_int_equal(all, READERS * READS);
+	/* A locked or missing item is left to libsecret's path. */
+	assert_int_equal(ssbus_get("org.mailcred.Secret", "none@example.com",
+	    "oauth2", 5000, &(char *){ NULL }), SSBUS_DEFER);
 }
 
 static void
@@ -970,6 +1024,8 @@ main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replace, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bare_reads, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_found, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_invalid, setup, teardown),

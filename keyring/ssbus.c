@@ -1,0 +1,984 @@
+/*
+ * keyring/ssbus.c - one secret read from the Secret Service over a bare
+ * D-Bus socket (see keyring/ssbus.h).
+ *
+ * The D-Bus wire format, the little of it used here: a message is a 16-byte
+ * fixed header (endianness 'l' or 'B', type, flags, version 1, body length,
+ * serial, length of the header-field array), the header fields (an array of
+ * (byte code, variant) structs, each 8-aligned), padding to 8, the body.
+ * Every value is aligned to its size from the start of its message; strings
+ * and object paths are a u32 length, the bytes and a NUL; signatures a byte
+ * length, the bytes and a NUL; arrays a u32 byte length, padding to their
+ * element's alignment, the elements.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "keyring/backend.h"
+#include "keyring/ssbus.h"
+#include "keyring/store.h"
+
+#define SERVICE "org.freedesktop.secrets"
+#define SERVICE_PATH "/org/freedesktop/secrets"
+#define IFACE_SERVICE "org.freedesktop.Secret.Service"
+#define IFACE_ITEM "org.freedesktop.Secret.Item"
+
+#define FLAG_NO_AUTO_START 0x2
+
+/* Header field codes. */
+#define F_PATH 1
+#define F_INTERFACE 2
+#define F_MEMBER 3
+#define F_ERROR_NAME 4
+#define F_REPLY_SERIAL 5
+#define F_DESTINATION 6
+#define F_SIGNATURE 8
+
+/* Serials of our calls, in the order they are sent. */
+enum { S_HELLO = 1, S_PROBE, S_SESSION, S_SEARCH, S_SECRET };
+
+/* The longest line of the handshake we wait for. */
+#define AUTH_LINE_MAX 512
+
+/* ------------------------------------------------------------------ */
+/* Addresses */
+
+static int
+hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Decodes the value v[0..n) (%-escapes) into out[0..size), NUL-terminated;
+ * *outlen the bytes. -1 when it does not fit, has a bad escape or a NUL.
+ */
+static int
+unescape(const char *v, size_t n, char *out, size_t size, size_t *outlen)
+{
+	size_t i, j = 0;
+	int hi, lo;
+	unsigned char c;
+
+	for (i = 0; i < n; i++) {
+		c = (unsigned char)v[i];
+		if (c == '%') {
+			if (n - i < 3)
+				return -1;
+			hi = hexval((unsigned char)v[i + 1]);
+			lo = hexval((unsigned char)v[i + 2]);
+			if (hi < 0 || lo < 0)
+				return -1;
+			c = (unsigned char)(hi * 16 + lo);
+			i += 2;
+		}
+		if (c == '\0' || j + 1 >= size)
+			return -1;
+		out[j++] = (char)c;
+	}
+	out[j] = '\0';
+	*outlen = j;
+	return 0;
+}
+
+/* One address "unix:key=value,..." of n bytes: 0 and *sa, or -1. */
+static int
+one_address(const char *a, size_t n, struct sockaddr_un *sa,
+    socklen_t *salen)
+{
+	const char *p, *end = a + n, *comma, *eq;
+	char value[sizeof(sa->sun_path)];
+	size_t vlen;
+	int found = 0, abstract = 0;
+
+	if (n < 5 || memcmp(a, "unix:", 5) != 0)
+		return -1;
+	for (p = a + 5; p < end; p = comma + 1) {
+		comma = memchr(p, ',', (size_t)(end - p));
+		if (comma == NULL)
+			comma = end;
+		eq = memchr(p, '=', (size_t)(comma - p));
+		if (eq == NULL)
+			return -1;
+		if ((size_t)(eq - p) == 4 && memcmp(p, "path", 4) == 0)
+			abstract = 0;
+		else if ((size_t)(eq - p) == 8 && memcmp(p, "abstract", 8) == 0)
+			abstract = 1;
+		else if ((size_t)(eq - p) == 4 && memcmp(p, "guid", 4) == 0)
+			continue;
+		else
+			return -1;	/* tmpdir=, dir=, runtime=: listen only */
+		if (found)
+			return -1;
+		if (unescape(eq + 1, (size_t)(comma - eq - 1), value,
+		    sizeof(value) - (size_t)abstract, &vlen) != 0 || vlen == 0)
+			return -1;
+		memset(sa, 0, sizeof(*sa));
+		sa->sun_family = AF_UNIX;
+		memcpy(sa->sun_path + abstract, value, vlen);
+		if (abstract)
+			*salen = (socklen_t)(offsetof(struct sockaddr_un,
+			    sun_path) + 1 + vlen);
+		else
+			*salen = (socklen_t)(offsetof(struct sockaddr_un,
+			    sun_path) + vlen + 1);
+		found = 1;
+	}
+	return found ? 0 : -1;
+}
+
+int
+ssbus_address(const char *addresses, struct sockaddr_un *sa,
+    socklen_t *salen)
+{
+	const char *p, *semi;
+
+	if (addresses == NULL)
+		return -1;
+	for (p = addresses; *p != '\0'; p = semi + 1) {
+		semi = strchr(p, ';');
+		if (semi == NULL)
+			semi = p + strlen(p);
+		if (one_address(p, (size_t)(semi - p), sa, salen) == 0)
+			return 0;
+		if (*semi == '\0')
+			break;
+	}
+	return -1;
+}
+
+int
+ssbus_usable(void)
+{
+	struct sockaddr_un sa;
+	socklen_t len;
+
+	return ssbus_address(getenv("DBUS_SESSION_BUS_ADDRESS"), &sa,
+	    &len) == 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Writing calls */
+
+/* Our calls, all in one buffer; base is where the current one starts. */
+struct wbuf {
+	unsigned char b[8192];
+	size_t n, base;
+	int overflow;
+};
+
+static void
+put(struct wbuf *w, const void *p, size_t n)
+{
+	if (w->overflow || n > sizeof(w->b) - w->n) {
+		w->overflow = 1;
+		return;
+	}
+	memcpy(w->b + w->n, p, n);
+	w->n += n;
+}
+
+static void
+put_align(struct wbuf *w, size_t a)
+{
+	static const unsigned char zero[8];
+
+	put(w, zero, (a - (w->n - w->base) % a) % a);
+}
+
+static void
+put_u8(struct wbuf *w, unsigned char v)
+{
+	put(w, &v, 1);
+}
+
+/* Ours go out little-endian ('l'), whatever the machine. */
+static void
+put_u32(struct wbuf *w, uint32_t v)
+{
+	unsigned char b[4];
+
+	put_align(w, 4);
+	b[0] = (unsigned char)(v & 0xff);
+	b[1] = (unsigned char)((v >> 8) & 0xff);
+	b[2] = (unsigned char)((v >> 16) & 0xff);
+	b[3] = (unsigned char)((v >> 24) & 0xff);
+	put(w, b, 4);
+}
+
+static void
+patch_u32(struct wbuf *w, size_t at, uint32_t v)
+{
+	if (w->overflow || at + 4 > w->n)
+		return;
+	w->b[at] = (unsigned char)(v & 0xff);
+	w->b[at + 1] = (unsigned char)((v >> 8) & 0xff);
+	w->b[at + 2] = (unsigned char)((v >> 16) & 0xff);
+	w->b[at + 3] = (unsigned char)((v >> 24) & 0xff);
+}
+
+/* A string or object path. */
+static void
+put_str(struct wbuf *w, const char *s)
+{
+	size_t n = strlen(s);
+
+	put_u32(w, (uint32_t)n);
+	put(w, s, n + 1);
+}
+
+static void
+put_sig(struct wbuf *w, const char *s)
+{
+	size_t n = strlen(s);
+
+	put_u8(w, (unsigned char)n);
+	put(w, s, n + 1);
+}
+
+/* A header field: code, then a variant of type t ('s', 'o' or 'g'). */
+static void
+put_field(struct wbuf *w, unsigned char code, char t, const char *v)
+{
+	char sig[2] = { t, '\0' };
+
+	put_align(w, 8);
+	put_u8(w, code);
+	put_sig(w, sig);
+	if (t == 'g')
+		put_sig(w, v);
+	else
+		put_str(w, v);
+}
+
+/* Where a call being written starts, and its body. */
+struct call {
+	size_t at, body;
+};
+
+/*
+ * Starts a method call right after what w holds (messages follow each
+ * other with no padding between); call_end() fills in its body's length.
+ */
+static void
+call_begin(struct wbuf *w, uint32_t serial, const char *dest,
+    const char *path, const char *iface, const char *member, const char *sig,
+    struct call *call)
+{
+	w->base = w->n;
+	call->at = w->n;
+	put_u8(w, 'l');
+	put_u8(w, 1);		/* METHOD_CALL */
+	put_u8(w, strcmp(dest, SERVICE) == 0 ? FLAG_NO_AUTO_START : 0);
+	put_u8(w, 1);		/* protocol version */
+	put_u32(w, 0);		/* body length, later */
+	put_u32(w, serial);
+	put_u32(w, 0);		/* header field array length, later */
+	put_field(w, F_PATH, 'o', path);
+	put_field(w, F_DESTINATION, 's', dest);
+	put_field(w, F_INTERFACE, 's', iface);
+	put_field(w, F_MEMBER, 's', member);
+	if (sig != NULL)
+		put_field(w, F_SIGNATURE, 'g', sig);
+	patch_u32(w, call->at + 12, (uint32_t)(w->n - call->at - 16));
+	put_align(w, 8);
+	call->body = w->n;
+}
+
+static void
+call_end(struct wbuf *w, const struct call *call)
+{
+	patch_u32(w, call->at + 4, (uint32_t)(w->n - call->body));
+}
+
+/*
+ * Appends Hello and a first call to the service that needs no session:
+ * Properties.Get(Service, "Collections"), as libsecret's proxy starts
+ * with. gnome-keyring (42) learns a caller from an idle callback that its
+ * first message queues: a first message that needs the caller, as
+ * OpenSession does, can run before it, and the daemon then aborts
+ * ("g_variant_new: expected GVariant of type 'v'"). Two mailcred
+ * processes reading at once made that happen within a few hundred reads.
+ */
+static void
+hello_calls(struct wbuf *w)
+{
+	struct call call;
+
+	call_begin(w, S_HELLO, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+	    "org.freedesktop.DBus", "Hello", NULL, &call);
+	call_end(w, &call);
+	call_begin(w, S_PROBE, SERVICE, SERVICE_PATH,
+	    "org.freedesktop.DBus.Properties", "Get", "ss", &call);
+	put_str(w, IFACE_SERVICE);
+	put_str(w, "Collections");
+	call_end(w, &call);
+}
+
+/*
+ * Appends OpenSession("plain", <"">) and SearchItems({account, kind,
+ * xdg:schema}).
+ */
+static void
+search_calls(struct wbuf *w, const char *schema, const char *account,
+    const char *kind)
+{
+	struct call call;
+	size_t len_at, start;
+
+	call_begin(w, S_SESSION, SERVICE, SERVICE_PATH, IFACE_SERVICE,
+	    "OpenSession", "sv", &call);
+	put_str(w, "plain");
+	put_sig(w, "s");
+	put_str(w, "");
+	call_end(w, &call);
+
+	call_begin(w, S_SEARCH, SERVICE, SERVICE_PATH, IFACE_SERVICE,
+	    "SearchItems", "a{ss}", &call);
+	put_u32(w, 0);		/* the array's length, below */
+	len_at = w->n - 4;
+	put_align(w, 8);	/* dict entries are 8-aligned */
+	start = w->n;
+	put_align(w, 8);
+	put_str(w, "account");
+	put_str(w, account);
+	put_align(w, 8);
+	put_str(w, "kind");
+	put_str(w, kind);
+	put_align(w, 8);
+	put_str(w, "xdg:schema");
+	put_str(w, schema);
+	patch_u32(w, len_at, (uint32_t)(w->n - start));
+	call_end(w, &call);
+}
+
+/* ------------------------------------------------------------------ */
+/* Reading messages */
+
+struct rd {
+	const unsigned char *p;
+	size_t len, pos;
+	int big;
+};
+
+static int
+rd_align(struct rd *r, size_t a)
+{
+	size_t pos = (r->pos + a - 1) / a * a;
+
+	if (pos > r->len)
+		return -1;
+	r->pos = pos;
+	return 0;
+}
+
+static int
+rd_u8(struct rd *r, unsigned char *v)
+{
+	if (r->pos >= r->len)
+		return -1;
+	*v = r->p[r->pos++];
+	return 0;
+}
+
+static uint32_t
+get_u32(const unsigned char *b, int big)
+{
+	if (big)
+		return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
+		    (uint32_t)b[2] << 8 | (uint32_t)b[3];
+	return (uint32_t)b[3] << 24 | (uint32_t)b[2] << 16 |
+	    (uint32_t)b[1] << 8 | (uint32_t)b[0];
+}
+
+static int
+rd_u32(struct rd *r, uint32_t *v)
+{
+	if (rd_align(r, 4) != 0 || r->len - r->pos < 4)
+		return -1;
+	*v = get_u32(r->p + r->pos, r->big);
+	r->pos += 4;
+	return 0;
+}
+
+/* A string or object path: *s (into the buffer, NUL-terminated), *n. */
+static int
+rd_str(struct rd *r, const char **s, size_t *n)
+{
+	uint32_t len;
+
+	if (rd_u32(r, &len) != 0 || r->len - r->pos < (size_t)len + 1 ||
+	    r->p[r->pos + len] != '\0' ||
+	    memchr(r->p + r->pos, '\0', len) != NULL)
+		return -1;
+	*s = (const char *)r->p + r->pos;
+	*n = len;
+	r->pos += (size_t)len + 1;
+	return 0;
+}
+
+static int
+rd_sig(struct rd *r, const char **s, size_t *n)
+{
+	unsigned char len;
+
+	if (rd_u8(r, &len) != 0 || r->len - r->pos < (size_t)len + 1 ||
+	    r->p[r->pos + len] != '\0' ||
+	    memchr(r->p + r->pos, '\0', len) != NULL)
+		return -1;
+	*s = (const char *)r->p + r->pos;
+	*n = len;
+	r->pos += (size_t)len + 1;
+	return 0;
+}
+
+/* An array's length, then padding to its elements' alignment: *end. */
+static int
+rd_array(struct rd *r, size_t align, size_t *end)
+{
+	uint32_t len;
+
+	if (rd_u32(r, &len) != 0 || rd_align(r, align) != 0 ||
+	    r->len - r->pos < len)
+		return -1;
+	*end = r->pos + len;
+	return 0;
+}
+
+size_t
+ssbus_msg_size(const unsigned char *buf, size_t len, size_t max)
+{
+	uint32_t body, fields;
+	int big;
+	size_t head;
+
+	if (len < 16 || (buf[0] != 'l' && buf[0] != 'B') || buf[3] != 1)
+		return 0;
+	big = buf[0] == 'B';
+	body = get_u32(buf + 4, big);
+	fields = get_u32(buf + 12, big);
+	if (fields > max || body > max)
+		return 0;
+	head = (16 + (size_t)fields + 7) / 8 * 8;
+	if (head > max || body > max - head)
+		return 0;
+	return head + body;
+}
+
+int
+ssbus_msg_parse(const unsigned char *buf, size_t len, struct ssbus_msg *m)
+{
+	struct rd r = { buf, 0, 16, 0 };
+	const char *s;
+	size_t n, head;
+	unsigned char code;
+	uint32_t u, fields;
+
+	memset(m, 0, sizeof(*m));
+	if (len < 16 || ssbus_msg_size(buf, 16, len) != len)
+		return -1;
+	r.big = buf[0] == 'B';
+	m->big_endian = r.big;
+	m->type = buf[1];
+	m->serial = get_u32(buf + 8, r.big);
+	fields = get_u32(buf + 12, r.big);
+	r.len = 16 + (size_t)fields;
+	while (r.pos < r.len) {
+		if (rd_align(&r, 8) != 0 || rd_u8(&r, &code) != 0 ||
+		    rd_sig(&r, &s, &n) != 0 || n != 1)
+			return -1;
+		switch (s[0]) {
+		case 's':
+		case 'o':
+			if (rd_str(&r, &s, &n) != 0)
+				return -1;
+			break;
+		case 'g':
+			if (rd_sig(&r, &s, &n) != 0)
+				return -1;
+			if (code == F_SIGNATURE)
+				memcpy(m->signature, s, n + 1);
+			break;
+		case 'u':
+			if (rd_u32(&r, &u) != 0)
+				return -1;
+			if (code == F_REPLY_SERIAL)
+				m->reply_serial = u;
+			break;
+		case 'y':
+			if (rd_u8(&r, &code) != 0)
+				return -1;
+			break;
+		default:
+			return -1;
+		}
+	}
+	head = (r.len + 7) / 8 * 8;
+	m->body = buf + head;
+	m->body_len = len - head;
+	return 0;
+}
+
+static void
+body_reader(const struct ssbus_msg *m, struct rd *r)
+{
+	/* The body starts 8-aligned: alignment from its start is the same. */
+	r->p = m->body;
+	r->len = m->body_len;
+	r->pos = 0;
+	r->big = m->big_endian;
+}
+
+static char *
+dup_n(const char *s, size_t n)
+{
+	char *p = malloc(n + 1);
+
+	if (p != NULL) {
+		memcpy(p, s, n);
+		p[n] = '\0';
+	}
+	return p;
+}
+
+int
+ssbus_parse_session(const struct ssbus_msg *m, char **path)
+{
+	struct rd r;
+	const char *s;
+	size_t n;
+
+	*path = NULL;
+	if (strcmp(m->signature, "vo") != 0)
+		return -1;
+	body_reader(m, &r);
+	/* The output of "plain": a variant holding an empty string. */
+	if (rd_sig(&r, &s, &n) != 0 || n != 1 || s[0] != 's' ||
+	    rd_str(&r, &s, &n) != 0 || rd_str(&r, &s, &n) != 0 || n == 0 ||
+	    s[0] != '/')
+		return -1;
+	*path = dup_n(s, n);
+	return *path != NULL ? 0 : -1;
+}
+
+int
+ssbus_parse_search(const struct ssbus_msg *m, char **item, size_t *nlocked)
+{
+	struct rd r;
+	const char *s, *first = NULL;
+	size_t n, first_n = 0, end;
+
+	*item = NULL;
+	*nlocked = 0;
+	if (strcmp(m->signature, "aoao") != 0)
+		return -1;
+	body_reader(m, &r);
+	if (rd_array(&r, 4, &end) != 0)
+		return -1;
+	while (r.pos < end) {
+		if (rd_str(&r, &s, &n) != 0 || r.pos > end || n == 0 ||
+		    s[0] != '/')
+			return -1;
+		if (first == NULL) {
+			first = s;
+			first_n = n;
+		}
+	}
+	if (rd_array(&r, 4, &end) != 0)
+		return -1;
+	while (r.pos < end) {
+		if (rd_str(&r, &s, &n) != 0 || r.pos > end)
+			return -1;
+		(*nlocked)++;
+	}
+	if (first == NULL)
+		return 0;
+	*item = dup_n(first, first_n);
+	return *item != NULL ? 0 : -1;
+}
+
+int
+ssbus_parse_secret(const struct ssbus_msg *m, const unsigned char **value,
+    size_t *len)
+{
+	struct rd r;
+	const char *s;
+	size_t n, end;
+
+	*value = NULL;
+	*len = 0;
+	if (strcmp(m->signature, "(oayays)") != 0)
+		return -1;
+	body_reader(m, &r);
+	if (rd_align(&r, 8) != 0 || rd_str(&r, &s, &n) != 0 ||
+	    rd_array(&r, 1, &end) != 0)
+		return -1;
+	r.pos = end;			/* the parameters: none for "plain" */
+	if (rd_array(&r, 1, &end) != 0)
+		return -1;
+	*value = r.p + r.pos;
+	*len = end - r.pos;
+	r.pos = end;
+	if (rd_str(&r, &s, &n) != 0)	/* the content type */
+		return -1;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The connection */
+
+enum { IO_OK = 0, IO_DEFER = 1, IO_TIMEOUT = 2, IO_NOMEM = 3 };
+
+struct conn {
+	int fd;
+	struct timespec deadline;
+	unsigned char *in;	/* what was read and not yet taken */
+	size_t in_len, in_cap;
+};
+
+static long
+ms_left(const struct conn *c)
+{
+	struct timespec now;
+	long ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (c->deadline.tv_sec - now.tv_sec) * 1000L +
+	    (c->deadline.tv_nsec - now.tv_nsec) / 1000000L;
+	return ms > 0 ? ms : 0;
+}
+
+/* Waits until fd is ready for ev, or the deadline. */
+static int
+wait_for(struct conn *c, short ev)
+{
+	struct pollfd pfd = { c->fd, ev, 0 };
+	int n;
+
+	for (;;) {
+		n = poll(&pfd, 1, (int)ms_left(c));
+		if (n > 0)
+			return IO_OK;
+		if (n == 0)
+			return IO_TIMEOUT;
+		if (errno != EINTR)
+			return IO_DEFER;
+	}
+}
+
+static int
+send_all(struct conn *c, const unsigned char *p, size_t n)
+{
+	ssize_t k;
+	int rc;
+
+	while (n > 0) {
+		k = send(c->fd, p, n, MSG_NOSIGNAL);
+		if (k > 0) {
+			p += k;
+			n -= (size_t)k;
+			continue;
+		}
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			rc = wait_for(c, POLLOUT);
+			if (rc != IO_OK)
+				return rc;
+			continue;
+		}
+		return IO_DEFER;
+	}
+	return IO_OK;
+}
+
+/* Reads more into c->in, with room for want bytes in all. */
+static int
+read_more(struct conn *c, size_t want)
+{
+	unsigned char *p;
+	size_t cap;
+	ssize_t k;
+	int rc;
+
+	if (want < c->in_len + 4096)
+		want = c->in_len + 4096;
+	if (want > c->in_cap) {
+		/* Grown by hand: what was read may hold a secret. */
+		cap = want;
+		p = malloc(cap);
+		if (p == NULL)
+			return IO_NOMEM;
+		if (c->in_len > 0)
+			memcpy(p, c->in, c->in_len);
+		if (c->in != NULL) {
+			explicit_bzero(c->in, c->in_cap);
+			free(c->in);
+		}
+		c->in = p;
+		c->in_cap = cap;
+	}
+	for (;;) {
+		k = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+		if (k > 0) {
+			c->in_len += (size_t)k;
+			return IO_OK;
+		}
+		if (k == 0)
+			return IO_DEFER;		/* the bus hung up */
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return IO_DEFER;
+		rc = wait_for(c, POLLIN);
+		if (rc != IO_OK)
+			return rc;
+	}
+}
+
+/* Drops the first n bytes of c->in, wiping what moved. */
+static void
+take(struct conn *c, size_t n)
+{
+	memmove(c->in, c->in + n, c->in_len - n);
+	explicit_bzero(c->in + c->in_len - n, n);
+	c->in_len -= n;
+}
+
+/* The handshake: AUTH EXTERNAL as our uid, then "OK <guid>". */
+static int
+authenticate(struct conn *c)
+{
+	static const char hex[] = "0123456789abcdef";
+	char uid[32], line[64 + sizeof(uid) * 2];
+	unsigned char *crlf;
+	size_t i, n = 0;
+	int k, rc;
+
+	k = snprintf(uid, sizeof(uid), "%lu", (unsigned long)geteuid());
+	if (k < 0 || (size_t)k >= sizeof(uid))
+		return IO_DEFER;
+	line[n++] = '\0';
+	memcpy(line + n, "AUTH EXTERNAL ", 14);
+	n += 14;
+	for (i = 0; uid[i] != '\0'; i++) {
+		line[n++] = hex[(unsigned char)uid[i] >> 4];
+		line[n++] = hex[(unsigned char)uid[i] & 0xf];
+	}
+	memcpy(line + n, "\r\n", 2);
+	n += 2;
+	rc = send_all(c, (const unsigned char *)line, n);
+	if (rc != IO_OK)
+		return rc;
+	for (;;) {
+		crlf = c->in_len >= 2 ? memmem(c->in, c->in_len, "\r\n", 2) :
+		    NULL;
+		if (crlf != NULL)
+			break;
+		if (c->in_len > AUTH_LINE_MAX)
+			return IO_DEFER;
+		rc = read_more(c, 0);
+		if (rc != IO_OK)
+			return rc;
+	}
+	if (crlf - c->in < 3 || memcmp(c->in, "OK ", 3) != 0)
+		return IO_DEFER;		/* REJECTED, ERROR, ... */
+	take(c, (size_t)(crlf - c->in) + 2);
+	return IO_OK;
+}
+
+/*
+ * Reads until the answer to serial is there; *m describes it (in c->in,
+ * valid until the next read), *size its bytes. Other messages (signals,
+ * NameAcquired) are passed over. An error answer is IO_DEFER.
+ */
+static int
+answer(struct conn *c, uint32_t serial, struct ssbus_msg *m, size_t *size)
+{
+	size_t n;
+	int rc;
+
+	for (;;) {
+		if (c->in_len >= 16) {
+			n = ssbus_msg_size(c->in, 16, SSBUS_MSG_MAX);
+			if (n == 0)
+				return IO_DEFER;
+			if (c->in_len >= n) {
+				if (ssbus_msg_parse(c->in, n, m) != 0)
+					return IO_DEFER;
+				if ((m->type == 2 || m->type == 3) &&
+				    m->reply_serial == serial) {
+					*size = n;
+					return m->type == 2 ? IO_OK : IO_DEFER;
+				}
+				take(c, n);
+				continue;
+			}
+		} else {
+			n = 16;
+		}
+		rc = read_more(c, n);
+		if (rc != IO_OK)
+			return rc;
+	}
+}
+
+static int
+converse(struct conn *c, const char *schema, const char *account,
+    const char *kind, char **secret)
+{
+	struct wbuf *w = NULL;
+	struct ssbus_msg m;
+	char *session = NULL, *item = NULL, *copy;
+	const unsigned char *value;
+	struct call call;
+	size_t size, nlocked, len;
+	int rc;
+
+	rc = authenticate(c);
+	if (rc != IO_OK)
+		goto out;
+	w = calloc(1, sizeof(*w));
+	if (w == NULL) {
+		rc = IO_NOMEM;
+		goto out;
+	}
+	/* The end of the handshake, Hello and the probe: one write. */
+	put(w, "BEGIN\r\n", 7);
+	hello_calls(w);
+	if (w->overflow) {
+		rc = IO_DEFER;
+		goto out;
+	}
+	rc = send_all(c, w->b, w->n);
+	if (rc != IO_OK)
+		goto out;
+	rc = answer(c, S_HELLO, &m, &size);
+	if (rc != IO_OK)
+		goto out;
+	take(c, size);
+	rc = answer(c, S_PROBE, &m, &size);
+	if (rc != IO_OK)
+		goto out;
+	take(c, size);
+
+	/* Then the session and the search: one write, two answers. */
+	memset(w, 0, sizeof(*w));
+	search_calls(w, schema, account, kind);
+	if (w->overflow) {
+		rc = IO_DEFER;
+		goto out;
+	}
+	rc = send_all(c, w->b, w->n);
+	if (rc != IO_OK)
+		goto out;
+	rc = answer(c, S_SESSION, &m, &size);
+	if (rc != IO_OK)
+		goto out;
+	if (ssbus_parse_session(&m, &session) != 0) {
+		rc = IO_DEFER;
+		goto out;
+	}
+	take(c, size);
+	rc = answer(c, S_SEARCH, &m, &size);
+	if (rc != IO_OK)
+		goto out;
+	if (ssbus_parse_search(&m, &item, &nlocked) != 0 || item == NULL) {
+		rc = IO_DEFER;	/* locked or missing: libsecret says which */
+		goto out;
+	}
+	take(c, size);
+
+	memset(w, 0, sizeof(*w));
+	call_begin(w, S_SECRET, SERVICE, item, IFACE_ITEM, "GetSecret", "o",
+	    &call);
+	put_str(w, session);
+	call_end(w, &call);
+	if (w->overflow) {
+		rc = IO_DEFER;
+		goto out;
+	}
+	rc = send_all(c, w->b, w->n);
+	if (rc != IO_OK)
+		goto out;
+	rc = answer(c, S_SECRET, &m, &size);
+	if (rc != IO_OK)
+		goto out;
+	if (ssbus_parse_secret(&m, &value, &len) != 0 ||
+	    len > STORE_SECRET_MAX || memchr(value, '\0', len) != NULL) {
+		rc = IO_DEFER;
+		goto out;
+	}
+	copy = malloc(len + 1);
+	if (copy == NULL) {
+		rc = IO_NOMEM;
+		goto out;
+	}
+	memcpy(copy, value, len);
+	copy[len] = '\0';
+	*secret = copy;
+	rc = IO_OK;
+out:
+	free(w);
+	free(session);
+	free(item);
+	return rc;
+}
+
+int
+ssbus_get(const char *schema, const char *account, const char *kind,
+    int timeout_ms, char **secret)
+{
+	struct conn c = { -1, { 0, 0 }, NULL, 0, 0 };
+	struct sockaddr_un sa;
+	socklen_t salen;
+	int rc;
+
+	*secret = NULL;
+	if (ssbus_address(getenv("DBUS_SESSION_BUS_ADDRESS"), &sa,
+	    &salen) != 0)
+		return SSBUS_DEFER;
+	clock_gettime(CLOCK_MONOTONIC, &c.deadline);
+	c.deadline.tv_sec += timeout_ms / 1000;
+	c.deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (c.deadline.tv_nsec >= 1000000000L) {
+		c.deadline.tv_sec++;
+		c.deadline.tv_nsec -= 1000000000L;
+	}
+	c.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (c.fd < 0)
+		return SSBUS_DEFER;
+	/* A full backlog (EAGAIN) is left to libsecret too. */
+	if (connect(c.fd, (struct sockaddr *)&sa, salen) != 0) {
+		rc = IO_DEFER;
+		goto out;
+	}
+	rc = converse(&c, schema, account, kind, secret);
+out:
+	close(c.fd);
+	if (c.in != NULL) {
+		explicit_bzero(c.in, c.in_cap);
+		free(c.in);
+	}
+	switch (rc) {
+	case IO_OK:
+		return STORE_OK;
+	case IO_TIMEOUT:
+		return STORE_ETIMEOUT;
+	case IO_NOMEM:
+		return STORE_ENOMEM;
+	default:
+		return SSBUS_DEFER;
+	}
+}

@@ -1,0 +1,731 @@
+/*
+ * Unit tests: keyring/ssbus - the bus address, the message parsers, and
+ * ssbus_get() against a scripted bus on a socket in a temporary directory
+ * (success, both byte orders, an error answer, locked, a NUL in the value,
+ * a hang-up, a service that never answers, a rejected handshake).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "keyring/ssbus.h"
+#include "keyring/store.h"
+
+/* ------------------------------------------------------------------ */
+/* Addresses */
+
+static void
+test_address(void **state)
+{
+	struct sockaddr_un sa;
+	socklen_t len;
+	char longpath[200];
+
+	(void)state;
+	assert_int_equal(ssbus_address("unix:path=/run/user/1000/bus", &sa,
+	    &len), 0);
+	assert_int_equal(sa.sun_family, AF_UNIX);
+	assert_string_equal(sa.sun_path, "/run/user/1000/bus");
+	assert_int_equal(len, offsetof(struct sockaddr_un, sun_path) +
+	    strlen("/run/user/1000/bus") + 1);
+
+	/* abstract: a leading NUL, the length counts no trailing NUL */
+	assert_int_equal(ssbus_address("unix:abstract=/tmp/dbus-AbC,guid=0123",
+	    &sa, &len), 0);
+	assert_int_equal(sa.sun_path[0], '\0');
+	assert_memory_equal(sa.sun_path + 1, "/tmp/dbus-AbC", 13);
+	assert_int_equal(len, offsetof(struct sockaddr_un, sun_path) + 1 + 13);
+
+	/* escapes decoded; guid before the path; the first usable entry */
+	assert_int_equal(ssbus_address("unix:guid=1,path=/tmp/a%20b%2Cc", &sa,
+	    &len), 0);
+	assert_string_equal(sa.sun_path, "/tmp/a b,c");
+	assert_int_equal(ssbus_address("tcp:host=127.0.0.1,port=1;"
+	    "unix:path=/x;unix:path=/y", &sa, &len), 0);
+	assert_string_equal(sa.sun_path, "/x");
+
+	/* nothing usable */
+	assert_int_equal(ssbus_address(NULL, &sa, &len), -1);
+	assert_int_equal(ssbus_address("", &sa, &len), -1);
+	assert_int_equal(ssbus_address("tcp:host=localhost,port=4", &sa, &len),
+	    -1);
+	assert_int_equal(ssbus_address("unix:tmpdir=/tmp", &sa, &len), -1);
+	assert_int_equal(ssbus_address("unix:path=", &sa, &len), -1);
+	assert_int_equal(ssbus_address("unix:path=/a,path=/b", &sa, &len), -1);
+	assert_int_equal(ssbus_address("unix:path=/a%zz", &sa, &len), -1);
+	assert_int_equal(ssbus_address("unix:path=/a%2", &sa, &len), -1);
+	assert_int_equal(ssbus_address("unix:path=/a%00b", &sa, &len), -1);
+	assert_int_equal(ssbus_address("unix:path", &sa, &len), -1);
+	assert_int_equal(ssbus_address("unixpath=/a", &sa, &len), -1);
+	memset(longpath, 'a', sizeof(longpath) - 1);
+	longpath[0] = '/';
+	longpath[sizeof(longpath) - 1] = '\0';
+	{
+		char addr[sizeof(longpath) + 16];
+
+		assert_true(snprintf(addr, sizeof(addr), "unix:path=%s",
+		    longpath) < (int)sizeof(addr));
+		assert_int_equal(ssbus_address(addr, &sa, &len), -1);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Building messages as a bus or service would send them */
+
+struct mb {
+	unsigned char b[8192];
+	size_t n;
+	int big;
+};
+
+static void
+mb_put(struct mb *m, const void *p, size_t n)
+{
+	assert_true(m->n + n <= sizeof(m->b));
+	memcpy(m->b + m->n, p, n);
+	m->n += n;
+}
+
+static void
+mb_align(struct mb *m, size_t a)
+{
+	static const unsigned char zero[8];
+
+	mb_put(m, zero, (a - m->n % a) % a);
+}
+
+static void
+mb_u8(struct mb *m, unsigned char v)
+{
+	mb_put(m, &v, 1);
+}
+
+static void
+mb_u32_at(struct mb *m, size_t at, uint32_t v)
+{
+	if (m->big) {
+		m->b[at] = (unsigned char)(v >> 24);
+		m->b[at + 1] = (unsigned char)(v >> 16);
+		m->b[at + 2] = (unsigned char)(v >> 8);
+		m->b[at + 3] = (unsigned char)v;
+	} else {
+		m->b[at] = (unsigned char)v;
+		m->b[at + 1] = (unsigned char)(v >> 8);
+		m->b[at + 2] = (unsigned char)(v >> 16);
+		m->b[at + 3] = (unsigned char)(v >> 24);
+	}
+}
+
+static void
+mb_u32(struct mb *m, uint32_t v)
+{
+	mb_align(m, 4);
+	mb_put(m, "\0\0\0\0", 4);
+	mb_u32_at(m, m->n - 4, v);
+}
+
+static void
+mb_bytes(struct mb *m, const void *p, size_t n)	/* a string's shape */
+{
+	mb_u32(m, (uint32_t)n);
+	mb_put(m, p, n);
+	mb_u8(m, 0);
+}
+
+static void
+mb_str(struct mb *m, const char *s)
+{
+	mb_bytes(m, s, strlen(s));
+}
+
+static void
+mb_sig(struct mb *m, const char *s)
+{
+	mb_u8(m, (unsigned char)strlen(s));
+	mb_put(m, s, strlen(s) + 1);
+}
+
+/*
+ * Starts a message of type with the header fields a reply needs; *body is
+ * where mb_end() counts the body from.
+ */
+static void
+mb_begin(struct mb *m, int big, int type, uint32_t serial,
+    uint32_t reply_serial, const char *sig, const char *error_name,
+    size_t *body)
+{
+	size_t fields;
+
+	memset(m, 0, sizeof(*m));
+	m->big = big;
+	mb_u8(m, big ? 'B' : 'l');
+	mb_u8(m, (unsigned char)type);
+	mb_u8(m, 0);
+	mb_u8(m, 1);
+	mb_u32(m, 0);
+	mb_u32(m, serial);
+	mb_u32(m, 0);
+	fields = m->n;
+	if (reply_serial != 0) {
+		mb_align(m, 8);
+		mb_u8(m, 5);
+		mb_sig(m, "u");
+		mb_u32(m, reply_serial);
+	}
+	mb_align(m, 8);
+	mb_u8(m, 7);		/* SENDER */
+	mb_sig(m, "s");
+	mb_str(m, ":1.0");
+	if (error_name != NULL) {
+		mb_align(m, 8);
+		mb_u8(m, 4);
+		mb_sig(m, "s");
+		mb_str(m, error_name);
+	}
+	if (sig != NULL && sig[0] != '\0') {
+		mb_align(m, 8);
+		mb_u8(m, 8);
+		mb_sig(m, "g");
+		mb_sig(m, sig);
+	}
+	mb_u32_at(m, 12, (uint32_t)(m->n - fields));
+	mb_align(m, 8);
+	*body = m->n;
+}
+
+static void
+mb_end(struct mb *m, size_t body)
+{
+	mb_u32_at(m, 4, (uint32_t)(m->n - body));
+}
+
+/* An array of object paths: "ao". */
+static void
+mb_paths(struct mb *m, const char *const *paths)
+{
+	size_t len_at, start;
+
+	mb_u32(m, 0);
+	len_at = m->n - 4;
+	start = m->n;
+	for (; *paths != NULL; paths++)
+		mb_str(m, *paths);
+	mb_u32_at(m, len_at, (uint32_t)(m->n - start));
+}
+
+static void
+mb_secret(struct mb *m, const void *value, size_t n)	/* "(oayays)" */
+{
+	mb_align(m, 8);
+	mb_str(m, "/org/freedesktop/secrets/session/s1");
+	mb_u32(m, 0);			/* no parameters */
+	mb_bytes(m, value, n);		/* ay: a length, bytes, (no NUL) */
+	m->n--;				/* ay has no trailing NUL */
+	mb_str(m, "text/plain");
+}
+
+/* ------------------------------------------------------------------ */
+/* The parsers */
+
+static void
+parse(struct mb *m, struct ssbus_msg *msg)
+{
+	assert_int_equal(ssbus_msg_size(m->b, m->n, SSBUS_MSG_MAX), m->n);
+	assert_int_equal(ssbus_msg_parse(m->b, m->n, msg), 0);
+}
+
+static void
+test_parse_replies(void **state)
+{
+	static const char *const unlocked[] = {
+		"/org/freedesktop/secrets/collection/login/7",
+		"/org/freedesktop/secrets/collection/login/8", NULL
+	};
+	static const char *const locked[] = { "/x/1", "/x/2", "/x/3", NULL };
+	static const char *const none[] = { NULL };
+	struct mb m;
+	struct ssbus_msg msg;
+	char *path, *item;
+	const unsigned char *value;
+	size_t body, n, nlocked;
+	int big;
+
+	(void)state;
+	for (big = 0; big <= 1; big++) {
+		mb_begin(&m, big, 2, 9, 3, "vo", NULL, &body);
+		mb_sig(&m, "s");
+		mb_str(&m, "");
+		mb_str(&m, "/org/freedesktop/secrets/session/s1");
+		mb_end(&m, body);
+		parse(&m, &msg);
+		assert_int_equal(msg.type, 2);
+		assert_int_equal(msg.big_endian, big);
+		assert_int_equal(msg.serial, 9);
+		assert_int_equal(msg.reply_serial, 3);
+		assert_string_equal(msg.signature, "vo");
+		assert_int_equal(ssbus_parse_session(&msg, &path), 0);
+		assert_string_equal(path, "/org/freedesktop/secrets/session/s1");
+		free(path);
+		/* the wrong answer for the wrong question */
+		assert_int_equal(ssbus_parse_search(&msg, &item, &nlocked), -1);
+		assert_null(item);
+
+		mb_begin(&m, big, 2, 10, 4, "aoao", NULL, &body);
+		mb_paths(&m, unlocked);
+		mb_paths(&m, locked);
+		mb_end(&m, body);
+		parse(&m, &msg);
+		assert_int_equal(ssbus_parse_search(&msg, &item, &nlocked), 0);
+		assert_string_equal(item, unlocked[0]);
+		assert_int_equal(nlocked, 3);
+		free(item);
+
+		mb_begin(&m, big, 2, 10, 4, "aoao", NULL, &body);
+		mb_paths(&m, none);
+		mb_paths(&m, locked);
+		mb_end(&m, body);
+		parse(&m, &msg);
+		assert_int_equal(ssbus_parse_search(&msg, &item, &nlocked), 0);
+		assert_null(item);
+		assert_int_equal(nlocked, 3);
+
+		mb_begin(&m, big, 2, 11, 5, "(oayays)", NULL, &body);
+		mb_secret(&m, "s3cr\xc3\xa9t", 7);
+		mb_end(&m, body);
+		parse(&m, &msg);
+		assert_int_equal(ssbus_parse_secret(&msg, &value, &n), 0);
+		assert_int_equal(n, 7);
+		assert_memory_equal(value, "s3cr\xc3\xa9t", 7);
+		assert_int_equal(ssbus_parse_session(&msg, &path), -1);
+		assert_null(path);
+	}
+}
+
+static void
+test_parse_bad(void **state)
+{
+	struct mb m, good;
+	struct ssbus_msg msg;
+	const unsigned char *value;
+	size_t body, n, cut;
+	char *item;
+
+	(void)state;
+	mb_begin(&good, 0, 2, 11, 5, "(oayays)", NULL, &body);
+	mb_secret(&good, "secret", 6);
+	mb_end(&good, body);
+
+	/* Every truncation: the size says more is needed, never a parse. */
+	for (cut = 0; cut < good.n; cut++) {
+		n = ssbus_msg_size(good.b, cut, SSBUS_MSG_MAX);
+		assert_true(n == 0 || n == good.n);
+		assert_int_equal(ssbus_msg_parse(good.b, cut, &msg), -1);
+	}
+	/* A body cut short inside the value, with lengths made to agree. */
+	m = good;
+	m.n -= 12;
+	mb_u32_at(&m, 4, (uint32_t)(m.n - body));
+	parse(&m, &msg);
+	assert_int_equal(ssbus_parse_secret(&msg, &value, &n), -1);
+
+	/* Not a header; the wrong version; larger than the cap. */
+	m = good;
+	m.b[0] = 'x';
+	assert_int_equal(ssbus_msg_size(m.b, m.n, SSBUS_MSG_MAX), 0);
+	m = good;
+	m.b[3] = 2;
+	assert_int_equal(ssbus_msg_size(m.b, m.n, SSBUS_MSG_MAX), 0);
+	assert_int_equal(ssbus_msg_size(good.b, good.n, good.n - 1), 0);
+	m = good;
+	mb_u32_at(&m, 4, 0xffffffffu);
+	assert_int_equal(ssbus_msg_size(m.b, m.n, SSBUS_MSG_MAX), 0);
+	mb_u32_at(&m, 4, (uint32_t)(good.n - body));
+	mb_u32_at(&m, 12, 0xfffffff0u);
+	assert_int_equal(ssbus_msg_size(m.b, m.n, SSBUS_MSG_MAX), 0);
+
+	/* A string in a header field without its NUL. */
+	m = good;
+	for (n = 16; n < body; n++)
+		if (memcmp(m.b + n, ":1.0", 5) == 0)
+			break;
+	assert_true(n < body);
+	m.b[n + 4] = 'X';
+	assert_int_equal(ssbus_msg_parse(m.b, m.n, &msg), -1);
+
+	/* A header field of a type no header field has. */
+	m = good;
+	for (n = 16; n < body; n++)
+		if (m.b[n] == 7 && m.b[n + 1] == 1 && m.b[n + 2] == 's')
+			break;
+	assert_true(n < body);
+	m.b[n + 2] = 'x';
+	assert_int_equal(ssbus_msg_parse(m.b, m.n, &msg), -1);
+
+	/* An object path array whose length runs past the body. */
+	mb_begin(&m, 0, 2, 1, 4, "aoao", NULL, &body);
+	mb_u32(&m, 4000);
+	mb_u32(&m, 0);
+	mb_end(&m, body);
+	parse(&m, &msg);
+	assert_int_equal(ssbus_parse_search(&msg, &item, &n), -1);
+	assert_null(item);
+}
+
+/* ------------------------------------------------------------------ */
+/* A scripted bus */
+
+enum script {
+	SCRIPT_OK, SCRIPT_BIG, SCRIPT_ERROR, SCRIPT_LOCKED, SCRIPT_NUL,
+	SCRIPT_HANGUP, SCRIPT_SILENT, SCRIPT_REJECT, SCRIPT_SIGNALS
+};
+
+struct bus {
+	char dir[64], path[128];
+	int lfd;
+	enum script script;
+	pthread_t thread;
+	/* what the client sent, as seen by the bus */
+	char auth[128];
+	char members[8][32];
+	int nmembers;
+	int saw_attrs, saw_plain, no_auto_start;
+	int hung_up;
+};
+
+static int
+read_full(int fd, void *p, size_t n)
+{
+	size_t got = 0;
+	ssize_t k;
+
+	while (got < n) {
+		k = read(fd, (char *)p + got, n - got);
+		if (k <= 0)
+			return -1;
+		got += (size_t)k;
+	}
+	return 0;
+}
+
+static int
+write_full(int fd, const void *p, size_t n)
+{
+	return write(fd, p, n) == (ssize_t)n ? 0 : -1;
+}
+
+static void
+reply(struct bus *b, int fd, struct ssbus_msg *call, const char *member)
+{
+	static const char *const item[] = {
+		"/org/freedesktop/secrets/collection/login/1", NULL
+	};
+	static const char *const none[] = { NULL };
+	static const char *const cols[] = {
+		"/org/freedesktop/secrets/collection/login", NULL
+	};
+	struct mb m;
+	size_t body;
+	int big = b->script == SCRIPT_BIG;
+
+	if (b->script == SCRIPT_SIGNALS) {
+		/* A signal before every answer, as NameAcquired comes. */
+		mb_begin(&m, 0, 4, 1000, 0, "s", NULL, &body);
+		mb_str(&m, ":1.1");
+		mb_end(&m, body);
+		assert_int_equal(write_full(fd, m.b, m.n), 0);
+	}
+	if (strcmp(member, "Hello") == 0) {
+		mb_begin(&m, big, 2, 1, call->serial, "s", NULL, &body);
+		mb_str(&m, ":1.1");
+	} else if (strcmp(member, "Get") == 0) {
+		mb_begin(&m, big, 2, 2, call->serial, "v", NULL, &body);
+		mb_sig(&m, "ao");
+		mb_paths(&m, cols);
+	} else if (strcmp(member, "OpenSession") == 0) {
+		if (b->script == SCRIPT_SILENT)
+			return;
+		if (b->script == SCRIPT_HANGUP) {
+			shutdown(fd, SHUT_RDWR);
+			b->hung_up = 1;
+			return;
+		}
+		mb_begin(&m, big, 2, 3, call->serial, "vo", NULL, &body);
+		mb_sig(&m, "s");
+		mb_str(&m, "");
+		mb_str(&m, "/org/freedesktop/secrets/session/s1");
+	} else if (strcmp(member, "SearchItems") == 0) {
+		if (b->script == SCRIPT_ERROR) {
+			mb_begin(&m, big, 3, 4, call->serial, "s",
+			    "org.freedesktop.DBus.Error.Failed", &body);
+			mb_str(&m, "no");
+		} else {
+			mb_begin(&m, big, 2, 4, call->serial, "aoao", NULL,
+			    &body);
+			mb_paths(&m, b->script == SCRIPT_LOCKED ? none : item);
+			mb_paths(&m, b->script == SCRIPT_LOCKED ? item : none);
+		}
+	} else if (strcmp(member, "GetSecret") == 0) {
+		mb_begin(&m, big, 2, 5, call->serial, "(oayays)", NULL, &body);
+		if (b->script == SCRIPT_NUL)
+			mb_secret(&m, "ab\0cd", 5);
+		else
+			mb_secret(&m, "the-refresh-token", 17);
+	} else {
+		return;
+	}
+	mb_end(&m, body);
+	assert_int_equal(write_full(fd, m.b, m.n), 0);
+}
+
+static void *
+bus_main(void *arg)
+{
+	struct bus *b = arg;
+	unsigned char buf[SSBUS_MSG_MAX < 65536 ? SSBUS_MSG_MAX : 65536];
+	char line[128];
+	struct ssbus_msg msg;
+	size_t n, i;
+	int fd;
+
+	fd = accept(b->lfd, NULL, NULL);
+	if (fd < 0)
+		return NULL;
+	/* The NUL byte, then "AUTH EXTERNAL hex\r\n". */
+	for (i = 0; i < sizeof(line) - 1; i++) {
+		if (read_full(fd, line + i, 1) != 0)
+			goto out;
+		if (i > 0 && line[i - 1] == '\r' && line[i] == '\n')
+			break;
+	}
+	line[i + 1] = '\0';
+	memcpy(b->auth, line, sizeof(b->auth));
+	if (b->script == SCRIPT_REJECT) {
+		(void)write_full(fd, "REJECTED EXTERNAL\r\n", 19);
+		goto out;
+	}
+	(void)write_full(fd, "OK 0123456789abcdef0123456789abcdef\r\n", 37);
+	if (read_full(fd, line, 7) != 0 || memcmp(line, "BEGIN\r\n", 7) != 0)
+		goto out;
+	for (;;) {
+		if (read_full(fd, buf, 16) != 0)
+			break;
+		n = ssbus_msg_size(buf, 16, sizeof(buf));
+		assert_true(n >= 16);
+		if (read_full(fd, buf + 16, n - 16) != 0)
+			break;
+		/* What we send must parse as what we send. */
+		assert_int_equal(ssbus_msg_parse(buf, n, &msg), 0);
+		assert_int_equal(msg.type, 1);
+		{
+			/* The member: the string after the byte 3 field. */
+			const unsigned char *p;
+			const char *member = "?";
+
+			for (p = buf + 16; p + 8 < msg.body; p++)
+				if (p[0] == 3 && p[1] == 1 && p[2] == 's' &&
+				    p[3] == 0) {
+					member = (const char *)p + 8;
+					break;
+				}
+			if (b->nmembers < 8)
+				assert_true(snprintf(b->members[b->nmembers++],
+				    sizeof(b->members[0]), "%s", member) <
+				    (int)sizeof(b->members[0]));
+			if (strcmp(member, "Hello") != 0 &&
+			    (buf[2] & 0x2) != 0)
+				b->no_auto_start++;
+			if (strcmp(member, "SearchItems") == 0 &&
+			    memmem(msg.body, msg.body_len, "acct-1", 7) &&
+			    memmem(msg.body, msg.body_len, "oauth2", 7) &&
+			    memmem(msg.body, msg.body_len,
+			    "org.mailcred.Secret", 20))
+				b->saw_attrs = 1;
+			if (strcmp(member, "OpenSession") == 0 &&
+			    memmem(msg.body, msg.body_len, "plain", 6))
+				b->saw_plain = 1;
+			reply(b, fd, &msg, member);
+			if (b->hung_up)
+				break;
+		}
+	}
+out:
+	close(fd);
+	return NULL;
+}
+
+static void
+bus_start(struct bus *b, enum script script)
+{
+	struct sockaddr_un sa;
+	char env[200];
+
+	memset(b, 0, sizeof(*b));
+	b->script = script;
+	assert_true(snprintf(b->dir, sizeof(b->dir), "/tmp/test_ssbus.XXXXXX") <
+	    (int)sizeof(b->dir));
+	assert_non_null(mkdtemp(b->dir));
+	assert_true(snprintf(b->path, sizeof(b->path), "%s/b%%us", b->dir) <
+	    (int)sizeof(b->path));
+	b->lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_true(b->lfd >= 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	/* The file is named "b%us": the address escapes its '%'. */
+	assert_true(snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/b%%us",
+	    b->dir) < (int)sizeof(sa.sun_path));
+	assert_int_equal(bind(b->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(b->lfd, 4), 0);
+	assert_true(snprintf(env, sizeof(env), "unix:path=%s/b%%25us,guid=1",
+	    b->dir) < (int)sizeof(env));
+	setenv("DBUS_SESSION_BUS_ADDRESS", env, 1);
+	assert_int_equal(pthread_create(&b->thread, NULL, bus_main, b), 0);
+}
+
+static void
+bus_stop(struct bus *b)
+{
+	shutdown(b->lfd, SHUT_RDWR);
+	pthread_join(b->thread, NULL);
+	close(b->lfd);
+	unlink(b->path);
+	rmdir(b->dir);
+	unsetenv("DBUS_SESSION_BUS_ADDRESS");
+}
+
+static int
+get(struct bus *b, enum script script, int timeout_ms, char **secret)
+{
+	int rc;
+
+	bus_start(b, script);
+	rc = ssbus_get("org.mailcred.Secret", "acct-1", "oauth2", timeout_ms,
+	    secret);
+	bus_stop(b);
+	return rc;
+}
+
+static void
+test_get_ok(void **state)
+{
+	struct bus b;
+	char *secret = NULL, want[64];
+	int i;
+
+	(void)state;
+	for (i = 0; i < 3; i++) {
+		enum script s = i == 0 ? SCRIPT_OK : i == 1 ? SCRIPT_BIG :
+		    SCRIPT_SIGNALS;
+
+		assert_int_equal(get(&b, s, 5000, &secret), STORE_OK);
+		assert_string_equal(secret, "the-refresh-token");
+		free(secret);
+		secret = NULL;
+		/* Hello, then the probe, then the session and the search. */
+		assert_int_equal(b.nmembers, 5);
+		assert_string_equal(b.members[0], "Hello");
+		assert_string_equal(b.members[1], "Get");
+		assert_string_equal(b.members[2], "OpenSession");
+		assert_string_equal(b.members[3], "SearchItems");
+		assert_string_equal(b.members[4], "GetSecret");
+		assert_int_equal(b.no_auto_start, 4);
+		assert_true(b.saw_attrs);
+		assert_true(b.saw_plain);
+	}
+	/* AUTH EXTERNAL with our uid in hex of its decimal digits. */
+	{
+		static const char hex[] = "0123456789abcdef";
+		char uid[32];
+		size_t k, n = 0;
+
+		assert_true(snprintf(uid, sizeof(uid), "%lu",
+		    (unsigned long)geteuid()) < (int)sizeof(uid));
+		want[n++] = '\0';
+		memcpy(want + n, "AUTH EXTERNAL ", 14);
+		n += 14;
+		for (k = 0; uid[k] != '\0'; k++) {
+			want[n++] = hex[(unsigned char)uid[k] >> 4];
+			want[n++] = hex[(unsigned char)uid[k] & 0xf];
+		}
+		memcpy(want + n, "\r\n", 2);
+		assert_memory_equal(b.auth, want, n + 2);
+	}
+}
+
+static void
+test_get_defers(void **state)
+{
+	struct bus b;
+	char *secret = (char *)"x";
+
+	(void)state;
+	assert_int_equal(get(&b, SCRIPT_ERROR, 5000, &secret), SSBUS_DEFER);
+	assert_null(secret);
+	assert_int_equal(get(&b, SCRIPT_LOCKED, 5000, &secret), SSBUS_DEFER);
+	assert_null(secret);
+	assert_int_equal(get(&b, SCRIPT_NUL, 5000, &secret), SSBUS_DEFER);
+	assert_null(secret);
+	assert_int_equal(get(&b, SCRIPT_HANGUP, 5000, &secret), SSBUS_DEFER);
+	assert_null(secret);
+	assert_int_equal(get(&b, SCRIPT_REJECT, 5000, &secret), SSBUS_DEFER);
+	assert_null(secret);
+	assert_int_equal(b.nmembers, 0);
+
+	/* No usable address; a socket nobody listens on. */
+	setenv("DBUS_SESSION_BUS_ADDRESS", "tcp:host=127.0.0.1,port=9", 1);
+	assert_int_equal(ssbus_get("s", "a", "k", 1000, &secret), SSBUS_DEFER);
+	assert_int_equal(ssbus_usable(), 0);
+	setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus", 1);
+	assert_int_equal(ssbus_usable(), 1);
+	assert_int_equal(ssbus_get("s", "a", "k", 1000, &secret), SSBUS_DEFER);
+	unsetenv("DBUS_SESSION_BUS_ADDRESS");
+	assert_int_equal(ssbus_get("s", "a", "k", 1000, &secret), SSBUS_DEFER);
+	assert_null(secret);
+}
+
+static void
+test_get_deadline(void **state)
+{
+	struct bus b;
+	struct timespec t0, t1;
+	char *secret = NULL;
+	long ms;
+
+	(void)state;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(get(&b, SCRIPT_SILENT, 300, &secret), STORE_ETIMEOUT);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_null(secret);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000L +
+	    (t1.tv_nsec - t0.tv_nsec) / 1000000L;
+	assert_true(ms >= 250);
+	assert_true(ms < 5000);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_address),
+		cmocka_unit_test(test_parse_replies),
+		cmocka_unit_test(test_parse_bad),
+		cmocka_unit_test(test_get_ok),
+		cmocka_unit_test(test_get_defers),
+		cmocka_unit_test(test_get_deadline),
+	};
+
+	signal(SIGPIPE, SIG_IGN);	/* as mailcred's commands do */
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
