@@ -730,6 +730,12 @@ read_more(struct conn *c, size_t want)
 		c->in_cap = cap;
 	}
 	for (;;) {
+		/*
+		 * The deadline holds for a peer that never stops sending
+		 * (messages that are not our answer, a byte at a time) too.
+		 */
+		if (ms_left(c) == 0)
+			return IO_TIMEOUT;
 		k = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
 		if (k > 0) {
 			c->in_len += (size_t)k;

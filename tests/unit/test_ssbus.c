@@ -389,7 +389,8 @@ test_parse_bad(void **state)
 
 enum script {
 	SCRIPT_OK, SCRIPT_BIG, SCRIPT_ERROR, SCRIPT_LOCKED, SCRIPT_NUL,
-	SCRIPT_HANGUP, SCRIPT_SILENT, SCRIPT_REJECT, SCRIPT_SIGNALS
+	SCRIPT_HANGUP, SCRIPT_SILENT, SCRIPT_REJECT, SCRIPT_SIGNALS,
+	SCRIPT_FLOOD
 };
 
 struct bus {
@@ -457,6 +458,16 @@ reply(struct bus *b, int fd, struct ssbus_msg *call, const char *member)
 	} else if (strcmp(member, "OpenSession") == 0) {
 		if (b->script == SCRIPT_SILENT)
 			return;
+		if (b->script == SCRIPT_FLOOD) {
+			/* Signals, never the answer, until the client goes. */
+			mb_begin(&m, 0, 4, 1000, 0, "s", NULL, &body);
+			mb_str(&m, ":1.1");
+			mb_end(&m, body);
+			while (write_full(fd, m.b, m.n) == 0)
+				continue;
+			b->hung_up = 1;
+			return;
+		}
 		if (b->script == SCRIPT_HANGUP) {
 			shutdown(fd, SHUT_RDWR);
 			b->hung_up = 1;
@@ -706,6 +717,16 @@ test_get_deadline(void **state)
 	(void)state;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	assert_int_equal(get(&b, SCRIPT_SILENT, 300, &secret), STORE_ETIMEOUT);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_null(secret);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000L +
+	    (t1.tv_nsec - t0.tv_nsec) / 1000000L;
+	assert_true(ms >= 250);
+	assert_true(ms < 5000);
+
+	/* A bus that never stops sending, but never the answer. */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(get(&b, SCRIPT_FLOOD, 300, &secret), STORE_ETIMEOUT);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	assert_null(secret);
 	ms = (t1.tv_sec - t0.tv_sec) * 1000L +
