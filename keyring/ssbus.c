@@ -412,35 +412,42 @@ rd_u32(struct rd *r, uint32_t *v)
 	return 0;
 }
 
-/* A string or object path: *s (into the buffer, NUL-terminated), *n. */
+/*
+ * len bytes and a NUL at r->pos, no NUL among them: *s (into the buffer,
+ * NUL-terminated) and *n.
+ */
+static int
+rd_text(struct rd *r, size_t len, const char **s, size_t *n)
+{
+	if (r->len - r->pos < len + 1 || r->p[r->pos + len] != '\0' ||
+	    memchr(r->p + r->pos, '\0', len) != NULL)
+		return -1;
+	*s = (const char *)r->p + r->pos;
+	*n = len;
+	r->pos += len + 1;
+	return 0;
+}
+
+/* A string or object path: a u32 length, then the text. */
 static int
 rd_str(struct rd *r, const char **s, size_t *n)
 {
 	uint32_t len;
 
-	if (rd_u32(r, &len) != 0 || r->len - r->pos < (size_t)len + 1 ||
-	    r->p[r->pos + len] != '\0' ||
-	    memchr(r->p + r->pos, '\0', len) != NULL)
+	if (rd_u32(r, &len) != 0)
 		return -1;
-	*s = (const char *)r->p + r->pos;
-	*n = len;
-	r->pos += (size_t)len + 1;
-	return 0;
+	return rd_text(r, len, s, n);
 }
 
+/* A signature: a byte length, then the text. */
 static int
 rd_sig(struct rd *r, const char **s, size_t *n)
 {
 	unsigned char len;
 
-	if (rd_u8(r, &len) != 0 || r->len - r->pos < (size_t)len + 1 ||
-	    r->p[r->pos + len] != '\0' ||
-	    memchr(r->p + r->pos, '\0', len) != NULL)
+	if (rd_u8(r, &len) != 0)
 		return -1;
-	*s = (const char *)r->p + r->pos;
-	*n = len;
-	r->pos += (size_t)len + 1;
-	return 0;
+	return rd_text(r, len, s, n);
 }
 
 /* An array's length, then padding to its elements' alignment: *end. */
