@@ -119,6 +119,13 @@ tests/unit/test_tty: tests/unit/test_tty.c cmd/tty.o libmailcred.a \
 	$(CC) $(MC_CFLAGS) $(CMOCKA_CFLAGS) -o $@ $< cmd/tty.o \
 		libmailcred.a $(MC_LDFLAGS) $(DEP_LIBS) $(QR_LIBS) $(CMOCKA_LIBS)
 
+# The test's scripted bus encrypts secrets as a Secret Service does:
+# OpenSSL's EVP_Encrypt* from libcrypto itself (mailcred only decrypts).
+tests/unit/test_ssbus: tests/unit/test_ssbus.c libmailcred.a \
+		$(wildcard tests/unit/*.h)
+	$(CC) $(MC_CFLAGS) $(CMOCKA_CFLAGS) -o $@ $< libmailcred.a \
+		$(MC_LDFLAGS) $(DEP_LIBS) -lcrypto $(CMOCKA_LIBS)
+
 # The test runs a Secret Service of its own and checks items with libsecret.
 tests/unit/test_store_ss: tests/unit/test_store_ss.c libmailcred.a \
 		$(wildcard tests/unit/*.h)

@@ -13,18 +13,25 @@ bodies(const struct ssbus_msg *m)
 {
 	struct ssbus_msg as = *m;
 	static const char *const sigs[] = { "vo", "aoao", "(oayays)" };
-	const unsigned char *value;
+	const unsigned char *a, *b;
 	char *path, *item;
-	size_t i, n;
+	size_t i, n, k;
 
 	for (i = 0; i < 3; i++) {
 		memcpy(as.signature, sigs[i], strlen(sigs[i]) + 1);
-		if (ssbus_parse_session(&as, &path) == 0)
+		if (ssbus_parse_session(&as, &a, &n, &path) == 0) {
+			if (n > 0)
+				(void)a[n - 1];	/* ASan: inside the input */
 			free(path);
+		}
 		if (ssbus_parse_search(&as, &item, &n) == 0)
 			free(item);
-		if (ssbus_parse_secret(&as, &value, &n) == 0 && n > 0)
-			(void)value[n - 1];	/* ASan: inside the input */
+		if (ssbus_parse_secret(&as, &a, &k, &b, &n) == 0) {
+			if (k > 0)
+				(void)a[k - 1];
+			if (n > 0)
+				(void)b[n - 1];
+		}
 	}
 }
 

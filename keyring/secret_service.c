@@ -55,6 +55,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <gio/gio.h>
 #include <libsecret/secret.h>
@@ -163,7 +164,8 @@ ss_on_deadline(gpointer data)
  * end.
  */
 static int
-ss_call_begin(struct ss_call *c, struct ss_store *ss, char **errmsg)
+ss_call_begin_ms(struct ss_call *c, struct ss_store *ss, int timeout_ms,
+    char **errmsg)
 {
 	int rc;
 
@@ -175,10 +177,16 @@ ss_call_begin(struct ss_call *c, struct ss_store *ss, char **errmsg)
 	c->ss = ss;
 	g_main_context_push_thread_default(ss->ctx);
 	c->cancel = g_cancellable_new();
-	c->deadline = g_timeout_source_new((guint)ss->timeout_ms);
+	c->deadline = g_timeout_source_new((guint)timeout_ms);
 	g_source_set_callback(c->deadline, ss_on_deadline, c, NULL);
 	g_source_attach(c->deadline, ss->ctx);
 	return STORE_OK;
+}
+
+static int
+ss_call_begin(struct ss_call *c, struct ss_store *ss, char **errmsg)
+{
+	return ss_call_begin_ms(c, ss, ss->timeout_ms, errmsg);
 }
 
 static void
@@ -614,20 +622,42 @@ ss_get(void *be, const char *account, const char *kind, char **secret,
 	gchar **unlocked = NULL, **locked = NULL;
 	int rc;
 
+	struct ss_store *ss = be;
+	struct timespec t0, t1;
+	char why[256];
+	long left;
+
 	/*
 	 * The common case on a bare bus socket, without libsecret
 	 * (keyring/ssbus.h). What it does not answer, libsecret does, and
-	 * says why; a deadline that passed is not waited for twice.
+	 * says why, within what is left of the one deadline.
 	 */
-	rc = ssbus_get(ss_schema.name, account, kind,
-	    ((struct ss_store *)be)->timeout_ms, secret);
-	if (rc == STORE_ETIMEOUT)
-		return ss_timeout_ms(((struct ss_store *)be)->timeout_ms,
-		    errmsg);
-	if (rc != SSBUS_DEFER)
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = ssbus_get(ss_schema.name, account, kind, ss->timeout_ms, secret,
+	    why, sizeof(why));
+	switch (rc) {
+	case SSBUS_DEFER:
+		break;
+	case STORE_ETIMEOUT:
+		return ss_timeout_ms(ss->timeout_ms, errmsg);
+	case STORE_ELOCKED:
+		return ss_locked(errmsg);
+	case SSBUS_REFUSED:
+		return store_fail(STORE_EIO, errmsg, "the Secret Service "
+		    "refused to hand out the secret (%s)", why);
+	case STORE_ENOMEM:
+		return store_fail(rc, errmsg, "out of memory reading the "
+		    "keyring");
+	default:
 		return rc;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	left = ss->timeout_ms - ((t1.tv_sec - t0.tv_sec) * 1000L +
+	    (t1.tv_nsec - t0.tv_nsec) / 1000000L);
+	if (left <= 0)
+		return ss_timeout_ms(ss->timeout_ms, errmsg);
 
-	rc = ss_call_begin(&c, be, errmsg);
+	rc = ss_call_begin_ms(&c, be, (int)left, errmsg);
 	if (rc != STORE_OK)
 		return rc;
 	attrs = ss_attributes(account, kind);

@@ -19,6 +19,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/bn.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
 #include "keyring/backend.h"
 #include "keyring/ssbus.h"
 #include "keyring/store.h"
@@ -37,6 +41,7 @@
 #define F_ERROR_NAME 4
 #define F_REPLY_SERIAL 5
 #define F_DESTINATION 6
+#define F_SENDER 7
 #define F_SIGNATURE 8
 
 /* Serials of our calls, in the order they are sent. */
@@ -327,21 +332,22 @@ hello_calls(struct wbuf *w)
 }
 
 /*
- * Appends OpenSession("plain", <"">) and SearchItems({account, kind,
- * xdg:schema}).
+ * Appends OpenSession("dh-ietf1024-sha256-aes128-cbc-pkcs7", <pub>) and
+ * SearchItems({account, kind, xdg:schema}).
  */
 static void
 search_calls(struct wbuf *w, const char *schema, const char *account,
-    const char *kind)
+    const char *kind, const unsigned char *pub)
 {
 	struct call call;
 	size_t len_at, start;
 
 	call_begin(w, S_SESSION, SERVICE, SERVICE_PATH, IFACE_SERVICE,
 	    "OpenSession", "sv", &call);
-	put_str(w, "plain");
-	put_sig(w, "s");
-	put_str(w, "");
+	put_str(w, "dh-ietf1024-sha256-aes128-cbc-pkcs7");
+	put_sig(w, "ay");
+	put_u32(w, DH_BYTES);
+	put(w, pub, DH_BYTES);
 	call_end(w, &call);
 
 	call_begin(w, S_SEARCH, SERVICE, SERVICE_PATH, IFACE_SERVICE,
@@ -510,6 +516,12 @@ ssbus_msg_parse(const unsigned char *buf, size_t len, struct ssbus_msg *m)
 		case 'o':
 			if (rd_str(&r, &s, &n) != 0)
 				return -1;
+			if (code == F_SENDER || code == F_ERROR_NAME) {
+				if (n >= sizeof(m->sender))
+					return -1;	/* names are shorter */
+				memcpy(code == F_SENDER ? m->sender :
+				    m->error_name, s, n + 1);
+			}
 			break;
 		case 'g':
 			if (rd_sig(&r, &s, &n) != 0)
@@ -560,20 +572,27 @@ dup_n(const char *s, size_t n)
 }
 
 int
-ssbus_parse_session(const struct ssbus_msg *m, char **path)
+ssbus_parse_session(const struct ssbus_msg *m, const unsigned char **out,
+    size_t *outlen, char **path)
 {
 	struct rd r;
 	const char *s;
-	size_t n;
+	size_t n, end;
 
+	*out = NULL;
+	*outlen = 0;
 	*path = NULL;
 	if (strcmp(m->signature, "vo") != 0)
 		return -1;
 	body_reader(m, &r);
-	/* The output of "plain": a variant holding an empty string. */
-	if (rd_sig(&r, &s, &n) != 0 || n != 1 || s[0] != 's' ||
-	    rd_str(&r, &s, &n) != 0 || rd_str(&r, &s, &n) != 0 || n == 0 ||
-	    s[0] != '/')
+	/* The output: a variant holding the service's public key, "ay". */
+	if (rd_sig(&r, &s, &n) != 0 || n != 2 || memcmp(s, "ay", 2) != 0 ||
+	    rd_array(&r, 1, &end) != 0)
+		return -1;
+	*out = r.p + r.pos;
+	*outlen = end - r.pos;
+	r.pos = end;
+	if (rd_str(&r, &s, &n) != 0 || n == 0 || s[0] != '/')
 		return -1;
 	*path = dup_n(s, n);
 	return *path != NULL ? 0 : -1;
@@ -616,22 +635,24 @@ ssbus_parse_search(const struct ssbus_msg *m, char **item, size_t *nlocked)
 }
 
 int
-ssbus_parse_secret(const struct ssbus_msg *m, const unsigned char **value,
-    size_t *len)
+ssbus_parse_secret(const struct ssbus_msg *m, const unsigned char **params,
+    size_t *plen, const unsigned char **value, size_t *len)
 {
 	struct rd r;
 	const char *s;
 	size_t n, end;
 
-	*value = NULL;
-	*len = 0;
+	*params = *value = NULL;
+	*plen = *len = 0;
 	if (strcmp(m->signature, "(oayays)") != 0)
 		return -1;
 	body_reader(m, &r);
 	if (rd_align(&r, 8) != 0 || rd_str(&r, &s, &n) != 0 ||
 	    rd_array(&r, 1, &end) != 0)
 		return -1;
-	r.pos = end;			/* the parameters: none for "plain" */
+	*params = r.p + r.pos;		/* the IV */
+	*plen = end - r.pos;
+	r.pos = end;
 	if (rd_array(&r, 1, &end) != 0)
 		return -1;
 	*value = r.p + r.pos;
@@ -643,15 +664,144 @@ ssbus_parse_secret(const struct ssbus_msg *m, const unsigned char **value,
 }
 
 /* ------------------------------------------------------------------ */
+/* The session's key: dh-ietf1024-sha256-aes128-cbc-pkcs7 */
+
+/* RFC 2409's second Oakley group (1024-bit MODP), generator 2. */
+static const unsigned char dh_prime[DH_BYTES] = {
+	0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xC9, 0x0F, 0xDA, 0xA2,
+	0x21, 0x68, 0xC2, 0x34, 0xC4, 0xC6, 0x62, 0x8B, 0x80, 0xDC, 0x1C, 0xD1,
+	0x29, 0x02, 0x4E, 0x08, 0x8A, 0x67, 0xCC, 0x74, 0x02, 0x0B, 0xBE, 0xA6,
+	0x3B, 0x13, 0x9B, 0x22, 0x51, 0x4A, 0x08, 0x79, 0x8E, 0x34, 0x04, 0xDD,
+	0xEF, 0x95, 0x19, 0xB3, 0xCD, 0x3A, 0x43, 0x1B, 0x30, 0x2B, 0x0A, 0x6D,
+	0xF2, 0x5F, 0x14, 0x37, 0x4F, 0xE1, 0x35, 0x6D, 0x6D, 0x51, 0xC2, 0x45,
+	0xE4, 0x85, 0xB5, 0x76, 0x62, 0x5E, 0x7E, 0xC6, 0xF4, 0x4C, 0x42, 0xE9,
+	0xA6, 0x37, 0xED, 0x6B, 0x0B, 0xFF, 0x5C, 0xB6, 0xF4, 0x06, 0xB7, 0xED,
+	0xEE, 0x38, 0x6B, 0xFB, 0x5A, 0x89, 0x9F, 0xA5, 0xAE, 0x9F, 0x24, 0x11,
+	0x7C, 0x4B, 0x1F, 0xE6, 0x49, 0x28, 0x66, 0x51, 0xEC, 0xE6, 0x53, 0x81,
+	0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+};
+
+/* a ^ e mod the prime, as DH_BYTES big-endian bytes into out. 0 or -1. */
+static int
+dh_modexp(const unsigned char *a, size_t alen, const unsigned char *e,
+    unsigned char *out)
+{
+	BN_CTX *ctx = BN_CTX_new();
+	BIGNUM *p = NULL, *pm1 = NULL, *x = NULL, *y = NULL, *r = NULL;
+	unsigned char pm1_bytes[DH_BYTES];
+	int rc = -1;
+
+	memcpy(pm1_bytes, dh_prime, DH_BYTES);
+	pm1_bytes[DH_BYTES - 1]--;	/* p - 1: the prime ends in 0xFF */
+	if (ctx == NULL || alen == 0 || alen > DH_BYTES ||
+	    (p = BN_bin2bn(dh_prime, DH_BYTES, NULL)) == NULL ||
+	    (pm1 = BN_bin2bn(pm1_bytes, DH_BYTES, NULL)) == NULL ||
+	    (x = BN_bin2bn(a, (int)alen, NULL)) == NULL ||
+	    (y = BN_bin2bn(e, DH_BYTES, NULL)) == NULL ||
+	    (r = BN_bin2bn(dh_prime, 1, NULL)) == NULL)
+		goto out;
+	/* A peer's key of 0, 1 or p - 1 (or more) would give a known key. */
+	if (BN_cmp(x, BN_value_one()) <= 0 || BN_cmp(x, pm1) >= 0)
+		goto out;
+	if (BN_mod_exp(r, x, y, p, ctx) != 1 ||
+	    BN_bn2binpad(r, out, DH_BYTES) != DH_BYTES)
+		goto out;
+	rc = 0;
+out:
+	BN_clear_free(p);
+	BN_clear_free(pm1);
+	BN_clear_free(x);
+	BN_clear_free(y);
+	BN_clear_free(r);
+	BN_CTX_free(ctx);
+	return rc;
+}
+
+int
+ssbus_dh_begin(struct ssbus_dh *dh)
+{
+	static const unsigned char two = 2;
+
+	memset(dh, 0, sizeof(*dh));
+	if (RAND_bytes(dh->priv, DH_BYTES) != 1)
+		return -1;
+	return dh_modexp(&two, 1, dh->priv, dh->pub);
+}
+
+int
+ssbus_dh_key(struct ssbus_dh *dh, const unsigned char *peer, size_t n)
+{
+	static const unsigned char zero[32], one = 1;
+	unsigned char shared[DH_BYTES], prk[32], okm[32];
+	size_t len = 0;
+	int rc = -1;
+
+	/*
+	 * HKDF-SHA256 (RFC 5869) of the shared secret, padded to the
+	 * prime's length, with no salt and no info: 16 bytes of key.
+	 */
+	if (dh_modexp(peer, n, dh->priv, shared) != 0 ||
+	    EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, zero, sizeof(zero),
+	    shared, sizeof(shared), prk, sizeof(prk), &len) == NULL ||
+	    len != sizeof(prk) ||
+	    EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, prk, sizeof(prk),
+	    &one, 1, okm, sizeof(okm), &len) == NULL || len != sizeof(okm))
+		goto out;
+	memcpy(dh->key, okm, sizeof(dh->key));
+	rc = 0;
+out:
+	explicit_bzero(shared, sizeof(shared));
+	explicit_bzero(prk, sizeof(prk));
+	explicit_bzero(okm, sizeof(okm));
+	explicit_bzero(dh->priv, sizeof(dh->priv));
+	return rc;
+}
+
+int
+ssbus_dh_decrypt(const struct ssbus_dh *dh, const unsigned char *iv,
+    size_t ivlen, const unsigned char *in, size_t n, char **out)
+{
+	EVP_CIPHER_CTX *ctx = NULL;
+	unsigned char *p = NULL;
+	int k, done = 0, rc = -1;
+
+	*out = NULL;
+	if (ivlen != 16 || n == 0 || n % 16 != 0 ||
+	    n > STORE_SECRET_MAX + 16 || (p = malloc(n + 1)) == NULL ||
+	    (ctx = EVP_CIPHER_CTX_new()) == NULL ||
+	    EVP_DecryptInit_ex(ctx, EVP_aes_128_cbc(), NULL, dh->key, iv) != 1 ||
+	    EVP_DecryptUpdate(ctx, p, &k, in, (int)n) != 1)
+		goto out;
+	done = k;
+	/* The PKCS#7 padding is checked and taken off here. */
+	if (EVP_DecryptFinal_ex(ctx, p + done, &k) != 1)
+		goto out;
+	done += k;
+	if (memchr(p, '\0', (size_t)done) != NULL)
+		goto out;	/* not text */
+	p[done] = '\0';
+	*out = (char *)p;
+	p = NULL;
+	rc = 0;
+out:
+	EVP_CIPHER_CTX_free(ctx);
+	if (p != NULL) {
+		explicit_bzero(p, n + 1);
+		free(p);
+	}
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
 /* The connection */
 
-enum { IO_OK = 0, IO_DEFER = 1, IO_TIMEOUT = 2, IO_NOMEM = 3 };
+enum { IO_OK = 0, IO_DEFER, IO_TIMEOUT, IO_NOMEM, IO_ERROR };
 
 struct conn {
 	int fd;
 	struct timespec deadline;
-	unsigned char *in;	/* what was read and not yet taken */
-	size_t in_len, in_cap;
+	unsigned char *in;	/* what was read; in[off..in_len) not taken */
+	size_t off, in_len, in_cap;
 };
 
 static long
@@ -710,31 +860,40 @@ send_all(struct conn *c, const unsigned char *p, size_t n)
 	return IO_OK;
 }
 
-/* Reads more into c->in, with room for want bytes in all. */
+/*
+ * Reads more into c->in, with room for want bytes not yet taken. What was
+ * taken goes first (the buffer moves once a read, not once a message),
+ * and every byte that leaves the buffer is wiped: it may be the secret.
+ */
 static int
 read_more(struct conn *c, size_t want)
 {
 	unsigned char *p;
-	size_t cap;
+	size_t keep = c->in_len - c->off;
 	ssize_t k;
 	int rc;
 
-	if (want < c->in_len + 4096)
-		want = c->in_len + 4096;
+	if (c->off > 0) {
+		memmove(c->in, c->in + c->off, keep);
+		explicit_bzero(c->in + keep, c->in_len - keep);
+		c->in_len = keep;
+		c->off = 0;
+	}
+	if (want < keep + 4096)
+		want = keep + 4096;
 	if (want > c->in_cap) {
-		/* Grown by hand: what was read may hold a secret. */
-		cap = want;
-		p = malloc(cap);
+		/* Grown by hand, not realloc(): the old bytes are wiped. */
+		p = malloc(want);
 		if (p == NULL)
 			return IO_NOMEM;
-		if (c->in_len > 0)
-			memcpy(p, c->in, c->in_len);
+		if (keep > 0)
+			memcpy(p, c->in, keep);
 		if (c->in != NULL) {
 			explicit_bzero(c->in, c->in_cap);
 			free(c->in);
 		}
 		c->in = p;
-		c->in_cap = cap;
+		c->in_cap = want;
 	}
 	for (;;) {
 		/*
@@ -760,13 +919,10 @@ read_more(struct conn *c, size_t want)
 	}
 }
 
-/* Drops the first n bytes of c->in, wiping what moved. */
 static void
 take(struct conn *c, size_t n)
 {
-	memmove(c->in, c->in + n, c->in_len - n);
-	explicit_bzero(c->in + c->in_len - n, n);
-	c->in_len -= n;
+	c->off += n;
 }
 
 /* The handshake: AUTH EXTERNAL as our uid, then "OK <guid>". */
@@ -812,34 +968,41 @@ authenticate(struct conn *c)
 }
 
 /*
- * Reads until the answer to serial is there; *m describes it (in c->in,
- * valid until the next read), *size its bytes. Other messages (signals,
- * NameAcquired) are passed over. An error answer is IO_DEFER.
+ * Reads until the answer to serial from sender (any when NULL) is there;
+ * *m describes it (inside c->in, valid until the next read). Messages
+ * that are not it (signals, NameAcquired, a reply from anyone else) are
+ * passed over. IO_OK for a method return, IO_ERROR for an error answer
+ * (its name in m->error_name).
  */
 static int
-answer(struct conn *c, uint32_t serial, struct ssbus_msg *m, size_t *size)
+answer(struct conn *c, uint32_t serial, const char *sender,
+    struct ssbus_msg *m)
 {
-	size_t n;
+	const unsigned char *at;
+	size_t n, avail;
 	int rc;
 
 	for (;;) {
-		if (c->in_len >= 16) {
-			n = ssbus_msg_size(c->in, 16, SSBUS_MSG_MAX);
+		if (ms_left(c) == 0)
+			return IO_TIMEOUT;
+		at = c->in + c->off;
+		avail = c->in_len - c->off;
+		n = 16;
+		if (avail >= 16) {
+			n = ssbus_msg_size(at, 16, SSBUS_MSG_MAX);
 			if (n == 0)
 				return IO_DEFER;
-			if (c->in_len >= n) {
-				if (ssbus_msg_parse(c->in, n, m) != 0)
+			if (avail >= n) {
+				if (ssbus_msg_parse(at, n, m) != 0)
 					return IO_DEFER;
-				if ((m->type == 2 || m->type == 3) &&
-				    m->reply_serial == serial) {
-					*size = n;
-					return m->type == 2 ? IO_OK : IO_DEFER;
-				}
 				take(c, n);
+				if ((m->type == 2 || m->type == 3) &&
+				    m->reply_serial == serial &&
+				    (sender == NULL ||
+				    strcmp(m->sender, sender) == 0))
+					return m->type == 2 ? IO_OK : IO_ERROR;
 				continue;
 			}
-		} else {
-			n = 16;
 		}
 		rc = read_more(c, n);
 		if (rc != IO_OK)
@@ -847,18 +1010,28 @@ answer(struct conn *c, uint32_t serial, struct ssbus_msg *m, size_t *size)
 	}
 }
 
+/* Sends what w holds. */
+static int
+send_calls(struct conn *c, const struct wbuf *w)
+{
+	return w->overflow ? IO_DEFER : send_all(c, w->b, w->n);
+}
+
+/* Returns IO_*; on IO_ERROR from GetSecret, its error name in why. */
 static int
 converse(struct conn *c, const char *schema, const char *account,
-    const char *kind, char **secret)
+    const char *kind, char **secret, char *why, size_t whysize)
 {
 	struct wbuf *w = NULL;
 	struct ssbus_msg m;
-	char *session = NULL, *item = NULL, *copy;
-	const unsigned char *value;
+	struct ssbus_dh dh;
 	struct call call;
-	size_t size, nlocked, len;
+	char service[sizeof(m.sender)], *session = NULL, *item = NULL;
+	const unsigned char *peer, *iv, *value;
+	size_t peerlen, ivlen, len, nlocked;
 	int rc;
 
+	memset(&dh, 0, sizeof(dh));
 	rc = authenticate(c);
 	if (rc != IO_OK)
 		goto out;
@@ -870,95 +1043,93 @@ converse(struct conn *c, const char *schema, const char *account,
 	/* The end of the handshake, Hello and the probe: one write. */
 	put(w, "BEGIN\r\n", 7);
 	hello_calls(w);
-	if (w->overflow) {
+	rc = send_calls(c, w);
+	if (rc != IO_OK)
+		goto out;
+	rc = answer(c, S_HELLO, "org.freedesktop.DBus", &m);
+	if (rc != IO_OK)
+		goto out;
+	/* Whoever answers the probe is the service: it alone from now on. */
+	rc = answer(c, S_PROBE, NULL, &m);
+	if (rc != IO_OK)
+		goto out;
+	if (m.sender[0] != ':') {
 		rc = IO_DEFER;
 		goto out;
 	}
-	rc = send_all(c, w->b, w->n);
-	if (rc != IO_OK)
-		goto out;
-	rc = answer(c, S_HELLO, &m, &size);
-	if (rc != IO_OK)
-		goto out;
-	take(c, size);
-	rc = answer(c, S_PROBE, &m, &size);
-	if (rc != IO_OK)
-		goto out;
-	take(c, size);
+	memcpy(service, m.sender, sizeof(service));
 
-	/* Then the session and the search: one write, two answers. */
+	/* The key pair while the service answers nothing; then one write. */
+	if (ssbus_dh_begin(&dh) != 0) {
+		rc = IO_DEFER;		/* no libcrypto: libsecret's path */
+		goto out;
+	}
 	memset(w, 0, sizeof(*w));
-	search_calls(w, schema, account, kind);
-	if (w->overflow) {
+	search_calls(w, schema, account, kind, dh.pub);
+	rc = send_calls(c, w);
+	if (rc != IO_OK)
+		goto out;
+	rc = answer(c, S_SESSION, service, &m);
+	if (rc != IO_OK)
+		goto out;
+	if (ssbus_parse_session(&m, &peer, &peerlen, &session) != 0 ||
+	    ssbus_dh_key(&dh, peer, peerlen) != 0) {
 		rc = IO_DEFER;
 		goto out;
 	}
-	rc = send_all(c, w->b, w->n);
-	if (rc != IO_OK)
-		goto out;
-	rc = answer(c, S_SESSION, &m, &size);
-	if (rc != IO_OK)
-		goto out;
-	if (ssbus_parse_session(&m, &session) != 0) {
-		rc = IO_DEFER;
-		goto out;
-	}
-	take(c, size);
-	rc = answer(c, S_SEARCH, &m, &size);
+	rc = answer(c, S_SEARCH, service, &m);
 	if (rc != IO_OK)
 		goto out;
 	if (ssbus_parse_search(&m, &item, &nlocked) != 0 || item == NULL) {
 		rc = IO_DEFER;	/* locked or missing: libsecret says which */
 		goto out;
 	}
-	take(c, size);
 
 	memset(w, 0, sizeof(*w));
 	call_begin(w, S_SECRET, SERVICE, item, IFACE_ITEM, "GetSecret", "o",
 	    &call);
 	put_str(w, session);
 	call_end(w, &call);
-	if (w->overflow) {
+	rc = send_calls(c, w);
+	if (rc != IO_OK)
+		goto out;
+	rc = answer(c, S_SECRET, service, &m);
+	if (rc == IO_ERROR) {
+		/*
+		 * Not asked again through libsecret: a service that asks the
+		 * user before it hands out a secret would ask twice.
+		 */
+		(void)snprintf(why, whysize, "%s", m.error_name);
+		goto out;
+	}
+	if (rc != IO_OK)
+		goto out;
+	if (ssbus_parse_secret(&m, &iv, &ivlen, &value, &len) != 0 ||
+	    ssbus_dh_decrypt(&dh, iv, ivlen, value, len, secret) != 0) {
 		rc = IO_DEFER;
 		goto out;
 	}
-	rc = send_all(c, w->b, w->n);
-	if (rc != IO_OK)
-		goto out;
-	rc = answer(c, S_SECRET, &m, &size);
-	if (rc != IO_OK)
-		goto out;
-	if (ssbus_parse_secret(&m, &value, &len) != 0 ||
-	    len > STORE_SECRET_MAX || memchr(value, '\0', len) != NULL) {
-		rc = IO_DEFER;
-		goto out;
-	}
-	copy = malloc(len + 1);
-	if (copy == NULL) {
-		rc = IO_NOMEM;
-		goto out;
-	}
-	memcpy(copy, value, len);
-	copy[len] = '\0';
-	*secret = copy;
 	rc = IO_OK;
 out:
+	explicit_bzero(&dh, sizeof(dh));
 	free(w);
 	free(session);
 	free(item);
-	return rc;
+	return rc == IO_ERROR && why[0] == '\0' ? IO_DEFER : rc;
 }
 
 int
 ssbus_get(const char *schema, const char *account, const char *kind,
-    int timeout_ms, char **secret)
+    int timeout_ms, char **secret, char *why, size_t whysize)
 {
-	struct conn c = { -1, { 0, 0 }, NULL, 0, 0 };
+	struct conn c = { -1, { 0, 0 }, NULL, 0, 0, 0 };
 	struct sockaddr_un sa;
 	socklen_t salen;
 	int rc;
 
 	*secret = NULL;
+	if (whysize > 0)
+		why[0] = '\0';
 	if (ssbus_address(getenv("DBUS_SESSION_BUS_ADDRESS"), &sa,
 	    &salen) != 0)
 		return SSBUS_DEFER;
@@ -977,7 +1148,7 @@ ssbus_get(const char *schema, const char *account, const char *kind,
 		rc = IO_DEFER;
 		goto out;
 	}
-	rc = converse(&c, schema, account, kind, secret);
+	rc = converse(&c, schema, account, kind, secret, why, whysize);
 out:
 	close(c.fd);
 	if (c.in != NULL) {
@@ -991,6 +1162,9 @@ out:
 		return STORE_ETIMEOUT;
 	case IO_NOMEM:
 		return STORE_ENOMEM;
+	case IO_ERROR:
+		return strcmp(why, "org.freedesktop.Secret.Error.IsLocked") ==
+		    0 ? STORE_ELOCKED : SSBUS_REFUSED;
 	default:
 		return SSBUS_DEFER;
 	}

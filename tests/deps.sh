@@ -1,7 +1,7 @@
 #!/bin/sh
 # Checks that what mailcred's build, tests and demo need is installed:
 #   pkg-config modules  libcurl jansson openssl libsecret-1 libqrencode cmocka
-#   commands            cc make pkg-config node npm dbus-daemon
+#   commands            cc make pkg-config node npm dbus-daemon dbus-monitor
 #                       gnome-keyring-daemon gdbus secret-tool msmtp openssl
 #                       curl jq timeout strace script zbarimg
 #                       mbsync neomutt git python3 (make bench runs neomutt's
@@ -38,7 +38,7 @@ need() {	# need WHAT PACKAGE: note a missing command or library
 
 # command:Debian package that provides it (checked with dpkg -S on Debian 12)
 for c in cc:build-essential make:build-essential pkg-config:pkg-config \
-    dbus-daemon:dbus gnome-keyring-daemon:gnome-keyring \
+    dbus-daemon:dbus dbus-monitor:dbus-bin gnome-keyring-daemon:gnome-keyring \
     gdbus:libglib2.0-bin secret-tool:libsecret-tools msmtp:msmtp \
     openssl:openssl curl:curl jq:jq timeout:coreutils strace:strace \
     script:bsdutils zbarimg:zbar-tools mbsync:isync neomutt:neomutt \

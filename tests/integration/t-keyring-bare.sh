@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Keyring reads on a bare D-Bus socket (keyring/ssbus.h): `password get`
 # and a `token --refresh` that rotates nothing read the real gnome-keyring
-# without loading libsecret or GLib; an address with %-escapes works; a
+# without loading libsecret or GLib, in an encrypted session (a
+# dbus-monitor sees no secret); an address with %-escapes works; a
 # locked keyring goes on to libsecret's path and says it is locked; a
 # frozen keyring ends once, at the store's deadline, not twice over; and
 # readers at once leave gnome-keyring running (it aborted on a first
@@ -65,6 +66,32 @@ assert_eq "$ERR" "" "token --refresh: nothing on stderr"
 assert_eq "$(oauth_stats | jq -r .refresh_grants)" "$((before + 1))" "the server counted the refresh"
 assert_no_match "$(opened refresh)" "$LIBS" "token --refresh loads none of libsecret, GLib, libgcrypt"
 assert_match "$(opened refresh)" "libcurl" "(it loads libcurl: the check sees what is opened)"
+
+# 2b. The session is encrypted: a dbus-monitor on the bus (the same user,
+# as any process of the user could run) sees no password and no refresh
+# token go by, while it does see the read happen.
+if command -v dbus-monitor >/dev/null 2>&1; then
+	dbus-monitor --session >"$T/monitor.out" 2>&1 &
+	mon=$!
+	_track "$mon"
+	sleep 1
+	out=$("$MAILCRED" -c "$CONF" password get "$P" 2>"$T/err")
+	assert_eq "$out" "$PW" "password get with a monitor on the bus"
+	"$MAILCRED" -c "$CONF" token "$K" --refresh >/dev/null 2>"$T/err"
+	assert_status $? 0 "token --refresh with a monitor on the bus"
+	sleep 1
+	_stop_pid "$mon"
+	rt=$(stored_blob "$K" | jq -r .refresh_token)
+	assert_match "$(cat "$T/monitor.out")" "GetSecret" "the monitor saw the reads"
+	assert_match "$(cat "$T/monitor.out")" "dh-ietf1024-sha256-aes128-cbc-pkcs7" \
+		"the reads open an encrypted session"
+	assert_no_match "$(cat "$T/monitor.out")" "$PW" "the monitor saw no password"
+	assert_eq "$(grep -cF -- "$rt" "$T/monitor.out")" 0 "the monitor saw no refresh token"
+	assert_no_match "$(tr -d ' \n' <"$T/monitor.out")" "$(printf %s "$PW" | od -An -tx1 | tr -d ' \n')" \
+		"not in hex either"
+else
+	diag "dbus-monitor not installed: the eavesdropping check is skipped"
+fi
 
 # 3. An address with %-escapes (as dbus-daemon may print one).
 esc=$(printf %s "$T/bus" | od -An -tx1 -v | tr -d ' \n' | sed 's/../%&/g')

@@ -1,8 +1,11 @@
 /*
- * Unit tests: keyring/ssbus - the bus address, the message parsers, and
- * ssbus_get() against a scripted bus on a socket in a temporary directory
- * (success, both byte orders, an error answer, locked, a NUL in the value,
- * a hang-up, a service that never answers, a rejected handshake).
+ * Unit tests: keyring/ssbus - the bus address, the message parsers, the
+ * session's key agreement, and ssbus_get() against a scripted bus on a
+ * socket in a temporary directory that plays the service's side of the
+ * encrypted session (success, both byte orders, signals and a forged
+ * answer in between, an error answer, locked, a refused GetSecret, a NUL
+ * in the value, a bad padding, a hang-up, a service that never answers,
+ * one that never stops sending, a rejected handshake).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +23,9 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include "keyring/ssbus.h"
 #include "keyring/store.h"
@@ -162,6 +168,8 @@ mb_sig(struct mb *m, const char *s)
  * Starts a message of type with the header fields a reply needs; *body is
  * where mb_end() counts the body from.
  */
+static const char *mb_sender = ":1.0";	/* whom messages come from */
+
 static void
 mb_begin(struct mb *m, int big, int type, uint32_t serial,
     uint32_t reply_serial, const char *sig, const char *error_name,
@@ -188,7 +196,7 @@ mb_begin(struct mb *m, int big, int type, uint32_t serial,
 	mb_align(m, 8);
 	mb_u8(m, 7);		/* SENDER */
 	mb_sig(m, "s");
-	mb_str(m, ":1.0");
+	mb_str(m, mb_sender);
 	if (error_name != NULL) {
 		mb_align(m, 8);
 		mb_u8(m, 4);
@@ -226,14 +234,22 @@ mb_paths(struct mb *m, const char *const *paths)
 	mb_u32_at(m, len_at, (uint32_t)(m->n - start));
 }
 
+/* An "ay". */
 static void
-mb_secret(struct mb *m, const void *value, size_t n)	/* "(oayays)" */
+mb_ay(struct mb *m, const void *p, size_t n)
+{
+	mb_bytes(m, p, n);
+	m->n--;				/* an ay has no trailing NUL */
+}
+
+static void
+mb_secret(struct mb *m, const void *iv, size_t ivlen, const void *value,
+    size_t n)				/* "(oayays)" */
 {
 	mb_align(m, 8);
 	mb_str(m, "/org/freedesktop/secrets/session/s1");
-	mb_u32(m, 0);			/* no parameters */
-	mb_bytes(m, value, n);		/* ay: a length, bytes, (no NUL) */
-	m->n--;				/* ay has no trailing NUL */
+	mb_ay(m, iv, ivlen);
+	mb_ay(m, value, n);
 	mb_str(m, "text/plain");
 }
 
@@ -259,15 +275,15 @@ test_parse_replies(void **state)
 	struct mb m;
 	struct ssbus_msg msg;
 	char *path, *item;
-	const unsigned char *value;
-	size_t body, n, nlocked;
+	const unsigned char *value, *iv;
+	size_t body, n, nlocked, ivlen;
 	int big;
 
 	(void)state;
 	for (big = 0; big <= 1; big++) {
 		mb_begin(&m, big, 2, 9, 3, "vo", NULL, &body);
-		mb_sig(&m, "s");
-		mb_str(&m, "");
+		mb_sig(&m, "ay");
+		mb_ay(&m, "\x01\x02\x03", 3);
 		mb_str(&m, "/org/freedesktop/secrets/session/s1");
 		mb_end(&m, body);
 		parse(&m, &msg);
@@ -276,7 +292,12 @@ test_parse_replies(void **state)
 		assert_int_equal(msg.serial, 9);
 		assert_int_equal(msg.reply_serial, 3);
 		assert_string_equal(msg.signature, "vo");
-		assert_int_equal(ssbus_parse_session(&msg, &path), 0);
+		assert_string_equal(msg.sender, ":1.0");
+		assert_string_equal(msg.error_name, "");
+		assert_int_equal(ssbus_parse_session(&msg, &value, &n, &path),
+		    0);
+		assert_int_equal(n, 3);
+		assert_memory_equal(value, "\x01\x02\x03", 3);
 		assert_string_equal(path, "/org/freedesktop/secrets/session/s1");
 		free(path);
 		/* the wrong answer for the wrong question */
@@ -303,14 +324,27 @@ test_parse_replies(void **state)
 		assert_int_equal(nlocked, 3);
 
 		mb_begin(&m, big, 2, 11, 5, "(oayays)", NULL, &body);
-		mb_secret(&m, "s3cr\xc3\xa9t", 7);
+		mb_secret(&m, "0123456789abcdef", 16, "s3cr\xc3\xa9t", 7);
 		mb_end(&m, body);
 		parse(&m, &msg);
-		assert_int_equal(ssbus_parse_secret(&msg, &value, &n), 0);
+		assert_int_equal(ssbus_parse_secret(&msg, &iv, &ivlen, &value,
+		    &n), 0);
+		assert_int_equal(ivlen, 16);
+		assert_memory_equal(iv, "0123456789abcdef", 16);
 		assert_int_equal(n, 7);
 		assert_memory_equal(value, "s3cr\xc3\xa9t", 7);
-		assert_int_equal(ssbus_parse_session(&msg, &path), -1);
+		assert_int_equal(ssbus_parse_session(&msg, &value, &n, &path),
+		    -1);
 		assert_null(path);
+
+		mb_begin(&m, big, 3, 12, 5, "s",
+		    "org.freedesktop.Secret.Error.IsLocked", &body);
+		mb_str(&m, "locked");
+		mb_end(&m, body);
+		parse(&m, &msg);
+		assert_int_equal(msg.type, 3);
+		assert_string_equal(msg.error_name,
+		    "org.freedesktop.Secret.Error.IsLocked");
 	}
 }
 
@@ -319,13 +353,13 @@ test_parse_bad(void **state)
 {
 	struct mb m, good;
 	struct ssbus_msg msg;
-	const unsigned char *value;
-	size_t body, n, cut;
+	const unsigned char *value, *iv;
+	size_t body, n, cut, ivlen;
 	char *item;
 
 	(void)state;
 	mb_begin(&good, 0, 2, 11, 5, "(oayays)", NULL, &body);
-	mb_secret(&good, "secret", 6);
+	mb_secret(&good, "0123456789abcdef", 16, "secret", 6);
 	mb_end(&good, body);
 
 	/* Every truncation: the size says more is needed, never a parse. */
@@ -339,7 +373,7 @@ test_parse_bad(void **state)
 	m.n -= 12;
 	mb_u32_at(&m, 4, (uint32_t)(m.n - body));
 	parse(&m, &msg);
-	assert_int_equal(ssbus_parse_secret(&msg, &value, &n), -1);
+	assert_int_equal(ssbus_parse_secret(&msg, &iv, &ivlen, &value, &n), -1);
 
 	/* Not a header; the wrong version; larger than the cap. */
 	m = good;
@@ -385,24 +419,127 @@ test_parse_bad(void **state)
 }
 
 /* ------------------------------------------------------------------ */
+/* The session's key agreement */
+
+/* AES-128-CBC with PKCS#7 padding, as the service encrypts a secret. */
+static size_t
+encrypt(const unsigned char *key, const unsigned char *iv, const void *in,
+    size_t n, unsigned char *out)
+{
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	int k, done;
+
+	assert_non_null(ctx);
+	assert_int_equal(EVP_EncryptInit_ex(ctx, EVP_aes_128_cbc(), NULL, key,
+	    iv), 1);
+	assert_int_equal(EVP_EncryptUpdate(ctx, out, &k, in, (int)n), 1);
+	done = k;
+	assert_int_equal(EVP_EncryptFinal_ex(ctx, out + done, &k), 1);
+	EVP_CIPHER_CTX_free(ctx);
+	return (size_t)(done + k);
+}
+
+static void
+test_dh(void **state)
+{
+	static const unsigned char iv[16] = "0123456789abcdef";
+	struct ssbus_dh a, b;
+	unsigned char ct[64], bad[DH_BYTES], zero[sizeof(a.priv)] = { 0 };
+	char *out;
+	size_t n;
+
+	(void)state;
+	/* Both sides get the same key; the private halves are wiped. */
+	assert_int_equal(ssbus_dh_begin(&a), 0);
+	assert_int_equal(ssbus_dh_begin(&b), 0);
+	assert_memory_not_equal(a.pub, b.pub, DH_BYTES);
+	assert_int_equal(ssbus_dh_key(&a, b.pub, DH_BYTES), 0);
+	assert_int_equal(ssbus_dh_key(&b, a.pub, DH_BYTES), 0);
+	assert_memory_equal(a.key, b.key, sizeof(a.key));
+	assert_memory_equal(a.priv, zero, sizeof(a.priv));
+
+	n = encrypt(b.key, iv, "1//0refresh", 11, ct);
+	assert_int_equal(n, 16);
+	assert_int_equal(ssbus_dh_decrypt(&a, iv, 16, ct, n, &out), 0);
+	assert_string_equal(out, "1//0refresh");
+	free(out);
+	/* A wrong IV length, a length that is no multiple of 16, padding
+	   that does not check, a NUL in the text: refused. */
+	assert_int_equal(ssbus_dh_decrypt(&a, iv, 15, ct, n, &out), -1);
+	assert_null(out);
+	assert_int_equal(ssbus_dh_decrypt(&a, iv, 16, ct, 15, &out), -1);
+	ct[n - 1] ^= 0x55;
+	assert_int_equal(ssbus_dh_decrypt(&a, iv, 16, ct, n, &out), -1);
+	assert_null(out);
+	n = encrypt(b.key, iv, "ab\0cd", 5, ct);
+	assert_int_equal(ssbus_dh_decrypt(&a, iv, 16, ct, n, &out), -1);
+	assert_null(out);
+
+	/* A peer's key of 1 or p - 1 (or 0, or too long) makes no key. */
+	assert_int_equal(ssbus_dh_begin(&a), 0);
+	memset(bad, 0, sizeof(bad));
+	bad[DH_BYTES - 1] = 1;
+	assert_int_equal(ssbus_dh_key(&a, bad, DH_BYTES), -1);
+	assert_int_equal(ssbus_dh_begin(&a), 0);
+	bad[DH_BYTES - 1] = 0;
+	assert_int_equal(ssbus_dh_key(&a, bad, DH_BYTES), -1);
+	assert_int_equal(ssbus_dh_begin(&a), 0);
+	{
+		unsigned char longer[DH_BYTES + 1] = { 0 };
+
+		memcpy(longer + 1, b.pub, DH_BYTES);
+		assert_int_equal(ssbus_dh_key(&a, longer, sizeof(longer)), -1);
+	}
+	/* p - 1: the prime's bytes with the last one less. */
+	{
+		static const unsigned char head[8] = {
+			0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF
+		};
+
+		assert_int_equal(ssbus_dh_begin(&a), 0);
+		/* The prime ends in eight 0xFF too: p - 1 ends in FE. */
+		memcpy(bad, head, 8);
+		memcpy(bad + 8, "\xC9\x0F\xDA\xA2\x21\x68\xC2\x34\xC4\xC6\x62"
+		    "\x8B\x80\xDC\x1C\xD1\x29\x02\x4E\x08\x8A\x67\xCC\x74\x02"
+		    "\x0B\xBE\xA6\x3B\x13\x9B\x22\x51\x4A\x08\x79\x8E\x34\x04"
+		    "\xDD\xEF\x95\x19\xB3\xCD\x3A\x43\x1B\x30\x2B\x0A\x6D\xF2"
+		    "\x5F\x14\x37\x4F\xE1\x35\x6D\x6D\x51\xC2\x45\xE4\x85\xB5"
+		    "\x76\x62\x5E\x7E\xC6\xF4\x4C\x42\xE9\xA6\x37\xED\x6B\x0B"
+		    "\xFF\x5C\xB6\xF4\x06\xB7\xED\xEE\x38\x6B\xFB\x5A\x89\x9F"
+		    "\xA5\xAE\x9F\x24\x11\x7C\x4B\x1F\xE6\x49\x28\x66\x51\xEC"
+		    "\xE6\x53\x81", 112);
+		memcpy(bad + 120, head, 8);
+		bad[DH_BYTES - 1] = 0xFE;
+		assert_int_equal(ssbus_dh_key(&a, bad, DH_BYTES), -1);
+		bad[DH_BYTES - 1] = 0xFD;	/* p - 2 is a key */
+		assert_int_equal(ssbus_dh_begin(&a), 0);
+		assert_int_equal(ssbus_dh_key(&a, bad, DH_BYTES), 0);
+	}
+}
+
+/* ------------------------------------------------------------------ */
 /* A scripted bus */
 
 enum script {
 	SCRIPT_OK, SCRIPT_BIG, SCRIPT_ERROR, SCRIPT_LOCKED, SCRIPT_NUL,
 	SCRIPT_HANGUP, SCRIPT_SILENT, SCRIPT_REJECT, SCRIPT_SIGNALS,
-	SCRIPT_FLOOD
+	SCRIPT_FLOOD, SCRIPT_REFUSE, SCRIPT_GETLOCKED, SCRIPT_BADPAD,
+	SCRIPT_FORGED, SCRIPT_NODH
 };
+
+#define SECRET "the-refresh-token"
 
 struct bus {
 	char dir[64], path[128];
 	int lfd;
 	enum script script;
 	pthread_t thread;
+	struct ssbus_dh dh;		/* the service's side */
 	/* what the client sent, as seen by the bus */
 	char auth[128];
 	char members[8][32];
 	int nmembers;
-	int saw_attrs, saw_plain, no_auto_start;
+	int saw_attrs, saw_dh, no_auto_start, saw_secret;
 	int hung_up;
 };
 
@@ -428,6 +565,29 @@ write_full(int fd, const void *p, size_t n)
 }
 
 static void
+send_msg(int fd, struct mb *m, size_t body)
+{
+	mb_end(m, body);
+	assert_int_equal(write_full(fd, m->b, m->n), 0);
+}
+
+/* The client's public key in OpenSession's body: after "dh-...", "ay". */
+static const unsigned char *
+client_key(const struct ssbus_msg *call)
+{
+	const unsigned char *p = memmem(call->body, call->body_len,
+	    "\x02" "ay", 4);
+
+	assert_non_null(p);
+	/* sig "ay" NUL, then padding to 4, then the length 128 */
+	p += 4;
+	while ((size_t)(p - call->body) % 4 != 0)
+		p++;
+	assert_int_equal(p[0] | p[1] << 8, DH_BYTES);
+	return p + 4;
+}
+
+static void
 reply(struct bus *b, int fd, struct ssbus_msg *call, const char *member)
 {
 	static const char *const item[] = {
@@ -437,19 +597,21 @@ reply(struct bus *b, int fd, struct ssbus_msg *call, const char *member)
 	static const char *const cols[] = {
 		"/org/freedesktop/secrets/collection/login", NULL
 	};
+	unsigned char iv[16], ct[64];
 	struct mb m;
-	size_t body;
+	size_t body, n;
 	int big = b->script == SCRIPT_BIG;
 
 	if (b->script == SCRIPT_SIGNALS) {
 		/* A signal before every answer, as NameAcquired comes. */
 		mb_begin(&m, 0, 4, 1000, 0, "s", NULL, &body);
 		mb_str(&m, ":1.1");
-		mb_end(&m, body);
-		assert_int_equal(write_full(fd, m.b, m.n), 0);
+		send_msg(fd, &m, body);
 	}
 	if (strcmp(member, "Hello") == 0) {
+		mb_sender = "org.freedesktop.DBus";
 		mb_begin(&m, big, 2, 1, call->serial, "s", NULL, &body);
+		mb_sender = ":1.0";
 		mb_str(&m, ":1.1");
 	} else if (strcmp(member, "Get") == 0) {
 		mb_begin(&m, big, 2, 2, call->serial, "v", NULL, &body);
@@ -458,6 +620,11 @@ reply(struct bus *b, int fd, struct ssbus_msg *call, const char *member)
 	} else if (strcmp(member, "OpenSession") == 0) {
 		if (b->script == SCRIPT_SILENT)
 			return;
+		if (b->script == SCRIPT_HANGUP) {
+			shutdown(fd, SHUT_RDWR);
+			b->hung_up = 1;
+			return;
+		}
 		if (b->script == SCRIPT_FLOOD) {
 			/* Signals, never the answer, until the client goes. */
 			mb_begin(&m, 0, 4, 1000, 0, "s", NULL, &body);
@@ -468,14 +635,21 @@ reply(struct bus *b, int fd, struct ssbus_msg *call, const char *member)
 			b->hung_up = 1;
 			return;
 		}
-		if (b->script == SCRIPT_HANGUP) {
-			shutdown(fd, SHUT_RDWR);
-			b->hung_up = 1;
+		if (b->script == SCRIPT_NODH) {
+			mb_begin(&m, big, 3, 3, call->serial, "s",
+			    "org.freedesktop.DBus.Error.NotSupported", &body);
+			mb_str(&m, "no");
+			send_msg(fd, &m, body);
 			return;
 		}
+		b->saw_dh = memmem(call->body, call->body_len,
+		    "dh-ietf1024-sha256-aes128-cbc-pkcs7", 36) != NULL;
+		assert_int_equal(ssbus_dh_begin(&b->dh), 0);
+		assert_int_equal(ssbus_dh_key(&b->dh, client_key(call),
+		    DH_BYTES), 0);
 		mb_begin(&m, big, 2, 3, call->serial, "vo", NULL, &body);
-		mb_sig(&m, "s");
-		mb_str(&m, "");
+		mb_sig(&m, "ay");
+		mb_ay(&m, b->dh.pub, DH_BYTES);
 		mb_str(&m, "/org/freedesktop/secrets/session/s1");
 	} else if (strcmp(member, "SearchItems") == 0) {
 		if (b->script == SCRIPT_ERROR) {
@@ -489,23 +663,48 @@ reply(struct bus *b, int fd, struct ssbus_msg *call, const char *member)
 			mb_paths(&m, b->script == SCRIPT_LOCKED ? item : none);
 		}
 	} else if (strcmp(member, "GetSecret") == 0) {
-		mb_begin(&m, big, 2, 5, call->serial, "(oayays)", NULL, &body);
+		if (b->script == SCRIPT_REFUSE ||
+		    b->script == SCRIPT_GETLOCKED) {
+			mb_begin(&m, big, 3, 5, call->serial, "s",
+			    b->script == SCRIPT_REFUSE ?
+			    "org.freedesktop.DBus.Error.AccessDenied" :
+			    "org.freedesktop.Secret.Error.IsLocked", &body);
+			mb_str(&m, "no");
+			send_msg(fd, &m, body);
+			return;
+		}
+		assert_int_equal(RAND_bytes(iv, sizeof(iv)), 1);
+		if (b->script == SCRIPT_FORGED) {
+			/* Someone else answers first, with its own secret. */
+			mb_sender = ":1.66";
+			mb_begin(&m, big, 2, 5, call->serial, "(oayays)", NULL,
+			    &body);
+			mb_sender = ":1.0";
+			n = encrypt(b->dh.key, iv, "forged", 6, ct);
+			mb_secret(&m, iv, sizeof(iv), ct, n);
+			send_msg(fd, &m, body);
+		}
 		if (b->script == SCRIPT_NUL)
-			mb_secret(&m, "ab\0cd", 5);
+			n = encrypt(b->dh.key, iv, "ab\0cd", 5, ct);
 		else
-			mb_secret(&m, "the-refresh-token", 17);
+			n = encrypt(b->dh.key, iv, SECRET, strlen(SECRET), ct);
+		if (b->script == SCRIPT_BADPAD)
+			ct[n - 1] ^= 0x55;
+		/* The ciphertext must not be the secret in clear. */
+		b->saw_secret = memmem(ct, n, SECRET, strlen(SECRET)) != NULL;
+		mb_begin(&m, big, 2, 5, call->serial, "(oayays)", NULL, &body);
+		mb_secret(&m, iv, sizeof(iv), ct, n);
 	} else {
 		return;
 	}
-	mb_end(&m, body);
-	assert_int_equal(write_full(fd, m.b, m.n), 0);
+	send_msg(fd, &m, body);
 }
 
 static void *
 bus_main(void *arg)
 {
 	struct bus *b = arg;
-	unsigned char buf[SSBUS_MSG_MAX < 65536 ? SSBUS_MSG_MAX : 65536];
+	static unsigned char buf[65536];
 	char line[128];
 	struct ssbus_msg msg;
 	size_t n, i;
@@ -531,6 +730,9 @@ bus_main(void *arg)
 	if (read_full(fd, line, 7) != 0 || memcmp(line, "BEGIN\r\n", 7) != 0)
 		goto out;
 	for (;;) {
+		const unsigned char *p;
+		const char *member = "?";
+
 		if (read_full(fd, buf, 16) != 0)
 			break;
 		n = ssbus_msg_size(buf, 16, sizeof(buf));
@@ -540,37 +742,26 @@ bus_main(void *arg)
 		/* What we send must parse as what we send. */
 		assert_int_equal(ssbus_msg_parse(buf, n, &msg), 0);
 		assert_int_equal(msg.type, 1);
-		{
-			/* The member: the string after the byte 3 field. */
-			const unsigned char *p;
-			const char *member = "?";
-
-			for (p = buf + 16; p + 8 < msg.body; p++)
-				if (p[0] == 3 && p[1] == 1 && p[2] == 's' &&
-				    p[3] == 0) {
-					member = (const char *)p + 8;
-					break;
-				}
-			if (b->nmembers < 8)
-				assert_true(snprintf(b->members[b->nmembers++],
-				    sizeof(b->members[0]), "%s", member) <
-				    (int)sizeof(b->members[0]));
-			if (strcmp(member, "Hello") != 0 &&
-			    (buf[2] & 0x2) != 0)
-				b->no_auto_start++;
-			if (strcmp(member, "SearchItems") == 0 &&
-			    memmem(msg.body, msg.body_len, "acct-1", 7) &&
-			    memmem(msg.body, msg.body_len, "oauth2", 7) &&
-			    memmem(msg.body, msg.body_len,
-			    "org.mailcred.Secret", 20))
-				b->saw_attrs = 1;
-			if (strcmp(member, "OpenSession") == 0 &&
-			    memmem(msg.body, msg.body_len, "plain", 6))
-				b->saw_plain = 1;
-			reply(b, fd, &msg, member);
-			if (b->hung_up)
+		/* The member: the string after the byte 3 field. */
+		for (p = buf + 16; p + 8 < msg.body; p++)
+			if (p[0] == 3 && p[1] == 1 && p[2] == 's' && p[3] == 0) {
+				member = (const char *)p + 8;
 				break;
-		}
+			}
+		if (b->nmembers < 8)
+			assert_true(snprintf(b->members[b->nmembers++],
+			    sizeof(b->members[0]), "%s", member) <
+			    (int)sizeof(b->members[0]));
+		if (strcmp(member, "Hello") != 0 && (buf[2] & 0x2) != 0)
+			b->no_auto_start++;
+		if (strcmp(member, "SearchItems") == 0 &&
+		    memmem(msg.body, msg.body_len, "acct-1", 7) &&
+		    memmem(msg.body, msg.body_len, "oauth2", 7) &&
+		    memmem(msg.body, msg.body_len, "org.mailcred.Secret", 20))
+			b->saw_attrs = 1;
+		reply(b, fd, &msg, member);
+		if (b->hung_up)
+			break;
 	}
 out:
 	close(fd);
@@ -616,6 +807,8 @@ bus_stop(struct bus *b)
 	unsetenv("DBUS_SESSION_BUS_ADDRESS");
 }
 
+static char why[256];
+
 static int
 get(struct bus *b, enum script script, int timeout_ms, char **secret)
 {
@@ -623,7 +816,7 @@ get(struct bus *b, enum script script, int timeout_ms, char **secret)
 
 	bus_start(b, script);
 	rc = ssbus_get("org.mailcred.Secret", "acct-1", "oauth2", timeout_ms,
-	    secret);
+	    secret, why, sizeof(why));
 	bus_stop(b);
 	return rc;
 }
@@ -631,17 +824,17 @@ get(struct bus *b, enum script script, int timeout_ms, char **secret)
 static void
 test_get_ok(void **state)
 {
+	static const enum script ok[] = {
+		SCRIPT_OK, SCRIPT_BIG, SCRIPT_SIGNALS, SCRIPT_FORGED
+	};
 	struct bus b;
 	char *secret = NULL, want[64];
-	int i;
+	size_t i;
 
 	(void)state;
-	for (i = 0; i < 3; i++) {
-		enum script s = i == 0 ? SCRIPT_OK : i == 1 ? SCRIPT_BIG :
-		    SCRIPT_SIGNALS;
-
-		assert_int_equal(get(&b, s, 5000, &secret), STORE_OK);
-		assert_string_equal(secret, "the-refresh-token");
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		assert_int_equal(get(&b, ok[i], 5000, &secret), STORE_OK);
+		assert_string_equal(secret, SECRET);
 		free(secret);
 		secret = NULL;
 		/* Hello, then the probe, then the session and the search. */
@@ -653,7 +846,8 @@ test_get_ok(void **state)
 		assert_string_equal(b.members[4], "GetSecret");
 		assert_int_equal(b.no_auto_start, 4);
 		assert_true(b.saw_attrs);
-		assert_true(b.saw_plain);
+		assert_true(b.saw_dh);
+		assert_false(b.saw_secret);
 	}
 	/* AUTH EXTERNAL with our uid in hex of its decimal digits. */
 	{
@@ -678,59 +872,83 @@ test_get_ok(void **state)
 static void
 test_get_defers(void **state)
 {
+	static const enum script defer[] = {
+		SCRIPT_ERROR, SCRIPT_LOCKED, SCRIPT_NUL, SCRIPT_HANGUP,
+		SCRIPT_REJECT, SCRIPT_BADPAD, SCRIPT_NODH
+	};
 	struct bus b;
 	char *secret = (char *)"x";
+	size_t i;
 
 	(void)state;
-	assert_int_equal(get(&b, SCRIPT_ERROR, 5000, &secret), SSBUS_DEFER);
-	assert_null(secret);
-	assert_int_equal(get(&b, SCRIPT_LOCKED, 5000, &secret), SSBUS_DEFER);
-	assert_null(secret);
-	assert_int_equal(get(&b, SCRIPT_NUL, 5000, &secret), SSBUS_DEFER);
-	assert_null(secret);
-	assert_int_equal(get(&b, SCRIPT_HANGUP, 5000, &secret), SSBUS_DEFER);
-	assert_null(secret);
-	assert_int_equal(get(&b, SCRIPT_REJECT, 5000, &secret), SSBUS_DEFER);
-	assert_null(secret);
-	assert_int_equal(b.nmembers, 0);
+	for (i = 0; i < sizeof(defer) / sizeof(defer[0]); i++) {
+		assert_int_equal(get(&b, defer[i], 5000, &secret), SSBUS_DEFER);
+		assert_null(secret);
+	}
+	assert_int_equal(b.nmembers, 4);	/* NODH: no GetSecret */
 
 	/* No usable address; a socket nobody listens on. */
 	setenv("DBUS_SESSION_BUS_ADDRESS", "tcp:host=127.0.0.1,port=9", 1);
-	assert_int_equal(ssbus_get("s", "a", "k", 1000, &secret), SSBUS_DEFER);
+	assert_int_equal(ssbus_get("s", "a", "k", 1000, &secret, why,
+	    sizeof(why)), SSBUS_DEFER);
 	assert_int_equal(ssbus_usable(), 0);
 	setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus", 1);
 	assert_int_equal(ssbus_usable(), 1);
-	assert_int_equal(ssbus_get("s", "a", "k", 1000, &secret), SSBUS_DEFER);
+	assert_int_equal(ssbus_get("s", "a", "k", 1000, &secret, why,
+	    sizeof(why)), SSBUS_DEFER);
 	unsetenv("DBUS_SESSION_BUS_ADDRESS");
-	assert_int_equal(ssbus_get("s", "a", "k", 1000, &secret), SSBUS_DEFER);
+	assert_int_equal(ssbus_get("s", "a", "k", 1000, &secret, why,
+	    sizeof(why)), SSBUS_DEFER);
 	assert_null(secret);
+}
+
+/* A GetSecret the service refuses is final: libsecret would ask again. */
+static void
+test_get_refused(void **state)
+{
+	struct bus b;
+	char *secret = NULL;
+
+	(void)state;
+	assert_int_equal(get(&b, SCRIPT_REFUSE, 5000, &secret), SSBUS_REFUSED);
+	assert_null(secret);
+	assert_string_equal(why, "org.freedesktop.DBus.Error.AccessDenied");
+	assert_int_equal(get(&b, SCRIPT_GETLOCKED, 5000, &secret),
+	    STORE_ELOCKED);
+	assert_null(secret);
+}
+
+static long
+elapsed_ms(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (t1.tv_sec - t0->tv_sec) * 1000L +
+	    (t1.tv_nsec - t0->tv_nsec) / 1000000L;
 }
 
 static void
 test_get_deadline(void **state)
 {
 	struct bus b;
-	struct timespec t0, t1;
+	struct timespec t0;
 	char *secret = NULL;
 	long ms;
 
 	(void)state;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	assert_int_equal(get(&b, SCRIPT_SILENT, 300, &secret), STORE_ETIMEOUT);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = elapsed_ms(&t0);
 	assert_null(secret);
-	ms = (t1.tv_sec - t0.tv_sec) * 1000L +
-	    (t1.tv_nsec - t0.tv_nsec) / 1000000L;
 	assert_true(ms >= 250);
 	assert_true(ms < 5000);
 
 	/* A bus that never stops sending, but never the answer. */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	assert_int_equal(get(&b, SCRIPT_FLOOD, 300, &secret), STORE_ETIMEOUT);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = elapsed_ms(&t0);
 	assert_null(secret);
-	ms = (t1.tv_sec - t0.tv_sec) * 1000L +
-	    (t1.tv_nsec - t0.tv_nsec) / 1000000L;
 	assert_true(ms >= 250);
 	assert_true(ms < 5000);
 }
@@ -742,8 +960,10 @@ main(void)
 		cmocka_unit_test(test_address),
 		cmocka_unit_test(test_parse_replies),
 		cmocka_unit_test(test_parse_bad),
+		cmocka_unit_test(test_dh),
 		cmocka_unit_test(test_get_ok),
 		cmocka_unit_test(test_get_defers),
+		cmocka_unit_test(test_get_refused),
 		cmocka_unit_test(test_get_deadline),
 	};
 
