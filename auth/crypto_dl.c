@@ -45,6 +45,7 @@
 	X(BN_mod_exp, int (*)(BIGNUM *, const BIGNUM *, const BIGNUM *, \
 	    const BIGNUM *, BN_CTX *)) \
 	X(BN_value_one, const BIGNUM *(*)(void)) \
+	X(BN_set_flags, void (*)(BIGNUM *, int)) \
 	X(EVP_Q_mac, unsigned char *(*)(OSSL_LIB_CTX *, const char *, \
 	    const char *, const char *, const OSSL_PARAM *, const void *, \
 	    size_t, const unsigned char *, size_t, unsigned char *, size_t, \
@@ -232,6 +233,13 @@ const BIGNUM *
 BN_value_one(void)
 {
 	return mc_crypto_load(NULL) == MC_OK ? fn.BN_value_one() : NULL;
+}
+
+void
+BN_set_flags(BIGNUM *b, int n)
+{
+	if (b != NULL)
+		fn.BN_set_flags(b, n);	/* only a loaded libcrypto made b */
 }
 
 unsigned char *

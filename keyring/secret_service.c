@@ -24,8 +24,8 @@
  * reports STORE_ELOCKED.
  *
  *   get     First on a bare D-Bus socket (keyring/ssbus.h), with no
- *           libsecret: Hello, Properties.Get, OpenSession("plain"),
- *           SearchItems, Item.GetSecret. What that does not answer (no
+ *           libsecret: Hello, GetNameOwner, Properties.Get, OpenSession
+ *           (encrypted as libsecret's), SearchItems, Item.GetSecret. What that does not answer (no
  *           unix: bus address, no service, no unlocked match, an error)
  *           goes through libsecret: OpenSession, SearchItems, GetSecrets,
  *           the D-Bus calls of `secret-tool lookup` when it succeeds. A

@@ -27,6 +27,8 @@
 #include "keyring/ssbus.h"
 #include "keyring/store.h"
 
+#define BUS "org.freedesktop.DBus"
+#define BUS_PATH "/org/freedesktop/DBus"
 #define SERVICE "org.freedesktop.secrets"
 #define SERVICE_PATH "/org/freedesktop/secrets"
 #define IFACE_SERVICE "org.freedesktop.Secret.Service"
@@ -45,7 +47,7 @@
 #define F_SIGNATURE 8
 
 /* Serials of our calls, in the order they are sent. */
-enum { S_HELLO = 1, S_PROBE, S_SESSION, S_SEARCH, S_SECRET };
+enum { S_HELLO = 1, S_OWNER, S_PROBE, S_SESSION, S_SEARCH, S_SECRET };
 
 /* The longest line of the handshake we wait for. */
 #define AUTH_LINE_MAX 512
@@ -308,21 +310,26 @@ call_end(struct wbuf *w, const struct call *call)
 }
 
 /*
- * Appends Hello and a first call to the service that needs no session:
- * Properties.Get(Service, "Collections"), as libsecret's proxy starts
- * with. gnome-keyring (42) learns a caller from an idle callback that its
- * first message queues: a first message that needs the caller, as
- * OpenSession does, can run before it, and the daemon then aborts
- * ("g_variant_new: expected GVariant of type 'v'"). Two mailcred
- * processes reading at once made that happen within a few hundred reads.
+ * Appends Hello; GetNameOwner("org.freedesktop.secrets"), the unique name
+ * of the service, from the bus itself (no client can answer in the bus's
+ * name), so that no one else on the bus can pass for the service; and a
+ * first call to the service that needs no session: Properties.Get(Service,
+ * "Collections"), as libsecret's proxy starts with. gnome-keyring (42)
+ * learns a caller from an idle callback that its first message queues: a
+ * first message that needs the caller, as OpenSession does, can run before
+ * it, and the daemon then aborts ("g_variant_new: expected GVariant of type
+ * 'v'"). Two mailcred processes reading at once made that happen within a
+ * few hundred reads.
  */
 static void
 hello_calls(struct wbuf *w)
 {
 	struct call call;
 
-	call_begin(w, S_HELLO, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-	    "org.freedesktop.DBus", "Hello", NULL, &call);
+	call_begin(w, S_HELLO, BUS, BUS_PATH, BUS, "Hello", NULL, &call);
+	call_end(w, &call);
+	call_begin(w, S_OWNER, BUS, BUS_PATH, BUS, "GetNameOwner", "s", &call);
+	put_str(w, SERVICE);
 	call_end(w, &call);
 	call_begin(w, S_PROBE, SERVICE, SERVICE_PATH,
 	    "org.freedesktop.DBus.Properties", "Get", "ss", &call);
@@ -700,6 +707,8 @@ dh_modexp(const unsigned char *a, size_t alen, const unsigned char *e,
 	    (y = BN_bin2bn(e, DH_BYTES, NULL)) == NULL ||
 	    (r = BN_bin2bn(dh_prime, 1, NULL)) == NULL)
 		goto out;
+	/* The exponent is the private key: no timing that depends on it. */
+	BN_set_flags(y, BN_FLG_CONSTTIME);
 	/* A peer's key of 0, 1 or p - 1 (or more) would give a known key. */
 	if (BN_cmp(x, BN_value_one()) <= 0 || BN_cmp(x, pm1) >= 0)
 		goto out;
@@ -968,11 +977,13 @@ authenticate(struct conn *c)
 }
 
 /*
- * Reads until the answer to serial from sender (any when NULL) is there;
- * *m describes it (inside c->in, valid until the next read). Messages
- * that are not it (signals, NameAcquired, a reply from anyone else) are
- * passed over. IO_OK for a method return, IO_ERROR for an error answer
- * (its name in m->error_name).
+ * Reads until the answer to serial is there; *m describes it (inside
+ * c->in, valid until the next read). Signals and answers to other serials
+ * are passed over. IO_OK for a method return from sender, IO_ERROR for an
+ * error answer from sender (its name in m->error_name); an answer from
+ * anyone else is IO_DEFER: the bus's own errors (NoReply when the service
+ * died, NameHasNoOwner), or someone passing for the service, which is left
+ * to libsecret's path rather than waited out.
  */
 static int
 answer(struct conn *c, uint32_t serial, const char *sender,
@@ -996,18 +1007,35 @@ answer(struct conn *c, uint32_t serial, const char *sender,
 				if (ssbus_msg_parse(at, n, m) != 0)
 					return IO_DEFER;
 				take(c, n);
-				if ((m->type == 2 || m->type == 3) &&
-				    m->reply_serial == serial &&
-				    (sender == NULL ||
-				    strcmp(m->sender, sender) == 0))
-					return m->type == 2 ? IO_OK : IO_ERROR;
-				continue;
+				if ((m->type != 2 && m->type != 3) ||
+				    m->reply_serial != serial)
+					continue;
+				if (strcmp(m->sender, sender) != 0)
+					return IO_DEFER;
+				return m->type == 2 ? IO_OK : IO_ERROR;
 			}
 		}
 		rc = read_more(c, n);
 		if (rc != IO_OK)
 			return rc;
 	}
+}
+
+/* GetNameOwner's answer: a unique name (":1.42") into out. 0 or -1. */
+static int
+owner_name(const struct ssbus_msg *m, char *out, size_t size)
+{
+	struct rd r;
+	const char *s;
+	size_t n;
+
+	if (strcmp(m->signature, "s") != 0)
+		return -1;
+	body_reader(m, &r);
+	if (rd_str(&r, &s, &n) != 0 || n == 0 || n >= size || s[0] != ':')
+		return -1;
+	memcpy(out, s, n + 1);
+	return 0;
 }
 
 /* Sends what w holds. */
@@ -1046,18 +1074,18 @@ converse(struct conn *c, const char *schema, const char *account,
 	rc = send_calls(c, w);
 	if (rc != IO_OK)
 		goto out;
-	rc = answer(c, S_HELLO, "org.freedesktop.DBus", &m);
+	rc = answer(c, S_HELLO, BUS, &m);
 	if (rc != IO_OK)
 		goto out;
-	/* Whoever answers the probe is the service: it alone from now on. */
-	rc = answer(c, S_PROBE, NULL, &m);
-	if (rc != IO_OK)
-		goto out;
-	if (m.sender[0] != ':') {
-		rc = IO_DEFER;
+	/* The service's unique name, from the bus: it alone from now on. */
+	rc = answer(c, S_OWNER, BUS, &m);
+	if (rc != IO_OK || owner_name(&m, service, sizeof(service)) != 0) {
+		rc = IO_DEFER;	/* no owner: libsecret says "no service" */
 		goto out;
 	}
-	memcpy(service, m.sender, sizeof(service));
+	rc = answer(c, S_PROBE, service, &m);
+	if (rc != IO_OK)
+		goto out;
 
 	/* The key pair while the service answers nothing; then one write. */
 	if (ssbus_dh_begin(&dh) != 0) {

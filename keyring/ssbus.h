@@ -9,7 +9,8 @@
  * start takes it. The common read is done here on the socket itself:
  *
  *   AUTH EXTERNAL                      the bus's handshake (our uid)
- *   BEGIN, Hello, Properties.Get(Collections)
+ *   BEGIN, Hello, GetNameOwner(org.freedesktop.secrets),
+ *   Properties.Get(Collections)        who the service is, from the bus;
  *                                      the service meets its caller (see
  *                                      hello_calls() in ssbus.c)
  *   OpenSession(dh-ietf1024-sha256-aes128-cbc-pkcs7, our public key),
@@ -17,8 +18,10 @@
  *   Item.GetSecret(session)            on the first unlocked match
  *
  * The session is encrypted as libsecret's is (ssbus_dh_* below): a
- * same-user dbus-monitor sees no secret. Whoever answered the probe is
- * the service; answers from anyone else are passed over. Only the
+ * same-user dbus-monitor sees no secret. Answers count only from the
+ * unique name the bus gave for org.freedesktop.secrets; an answer to one
+ * of our calls from anyone else (someone passing for the service, or the
+ * bus's own NoReply when the service died) ends the read here. Only the
  * unix:path= and unix:abstract= addresses of DBUS_SESSION_BUS_ADDRESS are
  * used, and no call may start a service (NO_AUTO_START), as with
  * libsecret's path.
