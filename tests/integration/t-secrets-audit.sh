@@ -61,6 +61,12 @@ AUDIT_T=$T AUDIT_BIN=$TOP perl -e '
 			my $ours = index($argv, "$bin/mailcred\0") == 0 ||
 			    index($argv, "$bin/git-credential-mailcred\0") == 0;
 			my $env = slurp("$d/environ");
+			# Gone (or a zombie) between the two reads: not unreadable.
+			if (!defined $env) {
+				my $again = slurp("$d/cmdline");
+				next unless defined $again && length $again;
+				$env = slurp("$d/environ");
+			}
 			next unless $ours || (defined $env && index($env, $t) >= 0);
 			$argv =~ s/\0/ /g;
 			print "argv: $argv\n";
