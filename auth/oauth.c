@@ -815,6 +815,18 @@ add_param(char **buf, size_t *len, size_t *cap, int *first, const char *name,
 	return MC_OK;
 }
 
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 /*
  * Percent-decodes n bytes of s ('+' is a blank) into a malloc'd string.
  * NULL (and *bad set) for a bad escape or a NUL byte; NULL alone when out
@@ -838,8 +850,8 @@ pct_decode(const char *s, size_t n, int *bad)
 		} else {
 			if (i + 2 >= n)
 				goto bad;
-			h = mc_hexval((unsigned char)s[i + 1]);
-			l = mc_hexval((unsigned char)s[i + 2]);
+			h = hexval((unsigned char)s[i + 1]);
+			l = hexval((unsigned char)s[i + 2]);
 			if (h < 0 || l < 0 || (h == 0 && l == 0))
 				goto bad;
 			d[j++] = (char)(h * 16 + l);

@@ -381,15 +381,3 @@ mc_url_check(const char *text, enum mc_url_use use, const char *what,
 	    "allowed (http:// only to 127.0.0.1, [::1] or localhost)", what,
 	    show);
 }
-
-int
-mc_hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}

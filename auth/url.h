@@ -76,7 +76,4 @@ enum mc_url_use {
 int mc_url_check(const char *text, enum mc_url_use use, const char *what,
     char **errmsg);
 
-/* The value of the hex digit c (either case) in a %XX escape, or -1. */
-int mc_hexval(int c);
-
 #endif

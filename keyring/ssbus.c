@@ -23,7 +23,6 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-#include "auth/url.h"
 #include "keyring/backend.h"
 #include "keyring/ssbus.h"
 #include "keyring/store.h"
@@ -56,6 +55,18 @@ enum { S_HELLO = 1, S_OWNER, S_PROBE, S_SESSION, S_SEARCH, S_SECRET };
 /* ------------------------------------------------------------------ */
 /* Addresses */
 
+static int
+hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 /*
  * Decodes the value v[0..n) (%-escapes) into out[0..size), NUL-terminated;
  * *outlen the bytes. -1 when it does not fit, has a bad escape or a NUL.
@@ -72,8 +83,8 @@ unescape(const char *v, size_t n, char *out, size_t size, size_t *outlen)
 		if (c == '%') {
 			if (n - i < 3)
 				return -1;
-			hi = mc_hexval((unsigned char)v[i + 1]);
-			lo = mc_hexval((unsigned char)v[i + 2]);
+			hi = hexval((unsigned char)v[i + 1]);
+			lo = hexval((unsigned char)v[i + 2]);
 			if (hi < 0 || lo < 0)
 				return -1;
 			c = (unsigned char)(hi * 16 + lo);
