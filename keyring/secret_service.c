@@ -25,9 +25,9 @@
  *
  *   get     First on a bare D-Bus socket (keyring/ssbus.h), with no
  *           libsecret: Hello, GetNameOwner, Properties.Get, OpenSession
- *           (encrypted as libsecret's), SearchItems, Item.GetSecret. What that does not answer (no
- *           unix: bus address, no service, no unlocked match, an error)
- *           goes through libsecret: OpenSession, SearchItems, GetSecrets,
+ *           (encrypted as libsecret's), SearchItems, Item.GetSecret. What
+ *           that does not answer (no unix: bus address, no service, no
+ *           unlocked match, an error) goes through libsecret: OpenSession, SearchItems, GetSecrets,
  *           the D-Bus calls of `secret-tool lookup` when it succeeds. A
  *           deadline that passed on the bare socket is final. A match
  *           that is locked is STORE_ELOCKED. When nothing matches it asks
@@ -620,12 +620,11 @@ ss_get(void *be, const char *account, const char *kind, char **secret,
 	GError *error = NULL;
 	SecretValue *value = NULL;
 	gchar **unlocked = NULL, **locked = NULL;
-	int rc;
-
 	struct ss_store *ss = be;
 	struct timespec t0, t1;
 	char why[256];
 	long left;
+	int rc;
 
 	/*
 	 * The common case on a bare bus socket, without libsecret
@@ -657,7 +656,7 @@ ss_get(void *be, const char *account, const char *kind, char **secret,
 	if (left <= 0)
 		return ss_timeout_ms(ss->timeout_ms, errmsg);
 
-	rc = ss_call_begin_ms(&c, be, (int)left, errmsg);
+	rc = ss_call_begin_ms(&c, ss, (int)left, errmsg);
 	if (rc != STORE_OK)
 		return rc;
 	attrs = ss_attributes(account, kind);

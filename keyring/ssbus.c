@@ -134,12 +134,9 @@ one_address(const char *a, size_t n, struct sockaddr_un *sa,
 		memset(sa, 0, sizeof(*sa));
 		sa->sun_family = AF_UNIX;
 		memcpy(sa->sun_path + abstract, value, vlen);
-		if (abstract)
-			*salen = (socklen_t)(offsetof(struct sockaddr_un,
-			    sun_path) + 1 + vlen);
-		else
-			*salen = (socklen_t)(offsetof(struct sockaddr_un,
-			    sun_path) + vlen + 1);
+		/* One byte more: the path's NUL, or abstract's leading NUL. */
+		*salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
+		    vlen + 1);
 		found = 1;
 	}
 	return found ? 0 : -1;
@@ -502,7 +499,7 @@ ssbus_msg_parse(const unsigned char *buf, size_t len, struct ssbus_msg *m)
 	struct rd r = { buf, 0, 16, 0 };
 	const char *s;
 	size_t n, head;
-	unsigned char code;
+	unsigned char code, y;
 	uint32_t u, fields;
 
 	memset(m, 0, sizeof(*m));
@@ -543,7 +540,7 @@ ssbus_msg_parse(const unsigned char *buf, size_t len, struct ssbus_msg *m)
 				m->reply_serial = u;
 			break;
 		case 'y':
-			if (rd_u8(&r, &code) != 0)
+			if (rd_u8(&r, &y) != 0)
 				return -1;
 			break;
 		default:
@@ -553,6 +550,20 @@ ssbus_msg_parse(const unsigned char *buf, size_t len, struct ssbus_msg *m)
 	head = (r.len + 7) / 8 * 8;
 	m->body = buf + head;
 	m->body_len = len - head;
+	return 0;
+}
+
+/* An "ay": *p and *n the bytes, inside the buffer. */
+static int
+rd_bytes(struct rd *r, const unsigned char **p, size_t *n)
+{
+	size_t end;
+
+	if (rd_array(r, 1, &end) != 0)
+		return -1;
+	*p = r->p + r->pos;
+	*n = end - r->pos;
+	r->pos = end;
 	return 0;
 }
 
@@ -584,7 +595,7 @@ ssbus_parse_session(const struct ssbus_msg *m, const unsigned char **out,
 {
 	struct rd r;
 	const char *s;
-	size_t n, end;
+	size_t n;
 
 	*out = NULL;
 	*outlen = 0;
@@ -594,12 +605,8 @@ ssbus_parse_session(const struct ssbus_msg *m, const unsigned char **out,
 	body_reader(m, &r);
 	/* The output: a variant holding the service's public key, "ay". */
 	if (rd_sig(&r, &s, &n) != 0 || n != 2 || memcmp(s, "ay", 2) != 0 ||
-	    rd_array(&r, 1, &end) != 0)
-		return -1;
-	*out = r.p + r.pos;
-	*outlen = end - r.pos;
-	r.pos = end;
-	if (rd_str(&r, &s, &n) != 0 || n == 0 || s[0] != '/')
+	    rd_bytes(&r, out, outlen) != 0 ||
+	    rd_str(&r, &s, &n) != 0 || n == 0 || s[0] != '/')
 		return -1;
 	*path = dup_n(s, n);
 	return *path != NULL ? 0 : -1;
@@ -647,25 +654,17 @@ ssbus_parse_secret(const struct ssbus_msg *m, const unsigned char **params,
 {
 	struct rd r;
 	const char *s;
-	size_t n, end;
+	size_t n;
 
 	*params = *value = NULL;
 	*plen = *len = 0;
 	if (strcmp(m->signature, "(oayays)") != 0)
 		return -1;
 	body_reader(m, &r);
+	/* The session, the parameters (the IV), the value, the type. */
 	if (rd_align(&r, 8) != 0 || rd_str(&r, &s, &n) != 0 ||
-	    rd_array(&r, 1, &end) != 0)
-		return -1;
-	*params = r.p + r.pos;		/* the IV */
-	*plen = end - r.pos;
-	r.pos = end;
-	if (rd_array(&r, 1, &end) != 0)
-		return -1;
-	*value = r.p + r.pos;
-	*len = end - r.pos;
-	r.pos = end;
-	if (rd_str(&r, &s, &n) != 0)	/* the content type */
+	    rd_bytes(&r, params, plen) != 0 || rd_bytes(&r, value, len) != 0 ||
+	    rd_str(&r, &s, &n) != 0)
 		return -1;
 	return 0;
 }
@@ -700,6 +699,7 @@ dh_modexp(const unsigned char *a, size_t alen, const unsigned char *e,
 
 	memcpy(pm1_bytes, dh_prime, DH_BYTES);
 	pm1_bytes[DH_BYTES - 1]--;	/* p - 1: the prime ends in 0xFF */
+	/* r, the result, starts as any number: BN_new is not forwarded. */
 	if (ctx == NULL || alen == 0 || alen > DH_BYTES ||
 	    (p = BN_bin2bn(dh_prime, DH_BYTES, NULL)) == NULL ||
 	    (pm1 = BN_bin2bn(pm1_bytes, DH_BYTES, NULL)) == NULL ||
