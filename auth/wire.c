@@ -1,6 +1,8 @@
 /* auth/wire.c - a line conversation on a connection libcurl set up. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +51,12 @@ struct mc_wire {
 	int wfailed;		/* a write failed: nothing more can be sent,
 				   but what the server said may still be read */
 	const atomic_int *cancel;	/* mc_wire_opts.cancel */
+	/* The connection auth/tcp.h made, until libcurl takes it. */
+	int early_fd;
+	int early_given;		/* the socket libcurl took, or -1 */
+	struct sockaddr_storage early_addr;
+	socklen_t early_len;
+	struct curl_slist *resolve;	/* CURLOPT_RESOLVE: that address */
 };
 
 void
@@ -469,6 +477,163 @@ progress_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow,
 	return w->cancel != NULL && atomic_load(w->cancel) != 0;
 }
 
+/* The schemes[] entry of a URL's scheme, or the table's size. */
+static size_t
+scheme_index(const char *scheme)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++)
+		if (strcmp(scheme, schemes[i].scheme) == 0)
+			break;
+	return i;
+}
+
+struct mc_tcp *
+mc_wire_preconnect(const char *url, int timeout)
+{
+	struct mc_url u;
+	const char *why;
+	size_t i;
+
+	if (mc_url_parse(url, &u, &why) != MC_OK ||
+	    (i = scheme_index(u.scheme)) == sizeof(schemes) / sizeof(schemes[0]))
+		return NULL;
+	return mc_tcp_start(u.host, u.port != 0 ? (int)u.port :
+	    schemes[i].port, (timeout > 0 ? timeout : 30) * 1000);
+}
+
+static int
+given_up(const struct mc_wire *w, char **errmsg)
+{
+	return mc_fail(MC_ERR_TEMP, errmsg, "%s port %d: given up, the "
+	    "connection is not needed", w->host, w->port);
+}
+
+/* Is a the address b (family, address, port, IPv6 scope)? */
+static int
+same_peer(const struct sockaddr *a, socklen_t alen,
+    const struct sockaddr_storage *b, socklen_t blen)
+{
+	const struct sockaddr_in *a4, *b4;
+	const struct sockaddr_in6 *a6, *b6;
+
+	if (a->sa_family != b->ss_family)
+		return 0;
+	if (a->sa_family == AF_INET && alen >= sizeof(*a4) &&
+	    blen >= sizeof(*b4)) {
+		a4 = (const struct sockaddr_in *)(const void *)a;
+		b4 = (const struct sockaddr_in *)(const void *)b;
+		return a4->sin_port == b4->sin_port &&
+		    a4->sin_addr.s_addr == b4->sin_addr.s_addr;
+	}
+	if (a->sa_family == AF_INET6 && alen >= sizeof(*a6) &&
+	    blen >= sizeof(*b6)) {
+		a6 = (const struct sockaddr_in6 *)(const void *)a;
+		b6 = (const struct sockaddr_in6 *)(const void *)b;
+		return a6->sin6_port == b6->sin6_port &&
+		    a6->sin6_scope_id == b6->sin6_scope_id &&
+		    memcmp(&a6->sin6_addr, &b6->sin6_addr,
+		    sizeof(a6->sin6_addr)) == 0;
+	}
+	return 0;
+}
+
+/*
+ * libcurl wants a socket for address a: the early connection when it is
+ * to that address, else a new socket (close-on-exec, as all of ours).
+ */
+static curl_socket_t
+open_socket_cb(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct mc_wire *w = arg;
+	int fd;
+
+	if (purpose == CURLSOCKTYPE_IPCXN && w->early_fd >= 0 &&
+	    same_peer(&a->addr, a->addrlen, &w->early_addr, w->early_len)) {
+		w->early_given = w->early_fd;
+		w->early_fd = -1;
+		return w->early_given;
+	}
+	fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+	return fd < 0 ? CURL_SOCKET_BAD : fd;
+}
+
+/*
+ * The early connection is connected already: libcurl must not connect.
+ * (libcurl 7.88 calls connect() on it all the same; Linux answers 0 to
+ * the first connect() after a non-blocking one completed, so that works
+ * too, and a connection reset meanwhile is then a connect failure.)
+ */
+static int
+sockopt_cb(void *arg, curl_socket_t fd, curlsocktype purpose)
+{
+	const struct mc_wire *w = arg;
+
+	return purpose == CURLSOCKTYPE_IPCXN && fd == w->early_given ?
+	    CURL_SOCKOPT_ALREADY_CONNECTED : CURL_SOCKOPT_OK;
+}
+
+/*
+ * Waits for the connection opts->tcp began and hands it to libcurl, as
+ * wire.h says. For a host name, CURLOPT_RESOLVE names only the address
+ * that connected, so that libcurl asks for that one (and does not ask
+ * the resolver again, which may answer in another order).
+ */
+static int
+use_early(struct mc_wire *w, struct mc_tcp *t, const struct mc_url *u,
+    struct mc_wire_fail *fail, char **errmsg)
+{
+	char ip[INET6_ADDRSTRLEN], entry[MC_URL_HOST_MAX + INET6_ADDRSTRLEN +
+	    16];
+	const void *a;
+	int n, v6;
+
+	switch (mc_tcp_wait(t, w->cancel)) {
+	case MC_TCP_CONNECTED:
+		break;
+	case MC_TCP_TIMEOUT:
+		if (fail != NULL) {
+			fail->stage = MC_WIRE_STAGE_CONNECT;
+			fail->curl_code = CURLE_OPERATION_TIMEDOUT;
+			fail->timed_out = 1;
+		}
+		return mc_fail(MC_ERR_NET, errmsg, "connecting to %s port %d "
+		    "timed out after %d s", w->host, w->port, w->timeout);
+	case MC_TCP_CANCELLED:
+		return given_up(w, errmsg);
+	case MC_TCP_NOMEM:
+		return MC_ERR_NOMEM;
+	default:
+		return MC_OK;	/* libcurl tries, and says what failed */
+	}
+	if ((w->early_fd = mc_tcp_take(t, &w->early_addr,
+	    &w->early_len)) < 0)
+		return MC_OK;
+	if (u->host_type == MC_URL_HOST_NAME) {
+		v6 = w->early_addr.ss_family == AF_INET6;
+		a = v6 ? (const void *)&((const struct sockaddr_in6 *)(const void *)
+		    &w->early_addr)->sin6_addr :
+		    (const void *)&((const struct sockaddr_in *)(const void *)
+		    &w->early_addr)->sin_addr;
+		if (inet_ntop(w->early_addr.ss_family, a, ip, sizeof(ip)) ==
+		    NULL)
+			return MC_OK;
+		n = snprintf(entry, sizeof(entry), "%s:%d:%s%s%s", u->host,
+		    w->port, v6 ? "[" : "", ip, v6 ? "]" : "");
+		if (n < 0 || (size_t)n >= sizeof(entry))
+			return MC_OK;
+		if ((w->resolve = curl_slist_append(NULL, entry)) == NULL)
+			return MC_ERR_NOMEM;
+		curl_easy_setopt(w->curl, CURLOPT_RESOLVE, w->resolve);
+	}
+	curl_easy_setopt(w->curl, CURLOPT_OPENSOCKETFUNCTION, open_socket_cb);
+	curl_easy_setopt(w->curl, CURLOPT_OPENSOCKETDATA, w);
+	curl_easy_setopt(w->curl, CURLOPT_SOCKOPTFUNCTION, sockopt_cb);
+	curl_easy_setopt(w->curl, CURLOPT_SOCKOPTDATA, w);
+	return MC_OK;
+}
+
 int
 mc_wire_open(const struct mc_wire_opts *opts, const char *url,
     struct mc_wire **out, struct mc_wire_fail *fail, char **errmsg)
@@ -490,10 +655,7 @@ mc_wire_open(const struct mc_wire_opts *opts, const char *url,
 		return mc_fail(MC_ERR_CONFIG, errmsg, "%s is not a valid URL: "
 		    "%s", url, why);
 	}
-	for (i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++)
-		if (strcmp(u.scheme, schemes[i].scheme) == 0)
-			break;
-	if (i == sizeof(schemes) / sizeof(schemes[0])) {
+	if ((i = scheme_index(u.scheme)) == sizeof(schemes) / sizeof(schemes[0])) {
 		if (fail != NULL)
 			fail->stage = MC_WIRE_STAGE_URL;
 		return mc_fail(MC_ERR_CONFIG, errmsg, "%s: the scheme must be "
@@ -503,6 +665,8 @@ mc_wire_open(const struct mc_wire_opts *opts, const char *url,
 		return rc;
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		return MC_ERR_NOMEM;
+	w->early_fd = -1;
+	w->early_given = -1;
 	w->proto = schemes[i].proto;
 	n = snprintf(w->host, sizeof(w->host), "%s", u.host);
 	if (n < 0 || (size_t)n >= sizeof(w->host)) {
@@ -559,10 +723,12 @@ mc_wire_open(const struct mc_wire_opts *opts, const char *url,
 		curl_easy_setopt(w->curl, CURLOPT_XFERINFOFUNCTION, progress_cb);
 		curl_easy_setopt(w->curl, CURLOPT_XFERINFODATA, w);
 	}
+	if (opts->tcp != NULL &&
+	    (rc = use_early(w, opts->tcp, &u, fail, errmsg)) != MC_OK)
+		goto out;
 	cc = curl_easy_perform(w->curl);
 	if (cc == CURLE_ABORTED_BY_CALLBACK) {
-		rc = mc_fail(MC_ERR_TEMP, errmsg, "%s port %d: given up, the "
-		    "connection is not needed", w->host, w->port);
+		rc = given_up(w, errmsg);
 		goto out;
 	}
 	if (cc != CURLE_OK) {
@@ -612,6 +778,9 @@ mc_wire_close(struct mc_wire *w)
 			shutdown(s, SHUT_RDWR);
 		curl_easy_cleanup(w->curl);
 	}
+	if (w->early_fd >= 0)
+		close(w->early_fd);
+	curl_slist_free_all(w->resolve);
 	caps_clear(w);
 	free(w->greeting);
 	free(w->last_in);

@@ -23,6 +23,7 @@
 #include <stddef.h>
 
 #include "auth/http.h"
+#include "auth/tcp.h"
 
 #define MC_WIRE_MAX_LINE 8192
 
@@ -44,9 +45,19 @@ struct mc_wire_opts {
 	 * about a second: MC_ERR_TEMP, "given up".
 	 */
 	const atomic_int *cancel;
+	/*
+	 * A connection auth/tcp.h began to the URL's host and port, or NULL.
+	 * mc_wire_open() waits for it (within the same timeout, and cancel)
+	 * and gives libcurl its socket instead of connecting again. If it
+	 * failed to resolve or to connect, libcurl connects itself, so the
+	 * failure is reported as it always is; if it timed out, that is
+	 * reported at once (MC_ERR_NET, "timed out", as libcurl's would be).
+	 * The caller still frees it (mc_tcp_free).
+	 */
+	struct mc_tcp *tcp;
 };
 
-#define MC_WIRE_OPTS_INIT { 30, NULL, NULL, NULL, NULL, NULL }
+#define MC_WIRE_OPTS_INIT { 30, NULL, NULL, NULL, NULL, NULL, NULL }
 
 /* Where mc_wire_open() failed, for the doctor's advice. */
 enum mc_wire_stage {
@@ -85,6 +96,16 @@ struct mc_wire;
  */
 int mc_wire_open(const struct mc_wire_opts *opts, const char *url,
     struct mc_wire **out, struct mc_wire_fail *fail, char **errmsg);
+
+/*
+ * Begins the TCP connection to url's host and port (the scheme's default
+ * port when the URL gives none) for mc_wire_open()'s opts->tcp, with
+ * timeout seconds (<= 0: 30) to connect. Returns NULL for a URL
+ * mc_wire_open() would refuse, or when it cannot start: mc_wire_open()
+ * then connects the usual way (and says what is wrong with the URL).
+ * Free with mc_tcp_free().
+ */
+struct mc_tcp *mc_wire_preconnect(const char *url, int timeout);
 
 /* Sends nothing more; closes the connection and frees. Accepts NULL. */
 void mc_wire_close(struct mc_wire *w);

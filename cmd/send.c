@@ -488,6 +488,19 @@ cmd_send(int argc, char **argv)
 	env.rcpt = rcpt;
 	env.nrcpt = nrcpt;
 	env.utf8 = utf8;
+	if (acct->smtp == NULL || acct->smtp[0] == '\0') {
+		status = cmd_fail(name, MC_ERR_CONFIG, strdup("the account has "
+		    "no smtp server: set smtp = smtps://HOST:465 or "
+		    "smtp://HOST:587"));
+		goto out;
+	}
+	/*
+	 * The TCP connection starts here, before libcurl is even loaded and
+	 * the Message-ID drawn, so that its round trips and the server's
+	 * greeting delay overlap the rest of our start-up (see below).
+	 */
+	wo.timeout = o.timeout > 0 ? o.timeout : acct->timeout;
+	wo.tcp = mc_wire_preconnect(acct->smtp, wo.timeout);
 	/* sendmail adds a From the message lacks: "Full Name" <user>. */
 	if (from == NULL && (addfrom = from_field(o.fullname,
 	    acct->user)) == NULL)
@@ -497,26 +510,19 @@ cmd_send(int argc, char **argv)
 		status = cmd_fail(name, rc, err);
 		goto out;
 	}
-
-	if (acct->smtp == NULL || acct->smtp[0] == '\0') {
-		status = cmd_fail(name, MC_ERR_CONFIG, strdup("the account has "
-		    "no smtp server: set smtp = smtps://HOST:465 or "
-		    "smtp://HOST:587"));
-		goto out;
-	}
 	mech = MC_LOGIN_PLAIN;
 	if (acct->auth == MC_AUTH_OAUTH2)
 		mech = (o.mech >= 0 ? o.mech : acct->smtp_mech) ==
 		    MC_SASL_OAUTHBEARER ? MC_LOGIN_OAUTHBEARER :
 		    MC_LOGIN_XOAUTH2;
-	wo.timeout = o.timeout > 0 ? o.timeout : acct->timeout;
 	wo.ca_file = acct->ca_file;
 	if (g_opts.verbose)
 		wo.trace = trace_stderr;
 	/*
 	 * The keyring (or a refresh) and the connection (TCP, TLS, EHLO)
-	 * each wait on another process: both at once. libcurl is set up
-	 * before the thread starts, as it must be.
+	 * each wait on another process: both at once (and the TCP
+	 * connection began above). libcurl is set up before the credential
+	 * thread starts, as it must be.
 	 */
 	if ((rc = mc_http_global_init(&err)) != MC_OK) {
 		status = cmd_fail(name, rc, err);
@@ -571,6 +577,7 @@ nomem:
 	status = cmd_fail(name, MC_ERR_NOMEM, NULL);
 out:
 	mc_wire_close(w);
+	mc_tcp_free(wo.tcp);
 	mc_login_result_clear(&lr);
 	mc_smtp_result_clear(&sr);
 	mc_token_set_clear(&cred.ts);

@@ -270,6 +270,40 @@ assert_status "$rc" 77 "not logged in: 77, though the server never answers"
 assert_match "$(cat "$T/e")" "mailcred login nologin@example.test" "says to log in"
 assert_true "[ $((t1 - t0)) -lt 15 ]" "without waiting for the 30 s connect timeout ($((t1 - t0)) s)"
 
+# The TCP connection begins before libcurl is loaded (its round trip and
+# the server's greeting delay overlap our start-up), and libcurl uses that
+# connection, also for a host name (CURLOPT_RESOLVE names the address).
+CONF3=$T/localhost.conf
+sed -e "s|smtp://127.0.0.1:$SMTP_PORT|smtp://localhost:$SMTP_PORT|" "$CONF" >"$CONF3"
+chmod 600 "$CONF3"
+n0=$(nmail)
+msg early | strace -f -o "$T/early.st" -e trace=socket,connect,openat \
+	"$MAILCRED" -c "$CONF3" send -t -v 2>"$T/e"
+assert_status $? 0 "sent through smtp://localhost"
+assert_eq "$(nmail)" "$((n0 + 1))" "the server accepted it"
+assert_eq "$(grep -c 'socket(AF_INET, SOCK_STREAM' "$T/early.st")" 1 \
+	"one IPv4 TCP socket: libcurl used the early connection"
+first_connect=$(grep -n 'connect([0-9]*, {sa_family=AF_INET' "$T/early.st" | head -1 | cut -d: -f1)
+curl_open=$(grep -n 'libcurl\.so' "$T/early.st" | head -1 | cut -d: -f1)
+assert_true "[ ${first_connect:-999999} -lt ${curl_open:-0} ]" \
+	"the connection began before libcurl was loaded (lines $first_connect, $curl_open)"
+assert_match "$(cat "$T/e")" "Connected to localhost" "-v shows the connection"
+# A server that drops SYNs: one timeout, said as libcurl would say it,
+# not the early attempt's and then libcurl's own after it.
+CONF4=$T/blackhole.conf
+sed -e "s|smtp://127.0.0.1:$SMTP_PORT|smtp://127.0.0.1:$BLACKHOLE_PORT|" "$CONF" >"$CONF4"
+chmod 600 "$CONF4"
+t0=$EPOCHREALTIME
+msg blackhole | "$MAILCRED" -c "$CONF4" send -t --timeout 2 2>"$T/e"
+rc=$?
+t1=$EPOCHREALTIME
+ms=$(( (${t1//[!0-9]/} - ${t0//[!0-9]/}) / 1000 ))
+assert_status "$rc" 75 "a port that drops SYNs: 75"
+assert_match "$(cat "$T/e")" "connecting to 127\.0\.0\.1 port $BLACKHOLE_PORT timed out after 2 s" \
+	"says the connection timed out"
+assert_match "$(cat "$T/e")" "not sent" "and that nothing was sent"
+assert_true "[ $ms -ge 1900 ] && [ $ms -lt 3500 ]" "after one 2 s timeout, not two ($ms ms)"
+
 # 11. Server down: 75, and the message is reported as not sent.
 stop_smtp
 printf 'From: %s\nTo: x@example.test\n\nx\n' "$A" | mc send -t 2>"$T/e9"
