@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -99,23 +100,67 @@ mc_lock_acquire(const char *dir, const char *account, int timeout_ms, int *fd,
 }
 
 /*
- * The pause between two tries: until wake_fd is readable (what it said
- * is read and dropped), at most 10 ms; without one, 5 ms.
+ * A watch that wakes when an open of the lock file is closed: a holder's
+ * release or exit (the flock goes with the last close). Through
+ * /proc/self/fd, so it watches the very file held open, whatever its path
+ * becomes. -1 when it cannot be made (no /proc, no inotify): the waiter
+ * then looks every 10 ms.
  */
-static void
-pause_a_little(int wake_fd)
+static int
+watch_lock(int f)
 {
-	struct timespec pause = { 0, 5 * 1000 * 1000 };
-	struct pollfd p = { wake_fd, POLLIN, 0 };
-	char buf[4096];
+	char path[64];
+	int fd;
 
-	if (wake_fd < 0) {
-		nanosleep(&pause, NULL);
+	/* Fits: "/proc/self/fd/" and an int in 64 bytes. */
+	(void)snprintf(path, sizeof(path), "/proc/self/fd/%d", f);
+	fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (inotify_add_watch(fd, path, IN_CLOSE_WRITE | IN_CLOSE_NOWRITE) <
+	    0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * The pause between two tries, at most left_ms: until the lock file is
+ * closed somewhere (lock_watch) or wake_fd is readable (what either said
+ * is read and dropped), at most LOCK_IDLE_MS; without a lock watch at
+ * most 10 ms with a wake_fd, 5 ms without.
+ */
+#define LOCK_IDLE_MS 100
+
+static void
+pause_a_little(int lock_watch, int wake_fd, long long left_ms)
+{
+	struct pollfd p[2];
+	nfds_t n = 0, i;
+	char buf[4096];
+	long long ms;
+	struct timespec ts;
+
+	ms = lock_watch >= 0 ? LOCK_IDLE_MS : wake_fd >= 0 ? 10 : 5;
+	if (ms > left_ms)
+		ms = left_ms > 0 ? left_ms : 0;
+	if (lock_watch >= 0)
+		p[n++] = (struct pollfd){ lock_watch, POLLIN, 0 };
+	if (wake_fd >= 0)
+		p[n++] = (struct pollfd){ wake_fd, POLLIN, 0 };
+	if (n == 0) {
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)ms * 1000 * 1000;
+		nanosleep(&ts, NULL);
 		return;
 	}
-	if (poll(&p, 1, 10) > 0)
-		while (read(wake_fd, buf, sizeof(buf)) > 0)
-			;
+	if (poll(p, n, (int)ms) <= 0)
+		return;
+	for (i = 0; i < n; i++)
+		if (p[i].revents != 0)
+			while (read(p[i].fd, buf, sizeof(buf)) > 0)
+				;
 }
 
 int
@@ -123,7 +168,7 @@ mc_lock_acquire_or(const char *dir, const char *account, int timeout_ms,
     int (*done)(void *ctx), void *ctx, int wake_fd, int *fd, char **errmsg)
 {
 	long long deadline = mc_clock_ms() + timeout_ms;
-	int f = -1, rc;
+	int f = -1, watch = -1, watched = 0, rc;
 
 	*fd = -1;
 	rc = open_lock_file(dir, account, &f, errmsg);
@@ -141,7 +186,13 @@ mc_lock_acquire_or(const char *dir, const char *account, int timeout_ms,
 			    "for %d s: try again", timeout_ms / 1000);
 			goto out;
 		}
-		pause_a_little(wake_fd);
+		if (!watched) {
+			/* Try again once watched: a release in between. */
+			watched = 1;
+			watch = watch_lock(f);
+			continue;
+		}
+		pause_a_little(watch, wake_fd, deadline - mc_clock_ms());
 		if (done != NULL && done(ctx)) {
 			rc = MC_OK;
 			goto out;
@@ -151,6 +202,8 @@ mc_lock_acquire_or(const char *dir, const char *account, int timeout_ms,
 	f = -1;
 	rc = MC_OK;
 out:
+	if (watch >= 0)
+		close(watch);
 	if (f >= 0)
 		close(f);
 	return rc;

@@ -35,9 +35,12 @@ int mc_lock_acquire(const char *dir, const char *account, int timeout_ms,
  * mc_lock_acquire(), but while it waits, done(ctx) is asked whether the
  * wait is still needed: when it returns non-zero (another process did the
  * work, say) the call returns MC_OK at once with *fd = -1 and no lock
- * taken. done may be NULL. It is asked every 5 ms, or, with a wake_fd
- * (>= 0; an inotify descriptor, say), each time that becomes readable and
- * at least every 10 ms; what wake_fd says is read and dropped.
+ * taken. done may be NULL. A waiter sleeps until the lock file is closed
+ * by any process (the holder's release or exit, seen through inotify) or
+ * wake_fd (>= 0; an inotify descriptor, say) becomes readable, and at
+ * least every 100 ms; then it tries the lock again and asks done. Where
+ * the lock file cannot be watched, it looks every 10 ms with a wake_fd
+ * and every 5 ms without. What wake_fd says is read and dropped.
  */
 int mc_lock_acquire_or(const char *dir, const char *account, int timeout_ms,
     int (*done)(void *ctx), void *ctx, int wake_fd, int *fd, char **errmsg);

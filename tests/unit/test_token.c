@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -378,6 +379,83 @@ test_lock_timeout(void **state)
 	waitpid(pid, NULL, 0);
 	close(ready[0]);
 	close(ready[1]);
+}
+
+/* done() for test_lock_wakes: counts how often the waiter looked. */
+static int
+count_looks(void *ctx)
+{
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * A waiter sleeps until the holder lets go, released or killed, and takes
+ * the lock soon after; it does not look every few milliseconds meanwhile
+ * (600 ms of holding: a handful of looks at most, where 10 ms polling
+ * made 60).
+ */
+static void
+test_lock_wakes(void **state)
+{
+	int ready[2], fd = -1, looks = 0, how;
+	long long t0, el;
+	char c;
+	pid_t pid;
+
+	(void)state;
+	for (how = 0; how < 2; how++) {
+		assert_int_equal(pipe(ready), 0);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			if (mc_lock_acquire(statedir, "woken", 1000, &fd,
+			    NULL) != MC_OK || write(ready[1], "r", 1) != 1)
+				_exit(1);
+			usleep(600 * 1000);
+			if (how == 0)
+				mc_lock_release(fd);
+			else
+				pause();	/* killed below */
+			usleep(600 * 1000);
+			_exit(0);
+		}
+		assert_int_equal(read(ready[0], &c, 1), 1);
+		if (how == 1) {
+			/* Killed while holding it. */
+			if (fork() == 0) {
+				usleep(600 * 1000);
+				kill(pid, SIGKILL);
+				_exit(0);
+			}
+		}
+		looks = 0;
+		t0 = now_ms();
+		assert_int_equal(mc_lock_acquire_or(statedir, "woken", 5000,
+		    count_looks, &looks, -1, &fd, NULL), MC_OK);
+		el = now_ms() - t0;
+		assert_true(fd >= 0);
+		mc_lock_release(fd);
+		assert_true(el >= 500);
+		assert_true(el < 600 + 80 + 300);	/* soon after: not 100 ms late */
+		assert_true(looks <= 12);
+		if (how == 1)
+			kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			;
+		close(ready[0]);
+		close(ready[1]);
+	}
 }
 
 static void
@@ -1075,6 +1153,7 @@ main(void)
 		cmocka_unit_test(test_single_flight_demanding),
 		cmocka_unit_test(test_single_flight_lifetime_zero),
 		cmocka_unit_test(test_lock_timeout),
+		cmocka_unit_test(test_lock_wakes),
 		cmocka_unit_test(test_save_keeps_refresh_token),
 		cmocka_unit_test(test_save_unreadable_store),
 		cmocka_unit_test(test_recovery_file),
