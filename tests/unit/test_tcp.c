@@ -160,19 +160,17 @@ listener(int family, int backlog, int *port)
  * *filler is that connection.
  */
 static int
-blackhole(int *port, int *filler)
+blackhole(int family, int *port, int *filler)
 {
-	struct sockaddr_in s;
-	int fd = listener(AF_INET, 0, port);
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd = listener(family, 0, port);
 
-	memset(&s, 0, sizeof(s));
-	s.sin_family = AF_INET;
-	s.sin_port = htons((uint16_t)*port);
-	s.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	*filler = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	len = sizeof(ss);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&ss, &len), 0);
+	*filler = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_true(*filler >= 0);
-	assert_int_equal(connect(*filler, (struct sockaddr *)&s, sizeof(s)),
-	    0);
+	assert_int_equal(connect(*filler, (struct sockaddr *)&ss, len), 0);
 	return fd;
 }
 
@@ -204,6 +202,33 @@ peer_port(const struct sockaddr_storage *ss)
 	return ntohs(ss->ss_family == AF_INET ?
 	    ((const struct sockaddr_in *)(const void *)ss)->sin_port :
 	    ((const struct sockaddr_in6 *)(const void *)ss)->sin6_port);
+}
+
+/*
+ * Connects to a name with the n scripted addresses a; asserts that the
+ * address that won is family's loopback at port, and returns how long it
+ * took (ms).
+ */
+static long long
+connect_scripted(size_t n, const struct script_addr *a, int family, int port)
+{
+	struct sockaddr_storage ss;
+	struct mc_tcp *t;
+	long long t0 = mc_clock_ms(), el;
+	int fd;
+
+	script_set(n, a);
+	t = mc_tcp_start("scripted.tcp.test", 25, 5000);
+	assert_non_null(t);
+	assert_int_equal(mc_tcp_wait(t, NULL), MC_TCP_CONNECTED);
+	el = mc_clock_ms() - t0;
+	fd = mc_tcp_take(t, &ss, NULL);
+	assert_true(fd >= 0);
+	assert_int_equal(ss.ss_family, family);
+	assert_int_equal(peer_port(&ss), port);
+	close(fd);
+	mc_tcp_free(t);
+	return el;
 }
 
 /* ------------------------------------------------------------------ */
@@ -286,7 +311,7 @@ test_timeout(void **state)
 {
 	struct mc_tcp *t;
 	long long t0, el;
-	int port, filler, bh = blackhole(&port, &filler);
+	int port, filler, bh = blackhole(AF_INET, &port, &filler);
 
 	(void)state;
 	t0 = mc_clock_ms();
@@ -307,26 +332,13 @@ test_timeout(void **state)
 static void
 test_next_after_refusal(void **state)
 {
-	struct sockaddr_storage ss;
-	struct mc_tcp *t;
-	long long t0;
-	int port, lfd = listener(AF_INET, 4, &port), fd;
+	int port, lfd = listener(AF_INET, 4, &port);
 	struct script_addr a[2] = {
 		{ AF_INET, closed_port(AF_INET) }, { AF_INET, port },
 	};
 
 	(void)state;
-	script_set(2, a);
-	t0 = mc_clock_ms();
-	t = mc_tcp_start("two.tcp.test", 25, 5000);
-	assert_non_null(t);
-	assert_int_equal(mc_tcp_wait(t, NULL), MC_TCP_CONNECTED);
-	assert_true(mc_clock_ms() - t0 < MC_TCP_NEXT_MS);
-	fd = mc_tcp_take(t, &ss, NULL);
-	assert_true(fd >= 0);
-	assert_int_equal(peer_port(&ss), port);
-	close(fd);
-	mc_tcp_free(t);
+	assert_true(connect_scripted(2, a, AF_INET, port) < MC_TCP_NEXT_MS);
 	close(lfd);
 }
 
@@ -337,30 +349,18 @@ test_next_after_refusal(void **state)
 static void
 test_next_after_refusal_pending(void **state)
 {
-	struct sockaddr_storage ss;
-	struct mc_tcp *t;
-	long long t0, el;
-	int bport, filler, bh = blackhole(&bport, &filler);
-	int port, lfd = listener(AF_INET, 4, &port), fd;
+	long long el;
+	int bport, filler, bh = blackhole(AF_INET, &bport, &filler);
+	int port, lfd = listener(AF_INET, 4, &port);
 	struct script_addr a[3] = {
 		{ AF_INET, bport }, { AF_INET, closed_port(AF_INET) },
 		{ AF_INET, port },
 	};
 
 	(void)state;
-	script_set(3, a);
-	t0 = mc_clock_ms();
-	t = mc_tcp_start("three.tcp.test", 25, 5000);
-	assert_non_null(t);
-	assert_int_equal(mc_tcp_wait(t, NULL), MC_TCP_CONNECTED);
-	el = mc_clock_ms() - t0;
+	el = connect_scripted(3, a, AF_INET, port);
 	assert_true(el >= MC_TCP_NEXT_MS - 20);
 	assert_true(el < 2 * MC_TCP_NEXT_MS - 20);
-	fd = mc_tcp_take(t, &ss, NULL);
-	assert_true(fd >= 0);
-	assert_int_equal(peer_port(&ss), port);
-	close(fd);
-	mc_tcp_free(t);
 	close(lfd);
 	close(filler);
 	close(bh);
@@ -373,28 +373,15 @@ test_next_after_refusal_pending(void **state)
 static void
 test_next_after_delay(void **state)
 {
-	struct sockaddr_storage ss;
-	struct mc_tcp *t;
-	long long t0, el;
-	int bport, filler, bh = blackhole(&bport, &filler);
-	int port, lfd = listener(AF_INET6, 4, &port), fd;
+	long long el;
+	int bport, filler, bh = blackhole(AF_INET, &bport, &filler);
+	int port, lfd = listener(AF_INET6, 4, &port);
 	struct script_addr a[2] = { { AF_INET, bport }, { AF_INET6, port } };
 
 	(void)state;
-	script_set(2, a);
-	t0 = mc_clock_ms();
-	t = mc_tcp_start("dual.tcp.test", 25, 5000);
-	assert_non_null(t);
-	assert_int_equal(mc_tcp_wait(t, NULL), MC_TCP_CONNECTED);
-	el = mc_clock_ms() - t0;
+	el = connect_scripted(2, a, AF_INET6, port);
 	assert_true(el >= MC_TCP_NEXT_MS - 20);
 	assert_true(el < 2000);
-	fd = mc_tcp_take(t, &ss, NULL);
-	assert_true(fd >= 0);
-	assert_int_equal(ss.ss_family, AF_INET6);
-	assert_int_equal(peer_port(&ss), port);
-	close(fd);
-	mc_tcp_free(t);
 	close(lfd);
 	close(filler);
 	close(bh);
@@ -408,56 +395,26 @@ test_next_after_delay(void **state)
 static void
 test_interleaved(void **state)
 {
-	struct sockaddr_storage ss;
-	struct mc_tcp *t;
-	long long t0, el;
-	int bport, filler, bh = blackhole(&bport, &filler);
+	long long el;
+	int b4, f4, bh4 = blackhole(AF_INET, &b4, &f4);
+	int b6, f6, bh6 = blackhole(AF_INET6, &b6, &f6);
 	int p4, l4 = listener(AF_INET, 4, &p4);
 	int p6, l6 = listener(AF_INET6, 4, &p6);
-	int b6port, f6, bh6;
-	int fd;
+	struct script_addr a[4] = {
+		{ AF_INET, b4 }, { AF_INET, p4 }, { AF_INET6, b6 },
+		{ AF_INET6, p6 },
+	};
 
 	(void)state;
-	/* An IPv6 port that hangs too: its own full queue. */
-	{
-		struct sockaddr_in6 s;
-
-		bh6 = listener(AF_INET6, 0, &b6port);
-		memset(&s, 0, sizeof(s));
-		s.sin6_family = AF_INET6;
-		s.sin6_port = htons((uint16_t)b6port);
-		s.sin6_addr = in6addr_loopback;
-		f6 = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		assert_int_equal(connect(f6, (struct sockaddr *)&s, sizeof(s)),
-		    0);
-	}
-	{
-		struct script_addr a[4] = {
-			{ AF_INET, bport }, { AF_INET, p4 },
-			{ AF_INET6, b6port }, { AF_INET6, p6 },
-		};
-
-		script_set(4, a);
-	}
-	t0 = mc_clock_ms();
-	t = mc_tcp_start("four.tcp.test", 25, 5000);
-	assert_non_null(t);
-	assert_int_equal(mc_tcp_wait(t, NULL), MC_TCP_CONNECTED);
-	el = mc_clock_ms() - t0;
+	el = connect_scripted(4, a, AF_INET, p4);
 	assert_true(el >= 2 * MC_TCP_NEXT_MS - 20);
 	assert_true(el < 3000);
-	fd = mc_tcp_take(t, &ss, NULL);
-	assert_true(fd >= 0);
-	assert_int_equal(ss.ss_family, AF_INET);
-	assert_int_equal(peer_port(&ss), p4);
-	close(fd);
-	mc_tcp_free(t);
 	close(l4);
 	close(l6);
+	close(f4);
+	close(bh4);
 	close(f6);
 	close(bh6);
-	close(filler);
-	close(bh);
 }
 
 static void
@@ -494,7 +451,7 @@ test_cancel(void **state)
 	atomic_int cancel;
 	pthread_t thr;
 	long long t0, el;
-	int port, filler, bh = blackhole(&port, &filler);
+	int port, filler, bh = blackhole(AF_INET, &port, &filler);
 
 	(void)state;
 	atomic_init(&cancel, 0);
@@ -525,7 +482,7 @@ test_free_pending(void **state)
 {
 	struct mc_tcp *t;
 	long long t0;
-	int port, filler, bh = blackhole(&port, &filler), probe, before, after;
+	int port, filler, bh = blackhole(AF_INET, &port, &filler), probe, before, after;
 
 	(void)state;
 	settle();
