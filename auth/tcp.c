@@ -321,6 +321,12 @@ mc_tcp_wait(struct mc_tcp *t, const atomic_int *cancel)
 	return r;
 }
 
+long long
+mc_tcp_deadline(const struct mc_tcp *t)
+{
+	return t->deadline;	/* set before the thread starts, never changed */
+}
+
 int
 mc_tcp_error(const struct mc_tcp *t)
 {

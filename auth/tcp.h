@@ -58,6 +58,14 @@ struct mc_tcp *mc_tcp_start(const char *host, int port, int timeout_ms);
 enum mc_tcp_result mc_tcp_wait(struct mc_tcp *t, const atomic_int *cancel);
 
 /*
+ * The attempt's deadline on auth/clock.h's clock (mc_clock_ms()): when
+ * it started plus its timeout. What follows the connection (libcurl's
+ * own attempt after a failure, TLS, the greeting) ends by it too, so that
+ * the caller's timeout is not spent twice.
+ */
+long long mc_tcp_deadline(const struct mc_tcp *t);
+
+/*
  * Once mc_tcp_wait() has returned: the errno of the last failed attempt
  * for MC_TCP_FAILED, the getaddrinfo() code for MC_TCP_NORESOLVE; 0
  * otherwise.

@@ -489,6 +489,35 @@ scheme_index(const char *scheme)
 	return i;
 }
 
+/*
+ * Would libcurl go through a proxy from the environment for scheme? It
+ * reads SCHEME_proxy (either case) and all_proxy (either case), then
+ * no_proxy. Any of the first set and non-empty counts, whatever no_proxy
+ * says: a direct connection, and a local name lookup, must never be made
+ * behind the back of a proxy the user set (socks5h:// resolves remotely).
+ */
+static int
+proxy_set(const char *scheme)
+{
+	char name[32];
+	const char *v;
+	size_t i;
+	int k;
+
+	for (k = 0; k < 4; k++) {
+		/* Fits: a scheme of at most six letters and "_proxy". */
+		(void)snprintf(name, sizeof(name), "%s_proxy", k < 2 ? scheme :
+		    "all");
+		if (k % 2 == 1)
+			for (i = 0; name[i] != '\0'; i++)
+				name[i] = (char)(name[i] >= 'a' && name[i] <= 'z' ?
+				    name[i] - 'a' + 'A' : name[i]);
+		if ((v = getenv(name)) != NULL && v[0] != '\0')
+			return 1;
+	}
+	return 0;
+}
+
 struct mc_tcp *
 mc_wire_preconnect(const char *url, int timeout)
 {
@@ -497,7 +526,8 @@ mc_wire_preconnect(const char *url, int timeout)
 	size_t i;
 
 	if (mc_url_parse(url, &u, &why) != MC_OK ||
-	    (i = scheme_index(u.scheme)) == sizeof(schemes) / sizeof(schemes[0]))
+	    (i = scheme_index(u.scheme)) == sizeof(schemes) / sizeof(schemes[0]) ||
+	    proxy_set(u.scheme))
 		return NULL;
 	return mc_tcp_start(u.host, u.port != 0 ? (int)u.port :
 	    schemes[i].port, (timeout > 0 ? timeout : 30) * 1000);
@@ -587,9 +617,22 @@ use_early(struct mc_wire *w, struct mc_tcp *t, const struct mc_url *u,
 	char ip[INET6_ADDRSTRLEN], entry[MC_URL_HOST_MAX + INET6_ADDRSTRLEN +
 	    16];
 	const void *a;
+	enum mc_tcp_result r;
+	long long left;
 	int n, v6;
 
-	switch (mc_tcp_wait(t, w->cancel)) {
+	r = mc_tcp_wait(t, w->cancel);
+	left = mc_tcp_deadline(t) - mc_clock_ms();
+	if (r != MC_TCP_CANCELLED && r != MC_TCP_NOMEM) {
+		/* The timeout began with the early attempt: what is left. */
+		if (left <= 0)
+			r = MC_TCP_TIMEOUT;
+		curl_easy_setopt(w->curl, CURLOPT_TIMEOUT_MS, left > 0 ?
+		    (long)left : 1L);
+		curl_easy_setopt(w->curl, CURLOPT_CONNECTTIMEOUT_MS, left > 0 ?
+		    (long)left : 1L);
+	}
+	switch (r) {
 	case MC_TCP_CONNECTED:
 		break;
 	case MC_TCP_TIMEOUT:
@@ -605,7 +648,8 @@ use_early(struct mc_wire *w, struct mc_tcp *t, const struct mc_url *u,
 	case MC_TCP_NOMEM:
 		return MC_ERR_NOMEM;
 	default:
-		return MC_OK;	/* libcurl tries, and says what failed */
+		/* libcurl tries, in the time left, and says what failed. */
+		return MC_OK;
 	}
 	if ((w->early_fd = mc_tcp_take(t, &w->early_addr,
 	    &w->early_len)) < 0)

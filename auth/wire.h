@@ -52,7 +52,9 @@ struct mc_wire_opts {
 	 * failed to resolve or to connect, libcurl connects itself, so the
 	 * failure is reported as it always is; if it timed out, that is
 	 * reported at once (MC_ERR_NET, "timed out", as libcurl's would be).
-	 * The caller still frees it (mc_tcp_free).
+	 * Either way the connection phase ends by its deadline: the timeout
+	 * counts from when it began. The caller still frees it
+	 * (mc_tcp_free).
 	 */
 	struct mc_tcp *tcp;
 };
@@ -101,8 +103,10 @@ int mc_wire_open(const struct mc_wire_opts *opts, const char *url,
  * Begins the TCP connection to url's host and port (the scheme's default
  * port when the URL gives none) for mc_wire_open()'s opts->tcp, with
  * timeout seconds (<= 0: 30) to connect. Returns NULL for a URL
- * mc_wire_open() would refuse, or when it cannot start: mc_wire_open()
- * then connects the usual way (and says what is wrong with the URL).
+ * mc_wire_open() would refuse, when a proxy is set in the environment
+ * for the scheme (libcurl then connects to the proxy, and no name is
+ * looked up here), or when it cannot start: mc_wire_open() then connects
+ * the usual way (and says what is wrong with the URL).
  * Free with mc_tcp_free().
  */
 struct mc_tcp *mc_wire_preconnect(const char *url, int timeout);

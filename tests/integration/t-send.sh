@@ -254,8 +254,13 @@ msg hang | mc send -t --timeout 2 2>"$T/e"
 assert_status $? 75 "no answer to the end of data: 75"
 assert_match "$(cat "$T/e")" "may or may not have been delivered" "says it cannot know"
 smtp_control '{"hang":"greeting"}'
+t0=$EPOCHREALTIME
 msg hang | mc send -t --timeout 2 2>"$T/e"
-assert_status $? 75 "no greeting: 75 within the timeout"
+rc=$?
+t1=$EPOCHREALTIME
+ms=$(( (${t1//[!0-9]/} - ${t0//[!0-9]/}) / 1000 ))
+assert_status "$rc" 75 "no greeting: 75"
+assert_true "[ $ms -lt 3500 ]" "within the 2 s timeout, counted from the start of the connection ($ms ms)"
 smtp_control_clear
 
 # A missing login is not kept waiting by a server that never answers: the
@@ -288,6 +293,14 @@ curl_open=$(grep -n 'libcurl\.so' "$T/early.st" | head -1 | cut -d: -f1)
 assert_true "[ ${first_connect:-999999} -lt ${curl_open:-0} ]" \
 	"the connection began before libcurl was loaded (lines $first_connect, $curl_open)"
 assert_match "$(cat "$T/e")" "Connected to localhost" "-v shows the connection"
+# With a proxy in the environment there is no early connection, nor a
+# local lookup of the name (socks5h:// resolves at the proxy): only the
+# proxy is contacted, as before (it refuses: port 9, discard, is closed).
+ALL_PROXY=socks5h://127.0.0.1:9 strace -f -o "$T/proxy.st" -e trace=connect \
+	"$MAILCRED" -c "$CONF3" send -t --timeout 5 < <(msg proxy) 2>"$T/e"
+assert_status $? 75 "through a proxy that refuses: 75"
+assert_eq "$(grep -c "htons($SMTP_PORT)" "$T/proxy.st")" 0 "the SMTP port itself is never contacted"
+assert_true "grep -q 'htons(9)' '$T/proxy.st'" "the proxy is"
 # A server that drops SYNs: one timeout, said as libcurl would say it,
 # not the early attempt's and then libcurl's own after it.
 CONF4=$T/blackhole.conf

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,12 +44,14 @@ struct script_addr {
 static struct script_addr script[MAX_SCRIPT];
 static size_t nscript;
 static int script_gai;		/* non-zero: getaddrinfo() fails with it */
+static int script_delay_ms;	/* getaddrinfo() takes this long */
 static char script_mark[] = "scripted";	/* ai_canonname of ours */
 
 static void
 script_set(size_t n, const struct script_addr *a)
 {
-	memcpy(script, a, n * sizeof(*a));
+	if (n != 0)
+		memcpy(script, a, n * sizeof(*a));
 	nscript = n;
 	script_gai = 0;
 }
@@ -66,6 +69,12 @@ getaddrinfo(const char *node, const char *service,
 		if (real == NULL)
 			*(void **)&real = dlsym(RTLD_NEXT, "getaddrinfo");
 		return real(node, service, hints, res);
+	}
+	if (script_delay_ms > 0) {
+		struct timespec ts = { script_delay_ms / 1000,
+		    (script_delay_ms % 1000) * 1000000L };
+
+		nanosleep(&ts, NULL);
 	}
 	if (script_gai != 0)
 		return script_gai;
@@ -417,6 +426,68 @@ test_interleaved(void **state)
 	close(bh6);
 }
 
+/*
+ * A name whose lookup outlives the timeout: the waiter gives up at the
+ * deadline, not when the resolver ends.
+ */
+static void
+test_resolve_outlives_deadline(void **state)
+{
+	struct timespec ts = { 0, 700 * 1000000L };
+	struct script_addr a[1] = { { AF_INET, 25 } };
+	struct mc_tcp *t;
+	long long t0, el;
+
+	(void)state;
+	script_set(1, a);
+	script_delay_ms = 900;
+	t0 = mc_clock_ms();
+	t = mc_tcp_start("slow.tcp.test", 25, 300);
+	assert_non_null(t);
+	assert_int_equal(mc_tcp_wait(t, NULL), MC_TCP_TIMEOUT);
+	el = mc_clock_ms() - t0;
+	assert_true(el >= 280);
+	assert_true(el < 800);
+	assert_true(mc_tcp_deadline(t) <= t0 + 300 + 5);
+	mc_tcp_free(t);
+	nanosleep(&ts, NULL);	/* the thread's lookup ends, and it frees */
+	script_delay_ms = 0;
+}
+
+/*
+ * Connected, never taken: mc_tcp_free() closes the socket (the server
+ * sees the end) and no descriptor stays open.
+ */
+static void
+test_free_connected(void **state)
+{
+	struct timeval tv = { 2, 0 };
+	struct mc_tcp *t;
+	char c;
+	int port, lfd = listener(AF_INET, 4, &port), a, probe, before, after;
+
+	(void)state;
+	settle();
+	probe = dup(0);
+	before = probe;
+	close(probe);
+	t = mc_tcp_start("127.0.0.1", port, 5000);
+	assert_non_null(t);
+	assert_int_equal(mc_tcp_wait(t, NULL), MC_TCP_CONNECTED);
+	mc_tcp_free(t);
+	settle();
+	a = accept(lfd, NULL, NULL);
+	assert_true(a >= 0);
+	assert_int_equal(setsockopt(a, SOL_SOCKET, SO_RCVTIMEO, &tv,
+	    sizeof(tv)), 0);
+	assert_int_equal(read(a, &c, 1), 0);	/* closed by us */
+	close(a);
+	after = dup(0);
+	close(after);
+	assert_int_equal(after, before);
+	close(lfd);
+}
+
 static void
 test_noresolve(void **state)
 {
@@ -514,6 +585,8 @@ main(void)
 		cmocka_unit_test(test_next_after_refusal_pending),
 		cmocka_unit_test(test_next_after_delay),
 		cmocka_unit_test(test_interleaved),
+		cmocka_unit_test(test_resolve_outlives_deadline),
+		cmocka_unit_test(test_free_connected),
 		cmocka_unit_test(test_noresolve),
 		cmocka_unit_test(test_cancel),
 		cmocka_unit_test(test_free_pending),
