@@ -128,13 +128,15 @@ watch_lock(int f)
 /*
  * The pause between two tries, at most left_ms: until the lock file is
  * closed somewhere (lock_watch) or wake_fd is readable (what either said
- * is read and dropped), at most LOCK_IDLE_MS; without a lock watch at
- * most 10 ms with a wake_fd, 5 ms without.
+ * is read and dropped). How long at most: LOCK_IDLE_MS when those two
+ * are all that can end the wait (a lock watch, and no done() that could
+ * come true unseen: a wake_fd or no done at all); else 10 ms with a
+ * wake_fd, 5 ms without.
  */
 #define LOCK_IDLE_MS 100
 
 static void
-pause_a_little(int lock_watch, int wake_fd, long long left_ms)
+pause_a_little(int lock_watch, int wake_fd, int unseen_done, long long left_ms)
 {
 	struct pollfd p[2];
 	nfds_t n = 0, i;
@@ -142,7 +144,8 @@ pause_a_little(int lock_watch, int wake_fd, long long left_ms)
 	long long ms;
 	struct timespec ts;
 
-	ms = lock_watch >= 0 ? LOCK_IDLE_MS : wake_fd >= 0 ? 10 : 5;
+	ms = lock_watch >= 0 && !unseen_done ? LOCK_IDLE_MS :
+	    wake_fd >= 0 ? 10 : 5;
 	if (ms > left_ms)
 		ms = left_ms > 0 ? left_ms : 0;
 	if (lock_watch >= 0)
@@ -192,7 +195,8 @@ mc_lock_acquire_or(const char *dir, const char *account, int timeout_ms,
 			watch = watch_lock(f);
 			continue;
 		}
-		pause_a_little(watch, wake_fd, deadline - mc_clock_ms());
+		pause_a_little(watch, wake_fd, done != NULL && wake_fd < 0,
+		    deadline - mc_clock_ms());
 		if (done != NULL && done(ctx)) {
 			rc = MC_OK;
 			goto out;

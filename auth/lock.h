@@ -39,8 +39,9 @@ int mc_lock_acquire(const char *dir, const char *account, int timeout_ms,
  * by any process (the holder's release or exit, seen through inotify) or
  * wake_fd (>= 0; an inotify descriptor, say) becomes readable, and at
  * least every 100 ms; then it tries the lock again and asks done. Where
- * the lock file cannot be watched, it looks every 10 ms with a wake_fd
- * and every 5 ms without. What wake_fd says is read and dropped.
+ * the lock file cannot be watched, or a done is given without a wake_fd
+ * (it could come true unseen), it looks every 10 ms with a wake_fd and
+ * every 5 ms without. What wake_fd says is read and dropped.
  */
 int mc_lock_acquire_or(const char *dir, const char *account, int timeout_ms,
     int (*done)(void *ctx), void *ctx, int wake_fd, int *fd, char **errmsg);

@@ -399,63 +399,138 @@ now_ms(void)
 }
 
 /*
+ * A child that takes the lock, says so on ready, holds it hold_ms and
+ * lets go: released, or (kill_it) killed by a second child hold_ms after
+ * it was started. Just before it lets go, the time (now_ms) goes down
+ * rel. Each child ends by itself within a second, even if the test does
+ * not get to kill it.
+ */
+static pid_t
+lock_holder(const char *account, int hold_ms, int kill_it, int ready, int rel)
+{
+	long long t;
+	int fd = -1;
+	pid_t pid = fork(), killer;
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		alarm(3);
+		if (mc_lock_acquire(statedir, account, 1000, &fd, NULL) !=
+		    MC_OK || write(ready, "r", 1) != 1)
+			_exit(1);
+		usleep((useconds_t)hold_ms * 1000);
+		if (kill_it)
+			usleep(1000 * 1000);	/* killed meanwhile */
+		t = now_ms();
+		if (write(rel, &t, sizeof(t)) != (ssize_t)sizeof(t))
+			_exit(1);
+		mc_lock_release(fd);
+		_exit(0);
+	}
+	if (!kill_it)
+		return pid;
+	killer = fork();
+	assert_true(killer >= 0);
+	if (killer == 0) {
+		usleep((useconds_t)hold_ms * 1000);
+		t = now_ms();
+		if (write(rel, &t, sizeof(t)) != (ssize_t)sizeof(t))
+			_exit(1);
+		kill(pid, SIGKILL);
+		_exit(0);
+	}
+	return pid;
+}
+
+/*
  * A waiter sleeps until the holder lets go, released or killed, and takes
- * the lock soon after; it does not look every few milliseconds meanwhile
- * (600 ms of holding: a handful of looks at most, where 10 ms polling
- * made 60).
+ * the lock soon after: within 40 ms of the release in at least 5 of 6
+ * rounds (a watch that never fired, leaving the 100 ms fallback, would
+ * manage that about once in 25). Meanwhile it does not look every few
+ * milliseconds: 300 ms of holding, a handful of looks, where 10 ms
+ * polling made 30.
  */
 static void
 test_lock_wakes(void **state)
 {
-	int ready[2], fd = -1, looks = 0, how;
-	long long t0, el;
+	int ready[2], rel[2], quiet[2], fd = -1, looks, round, fast = 0;
+	long long t_rel, lag;
 	char c;
 	pid_t pid;
 
 	(void)state;
-	for (how = 0; how < 2; how++) {
+	assert_int_equal(pipe(quiet), 0);	/* a wake fd that never speaks */
+	for (round = 0; round < 6; round++) {
 		assert_int_equal(pipe(ready), 0);
-		pid = fork();
-		assert_true(pid >= 0);
-		if (pid == 0) {
-			if (mc_lock_acquire(statedir, "woken", 1000, &fd,
-			    NULL) != MC_OK || write(ready[1], "r", 1) != 1)
-				_exit(1);
-			usleep(600 * 1000);
-			if (how == 0)
-				mc_lock_release(fd);
-			else
-				pause();	/* killed below */
-			usleep(600 * 1000);
-			_exit(0);
-		}
+		assert_int_equal(pipe(rel), 0);
+		pid = lock_holder("woken", 300, round % 2, ready[1], rel[1]);
 		assert_int_equal(read(ready[0], &c, 1), 1);
-		if (how == 1) {
-			/* Killed while holding it. */
-			if (fork() == 0) {
-				usleep(600 * 1000);
-				kill(pid, SIGKILL);
-				_exit(0);
-			}
-		}
 		looks = 0;
-		t0 = now_ms();
 		assert_int_equal(mc_lock_acquire_or(statedir, "woken", 5000,
-		    count_looks, &looks, -1, &fd, NULL), MC_OK);
-		el = now_ms() - t0;
+		    count_looks, &looks, quiet[0], &fd, NULL), MC_OK);
+		lag = now_ms();
 		assert_true(fd >= 0);
 		mc_lock_release(fd);
-		assert_true(el >= 500);
-		assert_true(el < 600 + 80 + 300);	/* soon after: not 100 ms late */
-		assert_true(looks <= 12);
-		if (how == 1)
-			kill(pid, SIGKILL);
+		assert_int_equal(read(rel[0], &t_rel, sizeof(t_rel)),
+		    sizeof(t_rel));
+		lag -= t_rel;
+		assert_true(lag >= 0);
+		assert_true(lag < 300);
+		if (lag < 40)
+			fast++;
+		assert_true(looks <= 8);
+		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		while (waitpid(-1, NULL, WNOHANG) > 0)
 			;
 		close(ready[0]);
 		close(ready[1]);
+		close(rel[0]);
+		close(rel[1]);
 	}
+	assert_true(fast >= 5);
+	close(quiet[0]);
+	close(quiet[1]);
+}
+
+/* done() that becomes true 50 ms after *ctx (a now_ms() time). */
+static int
+true_after_50ms(void *ctx)
+{
+	return now_ms() - *(long long *)ctx >= 50;
+}
+
+/*
+ * A done() with no wake fd to say when it comes true is asked often (as
+ * before the lock was watched): the waiter ends soon after it is true,
+ * though the holder keeps the lock.
+ */
+static void
+test_lock_done_unwatched(void **state)
+{
+	int ready[2], rel[2], fd = 7;
+	long long t0, el;
+	char c;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(pipe(ready), 0);
+	assert_int_equal(pipe(rel), 0);
+	pid = lock_holder("unwatched", 1000, 0, ready[1], rel[1]);
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	t0 = now_ms();
+	assert_int_equal(mc_lock_acquire_or(statedir, "unwatched", 5000,
+	    true_after_50ms, &t0, -1, &fd, NULL), MC_OK);
+	el = now_ms() - t0;
+	assert_int_equal(fd, -1);
+	assert_true(el >= 50);
+	assert_true(el < 50 + 40);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	close(ready[0]);
+	close(ready[1]);
+	close(rel[0]);
+	close(rel[1]);
 }
 
 static void
@@ -1154,6 +1229,7 @@ main(void)
 		cmocka_unit_test(test_single_flight_lifetime_zero),
 		cmocka_unit_test(test_lock_timeout),
 		cmocka_unit_test(test_lock_wakes),
+		cmocka_unit_test(test_lock_done_unwatched),
 		cmocka_unit_test(test_save_keeps_refresh_token),
 		cmocka_unit_test(test_save_unreadable_store),
 		cmocka_unit_test(test_recovery_file),
