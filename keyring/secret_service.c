@@ -957,7 +957,9 @@ static void
 ss_warm(void *be)
 {
 	(void)be;
-	if (!ssbus_usable())
+	if (ssbus_usable())
+		ssbus_warm();
+	else
 		(void)ss_dl_load(NULL);
 }
 

@@ -23,6 +23,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "auth/crypto_dl.h"
 #include "keyring/backend.h"
 #include "keyring/ssbus.h"
 #include "keyring/store.h"
@@ -1196,4 +1197,10 @@ out:
 	default:
 		return SSBUS_DEFER;
 	}
+}
+
+void
+ssbus_warm(void)
+{
+	(void)mc_crypto_load(NULL);
 }

@@ -68,6 +68,14 @@ int ssbus_get(const char *schema, const char *account, const char *kind,
 /* 1 when DBUS_SESSION_BUS_ADDRESS has an address ssbus_get() can use. */
 int ssbus_usable(void);
 
+/*
+ * Loads libcrypto (the session's key agreement) now, for store_warm():
+ * a read made while another thread loads libcurl would otherwise wait for
+ * the whole of that load before its key pair. Best effort: without
+ * libcrypto, ssbus_get() defers to libsecret as before.
+ */
+void ssbus_warm(void);
+
 /* The parsers, public for the unit test and the fuzzer. */
 
 /*
