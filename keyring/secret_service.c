@@ -950,8 +950,8 @@ ss_state_dir(void *be, char **dir, char **errmsg)
 }
 
 /*
- * Loads libsecret and GLib now (no D-Bus yet), unless reads will go over a
- * bare socket (keyring/ssbus.h): then nothing is worth loading early.
+ * Loads what the next read needs, with no D-Bus yet: libcrypto when reads
+ * go over a bare socket (keyring/ssbus.h), else libsecret and GLib.
  */
 static void
 ss_warm(void *be)

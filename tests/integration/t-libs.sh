@@ -142,6 +142,20 @@ if [ -n "$(lib_path libsecret-1.so.0)" ] && hidden libsecret-1.so.0 true 2>/dev/
 			assert_match "$(cat "$T/qr.err")" "scan this code" "with libqrencode: the QR code is drawn"
 		fi
 	done
+
+	# 8. libcrypto missing with a Secret Service: the read on the bus
+	# socket (its key agreement needs libcrypto) gives way to libsecret,
+	# silently, and the password still comes.
+	start_keyring
+	CONF=$T/pw.conf
+	P=pw@example.test
+	write_config "$P" "auth = password"
+	printf 'app-password-8\n' | "$MAILCRED" -c "$CONF" password set "$P" 2>"$T/err"
+	assert_status $? 0 "a password set in the keyring"
+	out=$(hidden libcrypto.so.3 "$MAILCRED" -c "$CONF" password get "$P" 2>"$T/err")
+	assert_status $? 0 "libcrypto missing, with a bus: password get still works"
+	assert_eq "$out" "app-password-8" "libcrypto missing, with a bus: through libsecret"
+	assert_eq "$(cat "$T/err")" "" "libcrypto missing, with a bus: nothing said"
 else
 	diag "no mount namespace (unshare -m needs root): missing-library cases skipped"
 fi
