@@ -477,13 +477,15 @@ progress_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow,
 	return w->cancel != NULL && atomic_load(w->cancel) != 0;
 }
 
-/* The schemes[] entry of a URL's scheme, or the table's size. */
+#define NSCHEMES (sizeof(schemes) / sizeof(schemes[0]))
+
+/* The schemes[] entry of a URL's scheme, or NSCHEMES. */
 static size_t
 scheme_index(const char *scheme)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++)
+	for (i = 0; i < NSCHEMES; i++)
 		if (strcmp(scheme, schemes[i].scheme) == 0)
 			break;
 	return i;
@@ -526,7 +528,7 @@ mc_wire_preconnect(const char *url, int timeout)
 	size_t i;
 
 	if (mc_url_parse(url, &u, &why) != MC_OK ||
-	    (i = scheme_index(u.scheme)) == sizeof(schemes) / sizeof(schemes[0]) ||
+	    (i = scheme_index(u.scheme)) == NSCHEMES ||
 	    proxy_set(u.scheme))
 		return NULL;
 	return mc_tcp_start(u.host, u.port != 0 ? (int)u.port :
@@ -699,7 +701,7 @@ mc_wire_open(const struct mc_wire_opts *opts, const char *url,
 		return mc_fail(MC_ERR_CONFIG, errmsg, "%s is not a valid URL: "
 		    "%s", url, why);
 	}
-	if ((i = scheme_index(u.scheme)) == sizeof(schemes) / sizeof(schemes[0])) {
+	if ((i = scheme_index(u.scheme)) == NSCHEMES) {
 		if (fail != NULL)
 			fail->stage = MC_WIRE_STAGE_URL;
 		return mc_fail(MC_ERR_CONFIG, errmsg, "%s: the scheme must be "

@@ -27,8 +27,9 @@
  *           libsecret: Hello, GetNameOwner, Properties.Get, OpenSession
  *           (encrypted as libsecret's), SearchItems, Item.GetSecret. What
  *           that does not answer (no unix: bus address, no service, no
- *           unlocked match, an error) goes through libsecret: OpenSession, SearchItems, GetSecrets,
- *           the D-Bus calls of `secret-tool lookup` when it succeeds. A
+ *           unlocked match, an error) goes through libsecret:
+ *           OpenSession, SearchItems, GetSecrets, the D-Bus calls of
+ *           `secret-tool lookup` when it succeeds. A
  *           deadline that passed on the bare socket is final. A match
  *           that is locked is STORE_ELOCKED. When nothing matches it asks
  *           whether the default collection is locked, since a service may

@@ -79,10 +79,10 @@ void store_close(struct store *st);
 /*
  * Loads what the backend's calls need (for the keyring, libcrypto when
  * reads go on the bus socket, else libsecret and GLib; nothing for the
- * file store) without any I/O to the service,
- * so that the next call costs only its own work: for a caller about to
- * load another library in a second thread, since two threads cannot load
- * libraries at once. Best effort: a failure shows at the next call.
+ * file store) without any I/O to the service, so that the next call costs
+ * only its own work: for a caller about to load another library in a
+ * second thread, since two threads cannot load libraries at once. Best
+ * effort: a failure shows at the next call.
  */
 void store_warm(struct store *st);
 
