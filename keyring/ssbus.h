@@ -8,11 +8,12 @@
  * in the other thread, since the dynamic loader has one lock and GLib's
  * start takes it. The common read is done here on the socket itself:
  *
- *   AUTH EXTERNAL                      the bus's handshake (our uid)
- *   BEGIN, Hello, GetNameOwner(org.freedesktop.secrets),
+ *   AUTH EXTERNAL (our uid), BEGIN,    one write: the bus's handshake,
+ *   Hello, GetNameOwner(org.freedesktop.secrets),
  *   Properties.Get(Collections)        who the service is, from the bus;
  *                                      the service meets its caller (see
- *                                      hello_calls() in ssbus.c)
+ *                                      hello_calls() in ssbus.c); our key
+ *                                      pair is made meanwhile
  *   OpenSession(dh-ietf1024-sha256-aes128-cbc-pkcs7, our public key),
  *   SearchItems(attributes)            one write, two answers
  *   Item.GetSecret(session)            on the first unlocked match
