@@ -91,6 +91,12 @@ open_cache(const char *dir, struct store **st, char **errmsg)
 
 	so.backend = STORE_FILE;
 	so.dir = dir;
+	/*
+	 * A cache: what a crash takes is refreshed again (the refresh
+	 * token is in the account's store), and an entry cut short does
+	 * not parse and is passed over. A removal is still made durable.
+	 */
+	so.nosync = 1;
 	serr = store_open(&so, st, &msg);
 	if (serr == STORE_OK)
 		return MC_OK;
@@ -134,9 +140,28 @@ dup_member(json_t *o, const char *key, char **out)
 	return *out != NULL ? MC_OK : MC_ERR_NOMEM;
 }
 
+/* The entry's lock directory, when it names one that can be, into *out. */
+static int
+lock_dir_member(json_t *o, char **out)
+{
+	json_t *v = json_object_get(o, "lock_dir");
+	const char *s;
+	size_t n;
+
+	*out = NULL;
+	if (!json_is_string(v))
+		return MC_OK;
+	s = json_string_value(v);
+	n = json_string_length(v);
+	if (s[0] != '/' || n >= PATH_MAX || strlen(s) != n)
+		return MC_OK;
+	*out = strdup(s);
+	return *out != NULL ? MC_OK : MC_ERR_NOMEM;
+}
+
 int
 mc_tcache_parse_entry(const struct mc_account *acct, const char *blob,
-    struct mc_token_set *out)
+    struct mc_token_set *out, char **lock_dir)
 {
 	const char *want[NBOUND], *got;
 	json_t *o, *bound, *exp;
@@ -144,6 +169,8 @@ mc_tcache_parse_entry(const struct mc_account *acct, const char *blob,
 	int rc = MC_ERR_NOT_LOGGED_IN;
 
 	memset(out, 0, sizeof(*out));
+	if (lock_dir != NULL)
+		*lock_dir = NULL;
 	o = json_loads(blob, JSON_REJECT_DUPLICATES, NULL);
 	if (o == NULL || !json_is_object(o))
 		goto out;
@@ -167,7 +194,8 @@ mc_tcache_parse_entry(const struct mc_account *acct, const char *blob,
 	out->expires_at = json_integer_value(exp);
 	if ((rc = dup_member(o, "access_token", &out->access_token)) != MC_OK ||
 	    (rc = dup_member(o, "token_type", &out->token_type)) != MC_OK ||
-	    (rc = dup_member(o, "scope", &out->scope)) != MC_OK)
+	    (rc = dup_member(o, "scope", &out->scope)) != MC_OK ||
+	    (lock_dir != NULL && (rc = lock_dir_member(o, lock_dir)) != MC_OK))
 		goto out;
 	rc = MC_OK;
 out:
@@ -183,7 +211,7 @@ out:
  */
 static int
 format_entry(const struct mc_account *acct, const struct mc_token_set *ts,
-    char **out)
+    const char *lock_dir, char **out)
 {
 	struct mc_token_set at = *ts;
 	const char *v[NBOUND];
@@ -201,7 +229,8 @@ format_entry(const struct mc_account *acct, const struct mc_token_set *ts,
 		if (json_object_set_new(bound, bound_keys[i],
 		    json_string(v[i])) != 0)
 			goto out;
-	if (json_object_set(o, "for", bound) != 0)
+	if (json_object_set(o, "for", bound) != 0 || (lock_dir != NULL &&
+	    json_object_set_new(o, "lock_dir", json_string(lock_dir)) != 0))
 		goto out;
 	rc = mc_json_text(o, out);
 out:
@@ -214,12 +243,21 @@ int
 mc_tcache_get(const struct mc_account *acct, struct mc_token_set *out,
     char **errmsg)
 {
+	return mc_tcache_read(acct, out, NULL, errmsg);
+}
+
+int
+mc_tcache_read(const struct mc_account *acct, struct mc_token_set *out,
+    char **lock_dir, char **errmsg)
+{
 	char dir[PATH_MAX];
 	struct store *st = NULL;
 	char *blob = NULL, *msg = NULL;
 	int serr, rc;
 
 	memset(out, 0, sizeof(*out));
+	if (lock_dir != NULL)
+		*lock_dir = NULL;
 	if (acct->cache != MC_CACHE_RUNTIME ||
 	    runtime_cache_dir(dir, sizeof(dir)) != 0)
 		return MC_ERR_NOT_LOGGED_IN;
@@ -237,7 +275,7 @@ mc_tcache_get(const struct mc_account *acct, struct mc_token_set *out,
 		goto out;
 	}
 	free(msg);
-	rc = mc_tcache_parse_entry(acct, blob, out);
+	rc = mc_tcache_parse_entry(acct, blob, out, lock_dir);
 out:
 	store_secret_free(blob);
 	store_close(st);
@@ -246,7 +284,7 @@ out:
 
 int
 mc_tcache_put(const struct mc_account *acct, const struct mc_token_set *ts,
-    char **errmsg)
+    const char *lock_dir, char **errmsg)
 {
 	char dir[PATH_MAX];
 	struct store *st = NULL;
@@ -261,7 +299,7 @@ mc_tcache_put(const struct mc_account *acct, const struct mc_token_set *ts,
 	rc = open_cache(dir, &st, errmsg);
 	if (rc != MC_OK)
 		goto out;
-	rc = format_entry(acct, ts, &blob);
+	rc = format_entry(acct, ts, lock_dir, &blob);
 	if (rc != MC_OK)
 		goto out;
 	serr = store_put(st, acct->name, MC_KIND_ACCESS, blob, &msg);
@@ -286,9 +324,14 @@ mc_tcache_watch(const struct mc_account *acct)
 	fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	/* The file store replaces an entry by renaming a temporary file. */
-	if (inotify_add_watch(fd, dir, IN_MOVED_TO | IN_CLOSE_WRITE |
-	    IN_ONLYDIR | IN_DONT_FOLLOW) < 0) {
+	/*
+	 * The file store replaces an entry by renaming a temporary file,
+	 * and only so: the rename is the one event that can bring a new
+	 * token (the temporary file's close would wake every waiter once
+	 * more, for nothing).
+	 */
+	if (inotify_add_watch(fd, dir, IN_MOVED_TO | IN_ONLYDIR |
+	    IN_DONT_FOLLOW) < 0) {
 		close(fd);
 		return -1;
 	}

@@ -57,12 +57,29 @@ int mc_tcache_get(const struct mc_account *acct, struct mc_token_set *out,
     char **errmsg);
 
 /*
+ * mc_tcache_get(), and where the process that wrote the entry found the
+ * account's refresh lock (auth/lock.h: the store's state directory) into
+ * *lock_dir (malloc'd; NULL when the entry names none, as entries written
+ * before there was this member do). A hint for a caller about to wait for
+ * another's refresh, which it can then wait for without looking its home
+ * directory up in the password database (0.3 to 0.7 ms of CPU in a fresh
+ * process: the cost of a cached token). Being a hint, it is only ever
+ * used to find that lock; whoever then refreshes takes the lock in the
+ * directory it found itself (auth/token.c).
+ */
+int mc_tcache_read(const struct mc_account *acct, struct mc_token_set *out,
+    char **lock_dir, char **errmsg);
+
+/*
  * Makes ts's access token (with its expiry, type and scope) acct's cached
- * one, creating $XDG_RUNTIME_DIR/mailcred as needed. MC_ERR_NOT_LOGGED_IN
- * when there is no runtime cache; store errors as for mc_tcache_get().
+ * one, creating $XDG_RUNTIME_DIR/mailcred as needed; lock_dir (or NULL)
+ * is recorded with it, for mc_tcache_read(). MC_ERR_NOT_LOGGED_IN when
+ * there is no runtime cache; store errors as for mc_tcache_get(). The
+ * file is not synced to a disk: a cache entry a crash takes is refreshed
+ * again, and one cut short does not parse and is passed over.
  */
 int mc_tcache_put(const struct mc_account *acct,
-    const struct mc_token_set *ts, char **errmsg);
+    const struct mc_token_set *ts, const char *lock_dir, char **errmsg);
 
 /*
  * A descriptor that becomes readable when an entry of the runtime cache
@@ -85,14 +102,16 @@ int mc_tcache_drop(const struct mc_account *acct, char **errmsg);
 
 /*
  * Parses blob, the text of a cache file, as an entry for acct into *out
- * (what mc_tcache_get() does once it has read the file): MC_OK;
- * MC_ERR_NOT_LOGGED_IN when it is for another configuration of acct (its
- * "for" object does not name acct's token endpoint, client, user and
- * store), of another version, or unreadable (not JSON, no access token,
- * no expiry), *out then empty; MC_ERR_NOMEM. Pure: no I/O (also the fuzz
- * target's, fuzz/fuzz_tcache.c).
+ * (what mc_tcache_read() does once it has read the file), and its lock
+ * directory into *lock_dir when lock_dir is not NULL (NULL when it names
+ * none that can be one: an absolute path shorter than PATH_MAX, without
+ * NUL): MC_OK; MC_ERR_NOT_LOGGED_IN when it is for another configuration
+ * of acct (its "for" object does not name acct's token endpoint, client,
+ * user and store), of another version, or unreadable (not JSON, no access
+ * token, no expiry), *out then empty; MC_ERR_NOMEM. Pure: no I/O (also
+ * the fuzz target's, fuzz/fuzz_tcache.c).
  */
 int mc_tcache_parse_entry(const struct mc_account *acct, const char *blob,
-    struct mc_token_set *out);
+    struct mc_token_set *out, char **lock_dir);
 
 #endif

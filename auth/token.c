@@ -161,12 +161,12 @@ tok_begin(struct tok *t, const struct mc_account *acct,
  * safe to use is passed over with a warning).
  */
 static int
-cache_read(struct tok *t, struct mc_token_set *out)
+cache_read(struct tok *t, struct mc_token_set *out, char **lock_dir)
 {
 	char *msg = NULL;
 	int rc;
 
-	rc = mc_tcache_get(t->acct, out, &msg);
+	rc = mc_tcache_read(t->acct, out, lock_dir, &msg);
 	if (rc != MC_OK && rc != MC_ERR_NOT_LOGGED_IN && !t->cache_warned) {
 		t->cache_warned = 1;
 		warn(t, "warning: the runtime token cache is passed over: %s",
@@ -185,7 +185,7 @@ cache_keep(struct tok *t, const struct mc_token_set *ts)
 
 	if (t->mode != MC_CACHE_RUNTIME)
 		return MC_ERR_NOT_LOGGED_IN;
-	rc = mc_tcache_put(t->acct, ts, &msg);
+	rc = mc_tcache_put(t->acct, ts, t->state_dir, &msg);
 	if (rc != MC_OK && !t->cache_warned) {
 		t->cache_warned = 1;
 		warn(t, "warning: the runtime token cache did not take the "
@@ -622,7 +622,7 @@ mc_token_load(const struct mc_account *acct, int store_timeout_ms,
 	if (rc == MC_OK)
 		rc = read_current(&t, out, errmsg);
 	if (rc == MC_OK && t.mode == MC_CACHE_RUNTIME &&
-	    cache_read(&t, &cached) == MC_OK &&
+	    cache_read(&t, &cached, NULL) == MC_OK &&
 	    cached.expires_at > out->expires_at) {
 		/* The runtime cache's access token is the newer one. */
 		cached.refresh_token = out->refresh_token;
@@ -818,6 +818,36 @@ cache_changed(void *arg)
 	return 0;
 }
 
+/*
+ * Waits for the account's lock in dir: MC_OK with *lockfd held, our turn
+ * to refresh; or MC_OK with *lockfd = -1 when another process has put a
+ * new token in the runtime cache meanwhile (then in w->got), lock or no
+ * lock, as soon as it is there.
+ */
+static int
+wait_turn(struct tok *t, const char *dir, struct wait_ctx *w, int wake,
+    int *lockfd, char **errmsg)
+{
+	int runtime = t->mode == MC_CACHE_RUNTIME, rc;
+
+	rc = mc_lock_acquire_or(dir, t->acct->name, LOCK_WAIT_MS(t->acct),
+	    runtime ? cache_changed : NULL, w, wake, lockfd, errmsg);
+	if (rc == MC_OK && *lockfd >= 0 && runtime && cache_changed(w)) {
+		mc_lock_release(*lockfd);
+		*lockfd = -1;
+	}
+	return rc;
+}
+
+/* A lock directory named by the runtime cache, to wait in: one there. */
+static int
+hint_usable(const char *dir)
+{
+	struct stat sb;
+
+	return dir != NULL && stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
 int
 mc_token_get(const struct mc_account *acct,
     const struct mc_http_opts *http, const struct mc_token_opts *opts,
@@ -828,12 +858,14 @@ mc_token_get(const struct mc_account *acct,
 	struct tok t = TOK_INIT;
 	int lockfd = -1, wake = -1, rc = MC_OK, cached = 0, preloading = 0;
 	int other;
+	char *hint = NULL, *hintmsg = NULL;
 	pthread_t preload;
 
 	memset(out, 0, sizeof(*out));
 	tok_begin(&t, acct, opts);
 	/* The fast path: one small file, no store, no network. */
-	if (t.mode == MC_CACHE_RUNTIME && cache_read(&t, &seen) == MC_OK) {
+	if (t.mode == MC_CACHE_RUNTIME && cache_read(&t, &seen, &hint) ==
+	    MC_OK) {
 		cached = 1;
 		if (!opts->force && mc_token_usable(&seen, time(NULL),
 		    opts->min_valid)) {
@@ -841,9 +873,19 @@ mc_token_get(const struct mc_account *acct,
 			goto out;
 		}
 	}
-	rc = tok_open(&t, acct, opts, errmsg);
-	if (rc != MC_OK)
-		goto out;
+	/*
+	 * A cached token that will not do names the lock its writer took:
+	 * waiting there for another process's refresh needs neither the
+	 * store nor the password database (most of what a waiter would pay
+	 * beyond a cached token). The store is opened once it is our turn.
+	 */
+	if (!cached || !hint_usable(hint)) {
+		free(hint);
+		hint = NULL;
+		rc = tok_open(&t, acct, opts, errmsg);
+		if (rc != MC_OK)
+			goto out;
+	}
 	if (!cached) {
 		rc = read_current(&t, &seen, errmsg);
 		if (rc != MC_OK)
@@ -866,15 +908,40 @@ mc_token_get(const struct mc_account *acct,
 	wait.seen = seen.access_token;
 	if (t.mode == MC_CACHE_RUNTIME)
 		wake = mc_tcache_watch(acct);
-	rc = mc_lock_acquire_or(t.state_dir, acct->name, LOCK_WAIT_MS(acct),
-	    t.mode == MC_CACHE_RUNTIME ? cache_changed : NULL, &wait, wake,
-	    &lockfd, errmsg);
+	rc = wait_turn(&t, hint != NULL ? hint : t.state_dir, &wait, wake,
+	    &lockfd, hint != NULL ? &hintmsg : errmsg);
+	if (rc == MC_ERR_TEMP && hint != NULL) {
+		rc = mc_fail(rc, errmsg, "%s", hintmsg != NULL ? hintmsg :
+		    "another mailcred process is refreshing: try again");
+	} else if (rc != MC_OK && hint != NULL) {
+		/* A hint that cannot be used: the store's own directory. */
+		free(hint);
+		hint = NULL;
+		rc = tok_open(&t, acct, opts, errmsg);
+		if (rc == MC_OK)
+			rc = wait_turn(&t, t.state_dir, &wait, wake, &lockfd,
+			    errmsg);
+	}
+	if (rc == MC_OK && lockfd >= 0 && hint != NULL) {
+		/*
+		 * Our turn, in the hinted directory. Whoever refreshes holds
+		 * the lock where its own store says, so should the hint be
+		 * out of date (the home directory moved since), that lock is
+		 * taken too, in its place.
+		 */
+		rc = tok_open(&t, acct, opts, errmsg);
+		if (rc == MC_OK && strcmp(t.state_dir, hint) != 0) {
+			mc_lock_release(lockfd);
+			lockfd = -1;
+			rc = wait_turn(&t, t.state_dir, &wait, wake, &lockfd,
+			    errmsg);
+		}
+	}
 	if (wake >= 0)
 		close(wake);
 	if (rc != MC_OK)
 		goto out;
-	if (lockfd < 0 || (t.mode == MC_CACHE_RUNTIME &&
-	    cache_changed(&wait))) {
+	if (lockfd < 0) {
 		take(out, &wait.got);
 		out->refreshed = 1;
 		goto out;
@@ -927,6 +994,8 @@ out:
 	mc_token_set_clear(&wait.got);
 	mc_token_set_clear(&seen);
 	mc_token_set_clear(&cur);
+	free(hint);
+	free(hintmsg);
 	tok_clear(&t);
 	return rc;
 }

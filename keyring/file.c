@@ -39,6 +39,7 @@
 
 struct file_store {
 	char *dir;
+	int nosync;	/* store_opts.nosync */
 };
 
 /*
@@ -87,6 +88,7 @@ file_open(const struct store_opts *opts, void **be, char **errmsg)
 		free(fs);
 		return rc;
 	}
+	fs->nosync = opts->nosync;
 	*be = fs;
 	return STORE_OK;
 }
@@ -412,7 +414,7 @@ file_put(void *be, const char *account, const char *kind, const char *secret,
 	tmp_made = 1;
 	/* Exactly 0600 whatever the umask took away. */
 	if (fchmod(fd, 0600) != 0 || write_all(fd, secret, strlen(secret)) != 0 ||
-	    fsync(fd) != 0) {
+	    (!fs->nosync && fsync(fd) != 0)) {
 		e = errno;
 		rc = store_fail(STORE_EIO, errmsg, "cannot write %s/%s: %s",
 		    fs->dir, tmp, strerror(e));
@@ -433,7 +435,8 @@ file_put(void *be, const char *account, const char *kind, const char *secret,
 	}
 	tmp_made = 0;
 	/* Make the rename itself durable. */
-	rc = sync_dir(fs, dfd, errmsg);
+	if (!fs->nosync)
+		rc = sync_dir(fs, dfd, errmsg);
 out:
 	if (fd >= 0)
 		close(fd);

@@ -258,12 +258,14 @@ store_private_dir(const char *path, int create, int *dfd, char **errmsg)
 	while (len > 1 && dir[len - 1] == '/')
 		dir[--len] = '\0';
 
-	if (create) {
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	/* Made only when missing: one open(2) where it is (the rule). */
+	if (fd < 0 && errno == ENOENT && create) {
 		rc = make_dirs(dir, errmsg);
 		if (rc != STORE_OK)
 			goto out;
+		fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	}
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		rc = open_failed(dir, errno, create, errmsg);
 		goto out;

@@ -64,9 +64,11 @@ struct store_opts {
 	enum store_backend backend;
 	int timeout_ms;		/* deadline per call; <= 0 means the default (5000) */
 	const char *dir;	/* file backend: directory; NULL = XDG default */
+	int nosync;		/* file backend: a put is not made durable
+				   (no fsync): for a cache that may be lost */
 };
 
-#define STORE_OPTS_INIT { STORE_KEYRING, 0, NULL }
+#define STORE_OPTS_INIT { STORE_KEYRING, 0, NULL, 0 }
 
 struct store;
 

@@ -179,6 +179,36 @@ assert_eq "$(cat "$T"/c.*.out | sort -u | wc -l)" 1 "and all print the same toke
 assert_eq "$(cat "$T"/c.*.out | sort -u)" "$(jq -r .access_token "$(runtime_cache_file "$C")")" "the cached one"
 oauth_config '{"refresh_delay_ms":0}'
 
+# 9b. A caller that waits for another's refresh finds the lock through the
+# cache file (its lock_dir) and reads neither the password database nor
+# the store: under strace, no /etc/passwd, no nsswitch.conf, no socket. It
+# takes the token the other one got.
+if strace -f -o /dev/null true 2>/dev/null; then
+	assert_eq "$(jq -r .lock_dir "$(runtime_cache_file "$C")")" \
+		"$(getent passwd "$(id -u)" | cut -d: -f6 | sed 's:/*$::')/.local/state/mailcred" \
+		"the cache file names the lock's directory"
+	oauth_config '{"refresh_delay_ms":600}'
+	oauth_reset_stats
+	mc token "$C" --min-valid 7200 >"$T/r.out" 2>"$T/r.err" &
+	p=$!
+	sleep 0.3
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+		strace -f -qq -e trace=connect,socket,openat -o "$T/wait.log" \
+		"$MAILCRED" -c "$CONF" token "$C" --min-valid 7200 >"$T/w.out" 2>"$T/w.err"
+	assert_status $? 0 "a traced waiter succeeds"
+	wait "$p"
+	assert_status $? 0 "and so does the caller that refreshed"
+	oauth_config '{"refresh_delay_ms":0}'
+	assert_eq "$(oauth_stats | jq .refresh_grants)" 1 "one refresh for both"
+	assert_eq "$(cat "$T/w.out")" "$(cat "$T/r.out")" "the waiter prints the token the other one got"
+	assert_no_match "$(grep openat "$T/wait.log")" "/etc/passwd|nsswitch" \
+		"the waiter does not look up the home directory"
+	assert_no_match "$(grep -E 'connect\(|socket\(' "$T/wait.log")" "." \
+		"nor open a socket (no keyring, no network)"
+else
+	diag "strace cannot trace here: the traced waiter check is skipped"
+fi
+
 # 10. kill -9 at any moment of a refresh loses nothing: the next call works
 # with what is stored, and the cache is never half written.
 K=kill@example.test

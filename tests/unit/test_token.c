@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -857,7 +859,7 @@ tc_put(const char *at, long long expires_at)
 	struct mc_token_set ts = { (char *)at, NULL, "Bearer", "mail",
 	    expires_at, 0 };
 
-	assert_int_equal(mc_tcache_put(&racct, &ts, NULL), MC_OK);
+	assert_int_equal(mc_tcache_put(&racct, &ts, NULL, NULL), MC_OK);
 }
 
 /* mc_tcache_parse_entry(): the file's text alone, as fuzz/fuzz_tcache.c. */
@@ -885,7 +887,7 @@ test_tcache_parse_entry(void **state)
 	size_t i;
 
 	(void)state;
-	assert_int_equal(mc_tcache_parse_entry(&racct, good, &ts), MC_OK);
+	assert_int_equal(mc_tcache_parse_entry(&racct, good, &ts, NULL), MC_OK);
 	assert_string_equal(ts.access_token, "AT");
 	assert_string_equal(ts.token_type, "Bearer");
 	assert_string_equal(ts.scope, "mail");
@@ -893,15 +895,111 @@ test_tcache_parse_entry(void **state)
 	assert_null(ts.refresh_token);
 	mc_token_set_clear(&ts);
 	/* For the account of another store: passed over. */
-	assert_int_equal(mc_tcache_parse_entry(&account, good, &ts),
+	assert_int_equal(mc_tcache_parse_entry(&account, good, &ts, NULL),
 	    MC_ERR_NOT_LOGGED_IN);
 	assert_null(ts.access_token);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		assert_int_equal(mc_tcache_parse_entry(&racct, bad[i], &ts),
-		    MC_ERR_NOT_LOGGED_IN);
+		assert_int_equal(mc_tcache_parse_entry(&racct, bad[i], &ts,
+		    NULL), MC_ERR_NOT_LOGGED_IN);
 		assert_null(ts.access_token);
 		assert_null(ts.scope);
 	}
+}
+
+/*
+ * The lock directory an entry names: taken when it can be one (absolute,
+ * no NUL, shorter than PATH_MAX), else none; never a reason to pass the
+ * entry over. mc_tcache_put() records it, mc_tcache_read() gives it back.
+ */
+static void
+test_tcache_lock_dir(void **state)
+{
+	static const char head[] = "{\"version\":1,\"access_token\":\"AT\","
+	    "\"expires_at\":99,\"for\":{\"token_endpoint\":"
+	    "\"http://127.0.0.1:1/token\",\"client_id\":\"cid\","
+	    "\"user\":\"rt@example.org\",\"store\":\"file\"}";
+	static const struct {
+		const char *member;	/* appended to head, then "}" */
+		const char *want;	/* NULL: no lock directory */
+	} cases[] = {
+		{ "", NULL },
+		{ ",\"lock_dir\":\"/home/u/.local/state/mailcred\"",
+		    "/home/u/.local/state/mailcred" },
+		{ ",\"lock_dir\":\"relative/dir\"", NULL },
+		{ ",\"lock_dir\":\"\"", NULL },
+		{ ",\"lock_dir\":7", NULL },
+		{ ",\"lock_dir\":null", NULL },
+	};
+	struct mc_token_set ts, in = { "AT-lock", NULL, "Bearer", NULL,
+	    99999999999LL, 0 };
+	char text[512], *dir, *big;
+	size_t i;
+	int n;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		n = snprintf(text, sizeof(text), "%s%s}", head,
+		    cases[i].member);
+		assert_true(n > 0 && (size_t)n < sizeof(text));
+		dir = (char *)1;
+		assert_int_equal(mc_tcache_parse_entry(&racct, text, &ts,
+		    &dir), MC_OK);
+		assert_string_equal(ts.access_token, "AT");
+		if (cases[i].want == NULL)
+			assert_null(dir);
+		else
+			assert_string_equal(dir, cases[i].want);
+		free(dir);
+		mc_token_set_clear(&ts);
+	}
+	/* A NUL inside: jansson refuses the text, so the entry goes. */
+	n = snprintf(text, sizeof(text), "%s,\"lock_dir\":\"/a\\u0000/b\"}",
+	    head);
+	assert_true(n > 0 && (size_t)n < sizeof(text));
+	dir = (char *)1;
+	assert_int_equal(mc_tcache_parse_entry(&racct, text, &ts, &dir),
+	    MC_ERR_NOT_LOGGED_IN);
+	assert_null(dir);
+	/* PATH_MAX long: not a directory anyone could open. */
+	{
+		static const char key[] = ",\"lock_dir\":\"/";
+		size_t at = 0;
+
+		big = malloc(sizeof(head) + sizeof(key) + PATH_MAX + 3);
+		assert_non_null(big);
+		memcpy(big, head, sizeof(head) - 1);
+		at += sizeof(head) - 1;
+		memcpy(big + at, key, sizeof(key) - 1);
+		at += sizeof(key) - 1;
+		memset(big + at, 'a', PATH_MAX);
+		at += PATH_MAX;
+		memcpy(big + at, "\"}", 3);
+	}
+	dir = (char *)1;
+	assert_int_equal(mc_tcache_parse_entry(&racct, big, &ts, &dir), MC_OK);
+	assert_null(dir);
+	mc_token_set_clear(&ts);
+	free(big);
+
+	/* Through the file: recorded, read back; none when not given. */
+	assert_int_equal(mc_tcache_put(&racct, &in, "/some/state/dir", NULL),
+	    MC_OK);
+	assert_int_equal(mc_tcache_read(&racct, &ts, &dir, NULL), MC_OK);
+	assert_string_equal(ts.access_token, "AT-lock");
+	assert_string_equal(dir, "/some/state/dir");
+	free(dir);
+	mc_token_set_clear(&ts);
+	assert_int_equal(mc_tcache_put(&racct, &in, NULL, NULL), MC_OK);
+	dir = (char *)1;
+	assert_int_equal(mc_tcache_read(&racct, &ts, &dir, NULL), MC_OK);
+	assert_null(dir);
+	mc_token_set_clear(&ts);
+	/* No entry: no directory either. */
+	assert_int_equal(mc_tcache_drop(&racct, NULL), MC_OK);
+	dir = (char *)1;
+	assert_int_equal(mc_tcache_read(&racct, &ts, &dir, NULL),
+	    MC_ERR_NOT_LOGGED_IN);
+	assert_null(dir);
 }
 
 static void
@@ -1036,7 +1134,7 @@ test_tcache_unsafe(void **state)
 		struct mc_token_set in = { "AT-x", NULL, NULL, NULL,
 		    99999999999LL, 0 };
 
-		assert_int_equal(mc_tcache_put(&racct, &in, &msg),
+		assert_int_equal(mc_tcache_put(&racct, &in, NULL, &msg),
 		    MC_ERR_STORE_PERM);
 		assert_non_null(strstr(msg, "chmod 700"));
 		free(msg);
@@ -1173,6 +1271,139 @@ test_runtime_single_flight(void **state)
 	close(ready[1]);
 }
 
+/*
+ * The lock directory a stale cache entry names is only a hint: when it is
+ * not the store's own (the home directory moved since the entry was
+ * written), the caller whose turn it is there also waits for the lock in
+ * the store's directory, where another process is refreshing, and takes
+ * that process's token. Were the hint trusted, the caller would refresh
+ * at once, through a token endpoint that answers nothing.
+ */
+static void
+test_runtime_hint_out_of_date(void **state)
+{
+	struct mc_token_opts to = MC_TOKEN_OPTS_INIT;
+	struct mc_token_set ts, stale = { "AT-stale", NULL, "Bearer", NULL,
+	    0, 0 };
+	char rdir[256], hdir[256];
+	int go[2], ready[2], fd;
+	long long t0;
+	char c;
+	pid_t pid;
+
+	(void)state;
+	assert_true(snprintf(rdir, sizeof(rdir),
+	    "%s/data/mailcred/.state", tmpdir) < (int)sizeof(rdir));
+	assert_true(snprintf(hdir, sizeof(hdir), "%s/moved-state", tmpdir) <
+	    (int)sizeof(hdir));
+	assert_true(mkdir(hdir, 0700) == 0 || errno == EEXIST);
+	put_set_for(&racct, "AT-stale", "RT", time(NULL) + 10);
+	stale.expires_at = time(NULL) + 10;
+	assert_int_equal(mc_tcache_put(&racct, &stale, hdir, NULL), MC_OK);
+	assert_int_equal(pipe(go), 0);
+	assert_int_equal(pipe(ready), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (mc_lock_acquire(rdir, racct.name, 1000, &fd, NULL) != MC_OK)
+			_exit(1);
+		if (write(ready[1], "r", 1) != 1 || read(go[0], &c, 1) != 1)
+			_exit(2);
+		usleep(300 * 1000);	/* the parent is now waiting */
+		tc_put("AT-fresh", time(NULL) + 3600);
+		sleep(3);		/* holds the lock well past that */
+		mc_lock_release(fd);
+		_exit(0);
+	}
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	assert_int_equal(write(go[1], "g", 1), 1);
+	t0 = (long long)time(NULL);
+	assert_int_equal(mc_token_get(&racct, &http, &to, &ts, NULL), MC_OK);
+	assert_string_equal(ts.access_token, "AT-fresh");
+	assert_true(ts.refreshed);
+	assert_true((long long)time(NULL) - t0 < 3);
+	mc_token_set_clear(&ts);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	close(go[0]);
+	close(go[1]);
+	close(ready[0]);
+	close(ready[1]);
+}
+
+/*
+ * A stale entry's hint hdir that cannot be used is passed over: the
+ * store's directory is used, as without a hint, where another process
+ * holds the lock and caches a new token, which the caller takes.
+ */
+static void
+hint_passed_over(const char *hdir)
+{
+	struct mc_token_opts to = MC_TOKEN_OPTS_INIT;
+	struct mc_token_set ts, stale = { "AT-stale", NULL, "Bearer", NULL,
+	    0, 0 };
+	char rdir[256];
+	char *msg = NULL;
+	pid_t pid;
+	int fd;
+
+	assert_true(snprintf(rdir, sizeof(rdir),
+	    "%s/data/mailcred/.state", tmpdir) < (int)sizeof(rdir));
+	put_set_for(&racct, "AT-stale", "RT", time(NULL) + 10);
+	stale.expires_at = time(NULL) + 10;
+	assert_int_equal(mc_tcache_put(&racct, &stale, hdir, NULL), MC_OK);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (mc_lock_acquire(rdir, racct.name, 1000, &fd, NULL) != MC_OK)
+			_exit(1);
+		usleep(300 * 1000);
+		tc_put("AT-fresh", time(NULL) + 3600);
+		sleep(1);
+		mc_lock_release(fd);
+		_exit(0);
+	}
+	usleep(100 * 1000);
+	assert_int_equal(mc_token_get(&racct, &http, &to, &ts, &msg), MC_OK);
+	assert_null(msg);
+	assert_string_equal(ts.access_token, "AT-fresh");
+	mc_token_set_clear(&ts);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+}
+
+/* A hint naming a directory that is not there: nothing is made there. */
+static void
+test_runtime_hint_missing(void **state)
+{
+	char hdir[256];
+	struct stat sb;
+
+	(void)state;
+	assert_true(snprintf(hdir, sizeof(hdir), "%s/gone-state", tmpdir) <
+	    (int)sizeof(hdir));
+	hint_passed_over(hdir);
+	assert_int_equal(stat(hdir, &sb), -1);
+	assert_int_equal(errno, ENOENT);
+}
+
+/* A hint naming a directory others can enter: its lock is not used. */
+static void
+test_runtime_hint_unsafe(void **state)
+{
+	char hdir[256], lock[300];
+	struct stat sb;
+
+	(void)state;
+	assert_true(snprintf(hdir, sizeof(hdir), "%s/open-state", tmpdir) <
+	    (int)sizeof(hdir));
+	assert_true(mkdir(hdir, 0700) == 0 || errno == EEXIST);
+	assert_int_equal(chmod(hdir, 0755), 0);
+	hint_passed_over(hdir);
+	assert_true(snprintf(lock, sizeof(lock), "%s/%s.lock", hdir,
+	    racct.name) < (int)sizeof(lock));
+	assert_int_equal(stat(lock, &sb), -1);
+	assert_int_equal(errno, ENOENT);
+}
+
 /* Login and logout remove the cached token; cache = none keeps none. */
 static void
 test_runtime_login_logout(void **state)
@@ -1239,11 +1470,15 @@ main(void)
 		cmocka_unit_test(test_store_ready),
 		cmocka_unit_test(test_tcache_parse_entry),
 		cmocka_unit_test(test_tcache_roundtrip),
+		cmocka_unit_test(test_tcache_lock_dir),
 		cmocka_unit_test(test_tcache_corrupt),
 		cmocka_unit_test(test_tcache_unsafe),
 		cmocka_unit_test(test_tcache_no_runtime_dir),
 		cmocka_unit_test(test_runtime_fast_path),
 		cmocka_unit_test(test_runtime_single_flight),
+		cmocka_unit_test(test_runtime_hint_out_of_date),
+		cmocka_unit_test(test_runtime_hint_missing),
+		cmocka_unit_test(test_runtime_hint_unsafe),
 		cmocka_unit_test(test_runtime_login_logout),
 	};
 
