@@ -1,6 +1,7 @@
 /* auth/lock.c - per-account flock(2) in the store's state directory. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,9 +43,14 @@ state_error(int serr, char *msg, char **errmsg)
 	return rc;
 }
 
-/* Opens (creating) account's lock file, checked to be a file of ours. */
+/*
+ * Opens account's lock file, checked to be a file of ours; with create,
+ * the directory and the file are made as needed, else both must be there
+ * (MC_ERR_NOT_LOGGED_IN when one is not).
+ */
 static int
-open_lock_file(const char *dir, const char *account, int *fd, char **errmsg)
+open_lock_file(const char *dir, const char *account, int create, int *fd,
+    char **errmsg)
 {
 	char name[STORE_FILE_NAME_SIZE];
 	char *msg = NULL;
@@ -54,13 +60,24 @@ open_lock_file(const char *dir, const char *account, int *fd, char **errmsg)
 	*fd = -1;
 	serr = store_file_name(account, "lock", name, &msg);
 	if (serr == STORE_OK)
-		serr = store_private_dir(dir, 1, &dfd, &msg);
+		serr = store_private_dir(dir, create, &dfd, &msg);
+	if (serr == STORE_ENOTFOUND) {
+		free(msg);
+		rc = mc_fail(MC_ERR_NOT_LOGGED_IN, errmsg, "there is no "
+		    "directory %s", dir);
+		goto out;
+	}
 	if (serr != STORE_OK) {
 		rc = state_error(serr, msg, errmsg);
 		goto out;
 	}
-	f = openat(dfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
-	    O_NOCTTY | O_CLOEXEC, 0600);
+	f = openat(dfd, name, O_RDWR | (create ? O_CREAT : 0) | O_NOFOLLOW |
+	    O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0600);
+	if (f < 0 && errno == ENOENT && !create) {
+		rc = mc_fail(MC_ERR_NOT_LOGGED_IN, errmsg, "there is no lock "
+		    "file %s/%s", dir, name);
+		goto out;
+	}
 	if (f < 0 && errno == ELOOP) {
 		rc = mc_fail(MC_ERR_STORE_PERM, errmsg, "the lock file %s/%s is "
 		    "a symbolic link: remove it", dir, name);
@@ -91,12 +108,51 @@ out:
 }
 
 
+static int acquire(const char *dir, const char *account, int create,
+    int timeout_ms, int (*done)(void *ctx), void *ctx, int wake_fd, int *fd,
+    char **errmsg);
+
 int
 mc_lock_acquire(const char *dir, const char *account, int timeout_ms, int *fd,
     char **errmsg)
 {
-	return mc_lock_acquire_or(dir, account, timeout_ms, NULL, NULL, -1, fd,
+	return acquire(dir, account, 1, timeout_ms, NULL, NULL, -1, fd,
 	    errmsg);
+}
+
+int
+mc_lock_acquire_or(const char *dir, const char *account, int timeout_ms,
+    int (*done)(void *ctx), void *ctx, int wake_fd, int *fd, char **errmsg)
+{
+	return acquire(dir, account, 1, timeout_ms, done, ctx, wake_fd, fd,
+	    errmsg);
+}
+
+int
+mc_lock_acquire_existing(const char *dir, const char *account,
+    int timeout_ms, int (*done)(void *ctx), void *ctx, int wake_fd, int *fd,
+    char **errmsg)
+{
+	return acquire(dir, account, 0, timeout_ms, done, ctx, wake_fd, fd,
+	    errmsg);
+}
+
+int
+mc_lock_is(int fd, const char *dir, const char *account)
+{
+	char name[STORE_FILE_NAME_SIZE], path[PATH_MAX];
+	struct stat held, there;
+	int n;
+
+	if (fd < 0 || store_file_name(account, "lock", name, NULL) !=
+	    STORE_OK)
+		return 0;
+	n = snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return 0;
+	return fstat(fd, &held) == 0 && fstatat(AT_FDCWD, path, &there,
+	    AT_SYMLINK_NOFOLLOW) == 0 && held.st_dev == there.st_dev &&
+	    held.st_ino == there.st_ino;
 }
 
 /*
@@ -166,15 +222,15 @@ pause_a_little(int lock_watch, int wake_fd, int unseen_done, long long left_ms)
 				;
 }
 
-int
-mc_lock_acquire_or(const char *dir, const char *account, int timeout_ms,
+static int
+acquire(const char *dir, const char *account, int create, int timeout_ms,
     int (*done)(void *ctx), void *ctx, int wake_fd, int *fd, char **errmsg)
 {
 	long long deadline = mc_clock_ms() + timeout_ms;
 	int f = -1, watch = -1, watched = 0, rc;
 
 	*fd = -1;
-	rc = open_lock_file(dir, account, &f, errmsg);
+	rc = open_lock_file(dir, account, create, &f, errmsg);
 	if (rc != MC_OK)
 		goto out;
 	while (flock(f, LOCK_EX | LOCK_NB) != 0) {

@@ -47,6 +47,23 @@ int mc_lock_acquire_or(const char *dir, const char *account, int timeout_ms,
     int (*done)(void *ctx), void *ctx, int wake_fd, int *fd, char **errmsg);
 
 /*
+ * mc_lock_acquire_or() on a lock that is there already: dir must be a
+ * directory of the user's that others cannot enter, holding account's
+ * lock file, and neither is made. MC_ERR_NOT_LOGGED_IN when one of them is
+ * not there. For a caller that found dir where another process said its
+ * lock was (auth/tcache.h mc_tcache_read()).
+ */
+int mc_lock_acquire_existing(const char *dir, const char *account,
+    int timeout_ms, int (*done)(void *ctx), void *ctx, int wake_fd, int *fd,
+    char **errmsg);
+
+/*
+ * Is fd, a lock taken here, account's lock file in dir (the same file,
+ * whatever the spelling of dir)? 1 or 0.
+ */
+int mc_lock_is(int fd, const char *dir, const char *account);
+
+/*
  * Takes account's lock only if it is free now: MC_OK with *fd holding it,
  * MC_ERR_TEMP when another process holds it, other errors as
  * mc_lock_acquire().

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth/clock.h"
 #include "auth/err.h"
 #include "auth/lock.h"
 #include "auth/secmem.h"
@@ -819,33 +820,34 @@ cache_changed(void *arg)
 }
 
 /*
- * Waits for the account's lock in dir: MC_OK with *lockfd held, our turn
- * to refresh; or MC_OK with *lockfd = -1 when another process has put a
- * new token in the runtime cache meanwhile (then in w->got), lock or no
- * lock, as soon as it is there.
+ * Waits until deadline (mc_clock_ms()) for the account's lock in dir:
+ * MC_OK with *lockfd held, our turn to refresh; or MC_OK with *lockfd =
+ * -1 when another process has put a new token in the runtime cache
+ * meanwhile (then in w->got), lock or no lock, as soon as it is there.
+ * With hinted, dir came from the runtime cache: nothing is made there,
+ * and a lock that is not there is MC_ERR_NOT_LOGGED_IN.
  */
 static int
-wait_turn(struct tok *t, const char *dir, struct wait_ctx *w, int wake,
-    int *lockfd, char **errmsg)
+wait_turn(struct tok *t, const char *dir, int hinted, long long deadline,
+    struct wait_ctx *w, int wake, int *lockfd, char **errmsg)
 {
 	int runtime = t->mode == MC_CACHE_RUNTIME, rc;
+	long long left = deadline - mc_clock_ms();
+	int (*done)(void *) = runtime ? cache_changed : NULL;
 
-	rc = mc_lock_acquire_or(dir, t->acct->name, LOCK_WAIT_MS(t->acct),
-	    runtime ? cache_changed : NULL, w, wake, lockfd, errmsg);
+	if (left < 0)
+		left = 0;
+	if (hinted)
+		rc = mc_lock_acquire_existing(dir, t->acct->name, (int)left,
+		    done, w, wake, lockfd, errmsg);
+	else
+		rc = mc_lock_acquire_or(dir, t->acct->name, (int)left, done, w,
+		    wake, lockfd, errmsg);
 	if (rc == MC_OK && *lockfd >= 0 && runtime && cache_changed(w)) {
 		mc_lock_release(*lockfd);
 		*lockfd = -1;
 	}
 	return rc;
-}
-
-/* A lock directory named by the runtime cache, to wait in: one there. */
-static int
-hint_usable(const char *dir)
-{
-	struct stat sb;
-
-	return dir != NULL && stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode);
 }
 
 int
@@ -859,6 +861,7 @@ mc_token_get(const struct mc_account *acct,
 	int lockfd = -1, wake = -1, rc = MC_OK, cached = 0, preloading = 0;
 	int other;
 	char *hint = NULL, *hintmsg = NULL;
+	long long deadline;
 	pthread_t preload;
 
 	memset(out, 0, sizeof(*out));
@@ -879,9 +882,11 @@ mc_token_get(const struct mc_account *acct,
 	 * store nor the password database (most of what a waiter would pay
 	 * beyond a cached token). The store is opened once it is our turn.
 	 */
-	if (!cached || !hint_usable(hint)) {
+	if (!cached) {
 		free(hint);
 		hint = NULL;
+	}
+	if (hint == NULL) {
 		rc = tok_open(&t, acct, opts, errmsg);
 		if (rc != MC_OK)
 			goto out;
@@ -908,33 +913,35 @@ mc_token_get(const struct mc_account *acct,
 	wait.seen = seen.access_token;
 	if (t.mode == MC_CACHE_RUNTIME)
 		wake = mc_tcache_watch(acct);
-	rc = wait_turn(&t, hint != NULL ? hint : t.state_dir, &wait, wake,
-	    &lockfd, hint != NULL ? &hintmsg : errmsg);
+	deadline = mc_clock_ms() + LOCK_WAIT_MS(acct);
+	rc = wait_turn(&t, hint != NULL ? hint : t.state_dir, hint != NULL,
+	    deadline, &wait, wake, &lockfd, hint != NULL ? &hintmsg : errmsg);
 	if (rc == MC_ERR_TEMP && hint != NULL) {
 		rc = mc_fail(rc, errmsg, "%s", hintmsg != NULL ? hintmsg :
 		    "another mailcred process is refreshing: try again");
 	} else if (rc != MC_OK && hint != NULL) {
-		/* A hint that cannot be used: the store's own directory. */
+		/* No lock there, or not a safe one: the store's own. */
 		free(hint);
 		hint = NULL;
 		rc = tok_open(&t, acct, opts, errmsg);
 		if (rc == MC_OK)
-			rc = wait_turn(&t, t.state_dir, &wait, wake, &lockfd,
-			    errmsg);
+			rc = wait_turn(&t, t.state_dir, 0, deadline, &wait,
+			    wake, &lockfd, errmsg);
 	}
 	if (rc == MC_OK && lockfd >= 0 && hint != NULL) {
 		/*
 		 * Our turn, in the hinted directory. Whoever refreshes holds
 		 * the lock where its own store says, so should the hint be
 		 * out of date (the home directory moved since), that lock is
-		 * taken too, in its place.
+		 * waited for too, in its place, within the same deadline.
 		 */
 		rc = tok_open(&t, acct, opts, errmsg);
-		if (rc == MC_OK && strcmp(t.state_dir, hint) != 0) {
+		if (rc == MC_OK && !mc_lock_is(lockfd, t.state_dir,
+		    acct->name)) {
 			mc_lock_release(lockfd);
 			lockfd = -1;
-			rc = wait_turn(&t, t.state_dir, &wait, wake, &lockfd,
-			    errmsg);
+			rc = wait_turn(&t, t.state_dir, 0, deadline, &wait,
+			    wake, &lockfd, errmsg);
 		}
 	}
 	if (wake >= 0)

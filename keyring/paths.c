@@ -259,8 +259,11 @@ store_private_dir(const char *path, int create, int *dfd, char **errmsg)
 		dir[--len] = '\0';
 
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	/* Made only when missing: one open(2) where it is (the rule). */
-	if (fd < 0 && errno == ENOENT && create) {
+	/*
+	 * One open(2) where it is (the rule); else made as needed, and
+	 * whatever stands in the way is named as make_dirs() names it.
+	 */
+	if (fd < 0 && create) {
 		rc = make_dirs(dir, errmsg);
 		if (rc != STORE_OK)
 			goto out;

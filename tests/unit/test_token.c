@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth/clock.h"
 #include "auth/err.h"
 #include "auth/lock.h"
 #include "auth/secmem.h"
@@ -1221,91 +1222,40 @@ test_runtime_fast_path(void **state)
 }
 
 /*
- * Single flight with the runtime cache: a waiter takes the token another
- * process put in the cache, without waiting for its lock.
+ * Another process holds the account's lock in the directory other (NULL:
+ * the store's state directory), caches a new token 300 ms on and keeps
+ * the lock 3 s more, while this one asks for a token over a stale cached
+ * one whose entry names hint as its lock directory (NULL: none). This one
+ * must take the other's token as soon as it is cached, without waiting
+ * for the lock, and say nothing.
  */
 static void
-test_runtime_single_flight(void **state)
-{
-	struct mc_token_opts to = MC_TOKEN_OPTS_INIT;
-	struct mc_token_set ts;
-	char rdir[256];
-	int go[2], ready[2], fd;
-	long long t0;
-	char c;
-	pid_t pid;
-
-	(void)state;
-	assert_true(snprintf(rdir, sizeof(rdir),
-	    "%s/data/mailcred/.state", tmpdir) < (int)sizeof(rdir));
-	put_set_for(&racct, "AT-stale", "RT", time(NULL) + 10);
-	tc_put("AT-stale", time(NULL) + 10);
-	assert_int_equal(pipe(go), 0);
-	assert_int_equal(pipe(ready), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		if (mc_lock_acquire(rdir, racct.name, 1000, &fd, NULL) != MC_OK)
-			_exit(1);
-		if (write(ready[1], "r", 1) != 1 || read(go[0], &c, 1) != 1)
-			_exit(2);
-		usleep(200 * 1000);	/* the parent is now waiting */
-		tc_put("AT-fresh", time(NULL) + 3600);
-		sleep(3);		/* holds the lock well past that */
-		mc_lock_release(fd);
-		_exit(0);
-	}
-	assert_int_equal(read(ready[0], &c, 1), 1);
-	assert_int_equal(write(go[1], "g", 1), 1);
-	t0 = (long long)time(NULL);
-	assert_int_equal(mc_token_get(&racct, &http, &to, &ts, NULL), MC_OK);
-	assert_string_equal(ts.access_token, "AT-fresh");
-	assert_true(ts.refreshed);
-	/* It did not wait for the lock to be released. */
-	assert_true((long long)time(NULL) - t0 < 3);
-	mc_token_set_clear(&ts);
-	assert_int_equal(waitpid(pid, NULL, 0), pid);
-	close(go[0]);
-	close(go[1]);
-	close(ready[0]);
-	close(ready[1]);
-}
-
-/*
- * The lock directory a stale cache entry names is only a hint: when it is
- * not the store's own (the home directory moved since the entry was
- * written), the caller whose turn it is there also waits for the lock in
- * the store's directory, where another process is refreshing, and takes
- * that process's token. Were the hint trusted, the caller would refresh
- * at once, through a token endpoint that answers nothing.
- */
-static void
-test_runtime_hint_out_of_date(void **state)
+takes_the_others_token(const char *hint, const char *other)
 {
 	struct mc_token_opts to = MC_TOKEN_OPTS_INIT;
 	struct mc_token_set ts, stale = { "AT-stale", NULL, "Bearer", NULL,
 	    0, 0 };
-	char rdir[256], hdir[256];
+	char rdir[256], *msg = NULL;
 	int go[2], ready[2], fd;
 	long long t0;
 	char c;
 	pid_t pid;
 
-	(void)state;
 	assert_true(snprintf(rdir, sizeof(rdir),
 	    "%s/data/mailcred/.state", tmpdir) < (int)sizeof(rdir));
-	assert_true(snprintf(hdir, sizeof(hdir), "%s/moved-state", tmpdir) <
-	    (int)sizeof(hdir));
-	assert_true(mkdir(hdir, 0700) == 0 || errno == EEXIST);
 	put_set_for(&racct, "AT-stale", "RT", time(NULL) + 10);
 	stale.expires_at = time(NULL) + 10;
-	assert_int_equal(mc_tcache_put(&racct, &stale, hdir, NULL), MC_OK);
+	assert_int_equal(mc_tcache_put(&racct, &stale, hint, NULL), MC_OK);
 	assert_int_equal(pipe(go), 0);
 	assert_int_equal(pipe(ready), 0);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		if (mc_lock_acquire(rdir, racct.name, 1000, &fd, NULL) != MC_OK)
+		close(ready[0]);
+		close(go[1]);
+		/* Long enough for the child of a test that failed to end. */
+		if (mc_lock_acquire(other != NULL ? other : rdir, racct.name,
+		    5000, &fd, NULL) != MC_OK)
 			_exit(1);
 		if (write(ready[1], "r", 1) != 1 || read(go[0], &c, 1) != 1)
 			_exit(2);
@@ -1315,59 +1265,102 @@ test_runtime_hint_out_of_date(void **state)
 		mc_lock_release(fd);
 		_exit(0);
 	}
+	/* Only the child's ends stay open there: its death is an EOF here. */
+	close(ready[1]);
+	close(go[0]);
 	assert_int_equal(read(ready[0], &c, 1), 1);
 	assert_int_equal(write(go[1], "g", 1), 1);
-	t0 = (long long)time(NULL);
-	assert_int_equal(mc_token_get(&racct, &http, &to, &ts, NULL), MC_OK);
-	assert_string_equal(ts.access_token, "AT-fresh");
-	assert_true(ts.refreshed);
-	assert_true((long long)time(NULL) - t0 < 3);
-	mc_token_set_clear(&ts);
-	assert_int_equal(waitpid(pid, NULL, 0), pid);
-	close(go[0]);
-	close(go[1]);
-	close(ready[0]);
-	close(ready[1]);
-}
-
-/*
- * A stale entry's hint hdir that cannot be used is passed over: the
- * store's directory is used, as without a hint, where another process
- * holds the lock and caches a new token, which the caller takes.
- */
-static void
-hint_passed_over(const char *hdir)
-{
-	struct mc_token_opts to = MC_TOKEN_OPTS_INIT;
-	struct mc_token_set ts, stale = { "AT-stale", NULL, "Bearer", NULL,
-	    0, 0 };
-	char rdir[256];
-	char *msg = NULL;
-	pid_t pid;
-	int fd;
-
-	assert_true(snprintf(rdir, sizeof(rdir),
-	    "%s/data/mailcred/.state", tmpdir) < (int)sizeof(rdir));
-	put_set_for(&racct, "AT-stale", "RT", time(NULL) + 10);
-	stale.expires_at = time(NULL) + 10;
-	assert_int_equal(mc_tcache_put(&racct, &stale, hdir, NULL), MC_OK);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		if (mc_lock_acquire(rdir, racct.name, 1000, &fd, NULL) != MC_OK)
-			_exit(1);
-		usleep(300 * 1000);
-		tc_put("AT-fresh", time(NULL) + 3600);
-		sleep(1);
-		mc_lock_release(fd);
-		_exit(0);
-	}
-	usleep(100 * 1000);
+	t0 = mc_clock_ms();
 	assert_int_equal(mc_token_get(&racct, &http, &to, &ts, &msg), MC_OK);
 	assert_null(msg);
 	assert_string_equal(ts.access_token, "AT-fresh");
+	assert_true(ts.refreshed);
+	/* It did not wait for the lock to be released. */
+	assert_true(mc_clock_ms() - t0 < 2500);
 	mc_token_set_clear(&ts);
 	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	close(go[1]);
+	close(ready[0]);
+}
+
+/* Single flight with the runtime cache. */
+static void
+test_runtime_single_flight(void **state)
+{
+	(void)state;
+	takes_the_others_token(NULL, NULL);
+}
+
+/*
+ * The lock directory a stale cache entry names is only a hint: when it is
+ * not the store's own (the home directory moved since the entry was
+ * written), the caller whose turn it is there also waits for the lock in
+ * the store's directory, where the other process is refreshing. Were the
+ * hint trusted, the caller would refresh at once, through a token
+ * endpoint that answers nothing.
+ */
+static void
+test_runtime_hint_out_of_date(void **state)
+{
+	char hdir[256];
+	int fd;
+
+	(void)state;
+	assert_true(snprintf(hdir, sizeof(hdir), "%s/moved-state", tmpdir) <
+	    (int)sizeof(hdir));
+	/* The old directory, with the lock file an earlier refresh left. */
+	assert_int_equal(mc_lock_acquire(hdir, racct.name, 100, &fd, NULL),
+	    MC_OK);
+	mc_lock_release(fd);
+	takes_the_others_token(hdir, NULL);
+}
+
+/*
+ * A hint naming the directory tmpdir/name, made with mode, holding no lock
+ * file of the account's: passed over, and no lock file is made there.
+ */
+static void
+hint_dir_left_alone(const char *name, mode_t mode)
+{
+	char hdir[256], lock[300];
+	struct stat sb;
+
+	assert_true(snprintf(hdir, sizeof(hdir), "%s/%s", tmpdir, name) <
+	    (int)sizeof(hdir));
+	assert_true(mkdir(hdir, 0700) == 0 || errno == EEXIST);
+	assert_int_equal(chmod(hdir, mode), 0);
+	takes_the_others_token(hdir, NULL);
+	assert_true(snprintf(lock, sizeof(lock), "%s/%s.lock", hdir,
+	    racct.name) < (int)sizeof(lock));
+	assert_int_equal(stat(lock, &sb), -1);
+	assert_int_equal(errno, ENOENT);
+}
+
+/* A directory of the user's, without the account's lock file in it. */
+static void
+test_runtime_hint_no_lock(void **state)
+{
+	(void)state;
+	hint_dir_left_alone("other-dir", 0700);
+}
+
+/*
+ * The hint is where a waiter waits: with the other process's lock held in
+ * the directory the entry names (not the store's), the caller waits there
+ * and takes its token. Were the hint not used, the caller would find the
+ * store's lock free and refresh, through a token endpoint that answers
+ * nothing.
+ */
+static void
+test_runtime_hint_used(void **state)
+{
+	char hdir[256];
+
+	(void)state;
+	assert_true(snprintf(hdir, sizeof(hdir), "%s/hint-state", tmpdir) <
+	    (int)sizeof(hdir));
+	assert_true(mkdir(hdir, 0700) == 0 || errno == EEXIST);
+	takes_the_others_token(hdir, hdir);
 }
 
 /* A hint naming a directory that is not there: nothing is made there. */
@@ -1380,28 +1373,17 @@ test_runtime_hint_missing(void **state)
 	(void)state;
 	assert_true(snprintf(hdir, sizeof(hdir), "%s/gone-state", tmpdir) <
 	    (int)sizeof(hdir));
-	hint_passed_over(hdir);
+	takes_the_others_token(hdir, NULL);
 	assert_int_equal(stat(hdir, &sb), -1);
 	assert_int_equal(errno, ENOENT);
 }
 
-/* A hint naming a directory others can enter: its lock is not used. */
+/* A directory others can enter: refused as a lock's place. */
 static void
 test_runtime_hint_unsafe(void **state)
 {
-	char hdir[256], lock[300];
-	struct stat sb;
-
 	(void)state;
-	assert_true(snprintf(hdir, sizeof(hdir), "%s/open-state", tmpdir) <
-	    (int)sizeof(hdir));
-	assert_true(mkdir(hdir, 0700) == 0 || errno == EEXIST);
-	assert_int_equal(chmod(hdir, 0755), 0);
-	hint_passed_over(hdir);
-	assert_true(snprintf(lock, sizeof(lock), "%s/%s.lock", hdir,
-	    racct.name) < (int)sizeof(lock));
-	assert_int_equal(stat(lock, &sb), -1);
-	assert_int_equal(errno, ENOENT);
+	hint_dir_left_alone("open-state", 0755);
 }
 
 /* Login and logout remove the cached token; cache = none keeps none. */
@@ -1476,7 +1458,9 @@ main(void)
 		cmocka_unit_test(test_tcache_no_runtime_dir),
 		cmocka_unit_test(test_runtime_fast_path),
 		cmocka_unit_test(test_runtime_single_flight),
+		cmocka_unit_test(test_runtime_hint_used),
 		cmocka_unit_test(test_runtime_hint_out_of_date),
+		cmocka_unit_test(test_runtime_hint_no_lock),
 		cmocka_unit_test(test_runtime_hint_missing),
 		cmocka_unit_test(test_runtime_hint_unsafe),
 		cmocka_unit_test(test_runtime_login_logout),
