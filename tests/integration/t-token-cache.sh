@@ -184,14 +184,20 @@ oauth_config '{"refresh_delay_ms":0}'
 # the store: under strace, no /etc/passwd, no nsswitch.conf, no socket. It
 # takes the token the other one got.
 if strace -f -o /dev/null true 2>/dev/null; then
-	assert_eq "$(jq -r .lock_dir "$(runtime_cache_file "$C")")" \
+	lockdir=$(jq -r .lock_dir "$(runtime_cache_file "$C")")
+	assert_eq "$lockdir" \
 		"$(getent passwd "$(id -u)" | cut -d: -f6 | sed 's:/*$::')/.local/state/mailcred" \
 		"the cache file names the lock's directory"
-	oauth_config '{"refresh_delay_ms":600}'
+	oauth_config '{"refresh_delay_ms":1500}'
 	oauth_reset_stats
 	mc token "$C" --min-valid 7200 >"$T/r.out" 2>"$T/r.err" &
 	p=$!
-	sleep 0.3
+	# The waiter starts once the other one holds the lock (loaded
+	# machines and sanitizers start slowly).
+	for i in $(seq 200); do
+		flock -n "$lockdir/$C.lock" true 2>/dev/null || break
+		sleep 0.02
+	done
 	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
 		strace -f -qq -e trace=connect,socket,openat -o "$T/wait.log" \
 		"$MAILCRED" -c "$CONF" token "$C" --min-valid 7200 >"$T/w.out" 2>"$T/w.err"
