@@ -1,7 +1,6 @@
 /* auth/lock.c - per-account flock(2) in the store's state directory. */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,19 +139,19 @@ mc_lock_acquire_existing(const char *dir, const char *account,
 int
 mc_lock_is(int fd, const char *dir, const char *account)
 {
-	char name[STORE_FILE_NAME_SIZE], path[PATH_MAX];
+	char name[STORE_FILE_NAME_SIZE];
 	struct stat held, there;
-	int n;
+	int dfd = -1, same;
 
+	/* dir itself is checked as a lock's place is: no link followed. */
 	if (fd < 0 || store_file_name(account, "lock", name, NULL) !=
-	    STORE_OK)
+	    STORE_OK || store_private_dir(dir, 0, &dfd, NULL) != STORE_OK)
 		return 0;
-	n = snprintf(path, sizeof(path), "%s/%s", dir, name);
-	if (n < 0 || (size_t)n >= sizeof(path))
-		return 0;
-	return fstat(fd, &held) == 0 && fstatat(AT_FDCWD, path, &there,
+	same = fstat(fd, &held) == 0 && fstatat(dfd, name, &there,
 	    AT_SYMLINK_NOFOLLOW) == 0 && held.st_dev == there.st_dev &&
 	    held.st_ino == there.st_ino;
+	close(dfd);
+	return same;
 }
 
 /*
@@ -240,9 +239,8 @@ acquire(const char *dir, const char *account, int create, int timeout_ms,
 			goto out;
 		}
 		if (mc_clock_ms() >= deadline) {
-			rc = mc_fail(MC_ERR_TEMP, errmsg, "another mailcred "
-			    "process has been refreshing this account's token "
-			    "for %d s: try again", timeout_ms / 1000);
+			rc = mc_fail(MC_ERR_TEMP, errmsg, MC_LOCK_BUSY,
+			    timeout_ms / 1000);
 			goto out;
 		}
 		if (!watched) {

@@ -21,6 +21,10 @@
 #ifndef MAILCRED_AUTH_LOCK_H
 #define MAILCRED_AUTH_LOCK_H
 
+/* The words of MC_ERR_TEMP, for the seconds waited (an int). */
+#define MC_LOCK_BUSY "another mailcred process has been refreshing this " \
+	"account's token for %d s: try again"
+
 /*
  * Takes account's lock in the state directory dir, creating both as
  * needed, waiting at most timeout_ms. On MC_OK *fd holds the lock.
@@ -59,7 +63,9 @@ int mc_lock_acquire_existing(const char *dir, const char *account,
 
 /*
  * Is fd, a lock taken here, account's lock file in dir (the same file,
- * whatever the spelling of dir)? 1 or 0.
+ * whatever the spelling of dir)? 1 or 0; 0 too when dir is not a place
+ * for a lock (a symbolic link, others can enter it: as
+ * mc_lock_acquire() would refuse it).
  */
 int mc_lock_is(int fd, const char *dir, const char *account);
 

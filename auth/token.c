@@ -833,16 +833,25 @@ wait_turn(struct tok *t, const char *dir, int hinted, long long deadline,
 {
 	int runtime = t->mode == MC_CACHE_RUNTIME, rc;
 	long long left = deadline - mc_clock_ms();
+	char *msg = NULL;
 	int (*done)(void *) = runtime ? cache_changed : NULL;
 
 	if (left < 0)
 		left = 0;
 	if (hinted)
 		rc = mc_lock_acquire_existing(dir, t->acct->name, (int)left,
-		    done, w, wake, lockfd, errmsg);
+		    done, w, wake, lockfd, &msg);
 	else
 		rc = mc_lock_acquire_or(dir, t->acct->name, (int)left, done, w,
-		    wake, lockfd, errmsg);
+		    wake, lockfd, &msg);
+	/* A wait's whole length, not what was left of it for this one. */
+	if (rc == MC_ERR_TEMP)
+		rc = mc_fail(rc, errmsg, MC_LOCK_BUSY,
+		    LOCK_WAIT_MS(t->acct) / 1000);
+	else if (rc != MC_OK)
+		rc = mc_fail(rc, errmsg, "%s", msg != NULL ? msg :
+		    "the refresh lock cannot be used");
+	free(msg);
 	if (rc == MC_OK && *lockfd >= 0 && runtime && cache_changed(w)) {
 		mc_lock_release(*lockfd);
 		*lockfd = -1;

@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pwd.h>
+#include <poll.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -205,6 +207,63 @@ test_lock_location_checked(void **state)
 	    "\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6"
 	    "\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6\xd0\xb6"
 	    "@example.com", 100, &fd, NULL), MC_OK);
+	mc_lock_release(fd);
+}
+
+/*
+ * mc_lock_is(): the held lock is the lock file in dir whatever the
+ * spelling of dir, but not through a symbolic link (which no lock may be
+ * taken through), and not another account's or another directory's.
+ * mc_lock_acquire_existing() makes nothing.
+ */
+static void
+test_lock_is(void **state)
+{
+	char spelled[256], link[256], other[256], path[300];
+	struct stat sb;
+	/* An account of its own: a failure here leaves no lock others need. */
+	static const char acct[] = "lock-is@example.org";
+	int fd = -1, fd2 = -1;
+
+	(void)state;
+	assert_int_equal(mc_lock_acquire(statedir, acct, 100, &fd,
+	    NULL), MC_OK);
+	assert_int_equal(mc_lock_is(fd, statedir, acct), 1);
+	assert_true(snprintf(spelled, sizeof(spelled), "%s/", statedir) <
+	    (int)sizeof(spelled));
+	assert_int_equal(mc_lock_is(fd, spelled, acct), 1);
+	assert_int_equal(mc_lock_is(fd, statedir, "other@example.org"), 0);
+	assert_int_equal(mc_lock_is(-1, statedir, acct), 0);
+	assert_true(snprintf(link, sizeof(link), "%s/state-link", tmpdir) <
+	    (int)sizeof(link));
+	(void)unlink(link);
+	assert_int_equal(symlink(statedir, link), 0);
+	assert_int_equal(mc_lock_is(fd, link, acct), 0);
+	assert_true(snprintf(other, sizeof(other), "%s/other-state", tmpdir) <
+	    (int)sizeof(other));
+	assert_int_equal(mc_lock_acquire(other, acct, 100, &fd2, NULL),
+	    MC_OK);
+	assert_int_equal(mc_lock_is(fd, other, acct), 0);
+	assert_int_equal(mc_lock_is(fd2, other, acct), 1);
+	mc_lock_release(fd2);
+	mc_lock_release(fd);
+	assert_int_equal(unlink(link), 0);
+
+	/* Existing only: no lock file is made, nor a directory. */
+	assert_int_equal(mc_lock_acquire_existing(other, "new@example.org",
+	    100, NULL, NULL, -1, &fd, NULL), MC_ERR_NOT_LOGGED_IN);
+	assert_int_equal(fd, -1);
+	assert_true(snprintf(path, sizeof(path), "%s/new@example.org.lock",
+	    other) < (int)sizeof(path));
+	assert_int_equal(stat(path, &sb), -1);
+	assert_true(snprintf(path, sizeof(path), "%s/none", other) <
+	    (int)sizeof(path));
+	assert_int_equal(mc_lock_acquire_existing(path, acct, 100,
+	    NULL, NULL, -1, &fd, NULL), MC_ERR_NOT_LOGGED_IN);
+	assert_int_equal(stat(path, &sb), -1);
+	assert_int_equal(mc_lock_acquire_existing(other, acct, 100,
+	    NULL, NULL, -1, &fd, NULL), MC_OK);
+	assert_true(fd >= 0);
 	mc_lock_release(fd);
 }
 
@@ -1223,11 +1282,12 @@ test_runtime_fast_path(void **state)
 
 /*
  * Another process holds the account's lock in the directory other (NULL:
- * the store's state directory), caches a new token 300 ms on and keeps
- * the lock 3 s more, while this one asks for a token over a stale cached
- * one whose entry names hint as its lock directory (NULL: none). This one
- * must take the other's token as soon as it is cached, without waiting
- * for the lock, and say nothing.
+ * the store's state directory), caches a new token once this one has
+ * opened that lock file to wait for it, and keeps the lock 3 s more,
+ * while this one asks for a token over a stale cached one whose entry
+ * names hint as its lock directory (NULL: none). This one must take the
+ * other's token as soon as it is cached, without waiting for the lock,
+ * and say nothing.
  */
 static void
 takes_the_others_token(const char *hint, const char *other)
@@ -1235,8 +1295,9 @@ takes_the_others_token(const char *hint, const char *other)
 	struct mc_token_opts to = MC_TOKEN_OPTS_INIT;
 	struct mc_token_set ts, stale = { "AT-stale", NULL, "Bearer", NULL,
 	    0, 0 };
-	char rdir[256], *msg = NULL;
-	int go[2], ready[2], fd;
+	char rdir[256], lock[64], *msg = NULL;
+	int go[2], ready[2], fd, watch;
+	struct pollfd p;
 	long long t0;
 	char c;
 	pid_t pid;
@@ -1257,9 +1318,17 @@ takes_the_others_token(const char *hint, const char *other)
 		if (mc_lock_acquire(other != NULL ? other : rdir, racct.name,
 		    5000, &fd, NULL) != MC_OK)
 			_exit(1);
+		/* The parent opens this lock file before it waits. */
+		(void)snprintf(lock, sizeof(lock), "/proc/self/fd/%d", fd);
+		watch = inotify_init1(IN_CLOEXEC);
+		if (watch < 0 || inotify_add_watch(watch, lock, IN_OPEN) < 0)
+			_exit(3);
 		if (write(ready[1], "r", 1) != 1 || read(go[0], &c, 1) != 1)
 			_exit(2);
-		usleep(300 * 1000);	/* the parent is now waiting */
+		p.fd = watch;
+		p.events = POLLIN;
+		if (poll(&p, 1, 10000) != 1)	/* the parent is waiting */
+			_exit(4);
 		tc_put("AT-fresh", time(NULL) + 3600);
 		sleep(3);		/* holds the lock well past that */
 		mc_lock_release(fd);
@@ -1434,6 +1503,7 @@ main(void)
 		cmocka_unit_test(test_usable),
 		cmocka_unit_test(test_state_dir_is_the_stores),
 		cmocka_unit_test(test_lock_location_checked),
+		cmocka_unit_test(test_lock_is),
 		cmocka_unit_test(test_not_logged_in),
 		cmocka_unit_test(test_cached),
 		cmocka_unit_test(test_expired_without_refresh_token),
