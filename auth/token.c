@@ -825,7 +825,8 @@ cache_changed(void *arg)
  * -1 when another process has put a new token in the runtime cache
  * meanwhile (then in w->got), lock or no lock, as soon as it is there.
  * With hinted, dir came from the runtime cache: nothing is made there,
- * and a lock that is not there is MC_ERR_NOT_LOGGED_IN.
+ * and any error but MC_ERR_TEMP (no lock there, not a safe place) comes
+ * without a message, for the caller to try the store's own directory.
  */
 static int
 wait_turn(struct tok *t, const char *dir, int hinted, long long deadline,
@@ -848,7 +849,7 @@ wait_turn(struct tok *t, const char *dir, int hinted, long long deadline,
 	if (rc == MC_ERR_TEMP)
 		rc = mc_fail(rc, errmsg, MC_LOCK_BUSY,
 		    LOCK_WAIT_MS(t->acct) / 1000);
-	else if (rc != MC_OK)
+	else if (rc != MC_OK && !hinted)
 		rc = mc_fail(rc, errmsg, "%s", msg != NULL ? msg :
 		    "the refresh lock cannot be used");
 	free(msg);
@@ -869,7 +870,7 @@ mc_token_get(const struct mc_account *acct,
 	struct tok t = TOK_INIT;
 	int lockfd = -1, wake = -1, rc = MC_OK, cached = 0, preloading = 0;
 	int other;
-	char *hint = NULL, *hintmsg = NULL;
+	char *hint = NULL;
 	long long deadline;
 	pthread_t preload;
 
@@ -891,10 +892,6 @@ mc_token_get(const struct mc_account *acct,
 	 * store nor the password database (most of what a waiter would pay
 	 * beyond a cached token). The store is opened once it is our turn.
 	 */
-	if (!cached) {
-		free(hint);
-		hint = NULL;
-	}
 	if (hint == NULL) {
 		rc = tok_open(&t, acct, opts, errmsg);
 		if (rc != MC_OK)
@@ -924,11 +921,8 @@ mc_token_get(const struct mc_account *acct,
 		wake = mc_tcache_watch(acct);
 	deadline = mc_clock_ms() + LOCK_WAIT_MS(acct);
 	rc = wait_turn(&t, hint != NULL ? hint : t.state_dir, hint != NULL,
-	    deadline, &wait, wake, &lockfd, hint != NULL ? &hintmsg : errmsg);
-	if (rc == MC_ERR_TEMP && hint != NULL) {
-		rc = mc_fail(rc, errmsg, "%s", hintmsg != NULL ? hintmsg :
-		    "another mailcred process is refreshing: try again");
-	} else if (rc != MC_OK && hint != NULL) {
+	    deadline, &wait, wake, &lockfd, errmsg);
+	if (rc != MC_OK && rc != MC_ERR_TEMP && hint != NULL) {
 		/* No lock there, or not a safe one: the store's own. */
 		free(hint);
 		hint = NULL;
@@ -1011,7 +1005,6 @@ out:
 	mc_token_set_clear(&seen);
 	mc_token_set_clear(&cur);
 	free(hint);
-	free(hintmsg);
 	tok_clear(&t);
 	return rc;
 }
