@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include <openssl/aes.h>
 #include <openssl/bn.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -46,19 +47,13 @@
 	    const BIGNUM *, BN_CTX *)) \
 	X(BN_value_one, const BIGNUM *(*)(void)) \
 	X(BN_set_flags, void (*)(BIGNUM *, int)) \
-	X(EVP_Q_mac, unsigned char *(*)(OSSL_LIB_CTX *, const char *, \
-	    const char *, const char *, const OSSL_PARAM *, const void *, \
-	    size_t, const unsigned char *, size_t, unsigned char *, size_t, \
-	    size_t *)) \
-	X(EVP_CIPHER_CTX_new, EVP_CIPHER_CTX *(*)(void)) \
-	X(EVP_CIPHER_CTX_free, void (*)(EVP_CIPHER_CTX *)) \
-	X(EVP_aes_128_cbc, const EVP_CIPHER *(*)(void)) \
-	X(EVP_DecryptInit_ex, int (*)(EVP_CIPHER_CTX *, const EVP_CIPHER *, \
-	    ENGINE *, const unsigned char *, const unsigned char *)) \
-	X(EVP_DecryptUpdate, int (*)(EVP_CIPHER_CTX *, unsigned char *, \
-	    int *, const unsigned char *, int)) \
-	X(EVP_DecryptFinal_ex, int (*)(EVP_CIPHER_CTX *, unsigned char *, \
-	    int *))
+	X(SHA256_Init, int (*)(SHA256_CTX *)) \
+	X(SHA256_Update, int (*)(SHA256_CTX *, const void *, size_t)) \
+	X(SHA256_Final, int (*)(unsigned char *, SHA256_CTX *)) \
+	X(AES_set_decrypt_key, int (*)(const unsigned char *, const int, \
+	    AES_KEY *)) \
+	X(AES_cbc_encrypt, void (*)(const unsigned char *, unsigned char *, \
+	    size_t, const AES_KEY *, unsigned char *, const int))
 #define SSL_FUNCS(X) \
 	X(SSL_CTX_get_cert_store, X509_STORE *(*)(const SSL_CTX *))
 
@@ -242,66 +237,71 @@ BN_set_flags(BIGNUM *b, int n)
 		fn.BN_set_flags(b, n);	/* only a loaded libcrypto made b */
 }
 
-unsigned char *
-EVP_Q_mac(OSSL_LIB_CTX *libctx, const char *name, const char *propq,
-    const char *subalg, const OSSL_PARAM *params, const void *key,
-    size_t keylen, const unsigned char *data, size_t datalen,
-    unsigned char *out, size_t outsize, size_t *outlen)
-{
-	if (mc_crypto_load(NULL) != MC_OK)
-		return NULL;
-	return fn.EVP_Q_mac(libctx, name, propq, subalg, params, key, keylen,
-	    data, datalen, out, outsize, outlen);
-}
-
-EVP_CIPHER_CTX *
-EVP_CIPHER_CTX_new(void)
-{
-	return mc_crypto_load(NULL) == MC_OK ? fn.EVP_CIPHER_CTX_new() : NULL;
-}
-
-void
-EVP_CIPHER_CTX_free(EVP_CIPHER_CTX *c)
-{
-	if (c != NULL)
-		fn.EVP_CIPHER_CTX_free(c);
-}
-
-const EVP_CIPHER *
-EVP_aes_128_cbc(void)
-{
-	return mc_crypto_load(NULL) == MC_OK ? fn.EVP_aes_128_cbc() : NULL;
-}
-
-int
-EVP_DecryptInit_ex(EVP_CIPHER_CTX *ctx, const EVP_CIPHER *cipher,
-    ENGINE *impl, const unsigned char *key, const unsigned char *iv)
-{
-	if (mc_crypto_load(NULL) != MC_OK || cipher == NULL)
-		return 0;
-	return fn.EVP_DecryptInit_ex(ctx, cipher, impl, key, iv);
-}
-
-int
-EVP_DecryptUpdate(EVP_CIPHER_CTX *ctx, unsigned char *out, int *outl,
-    const unsigned char *in, int inl)
-{
-	if (mc_crypto_load(NULL) != MC_OK)
-		return 0;
-	return fn.EVP_DecryptUpdate(ctx, out, outl, in, inl);
-}
-
-int
-EVP_DecryptFinal_ex(EVP_CIPHER_CTX *ctx, unsigned char *outm, int *outl)
-{
-	if (mc_crypto_load(NULL) != MC_OK)
-		return 0;
-	return fn.EVP_DecryptFinal_ex(ctx, outm, outl);
-}
-
 X509_STORE *
 SSL_CTX_get_cert_store(const SSL_CTX *ctx)
 {
 	return mc_ssl_load(NULL) == MC_OK ? fn.SSL_CTX_get_cert_store(ctx) :
 	    NULL;
+}
+
+/*
+ * The Secret Service session's own primitives, on OpenSSL's low-level
+ * functions. Not EVP: the first EVP fetch (and RAND_bytes) initialises
+ * OpenSSL's providers, reads openssl.cnf and seeds its random generators,
+ * some 3 ms of CPU, twice what the rest of a keyring read costs us.
+ */
+
+int
+mc_hmac_sha256(const unsigned char *key, size_t keylen,
+    const unsigned char *data, size_t len, unsigned char out[32])
+{
+	unsigned char pad[SHA256_CBLOCK], inner[SHA256_DIGEST_LENGTH];
+	SHA256_CTX c;
+	size_t i;
+	int ok;
+
+	if (mc_crypto_load(NULL) != MC_OK)
+		return -1;
+	/* RFC 2104: a key longer than a block is hashed first. */
+	memset(pad, 0, sizeof(pad));
+	if (keylen > sizeof(pad))
+		ok = fn.SHA256_Init(&c) && fn.SHA256_Update(&c, key, keylen) &&
+		    fn.SHA256_Final(pad, &c);
+	else {
+		if (keylen > 0)
+			memcpy(pad, key, keylen);
+		ok = 1;
+	}
+	for (i = 0; i < sizeof(pad); i++)
+		pad[i] ^= 0x36;
+	ok = ok && fn.SHA256_Init(&c) && fn.SHA256_Update(&c, pad,
+	    sizeof(pad)) && fn.SHA256_Update(&c, data, len) &&
+	    fn.SHA256_Final(inner, &c);
+	for (i = 0; i < sizeof(pad); i++)
+		pad[i] ^= 0x36 ^ 0x5c;
+	ok = ok && fn.SHA256_Init(&c) && fn.SHA256_Update(&c, pad,
+	    sizeof(pad)) && fn.SHA256_Update(&c, inner, sizeof(inner)) &&
+	    fn.SHA256_Final(out, &c);
+	explicit_bzero(pad, sizeof(pad));
+	explicit_bzero(inner, sizeof(inner));
+	explicit_bzero(&c, sizeof(c));
+	return ok ? 0 : -1;
+}
+
+int
+mc_aes128_cbc_decrypt(const unsigned char key[16],
+    const unsigned char iv[16], const unsigned char *in, size_t n,
+    unsigned char *out)
+{
+	unsigned char v[16];
+	AES_KEY k;
+
+	if (n == 0 || n % 16 != 0 || mc_crypto_load(NULL) != MC_OK ||
+	    fn.AES_set_decrypt_key(key, 128, &k) != 0)
+		return -1;
+	memcpy(v, iv, sizeof(v));	/* AES_cbc_encrypt moves it on */
+	fn.AES_cbc_encrypt(in, out, n, &k, v, AES_DECRYPT);
+	explicit_bzero(&k, sizeof(k));
+	explicit_bzero(v, sizeof(v));
+	return 0;
 }

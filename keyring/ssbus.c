@@ -16,12 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <openssl/bn.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
 
 #include "auth/crypto_dl.h"
 #include "keyring/backend.h"
@@ -727,13 +726,35 @@ out:
 	return rc;
 }
 
+/*
+ * The private key comes from the kernel's generator (getrandom(2)), as
+ * OpenSSL's own is seeded: RAND_bytes would first set up OpenSSL's
+ * generators and providers, most of the CPU of a keyring read.
+ */
+static int
+random_bytes(unsigned char *buf, size_t n)
+{
+	ssize_t k;
+
+	while (n > 0) {
+		k = getrandom(buf, n, 0);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return -1;
+		buf += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
 int
 ssbus_dh_begin(struct ssbus_dh *dh)
 {
 	static const unsigned char two = 2;
 
 	memset(dh, 0, sizeof(*dh));
-	if (RAND_bytes(dh->priv, DH_BYTES) != 1)
+	if (random_bytes(dh->priv, DH_BYTES) != 0)
 		return -1;
 	return dh_modexp(&two, 1, dh->priv, dh->pub);
 }
@@ -743,19 +764,16 @@ ssbus_dh_key(struct ssbus_dh *dh, const unsigned char *peer, size_t n)
 {
 	static const unsigned char zero[32], one = 1;
 	unsigned char shared[DH_BYTES], prk[32], okm[32];
-	size_t len = 0;
 	int rc = -1;
 
 	/*
 	 * HKDF-SHA256 (RFC 5869) of the shared secret, padded to the
-	 * prime's length, with no salt and no info: 16 bytes of key.
+	 * prime's length, with no salt (a key of 32 zero bytes) and no
+	 * info: the first 16 bytes of T(1) = HMAC(PRK, 0x01).
 	 */
 	if (dh_modexp(peer, n, dh->priv, shared) != 0 ||
-	    EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, zero, sizeof(zero),
-	    shared, sizeof(shared), prk, sizeof(prk), &len) == NULL ||
-	    len != sizeof(prk) ||
-	    EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, prk, sizeof(prk),
-	    &one, 1, okm, sizeof(okm), &len) == NULL || len != sizeof(okm))
+	    mc_hmac_sha256(zero, sizeof(zero), shared, sizeof(shared),
+	    prk) != 0 || mc_hmac_sha256(prk, sizeof(prk), &one, 1, okm) != 0)
 		goto out;
 	memcpy(dh->key, okm, sizeof(dh->key));
 	rc = 0;
@@ -771,30 +789,34 @@ int
 ssbus_dh_decrypt(const struct ssbus_dh *dh, const unsigned char *iv,
     size_t ivlen, const unsigned char *in, size_t n, char **out)
 {
-	EVP_CIPHER_CTX *ctx = NULL;
 	unsigned char *p = NULL;
-	int k, done = 0, rc = -1;
+	size_t pad, i, len;
+	int rc = -1;
 
 	*out = NULL;
 	if (ivlen != 16 || n == 0 || n % 16 != 0 ||
 	    n > STORE_SECRET_MAX + 16 || (p = malloc(n + 1)) == NULL ||
-	    (ctx = EVP_CIPHER_CTX_new()) == NULL ||
-	    EVP_DecryptInit_ex(ctx, EVP_aes_128_cbc(), NULL, dh->key, iv) != 1 ||
-	    EVP_DecryptUpdate(ctx, p, &k, in, (int)n) != 1)
+	    mc_aes128_cbc_decrypt(dh->key, iv, in, n, p) != 0)
 		goto out;
-	done = k;
-	/* The PKCS#7 padding is checked and taken off here. */
-	if (EVP_DecryptFinal_ex(ctx, p + done, &k) != 1)
+	/*
+	 * PKCS#7: 1 to 16 bytes, each the count. (No padding oracle to
+	 * fear: what comes in is the service's answer on our own
+	 * connection, and a refusal tells no one anything.)
+	 */
+	pad = p[n - 1];
+	if (pad == 0 || pad > 16)
 		goto out;
-	done += k;
-	if (memchr(p, '\0', (size_t)done) != NULL)
+	for (i = 1; i <= pad; i++)
+		if (p[n - i] != pad)
+			goto out;
+	len = n - pad;
+	if (memchr(p, '\0', len) != NULL)
 		goto out;	/* not text */
-	p[done] = '\0';
+	p[len] = '\0';
 	*out = (char *)p;
 	p = NULL;
 	rc = 0;
 out:
-	EVP_CIPHER_CTX_free(ctx);
 	if (p != NULL) {
 		explicit_bzero(p, n + 1);
 		free(p);

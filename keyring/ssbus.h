@@ -141,7 +141,9 @@ int ssbus_parse_secret(const struct ssbus_msg *m, const unsigned char **params,
  * libsecret does it: Diffie-Hellman in RFC 2409's 1024-bit group, HKDF-SHA256
  * of the shared secret (padded to 128 bytes, no salt, no info) to a 16-byte
  * AES-128 key; each secret comes AES-128-CBC encrypted, PKCS#7 padded, its
- * IV as the parameters. Uses libcrypto (auth/crypto_dl.h).
+ * IV as the parameters. Uses libcrypto's big numbers and its low-level
+ * SHA-256 and AES (auth/crypto_dl.h), and getrandom(2) for the private
+ * key: nothing that initialises OpenSSL's providers or reads openssl.cnf.
  */
 #define DH_BYTES 128
 

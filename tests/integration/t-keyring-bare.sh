@@ -2,7 +2,8 @@
 # Keyring reads on a bare D-Bus socket (keyring/ssbus.h): `password get`
 # and a `token --refresh` that rotates nothing read the real gnome-keyring
 # without loading libsecret or GLib, in an encrypted session (a
-# dbus-monitor sees no secret); an address with %-escapes works; a
+# dbus-monitor sees no secret) whose crypto does not initialise OpenSSL
+# (no openssl.cnf read); an address with %-escapes works; a
 # locked keyring goes on to libsecret's path and says it is locked; a
 # frozen keyring ends once, at the store's deadline, not twice over; and
 # readers at once leave gnome-keyring running (it aborted on a first
@@ -56,6 +57,12 @@ assert_eq "$OUT" "$PW" "password get prints the stored password"
 assert_eq "$ERR" "" "password get: nothing on stderr"
 assert_no_match "$(opened pw)" "$LIBS" "password get loads none of libsecret, GLib, libgcrypt"
 assert_match "$(grep 'connect(' "$T/pw.strace")" "$T/bus" "password get talks to the session bus itself"
+# Its encrypted session needs none of OpenSSL's own set-up (providers,
+# random generators), which would read openssl.cnf first.
+if [ -s "$T/pw.strace" ]; then
+	assert_match "$(cat "$T/pw.strace")" 'libcrypto\.so' "password get loads libcrypto (for the session's key)"
+	assert_no_match "$(cat "$T/pw.strace")" 'openssl\.cnf' "password get reads no openssl.cnf: OpenSSL is not initialised"
+fi
 
 # 2. token --refresh, nothing rotated: a new token, and no libsecret.
 before=$(oauth_stats | jq -r .refresh_grants)

@@ -29,6 +29,7 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
+#include "auth/crypto_dl.h"
 #include "keyring/ssbus.h"
 #include "keyring/store.h"
 
@@ -439,6 +440,142 @@ encrypt(const unsigned char *key, const unsigned char *iv, const void *in,
 	assert_int_equal(EVP_EncryptFinal_ex(ctx, out + done, &k), 1);
 	EVP_CIPHER_CTX_free(ctx);
 	return (size_t)(done + k);
+}
+
+/* AES-128-CBC of whole blocks, no padding: for padding of our own. */
+static void
+encrypt_raw(const unsigned char *key, const unsigned char *iv,
+    const unsigned char *in, size_t n, unsigned char *out)
+{
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	int k;
+
+	assert_non_null(ctx);
+	assert_int_equal(EVP_EncryptInit_ex(ctx, EVP_aes_128_cbc(), NULL, key,
+	    iv), 1);
+	assert_int_equal(EVP_CIPHER_CTX_set_padding(ctx, 0), 1);
+	assert_int_equal(EVP_EncryptUpdate(ctx, out, &k, in, (int)n), 1);
+	assert_int_equal((size_t)k, n);
+	EVP_CIPHER_CTX_free(ctx);
+}
+
+static void
+hex(const char *h, unsigned char *out)
+{
+	unsigned int b;
+
+	for (; h[0] != '\0'; h += 2, out++) {
+		assert_int_equal(sscanf(h, "%2x", &b), 1);
+		*out = (unsigned char)b;
+	}
+}
+
+/*
+ * HMAC-SHA256 on the low-level functions: RFC 4231's cases 1, 2 and 6
+ * (a key longer than a block), then libcrypto's EVP HMAC as the oracle
+ * for keys and data of every length around a block's.
+ */
+static void
+test_hmac_sha256(void **state)
+{
+	unsigned char key[131], data[200], got[32], want[32];
+	size_t klen, dlen, n;
+
+	(void)state;
+	memset(key, 0x0b, 20);
+	assert_int_equal(mc_hmac_sha256(key, 20,
+	    (const unsigned char *)"Hi There", 8, got), 0);
+	hex("b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7",
+	    want);
+	assert_memory_equal(got, want, 32);
+	assert_int_equal(mc_hmac_sha256((const unsigned char *)"Jefe", 4,
+	    (const unsigned char *)"what do ya want for nothing?", 28, got), 0);
+	hex("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+	    want);
+	assert_memory_equal(got, want, 32);
+	memset(key, 0xaa, sizeof(key));
+	assert_int_equal(mc_hmac_sha256(key, 131, (const unsigned char *)
+	    "Test Using Larger Than Block-Size Key - Hash Key First", 54,
+	    got), 0);
+	hex("60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54",
+	    want);
+	assert_memory_equal(got, want, 32);
+
+	for (n = 0; n < sizeof(key); n++)
+		key[n] = (unsigned char)(n * 7 + 1);
+	for (n = 0; n < sizeof(data); n++)
+		data[n] = (unsigned char)(n * 13 + 5);
+	for (klen = 0; klen <= sizeof(key); klen += klen < 70 ? 1 : 61)
+		for (dlen = 0; dlen <= sizeof(data); dlen += 37) {
+			assert_int_equal(mc_hmac_sha256(key, klen, data, dlen,
+			    got), 0);
+			assert_non_null(EVP_Q_mac(NULL, "HMAC", NULL, "SHA256",
+			    NULL, key, klen, data, dlen, want, sizeof(want),
+			    &n));
+			assert_int_equal(n, 32);
+			assert_memory_equal(got, want, 32);
+		}
+}
+
+/*
+ * PKCS#7 padding as the service may send it: a whole block of it, and a
+ * secret of several blocks, are taken; a pad byte of 0 or over 16, or pad
+ * bytes that disagree, are refused.
+ */
+static void
+test_dh_padding(void **state)
+{
+	static const unsigned char iv[16] = "fedcba9876543210";
+	struct ssbus_dh d;
+	unsigned char pt[112], ct[112];
+	char *out;
+	size_t i;
+
+	(void)state;
+	memset(&d, 0, sizeof(d));
+	memcpy(d.key, "0123456789abcdef", 16);
+	/* 16 bytes of text, a whole block of 16s. */
+	memcpy(pt, "sixteen bytes!!!", 16);
+	memset(pt + 16, 16, 16);
+	encrypt_raw(d.key, iv, pt, 32, ct);
+	assert_int_equal(ssbus_dh_decrypt(&d, iv, 16, ct, 32, &out), 0);
+	assert_string_equal(out, "sixteen bytes!!!");
+	free(out);
+	/* 100 bytes over seven blocks: the chaining holds. */
+	for (i = 0; i < 100; i++)
+		pt[i] = (unsigned char)('a' + i % 26);
+	memset(pt + 100, 12, 12);
+	encrypt_raw(d.key, iv, pt, 112, ct);
+	assert_int_equal(ssbus_dh_decrypt(&d, iv, 16, ct, 112, &out), 0);
+	assert_int_equal(strlen(out), 100);
+	assert_memory_equal(out, pt, 100);
+	free(out);
+	/* A wrong key: the padding does not check (or, rarely, it does and
+	   the text is not ours). */
+	d.key[0] ^= 1;
+	if (ssbus_dh_decrypt(&d, iv, 16, ct, 112, &out) == 0) {
+		assert_memory_not_equal(out, pt, 100);
+		free(out);
+	}
+	d.key[0] ^= 1;
+	/* Pad bytes of 0, of 17, and ones that disagree. */
+	memcpy(pt, "0123456789abcde", 15);
+	pt[15] = 0;
+	encrypt_raw(d.key, iv, pt, 16, ct);
+	assert_int_equal(ssbus_dh_decrypt(&d, iv, 16, ct, 16, &out), -1);
+	assert_null(out);
+	memset(pt, 17, 32);
+	encrypt_raw(d.key, iv, pt, 32, ct);
+	assert_int_equal(ssbus_dh_decrypt(&d, iv, 16, ct, 32, &out), -1);
+	memcpy(pt, "0123456789ab", 12);
+	memcpy(pt + 12, "\x04\x04\x03\x04", 4);
+	encrypt_raw(d.key, iv, pt, 16, ct);
+	assert_int_equal(ssbus_dh_decrypt(&d, iv, 16, ct, 16, &out), -1);
+	pt[14] = 4;
+	encrypt_raw(d.key, iv, pt, 16, ct);
+	assert_int_equal(ssbus_dh_decrypt(&d, iv, 16, ct, 16, &out), 0);
+	assert_string_equal(out, "0123456789ab");
+	free(out);
 }
 
 /* HKDF-SHA256 of ikm, no salt, no info, 16 bytes: libcrypto's own. */
@@ -1043,6 +1180,8 @@ main(void)
 		cmocka_unit_test(test_parse_bad),
 		cmocka_unit_test(test_dh_known),
 		cmocka_unit_test(test_dh),
+		cmocka_unit_test(test_hmac_sha256),
+		cmocka_unit_test(test_dh_padding),
 		cmocka_unit_test(test_get_ok),
 		cmocka_unit_test(test_get_defers),
 		cmocka_unit_test(test_get_refused),
