@@ -288,6 +288,12 @@ mc_hmac_sha256(const unsigned char *key, size_t keylen,
 	return ok ? 0 : -1;
 }
 
+/*
+ * (libcrypto's low-level AES is its table code, not AES-NI: a cache-timing
+ * observer on the same machine could learn about the key. The key is the
+ * session's, made for this one read, and what it opens travels only on
+ * our own connection to the bus, which that observer cannot read.)
+ */
 int
 mc_aes128_cbc_decrypt(const unsigned char key[16],
     const unsigned char iv[16], const unsigned char *in, size_t n,
