@@ -46,7 +46,14 @@
 	X(BN_mod_exp, int (*)(BIGNUM *, const BIGNUM *, const BIGNUM *, \
 	    const BIGNUM *, BN_CTX *)) \
 	X(BN_value_one, const BIGNUM *(*)(void)) \
-	X(BN_set_flags, void (*)(BIGNUM *, int)) \
+	X(BN_set_flags, void (*)(BIGNUM *, int))
+/*
+ * OpenSSL 3 marks these deprecated, and a libcrypto built without its
+ * deprecated functions lacks them: a table of their own, so that only
+ * the Secret Service's bare path (which then leaves the read to
+ * libsecret) goes without them, not everything else.
+ */
+#define LOW_FUNCS(X) \
 	X(SHA256_Init, int (*)(SHA256_CTX *)) \
 	X(SHA256_Update, int (*)(SHA256_CTX *, const void *, size_t)) \
 	X(SHA256_Final, int (*)(unsigned char *, SHA256_CTX *)) \
@@ -60,6 +67,7 @@
 static struct {
 #define X(name, type) __typeof__(type) name;
 	CRYPTO_FUNCS(X)
+	LOW_FUNCS(X)
 	SSL_FUNCS(X)
 #undef X
 } fn;
@@ -69,6 +77,7 @@ static struct {
 #define FILL(name, type) fn.name = (type)addrs[i++];
 
 static const char *const crypto_names[] = { CRYPTO_FUNCS(NAME) };
+static const char *const low_names[] = { LOW_FUNCS(NAME) };
 static const char *const ssl_names[] = { SSL_FUNCS(NAME) };
 
 static void
@@ -77,6 +86,14 @@ crypto_fill(void *const *addrs)
 	size_t i = 0;
 
 	CRYPTO_FUNCS(FILL)
+}
+
+static void
+low_fill(void *const *addrs)
+{
+	size_t i = 0;
+
+	LOW_FUNCS(FILL)
 }
 
 static void
@@ -89,6 +106,8 @@ ssl_fill(void *const *addrs)
 
 static struct mc_dl_lib crypto_lib = MC_DL_LIB(CRYPTO_SONAME,
     OPENSSL_PACKAGE, crypto_names, crypto_fill);
+static struct mc_dl_lib low_lib = MC_DL_LIB(CRYPTO_SONAME,
+    OPENSSL_PACKAGE, low_names, low_fill);
 static struct mc_dl_lib ssl_lib = MC_DL_LIB(SSL_SONAME, OPENSSL_PACKAGE,
     ssl_names, ssl_fill);
 
@@ -248,7 +267,7 @@ SSL_CTX_get_cert_store(const SSL_CTX *ctx)
  * The Secret Service session's own primitives, on OpenSSL's low-level
  * functions. Not EVP: the first EVP fetch (and RAND_bytes) initialises
  * OpenSSL's providers, reads openssl.cnf and seeds its random generators,
- * some 3 ms of CPU, twice what the rest of a keyring read costs us.
+ * some 3 ms of CPU, about a third of what a keyring read cost.
  */
 
 int
@@ -260,7 +279,7 @@ mc_hmac_sha256(const unsigned char *key, size_t keylen,
 	size_t i;
 	int ok;
 
-	if (mc_crypto_load(NULL) != MC_OK)
+	if (mc_dl_load(&low_lib, NULL) != MC_OK)
 		return -1;
 	/* RFC 2104: a key longer than a block is hashed first. */
 	memset(pad, 0, sizeof(pad));
@@ -291,8 +310,10 @@ mc_hmac_sha256(const unsigned char *key, size_t keylen,
 /*
  * (libcrypto's low-level AES is its table code, not AES-NI: a cache-timing
  * observer on the same machine could learn about the key. The key is the
- * session's, made for this one read, and what it opens travels only on
- * our own connection to the bus, which that observer cannot read.)
+ * session's, made for this one read of a few blocks. Another user cannot
+ * read the session bus, where the encrypted secret goes by; a process of
+ * the same user can (dbus-monitor), but it can as well ask the service
+ * for the secret itself.)
  */
 int
 mc_aes128_cbc_decrypt(const unsigned char key[16],
@@ -302,7 +323,7 @@ mc_aes128_cbc_decrypt(const unsigned char key[16],
 	unsigned char v[16];
 	AES_KEY k;
 
-	if (n == 0 || n % 16 != 0 || mc_crypto_load(NULL) != MC_OK ||
+	if (n == 0 || n % 16 != 0 || mc_dl_load(&low_lib, NULL) != MC_OK ||
 	    fn.AES_set_decrypt_key(key, 128, &k) != 0)
 		return -1;
 	memcpy(v, iv, sizeof(v));	/* AES_cbc_encrypt moves it on */

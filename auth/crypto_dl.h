@@ -18,7 +18,7 @@
  * function does on an internal error (RAND_bytes, EVP_Digest,
  * X509_STORE_load_file: 0; EVP_sha256, SHA256, SSL_CTX_get_cert_store:
  * NULL; EVP_EncodeBlock, EVP_DecodeBlock: -1; CRYPTO_memcmp: "different";
- * the BN_ functions: NULL or 0 as their manual says for an error), never
+ * the BN_ functions: NULL, 0 or -1 as their manual says for an error), never
  * crashes. A caller that can report an error calls mc_crypto_load()
  * first, for the message.
  */
@@ -41,8 +41,11 @@ int mc_ssl_load(char **errmsg);
  * For the Secret Service's session (keyring/ssbus.c), on OpenSSL's
  * low-level SHA-256 and AES functions, so that a keyring read neither
  * initialises OpenSSL's providers nor reads openssl.cnf (EVP would, at
- * its first use: some 3 ms of CPU, more than the rest of a keyring read).
- * Each loads libcrypto, and returns 0, or -1 when it cannot be loaded.
+ * its first use: some 3 ms of CPU, about a third of what a keyring read
+ * cost). Each loads libcrypto, and returns 0, or -1 when it cannot be
+ * loaded or lacks those functions (OpenSSL 3 deprecates them: a build
+ * without deprecated functions has none; the rest of libcrypto is still
+ * used then, and the keyring is read through libsecret).
  */
 
 /* HMAC-SHA256 (RFC 2104) of data[0..len) under key[0..keylen), into out. */
