@@ -45,7 +45,10 @@ int mc_lock_acquire(const char *dir, const char *account, int timeout_ms,
  * least every 100 ms; then it tries the lock again and asks done. Where
  * the lock file cannot be watched, or a done is given without a wake_fd
  * (it could come true unseen), it looks every 10 ms with a wake_fd and
- * every 5 ms without. What wake_fd says is read and dropped.
+ * every 5 ms without. What wake_fd says is read and dropped. When wake_fd
+ * is an inotify descriptor, the lock file's watch is added to it for the
+ * wait and removed after (its IN_IGNORED may then wake a later wait on
+ * wake_fd once, for nothing): one instance to close, not two.
  */
 int mc_lock_acquire_or(const char *dir, const char *account, int timeout_ms,
     int (*done)(void *ctx), void *ctx, int wake_fd, int *fd, char **errmsg);

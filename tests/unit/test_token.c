@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <pwd.h>
@@ -265,6 +266,107 @@ test_lock_is(void **state)
 	    NULL, NULL, -1, &fd, NULL), MC_OK);
 	assert_true(fd >= 0);
 	mc_lock_release(fd);
+}
+
+/* pid's inotify instances; with wd, the watches of its descriptor fd. */
+static int
+inotify_count(pid_t pid, int fd, int *wd)
+{
+	char path[320], target[64], line[256];
+	struct dirent *e;
+	ssize_t k;
+	FILE *f;
+	DIR *d;
+	int n = 0;
+
+	(void)snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	if ((d = opendir(path)) == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL) {
+		(void)snprintf(path, sizeof(path), "/proc/%d/fd/%s", (int)pid,
+		    e->d_name);
+		k = readlink(path, target, sizeof(target) - 1);
+		if (k > 0) {
+			target[k] = '\0';
+			n += strcmp(target, "anon_inode:inotify") == 0;
+		}
+	}
+	closedir(d);
+	*wd = 0;
+	(void)snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)pid, fd);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		*wd += strncmp(line, "inotify wd:", 11) == 0;
+	fclose(f);
+	return n;
+}
+
+/*
+ * A waiter whose wake_fd is an inotify descriptor watches the lock file
+ * in it, not in an instance of its own (each instance closed costs an
+ * SRCU grace period), and removes that watch once it has the lock.
+ */
+static void
+test_lock_one_instance(void **state)
+{
+	static const char acct[] = "one-instance@example.org";
+	int wake, fd, base, wd, res[2], pfd[2], ready[2];
+	char c, lock[64];
+	pid_t pid, parent = getpid();
+	long long t0;
+
+	(void)state;
+	wake = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	assert_true(wake >= 0);
+	assert_true(inotify_add_watch(wake, tmpdir, IN_MOVED_TO) >= 0);
+	base = inotify_count(parent, wake, &wd);
+	assert_true(base >= 1);
+	assert_int_equal(wd, 1);
+	assert_int_equal(pipe(pfd), 0);
+	assert_int_equal(pipe(ready), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(pfd[0]);
+		close(ready[0]);
+		if (mc_lock_acquire(statedir, acct, 5000, &fd, NULL) != MC_OK ||
+		    write(ready[1], "r", 1) != 1)
+			_exit(1);
+		/* Until the parent waits with both watches, or has made an
+		   instance more, or 3 s have gone. */
+		t0 = mc_clock_ms();
+		do {
+			res[0] = inotify_count(parent, wake, &res[1]);
+			if (res[0] > base || res[1] >= 2)
+				break;
+			usleep(5000);
+		} while (mc_clock_ms() - t0 < 3000);
+		usleep(20000);	/* what was seen stays so while it waits */
+		res[0] = inotify_count(parent, wake, &res[1]);
+		if (write(pfd[1], res, sizeof(res)) != (ssize_t)sizeof(res))
+			_exit(2);
+		mc_lock_release(fd);
+		_exit(0);
+	}
+	close(pfd[1]);
+	close(ready[1]);
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	assert_int_equal(mc_lock_acquire_or(statedir, acct, 5000, NULL, NULL,
+	    wake, &fd, NULL), MC_OK);
+	assert_true(fd >= 0);
+	assert_int_equal(read(pfd[0], res, sizeof(res)), (ssize_t)sizeof(res));
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	close(pfd[0]);
+	close(ready[0]);
+	(void)snprintf(lock, sizeof(lock), "(%d, %d)", res[0] - base, res[1]);
+	/* While it waited: no instance more, two watches in wake. */
+	assert_string_equal(lock, "(0, 2)");
+	/* After: the lock file's watch is gone. */
+	assert_int_equal(inotify_count(parent, wake, &wd), base);
+	assert_int_equal(wd, 1);
+	mc_lock_release(fd);
+	close(wake);
 }
 
 static void
@@ -1504,6 +1606,7 @@ main(void)
 		cmocka_unit_test(test_state_dir_is_the_stores),
 		cmocka_unit_test(test_lock_location_checked),
 		cmocka_unit_test(test_lock_is),
+		cmocka_unit_test(test_lock_one_instance),
 		cmocka_unit_test(test_not_logged_in),
 		cmocka_unit_test(test_cached),
 		cmocka_unit_test(test_expired_without_refresh_token),
