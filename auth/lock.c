@@ -176,9 +176,11 @@ watch_lock(int f, int wake_fd, int *wd)
 	 * else refuses the watch): closing an instance waits for the
 	 * kernel's SRCU grace period, a few ms on a busy machine, so a
 	 * waiter with one instance returns its token that much sooner.
+	 * Only as a watch of its own (IN_MASK_CREATE): one the caller has
+	 * on the lock file already would be changed, and removed after.
 	 */
 	*wd = wake_fd >= 0 ? inotify_add_watch(wake_fd, path, IN_CLOSE_WRITE |
-	    IN_CLOSE_NOWRITE) : -1;
+	    IN_CLOSE_NOWRITE | IN_MASK_CREATE) : -1;
 	if (*wd >= 0)
 		return wake_fd;
 	fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -227,10 +229,11 @@ pause_a_little(int lock_watch, int wake_fd, int unseen_done, long long left_ms)
 	}
 	if (poll(p, n, (int)ms) <= 0)
 		return;
+	/* Without blocking, whatever the descriptor's flags. */
 	for (i = 0; i < n; i++)
-		if (p[i].revents != 0)
-			while (read(p[i].fd, buf, sizeof(buf)) > 0)
-				;
+		while (p[i].revents != 0 && read(p[i].fd, buf, sizeof(buf)) >
+		    0 && poll(&p[i], 1, 0) > 0)
+			;
 }
 
 static int

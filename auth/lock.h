@@ -45,10 +45,13 @@ int mc_lock_acquire(const char *dir, const char *account, int timeout_ms,
  * least every 100 ms; then it tries the lock again and asks done. Where
  * the lock file cannot be watched, or a done is given without a wake_fd
  * (it could come true unseen), it looks every 10 ms with a wake_fd and
- * every 5 ms without. What wake_fd says is read and dropped. When wake_fd
- * is an inotify descriptor, the lock file's watch is added to it for the
- * wait and removed after (its IN_IGNORED may then wake a later wait on
- * wake_fd once, for nothing): one instance to close, not two.
+ * every 5 ms without. What wake_fd says is read and dropped, without
+ * blocking. When wake_fd is an inotify descriptor that does not watch the
+ * lock file already, the lock file's watch is added to it for the wait
+ * and removed after: one instance to close, not two. Its IN_IGNORED (and
+ * lock file events not read yet) then wake the next wait on wake_fd once,
+ * for nothing. Concurrent waits must not share a wake_fd (kernels before
+ * 4.18 do not know IN_MASK_CREATE, which keeps the watches apart).
  */
 int mc_lock_acquire_or(const char *dir, const char *account, int timeout_ms,
     int (*done)(void *ctx), void *ctx, int wake_fd, int *fd, char **errmsg);

@@ -305,7 +305,9 @@ inotify_count(pid_t pid, int fd, int *wd)
 /*
  * A waiter whose wake_fd is an inotify descriptor watches the lock file
  * in it, not in an instance of its own (each instance closed costs an
- * SRCU grace period), and removes that watch once it has the lock.
+ * SRCU grace period), and removes that watch once it has the lock. A
+ * wake_fd that blocks does not make the wait block (the alarm ends a
+ * test that hangs).
  */
 static void
 test_lock_one_instance(void **state)
@@ -317,7 +319,7 @@ test_lock_one_instance(void **state)
 	long long t0;
 
 	(void)state;
-	wake = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	wake = inotify_init1(IN_CLOEXEC);
 	assert_true(wake >= 0);
 	assert_true(inotify_add_watch(wake, tmpdir, IN_MOVED_TO) >= 0);
 	base = inotify_count(parent, wake, &wd);
@@ -352,8 +354,10 @@ test_lock_one_instance(void **state)
 	close(pfd[1]);
 	close(ready[1]);
 	assert_int_equal(read(ready[0], &c, 1), 1);
+	alarm(20);
 	assert_int_equal(mc_lock_acquire_or(statedir, acct, 5000, NULL, NULL,
 	    wake, &fd, NULL), MC_OK);
+	alarm(0);
 	assert_true(fd >= 0);
 	assert_int_equal(read(pfd[0], res, sizeof(res)), (ssize_t)sizeof(res));
 	assert_int_equal(waitpid(pid, NULL, 0), pid);
@@ -365,6 +369,63 @@ test_lock_one_instance(void **state)
 	/* After: the lock file's watch is gone. */
 	assert_int_equal(inotify_count(parent, wake, &wd), base);
 	assert_int_equal(wd, 1);
+	mc_lock_release(fd);
+	close(wake);
+}
+
+/*
+ * A caller whose wake_fd watches the lock file itself keeps its watch as
+ * it was: the wait's own goes in an instance of its own.
+ */
+static void
+test_lock_keeps_callers_watch(void **state)
+{
+	static const char acct[] = "keeps-watch@example.org";
+	char path[300], line[256], c;
+	int wake, fd, mine, ready[2];
+	unsigned int mask = 0;
+	FILE *f;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(mc_lock_acquire(statedir, acct, 100, &fd, NULL),
+	    MC_OK);
+	mc_lock_release(fd);
+	assert_true(snprintf(path, sizeof(path), "%s/%s.lock", statedir,
+	    acct) < (int)sizeof(path));
+	wake = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	assert_true(wake >= 0);
+	mine = inotify_add_watch(wake, path, IN_ATTRIB);
+	assert_true(mine >= 0);
+	assert_int_equal(pipe(ready), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(ready[0]);
+		if (mc_lock_acquire(statedir, acct, 5000, &fd, NULL) != MC_OK ||
+		    write(ready[1], "r", 1) != 1)
+			_exit(1);
+		usleep(200000);
+		mc_lock_release(fd);
+		_exit(0);
+	}
+	close(ready[1]);
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	assert_int_equal(mc_lock_acquire_or(statedir, acct, 5000, NULL, NULL,
+	    wake, &fd, NULL), MC_OK);
+	assert_true(fd >= 0);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	close(ready[0]);
+	/* The caller's watch: still there, still IN_ATTRIB only. */
+	(void)snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", wake);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "inotify wd:", 11) == 0)
+			assert_int_equal(sscanf(line, "inotify wd:%*x ino:%*x "
+			    "sdev:%*x mask:%x", &mask), 1);
+	fclose(f);
+	assert_int_equal(mask, IN_ATTRIB);
 	mc_lock_release(fd);
 	close(wake);
 }
@@ -1607,6 +1668,7 @@ main(void)
 		cmocka_unit_test(test_lock_location_checked),
 		cmocka_unit_test(test_lock_is),
 		cmocka_unit_test(test_lock_one_instance),
+		cmocka_unit_test(test_lock_keeps_callers_watch),
 		cmocka_unit_test(test_not_logged_in),
 		cmocka_unit_test(test_cached),
 		cmocka_unit_test(test_expired_without_refresh_token),
