@@ -727,9 +727,10 @@ out:
 }
 
 /*
- * The private key comes from the kernel's generator (getrandom(2)), as
- * OpenSSL's own is seeded: RAND_bytes would first set up OpenSSL's
- * generators and providers, most of the CPU of a keyring read.
+ * The private key comes from the kernel's generator (getrandom(2)), which
+ * OpenSSL's own is seeded from: RAND_bytes would first set up OpenSSL's
+ * generators and providers (with EVP, a third of what a keyring read
+ * cost).
  */
 static int
 random_bytes(unsigned char *buf, size_t n)
