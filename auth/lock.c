@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,6 +167,7 @@ mc_lock_is(int fd, const char *dir, const char *account)
 static int
 watch_lock(int f, int wake_fd, int *wd)
 {
+	const uint32_t closed = IN_CLOSE_WRITE | IN_CLOSE_NOWRITE;
 	char path[64];
 	int fd;
 
@@ -179,15 +181,14 @@ watch_lock(int f, int wake_fd, int *wd)
 	 * Only as a watch of its own (IN_MASK_CREATE): one the caller has
 	 * on the lock file already would be changed, and removed after.
 	 */
-	*wd = wake_fd >= 0 ? inotify_add_watch(wake_fd, path, IN_CLOSE_WRITE |
-	    IN_CLOSE_NOWRITE | IN_MASK_CREATE) : -1;
+	*wd = wake_fd >= 0 ? inotify_add_watch(wake_fd, path, closed |
+	    IN_MASK_CREATE) : -1;
 	if (*wd >= 0)
 		return wake_fd;
 	fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	if (inotify_add_watch(fd, path, IN_CLOSE_WRITE | IN_CLOSE_NOWRITE) <
-	    0) {
+	if (inotify_add_watch(fd, path, closed) < 0) {
 		close(fd);
 		return -1;
 	}

@@ -60,10 +60,10 @@ int mc_tcache_get(const struct mc_account *acct, struct mc_token_set *out,
  * mc_tcache_get(), and where the process that wrote the entry found the
  * account's refresh lock (auth/lock.h: the store's state directory) into
  * *lock_dir (malloc'd; NULL on any error, and when the entry names none,
- * as entries written before there was this member do). A hint for a caller about to wait for
- * another's refresh, which it can then wait for without looking its home
- * directory up in the password database (0.3 to 0.7 ms of CPU in a fresh
- * process: the cost of a cached token). Being a hint, it is only ever
+ * as entries written before there was this member do). A hint for a
+ * caller about to wait for another's refresh, which it can then wait for
+ * without looking its home directory up in the password database (0.3 to
+ * 0.7 ms of CPU in a fresh process: the cost of a cached token). Being a hint, it is only ever
  * used to find that lock; whoever then refreshes takes the lock in the
  * directory it found itself (auth/token.c).
  */
