@@ -10,11 +10,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
-#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <pwd.h>
@@ -268,14 +268,13 @@ test_lock_is(void **state)
 	mc_lock_release(fd);
 }
 
-/* pid's inotify instances; with wd, the watches of its descriptor fd. */
+/* How many inotify instances pid has open. */
 static int
-inotify_count(pid_t pid, int fd, int *wd)
+inotify_instances(pid_t pid)
 {
-	char path[320], target[64], line[256];
+	char path[320], target[64];
 	struct dirent *e;
 	ssize_t k;
-	FILE *f;
 	DIR *d;
 	int n = 0;
 
@@ -292,12 +291,31 @@ inotify_count(pid_t pid, int fd, int *wd)
 		}
 	}
 	closedir(d);
-	*wd = 0;
+	return n;
+}
+
+/*
+ * How many watches pid's inotify descriptor fd has, and the mask of the
+ * last one listed into *mask (when not NULL); -1 when it cannot be read.
+ */
+static int
+inotify_watches(pid_t pid, int fd, unsigned int *mask)
+{
+	char path[64], line[256];
+	unsigned int m;
+	FILE *f;
+	int n = 0;
+
 	(void)snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)pid, fd);
 	if ((f = fopen(path, "r")) == NULL)
 		return -1;
 	while (fgets(line, sizeof(line), f) != NULL)
-		*wd += strncmp(line, "inotify wd:", 11) == 0;
+		if (sscanf(line, "inotify wd:%*x ino:%*x sdev:%*x mask:%x",
+		    &m) == 1) {
+			n++;
+			if (mask != NULL)
+				*mask = m;
+		}
 	fclose(f);
 	return n;
 }
@@ -313,8 +331,8 @@ static void
 test_lock_one_instance(void **state)
 {
 	static const char acct[] = "one-instance@example.org";
-	int wake, fd, base, wd, res[2], pfd[2], ready[2];
-	char c, lock[64];
+	int wake, fd, base, res[2], pfd[2], ready[2];
+	char c, seen[64];
 	pid_t pid, parent = getpid();
 	long long t0;
 
@@ -322,9 +340,9 @@ test_lock_one_instance(void **state)
 	wake = inotify_init1(IN_CLOEXEC);
 	assert_true(wake >= 0);
 	assert_true(inotify_add_watch(wake, tmpdir, IN_MOVED_TO) >= 0);
-	base = inotify_count(parent, wake, &wd);
+	base = inotify_instances(parent);
 	assert_true(base >= 1);
-	assert_int_equal(wd, 1);
+	assert_int_equal(inotify_watches(parent, wake, NULL), 1);
 	assert_int_equal(pipe(pfd), 0);
 	assert_int_equal(pipe(ready), 0);
 	pid = fork();
@@ -339,13 +357,15 @@ test_lock_one_instance(void **state)
 		   instance more, or 3 s have gone. */
 		t0 = mc_clock_ms();
 		do {
-			res[0] = inotify_count(parent, wake, &res[1]);
+			res[0] = inotify_instances(parent);
+			res[1] = inotify_watches(parent, wake, NULL);
 			if (res[0] > base || res[1] >= 2)
 				break;
 			usleep(5000);
 		} while (mc_clock_ms() - t0 < 3000);
 		usleep(20000);	/* what was seen stays so while it waits */
-		res[0] = inotify_count(parent, wake, &res[1]);
+		res[0] = inotify_instances(parent);
+		res[1] = inotify_watches(parent, wake, NULL);
 		if (write(pfd[1], res, sizeof(res)) != (ssize_t)sizeof(res))
 			_exit(2);
 		mc_lock_release(fd);
@@ -363,12 +383,12 @@ test_lock_one_instance(void **state)
 	assert_int_equal(waitpid(pid, NULL, 0), pid);
 	close(pfd[0]);
 	close(ready[0]);
-	(void)snprintf(lock, sizeof(lock), "(%d, %d)", res[0] - base, res[1]);
+	(void)snprintf(seen, sizeof(seen), "(%d, %d)", res[0] - base, res[1]);
 	/* While it waited: no instance more, two watches in wake. */
-	assert_string_equal(lock, "(0, 2)");
+	assert_string_equal(seen, "(0, 2)");
 	/* After: the lock file's watch is gone. */
-	assert_int_equal(inotify_count(parent, wake, &wd), base);
-	assert_int_equal(wd, 1);
+	assert_int_equal(inotify_instances(parent), base);
+	assert_int_equal(inotify_watches(parent, wake, NULL), 1);
 	mc_lock_release(fd);
 	close(wake);
 }
@@ -381,10 +401,9 @@ static void
 test_lock_keeps_callers_watch(void **state)
 {
 	static const char acct[] = "keeps-watch@example.org";
-	char path[300], line[256], c;
+	char path[300], c;
 	int wake, fd, mine, ready[2];
 	unsigned int mask = 0;
-	FILE *f;
 	pid_t pid;
 
 	(void)state;
@@ -416,15 +435,8 @@ test_lock_keeps_callers_watch(void **state)
 	assert_true(fd >= 0);
 	assert_int_equal(waitpid(pid, NULL, 0), pid);
 	close(ready[0]);
-	/* The caller's watch: still there, still IN_ATTRIB only. */
-	(void)snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", wake);
-	f = fopen(path, "r");
-	assert_non_null(f);
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (strncmp(line, "inotify wd:", 11) == 0)
-			assert_int_equal(sscanf(line, "inotify wd:%*x ino:%*x "
-			    "sdev:%*x mask:%x", &mask), 1);
-	fclose(f);
+	/* The caller's watch: still there, alone, still IN_ATTRIB only. */
+	assert_int_equal(inotify_watches(getpid(), wake, &mask), 1);
 	assert_int_equal(mask, IN_ATTRIB);
 	mc_lock_release(fd);
 	close(wake);
